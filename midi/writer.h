@@ -1,0 +1,32 @@
+// midi/writer.h: write a Song as a format-1 Standard MIDI File (through libsmf,
+// which stays private to midi/). The file is written to a temporary file in the
+// same directory and renamed into place, so a reader never sees half a file.
+//
+// Example:
+//   melodl::midi::Song song = melodl::midi::make_song(480, 120.0);
+//   song.tracks.push_back(track_with_notes);   // program changes go in Track::programs
+//   melodl::midi::write_file("out.mid", song); // throws WriteError on failure
+#pragma once
+
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+
+#include "midi/model.h"
+
+namespace melodl::midi {
+
+class WriteError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A song with PPQ division, one tempo at tick 0 and 4/4 time, and no tracks.
+Song make_song(int ppq = 480, double bpm = 120.0);
+
+// Writes format 1: a conductor track (tempo map, time signatures) then one track per
+// Song track (its name, program changes, notes). Ticks are used; seconds ignored.
+// Throws WriteError naming the path and the problem.
+void write_file(const std::filesystem::path& path, const Song& song);
+
+}  // namespace melodl::midi
