@@ -17,9 +17,9 @@ namespace melodl::midi {
 
 // One sounding note, after note-on/note-off pairing.
 struct Note {
-  std::uint8_t channel = 0;   // 0..15 (9 = General MIDI percussion)
-  std::uint8_t pitch = 60;    // MIDI key number 0..127
-  std::uint8_t velocity = 64; // note-on velocity 1..127
+  std::uint8_t channel = 0;    // 0..15 (9 = General MIDI percussion)
+  std::uint8_t pitch = 60;     // MIDI key number 0..127
+  std::uint8_t velocity = 64;  // note-on velocity 1..127
   std::int64_t start_tick = 0;
   std::int64_t end_tick = 0;  // > start_tick for notes read from files
   double start_s = 0.0;       // through the tempo map
@@ -35,7 +35,7 @@ struct ProgramChange {
 
 struct TempoChange {
   std::int64_t tick = 0;
-  double seconds = 0.0;               // time at which it takes effect
+  double seconds = 0.0;                   // time at which it takes effect
   std::uint32_t us_per_quarter = 500000;  // 120 bpm
 };
 
@@ -50,16 +50,16 @@ struct TimeSignature {
 // Header division: ticks per quarter note (PPQ) or SMPTE frames x ticks per frame.
 struct Division {
   bool smpte = false;
-  std::uint16_t ppq = 480;            // valid when !smpte
-  std::uint8_t frames_per_second = 0; // 24, 25, 29 (29.97 drop-frame) or 30, when smpte
-  std::uint8_t ticks_per_frame = 0;   // when smpte
+  std::uint16_t ppq = 480;             // valid when !smpte
+  std::uint8_t frames_per_second = 0;  // 24, 25, 29 (29.97 drop-frame) or 30, when smpte
+  std::uint8_t ticks_per_frame = 0;    // when smpte
 };
 
 struct Track {
-  std::string name;                    // from the first track-name meta event, if any
-  std::vector<Note> notes;             // sorted by (start_tick, pitch, channel)
-  std::vector<ProgramChange> programs; // in file order
-  std::int64_t end_tick = 0;           // tick of End-of-Track (or the last event)
+  std::string name;                     // from the first track-name meta event, if any
+  std::vector<Note> notes;              // sorted by (start_tick, pitch, channel)
+  std::vector<ProgramChange> programs;  // in file order
+  std::int64_t end_tick = 0;            // tick of End-of-Track (or the last event)
 };
 
 struct Song {
@@ -67,10 +67,13 @@ struct Song {
   int format = 1;      // SMF format 0, 1 or 2 (format 2 tracks are laid end to end)
   Division division;
   std::vector<Track> tracks;
-  std::vector<TempoChange> tempo_map;         // sorted; always starts at tick 0
-  std::vector<TimeSignature> time_signatures; // sorted
-  std::int64_t end_tick = 0;                  // max over tracks
+  std::vector<TempoChange> tempo_map;          // sorted; always starts at tick 0
+  std::vector<TimeSignature> time_signatures;  // sorted
+  std::int64_t end_tick = 0;                   // max over tracks
   double duration_s = 0.0;
+  // Problems the reader tolerated (missing End-of-Track, fewer tracks than declared,
+  // trailing bytes, ...), one human-readable line each. Empty for clean files.
+  std::vector<std::string> warnings;
 
   // Seconds at an absolute tick, through the tempo map (or SMPTE timing).
   double tick_to_seconds(std::int64_t tick) const;

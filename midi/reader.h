@@ -5,8 +5,8 @@
 //
 // Example:
 //   auto r = melodl::midi::read_file(path);
-//   if (!r) { std::cerr << r.error().what() << "\n"; }  // "x.mid: offset 22: truncated MTrk chunk ..."
-//   else    { const melodl::midi::Song& song = *r; }
+//   if (!r) { std::cerr << r.error().what() << "\n"; }  // "x.mid: offset 22: truncated MTrk chunk
+//   ..." else    { const melodl::midi::Song& song = *r; }
 #pragma once
 
 #include <cstddef>
@@ -25,9 +25,9 @@ namespace melodl::midi {
 
 // Limits that keep hostile files from exhausting memory or time.
 struct ReadLimits {
-  std::size_t max_file_bytes = 64u << 20;    // 64 MiB
+  std::size_t max_file_bytes = 64u << 20;  // 64 MiB
   std::size_t max_tracks = 4096;
-  std::size_t max_events = 20'000'000;       // over all tracks
+  std::size_t max_events = 20'000'000;  // over all tracks
   std::size_t max_notes = 5'000'000;
 };
 
