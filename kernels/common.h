@@ -1,0 +1,50 @@
+// kernels/common.h: CUDA-free vocabulary shared by every kernel header in kernels/.
+// Opaque CUDA handle types (so headers never include CUDA), the error types thrown by
+// launchers, argument checking and the execution context a launcher runs on.
+// Shape legend used by every header: T = time steps in a TBPTT segment, B = batch,
+// I = input size, H = hidden size, G = 4H (gate blocks i, f, g, o), V = vocabulary size,
+// N = rows (T*B). All tensors are row-major, contiguous, time-major [T,B,.], fp32.
+#pragma once
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+struct CUstream_st;    // cudaStream_t is CUstream_st*
+struct cublasContext;  // cublasHandle_t is cublasContext*
+
+namespace melodl::cuda {
+
+using Stream = CUstream_st*;
+using BlasHandle = cublasContext*;
+
+// A CUDA or cuBLAS call failed, or CUDA is unavailable (CPU-only build, no device).
+// The message names the call, the CUDA error name and string, and file:line.
+class CudaError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A launcher was called with arguments that break its contract (bad size, null pointer).
+class InvalidArgument : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+
+// Throws InvalidArgument("[where] what") when cond is false.
+inline void require(bool cond, const char* where, const std::string& what) {
+  if (!cond) throw InvalidArgument(std::string("[") + where + "] " + what);
+}
+
+// GEMM precision. kTf32: TF32 tensor cores, fp32 accumulation (default, ~1e-3 relative
+// error per product). kFp32: exact fp32 SIMT math (slower on large GEMMs).
+enum class GemmMath { kTf32, kFp32 };
+
+// Where a launcher runs: a stream, and (for launchers that call cuBLAS) a cuBLAS handle.
+// Non-owning; see DeviceContext in kernels/cuda_check.cuh for an owner.
+struct ExecContext {
+  Stream stream = nullptr;    // nullptr = the legacy default stream
+  BlasHandle blas = nullptr;  // required by GEMM users (gemm, lstm_layer_*)
+  GemmMath math = GemmMath::kTf32;
+};
+
+}  // namespace melodl::cuda
