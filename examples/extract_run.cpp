@@ -1,0 +1,115 @@
+// examples/extract_run.cpp: see extract_run.h.
+#include "examples/extract_run.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <exception>
+#include <random>
+#include <system_error>
+#include <thread>
+
+#include "examples/melody_file.h"
+#include "midi/reader.h"
+
+namespace melodl::cli {
+namespace fs = std::filesystem;
+
+namespace {
+
+FileOutcome process_file(const fs::path& path, const encode::ExtractOptions& options,
+                         const encode::Codec& codec) {
+  FileOutcome out;
+  out.source = path.generic_string();
+  std::error_code ec;
+  out.bytes = fs::file_size(path, ec);
+  if (ec) out.bytes = 0;
+  try {
+    auto song = midi::read_file(path);
+    if (!song) {
+      out.error = song.error().what();
+      return out;
+    }
+    out.ok = true;
+    out.tracks = song->tracks.size();
+    out.notes = song->note_count();
+    encode::ExtractResult res = encode::extract_melodies(*song, options);
+    out.stats = res.stats;
+    out.comments.reserve(res.melodies.size());
+    out.melodies.reserve(res.melodies.size());
+    for (const auto& m : res.melodies) {
+      out.comments.push_back(provenance_comment(m, out.source));
+      out.melodies.push_back(codec.encode(m.symbols));
+    }
+  } catch (const std::exception& e) {
+    // The reader promises errors as values; anything thrown (bad_alloc, a bug in
+    // extraction) is still this file's failure, not the run's.
+    out.ok = false;
+    out.error = out.source + ": " + e.what();
+    out.comments.clear();
+    out.melodies.clear();
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<FileOutcome> extract_files(const std::vector<fs::path>& files,
+                                       const encode::ExtractOptions& options,
+                                       const encode::Codec& codec, unsigned jobs,
+                                       const FileDoneFn& on_done) {
+  std::vector<FileOutcome> outcomes(files.size());
+  if (jobs == 0) jobs = std::max(1u, std::thread::hardware_concurrency());
+  jobs = static_cast<unsigned>(std::min<std::size_t>(jobs, std::max<std::size_t>(files.size(), 1)));
+  std::atomic<std::size_t> next{0};
+  std::atomic<std::size_t> done{0};
+  auto worker = [&] {
+    for (std::size_t i = next++; i < files.size(); i = next++) {
+      outcomes[i] = process_file(files[i], options, codec);
+      const std::size_t d = ++done;
+      if (on_done) on_done(d, outcomes[i].source);
+    }
+  };
+  if (jobs <= 1) {
+    worker();
+  } else {
+    std::vector<std::jthread> pool;
+    pool.reserve(jobs);
+    for (unsigned t = 0; t < jobs; ++t) pool.emplace_back(worker);
+  }
+  return outcomes;
+}
+
+std::vector<bool> split_by_source(const std::vector<FileOutcome>& outcomes, double fraction,
+                                  std::uint64_t seed) {
+  std::vector<bool> valid(outcomes.size(), false);
+  if (!(fraction > 0.0)) return valid;
+  std::vector<std::size_t> candidates;
+  for (std::size_t i = 0; i < outcomes.size(); ++i)
+    if (!outcomes[i].melodies.empty()) candidates.push_back(i);
+  const std::size_t n = candidates.size();
+  if (n < 2) return valid;
+  auto k = static_cast<std::size_t>(std::llround(fraction * static_cast<double>(n)));
+  k = std::clamp<std::size_t>(k, 1, n - 1);
+  // Fisher-Yates with our own index draw: std::shuffle and the standard distributions
+  // differ between standard libraries; mt19937_64's output sequence does not.
+  std::mt19937_64 rng(seed);
+  for (std::size_t i = n - 1; i > 0; --i) {
+    const std::uint64_t range = i + 1;
+    const std::uint64_t limit = UINT64_MAX - UINT64_MAX % range;  // rejection: no modulo bias
+    std::uint64_t r;
+    do r = rng();
+    while (r >= limit);
+    std::swap(candidates[i], candidates[static_cast<std::size_t>(r % range)]);
+  }
+  for (std::size_t j = 0; j < k; ++j) valid[candidates[j]] = true;
+  return valid;
+}
+
+encode::ExtractStats total_stats(const std::vector<FileOutcome>& outcomes) {
+  encode::ExtractStats total;
+  for (const auto& o : outcomes) total += o.stats;
+  return total;
+}
+
+}  // namespace melodl::cli
