@@ -1,0 +1,321 @@
+// encode/melody.cpp: melody extraction (MELODL4J README rules 1-16, v1 semantics and
+// thresholds) and rendering of symbolic melodies back to notes. Part of melodl::encode;
+// the string formats are in codec.cpp, the exact rules in docs/formats.md.
+// Tests: tests/encode/extract_test.cpp, tests/encode/corpus_test.cpp.
+#include "encode/melody.h"
+
+#include <algorithm>
+#include <array>
+#include <bitset>
+#include <cmath>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+namespace melodl::encode {
+
+const char* to_string(Rejection r) {
+  switch (r) {
+    case Rejection::too_few_notes:
+      return "too_few_notes";
+    case Rejection::bad_pitch_range:
+      return "bad_pitch_range";
+    case Rejection::interval_too_large:
+      return "interval_too_large";
+    case Rejection::rest_too_long:
+      return "rest_too_long";
+    case Rejection::too_few_pitches:
+      return "too_few_pitches";
+    case Rejection::too_repetitive:
+      return "too_repetitive";
+    case Rejection::repeat_run_too_long:
+      return "repeat_run_too_long";
+    case Rejection::too_much_rest:
+      return "too_much_rest";
+    case Rejection::count_:
+      break;
+  }
+  return "unknown";
+}
+
+ExtractStats& ExtractStats::operator+=(const ExtractStats& o) {
+  tracks += o.tracks;
+  sequences += o.sequences;
+  percussion_skipped += o.percussion_skipped;
+  kept += o.kept;
+  for (std::size_t i = 0; i < rejected.size(); ++i) rejected[i] += o.rejected[i];
+  return *this;
+}
+
+namespace {
+
+constexpr int kPercussionChannel = 9;  // General MIDI channel 10, 0-based
+constexpr int kUnitsPerMean = 8;       // MELODL4J durationDeltaParts: d = mean / 8
+constexpr int kChannels = 16;
+
+using NotePtr = const midi::Note*;
+
+// Buffers reused across the sequences of one song, so extraction does no per-note
+// allocation beyond the output melodies.
+struct Scratch {
+  std::vector<NotePtr> by_channel;    // the track's notes grouped by channel, start order
+  std::vector<NotePtr> voice;         // one voice of the current sequence
+  std::vector<std::uint32_t> active;  // kept notes still sounding (indices into seq)
+};
+
+// One voice of a (track, channel) note sequence, MELODL4J v1 semantics: in start order,
+// a note is removed when a HIGHER (top) or LOWER (bottom) note of the sequence that has
+// not been removed yet overlaps it in time (half-open tick intervals). Removed notes no
+// longer count for later notes. Returns how many notes were removed.
+std::size_t extract_voice(const NotePtr* seq, std::size_t n, bool top, Scratch& s) {
+  s.voice.clear();
+  s.active.clear();
+  std::size_t removed = 0;
+  auto beats = [top](int other, int pitch) { return top ? other > pitch : other < pitch; };
+  for (std::size_t i = 0; i < n; ++i) {
+    const midi::Note& a = *seq[i];
+    // Earlier kept notes that ended by a's start can overlap no later note either.
+    std::erase_if(s.active, [&](std::uint32_t k) { return seq[k]->end_tick <= a.start_tick; });
+    bool overlapped = false;
+    for (std::uint32_t k : s.active) {
+      if (beats(seq[k]->pitch, a.pitch)) {
+        overlapped = true;
+        break;
+      }
+    }
+    // Later notes (not processed, so not removed yet) starting before a ends.
+    for (std::size_t j = i + 1; !overlapped && j < n && seq[j]->start_tick < a.end_tick; ++j) {
+      if (beats(seq[j]->pitch, a.pitch)) overlapped = true;
+    }
+    if (overlapped) {
+      ++removed;
+    } else {
+      s.active.push_back(static_cast<std::uint32_t>(i));
+      s.voice.push_back(seq[i]);
+    }
+  }
+  return removed;
+}
+
+// The filters of README rules 7-13 in v1 order; the first failing one, or none.
+bool check_filters(const std::vector<NotePtr>& v, std::int64_t seq_start, const ExtractOptions& o,
+                   Rejection& why) {
+  const std::size_t n = v.size();
+  if (n == 0 || static_cast<long long>(n) < o.min_notes) {
+    why = Rejection::too_few_notes;
+    return false;
+  }
+  int lo = 128, hi = -1, max_jump = 0;
+  std::size_t repeats = 0, run = 0, longest_run = 0;
+  std::int64_t longest_rest = 0, total_rest = 0;
+  std::bitset<128> pitches;
+  for (std::size_t i = 0; i < n; ++i) {
+    const int p = v[i]->pitch;
+    lo = std::min(lo, p);
+    hi = std::max(hi, p);
+    pitches.set(static_cast<std::size_t>(p & 127));
+    if (i == 0) continue;
+    const int prev = v[i - 1]->pitch;
+    max_jump = std::max(max_jump, std::abs(p - prev));
+    if (p == prev) {
+      ++repeats;
+      longest_run = std::max(longest_run, ++run);
+    } else {
+      run = 0;
+    }
+    const std::int64_t gap = std::max<std::int64_t>(0, v[i]->start_tick - v[i - 1]->end_tick);
+    longest_rest = std::max(longest_rest, gap);
+    total_rest += gap;
+  }
+  const double total = static_cast<double>(v.back()->end_tick - seq_start);
+  if (lo >= hi) {
+    why = Rejection::bad_pitch_range;
+  } else if (max_jump > o.max_abs_interval) {
+    why = Rejection::interval_too_large;
+  } else if (static_cast<double>(longest_rest) / total > o.max_longest_rest_fraction) {
+    why = Rejection::rest_too_long;
+  } else if (static_cast<int>(pitches.count()) < o.min_distinct_pitches) {
+    why = Rejection::too_few_pitches;
+  } else if (static_cast<double>(repeats) / static_cast<double>(n) >= o.max_repeat_fraction) {
+    why = Rejection::too_repetitive;
+  } else if (static_cast<long long>(longest_run) > o.max_repeat_run) {
+    why = Rejection::repeat_run_too_long;
+  } else if (static_cast<double>(total_rest) / total >= o.max_total_rest_fraction) {
+    why = Rejection::too_much_rest;
+  } else {
+    return true;
+  }
+  return false;
+}
+
+int fold_interval(int iv) {
+  while (iv > kMaxInterval) iv -= 12;
+  while (iv < -kMaxInterval) iv += 12;
+  return iv;
+}
+
+// Encodes a kept voice. With n notes whose durations sum to S ticks, the unit is
+// d = S / (8 n), and a length x quantises to min(round(x / d), 31) = floor((16 n x + S) / (2 S)),
+// computed in integers so that rendering and re-extraction round-trip exactly.
+void encode_voice(const std::vector<NotePtr>& v, const ExtractOptions& o, ExtractedMelody& out) {
+  const std::size_t n = v.size();
+  std::int64_t sum = 0;
+  for (NotePtr p : v) sum += p->end_tick - p->start_tick;
+  const std::int64_t sixteen_n = 16 * static_cast<std::int64_t>(n);
+  auto quantise = [&](std::int64_t x) {
+    const std::int64_t k = (sixteen_n * x + sum) / (2 * sum);
+    return static_cast<int>(std::min<std::int64_t>(k, kDurationLevels - 1));
+  };
+  out.unit_ticks = static_cast<double>(sum) / static_cast<double>(kUnitsPerMean * n);
+  auto& steps = out.symbols.steps;
+  steps.clear();
+  steps.reserve(n + n / 4);
+  for (std::size_t i = 0; i < n; ++i) {
+    std::int64_t dur = v[i]->end_tick - v[i]->start_tick;
+    bool rest_after = false;
+    std::int64_t gap = 0;
+    if (i + 1 < n) {
+      gap = v[i + 1]->start_tick - v[i]->end_tick;
+      if (gap > 0) {
+        // gap < d/2  <=>  16 n gap < S: it would quantise to index 0.
+        if (o.drop_short_rests && sixteen_n * gap < sum) {
+          dur += gap;
+        } else {
+          rest_after = true;
+        }
+      }
+    }
+    Step note;
+    note.interval = i == 0 ? 0 : fold_interval(int{v[i]->pitch} - int{v[i - 1]->pitch});
+    note.duration = quantise(dur);
+    steps.push_back(note);
+    if (rest_after) {
+      Step rest;
+      rest.rest = true;
+      rest.duration = quantise(gap);
+      steps.push_back(rest);
+    }
+  }
+}
+
+}  // namespace
+
+ExtractResult extract_melodies(const midi::Song& song, const ExtractOptions& options) {
+  ExtractResult res;
+  res.stats.tracks = song.tracks.size();
+  Scratch s;
+  for (std::size_t ti = 0; ti < song.tracks.size(); ++ti) {
+    const midi::Track& track = song.tracks[ti];
+    // Counting sort of the track's sounding notes by channel; keeps start order.
+    std::array<std::size_t, kChannels + 1> first{};
+    for (const midi::Note& nt : track.notes) {
+      if (nt.end_tick > nt.start_tick) ++first[(nt.channel & 15) + 1];
+    }
+    for (int c = 0; c < kChannels; ++c) first[c + 1] += first[c];
+    s.by_channel.resize(first[kChannels]);
+    std::array<std::size_t, kChannels> fill{};
+    for (int c = 0; c < kChannels; ++c) fill[c] = first[c];
+    for (const midi::Note& nt : track.notes) {
+      if (nt.end_tick > nt.start_tick) s.by_channel[fill[nt.channel & 15]++] = &nt;
+    }
+
+    for (int c = 0; c < kChannels; ++c) {
+      const std::size_t n = first[c + 1] - first[c];
+      if (n == 0) continue;
+      if (c == kPercussionChannel && options.skip_percussion) {
+        ++res.stats.percussion_skipped;
+        continue;
+      }
+      const NotePtr* seq = s.by_channel.data() + first[c];
+      // Sequence start and program: the first program change of this (track, channel)
+      // creates the sequence in v1 when it comes before the first note.
+      std::int64_t seq_start = seq[0]->start_tick;
+      int program = 0;
+      for (const midi::ProgramChange& pc : track.programs) {
+        if (pc.channel != c) continue;
+        program = pc.program;
+        seq_start = std::min(seq_start, pc.tick);
+        break;
+      }
+
+      bool monophonic = false;
+      for (int pass = 0; pass < 2; ++pass) {
+        const bool top = pass == 0;
+        if (top ? !options.top : !options.bottom) continue;
+        if (!top && options.top && monophonic) continue;  // same line as the top voice
+        const std::size_t removed = extract_voice(seq, n, top, s);
+        if (top) monophonic = removed == 0;
+        ++res.stats.sequences;
+        Rejection why{};
+        if (!check_filters(s.voice, seq_start, options, why)) {
+          ++res.stats.rejected[static_cast<std::size_t>(why)];
+          continue;
+        }
+        ++res.stats.kept;
+        ExtractedMelody& m = res.melodies.emplace_back();
+        m.source = song.source;
+        m.track = static_cast<int>(ti);
+        m.channel = c;
+        m.program = program;
+        m.voice = top ? Voice::top : Voice::bottom;
+        m.start_pitch = s.voice.front()->pitch;
+        encode_voice(s.voice, options, m);
+        const std::int64_t t0 = s.voice.front()->start_tick;
+        m.unit_seconds = m.unit_ticks * (song.tick_to_seconds(t0 + 1) - song.tick_to_seconds(t0));
+      }
+    }
+  }
+  return res;
+}
+
+std::vector<midi::Note> to_notes(const SymbolMelody& melody, const RenderOptions& options) {
+  if (!(options.ticks_per_unit > 0.0) || !std::isfinite(options.ticks_per_unit)) {
+    throw std::invalid_argument("[encode::to_notes] ticks_per_unit must be > 0, got " +
+                                std::to_string(options.ticks_per_unit));
+  }
+  if (options.lowest < 0 || options.highest > 127 || options.highest - options.lowest < 11) {
+    throw std::invalid_argument(
+        "[encode::to_notes] [lowest, highest] must lie in [0, 127] and span"
+        " at least an octave, got [" +
+        std::to_string(options.lowest) + ", " + std::to_string(options.highest) + "]");
+  }
+  if (options.velocity < 1 || options.velocity > 127) {
+    throw std::invalid_argument("[encode::to_notes] velocity must be 1..127, got " +
+                                std::to_string(options.velocity));
+  }
+  auto fold_pitch = [&](int p) {
+    while (p < options.lowest) p += 12;
+    while (p > options.highest) p -= 12;
+    return p;
+  };
+  std::vector<midi::Note> notes;
+  notes.reserve(melody.steps.size());
+  const double tpu = options.ticks_per_unit;
+  const std::int64_t zero_len = std::max<std::int64_t>(1, std::llround(tpu / 2.0));
+  double t = 0.0;  // in ticks; positions rounded, so fractional units do not drift
+  int pitch = fold_pitch(options.start_pitch);
+  bool first = true;
+  for (const Step& st : melody.steps) {
+    if (st.rest) {
+      t += st.duration * tpu;
+      continue;
+    }
+    if (!first) pitch = fold_pitch(pitch + st.interval);
+    first = false;
+    midi::Note nt;
+    nt.channel = 0;
+    nt.pitch = static_cast<std::uint8_t>(pitch);
+    nt.velocity = static_cast<std::uint8_t>(options.velocity);
+    nt.start_tick = std::llround(t);
+    // Index 0 ("shorter than d/2") still sounds: half a unit, at least one tick.
+    const double len = st.duration > 0 ? st.duration * tpu : static_cast<double>(zero_len);
+    t += len;
+    nt.end_tick = std::max<std::int64_t>(nt.start_tick + 1, std::llround(t));
+    nt.start_s = static_cast<double>(nt.start_tick) * options.seconds_per_tick;
+    nt.end_s = static_cast<double>(nt.end_tick) * options.seconds_per_tick;
+    notes.push_back(nt);
+  }
+  return notes;
+}
+
+}  // namespace melodl::encode
