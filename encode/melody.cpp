@@ -154,19 +154,27 @@ int fold_interval(int iv) {
   return iv;
 }
 
-// Encodes a kept voice. With n notes whose durations sum to S ticks, the unit is
-// d = S / (8 n), and a length x quantises to min(round(x / d), 31) = floor((16 n x + S) / (2 S)),
-// computed in integers so that rendering and re-extraction round-trip exactly.
+// Java's Math.round on a double: the exact floor(x + 1/2), without the rounding of the
+// addition (x - floor(x) is exact).
+double round_half_up(double x) {
+  const double f = std::floor(x);
+  return x - f >= 0.5 ? f + 1.0 : f;
+}
+
+// Encodes a kept voice. The unit is d = mean / 8 and a length x quantises to
+// min(round(x / d), 31), with MELODL4J v1's double arithmetic (mean = sum / n, d = mean / 8,
+// x / d), so exact ties that double division lands just below round down as in v1.
+// A rest that would quantise to 0 is "shorter than half a unit" (drop_short_rests).
 void encode_voice(const std::vector<NotePtr>& v, const ExtractOptions& o, ExtractedMelody& out) {
   const std::size_t n = v.size();
   std::int64_t sum = 0;
   for (NotePtr p : v) sum += p->end_tick - p->start_tick;
-  const std::int64_t sixteen_n = 16 * static_cast<std::int64_t>(n);
-  auto quantise = [&](std::int64_t x) {
-    const std::int64_t k = (sixteen_n * x + sum) / (2 * sum);
-    return static_cast<int>(std::min<std::int64_t>(k, kDurationLevels - 1));
+  const double d = static_cast<double>(sum) / static_cast<double>(n) / kUnitsPerMean;
+  auto quantise = [d](std::int64_t x) {
+    const double k = round_half_up(static_cast<double>(x) / d);
+    return k >= kDurationLevels - 1 ? kDurationLevels - 1 : static_cast<int>(k);
   };
-  out.unit_ticks = static_cast<double>(sum) / static_cast<double>(kUnitsPerMean * n);
+  out.unit_ticks = d;
   auto& steps = out.symbols.steps;
   steps.clear();
   steps.reserve(n + n / 4);
@@ -177,8 +185,7 @@ void encode_voice(const std::vector<NotePtr>& v, const ExtractOptions& o, Extrac
     if (i + 1 < n) {
       gap = v[i + 1]->start_tick - v[i]->end_tick;
       if (gap > 0) {
-        // gap < d/2  <=>  16 n gap < S: it would quantise to index 0.
-        if (o.drop_short_rests && sixteen_n * gap < sum) {
+        if (o.drop_short_rests && quantise(gap) == 0) {
           dur += gap;
         } else {
           rest_after = true;
