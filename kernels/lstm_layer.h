@@ -1,0 +1,100 @@
+// kernels/lstm_layer.h: one GravesLSTM layer over a whole TBPTT segment, forward and
+// backward, on device pointers (variant (a): per step one cuBLAS GEMM h_{t-1} R plus the
+// fused pointwise kernel; input projection for all T steps hoisted: a row gather for a
+// one-hot input, one GEMM for a dense one). CUDA-free. Spec: kernels/lstm_layer_ref.cpp,
+// built from the pointwise, gather, GEMM and reduction references.
+// Tests: tests/kernels/lstm_layer_ref_test.cpp, tests/kernels/lstm_layer_cuda_test.cpp.
+// Bench: bench/lstm_layer_cuda_bench.cu.
+//
+//   z_t = x_t W + h_{t-1} R + b;  i = sigmoid(z_i + p_i c_{t-1});  f = sigmoid(z_f + p_f c_{t-1})
+//   g = tanh(z_g);  c_t = f c_{t-1} + i g;  o = sigmoid(z_o + p_o c_t);  h_t = o tanh(c_t)
+// Gate blocks along G = 4H: i, f, g, o. Layer 0 takes symbols [T,B] (x_t = onehot, I = V).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "kernels/common.h"
+
+namespace melodl {
+
+template <typename Scalar>
+struct LayerFwdArgsT {
+  int T = 0, B = 0, I = 0, H = 0;
+  bool peephole = true;
+  bool training = true;              // false: gates is only a workspace (inference)
+  const int32_t* symbols = nullptr;  // [T,B] one-hot input (then x must be null), in [0,I)
+  const Scalar* x = nullptr;         // [T,B,I] dense input (then symbols must be null)
+  const Scalar* W = nullptr;         // [I,G]
+  const Scalar* R = nullptr;         // [H,G]
+  const Scalar* b = nullptr;         // [G]
+  const Scalar* p = nullptr;         // [3,H] (peephole only)
+  const Scalar* h0 = nullptr;        // [B,H] initial state (carried from the last segment)
+  const Scalar* c0 = nullptr;        // [B,H]
+  Scalar* hs = nullptr;              // [T,B,H] out: h_t; hs[T-1] is the final state
+  Scalar* cs = nullptr;              // [T,B,H] out: c_t
+  Scalar* gates = nullptr;           // [T,B,G] out (training): activations i,f,g,o
+};
+
+template <typename Scalar>
+struct LayerBwdArgsT {
+  int T = 0, B = 0, I = 0, H = 0;
+  bool peephole = true;
+  bool accumulate = false;           // true: add to dW, dR, db, dp; false: overwrite them
+  const int32_t* symbols = nullptr;  // [T,B] as in forward (or x)
+  const Scalar* x = nullptr;         // [T,B,I]
+  const Scalar* W = nullptr;         // [I,G]
+  const Scalar* R = nullptr;         // [H,G]
+  const Scalar* p = nullptr;         // [3,H]
+  const Scalar* h0 = nullptr;        // [B,H] as in forward
+  const Scalar* c0 = nullptr;        // [B,H]
+  const Scalar* hs = nullptr;        // [T,B,H] from forward
+  const Scalar* cs = nullptr;        // [T,B,H] from forward
+  const Scalar* gates = nullptr;     // [T,B,G] from a training forward
+  const Scalar* dhs = nullptr;       // [T,B,H] dL/dh_t from above (output layer / next layer)
+  const Scalar* dh_T = nullptr;      // [B,H] dL/d(final h) or null (= 0: truncated BPTT)
+  const Scalar* dc_T = nullptr;      // [B,H] dL/d(final c) or null (= 0)
+  Scalar* dW = nullptr;              // [I,G] out
+  Scalar* dR = nullptr;              // [H,G] out
+  Scalar* db = nullptr;              // [G] out
+  Scalar* dp = nullptr;              // [3,H] out (peephole only)
+  Scalar* dx = nullptr;              // [T,B,I] out or null (dense input only; overwritten)
+  Scalar* dh0 = nullptr;             // [B,H] out or null: dL/dh0
+  Scalar* dc0 = nullptr;             // [B,H] out or null: dL/dc0
+  Scalar* workspace = nullptr;       // CUDA: [lstm_layer_bwd_workspace_floats(T,B,H)]
+};
+
+using LayerFwdArgs = LayerFwdArgsT<float>;
+using LayerBwdArgs = LayerBwdArgsT<float>;
+
+template <typename Args>
+void validate_layer(const Args& a, const char* where) {
+  cuda::require(a.T >= 1 && a.B >= 1 && a.I >= 1 && a.H >= 1, where,
+                "T, B, I, H must be >= 1 (got T=" + std::to_string(a.T) +
+                    " B=" + std::to_string(a.B) + " I=" + std::to_string(a.I) +
+                    " H=" + std::to_string(a.H) + ")");
+  cuda::require((a.symbols == nullptr) != (a.x == nullptr), where,
+                "exactly one of symbols (one-hot) and x (dense) must be set");
+  cuda::require(a.W && a.R && a.h0 && a.c0, where, "W, R, h0, c0 must be non-null");
+  cuda::require(!a.peephole || a.p, where, "p must be non-null when peephole is on");
+}
+
+namespace cuda {
+// Floats of workspace lstm_layer_backward needs: dz [T,B,G], dp partials [T,B,3H], dh, dc.
+inline std::size_t lstm_layer_bwd_workspace_floats(int T, int B, int H) {
+  const std::size_t tb = static_cast<std::size_t>(T) * B, h = static_cast<std::size_t>(H);
+  return tb * 4 * h + tb * 3 * h + 2 * static_cast<std::size_t>(B) * h;
+}
+// Both need ctx.blas; enqueued on ctx.stream; deterministic (no atomics anywhere).
+void lstm_layer_forward(const LayerFwdArgs& a, const ExecContext& ctx);
+void lstm_layer_backward(const LayerBwdArgs& a, const ExecContext& ctx);
+}  // namespace cuda
+
+namespace ref {
+template <typename Scalar>
+void lstm_layer_forward(const LayerFwdArgsT<Scalar>& a);
+template <typename Scalar>
+void lstm_layer_backward(const LayerBwdArgsT<Scalar>& a);
+}  // namespace ref
+
+}  // namespace melodl
