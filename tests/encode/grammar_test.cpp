@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <regex>
 #include <stdexcept>
 #include <string>
 
@@ -95,6 +96,59 @@ TEST(NativeGrammar, DecodingArbitraryStringsIsIdempotent) {
     ASSERT_EQ(again.melody, d.melody);
     ASSERT_EQ(again.skipped, 0u);
   }
+}
+
+// Runs the automaton over a whole string: true when it accepts every char and ends done.
+bool grammar_accepts(const std::string& s) {
+  NativeGrammar g;
+  for (char c : s) {
+    const int sym = native::symbol_index(c);
+    if (sym < 0 || !g.allows(sym)) return false;
+    g.advance(sym);
+  }
+  return g.complete();
+}
+
+TEST(NativeGrammar, EquivalentToTheDocumentedRegex) {
+  // docs/formats.md gives the grammar as ^<[0-9a-v]((_[0-9a-v])*[A-Y][0-9a-v])*>$ .
+  const std::regex re("^<[0-9a-v]((_[0-9a-v])*[A-Y][0-9a-v])*>$", std::regex::extended);
+  std::mt19937 rng(5);
+  const std::string pool = "<>_MAY08v";  // a few symbols of each kind
+  auto pick = [&](const std::string& from) {
+    return from[std::uniform_int_distribution<std::size_t>(0, from.size() - 1)(rng)];
+  };
+  int matches = 0;
+  for (int t = 0; t < 20000; ++t) {
+    std::string s;
+    if (t % 2) {  // random chars from the pool
+      const int len = std::uniform_int_distribution<int>(0, 10)(rng);
+      for (int i = 0; i < len; ++i) s += pick(pool);
+    } else {  // a valid line of 1-4 notes, then with probability 1/2 one char replaced
+      s = "<8";
+      const int notes = std::uniform_int_distribution<int>(0, 3)(rng);
+      for (int i = 0; i < notes; ++i) {
+        while (std::uniform_int_distribution<int>(0, 3)(rng) == 0)
+          s += std::string("_") + pick("0v");
+        s += pick("AMY");
+        s += pick("08v");
+      }
+      s += '>';
+      if (t % 4 == 0) {
+        s[std::uniform_int_distribution<std::size_t>(0, s.size() - 1)(rng)] = pick(pool);
+      }
+    }
+    const bool m = std::regex_match(s, re);
+    ASSERT_EQ(m, grammar_accepts(s)) << s;
+    matches += m;
+  }
+  EXPECT_GT(matches, 5000);   // the comparison covered accepted lines too
+  EXPECT_LT(matches, 15000);  // and rejected ones
+}
+
+TEST(NativeGrammar, DocumentedDecodeExamples) {
+  const DecodeResult a = native_codec().decode("<8 O8x>");
+  EXPECT_EQ(a.melody, native_codec().decode("<8O8>").melody);
+  EXPECT_EQ(a.skipped, 2u);
 }
 
 }  // namespace
