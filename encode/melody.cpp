@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace melodl::encode {
 
@@ -207,7 +208,27 @@ void encode_voice(const std::vector<NotePtr>& v, const ExtractOptions& o, Extrac
 
 }  // namespace
 
+namespace {
+
+void check_options(const ExtractOptions& o) {
+  auto fail = [](const std::string& what) {
+    throw std::invalid_argument("[encode::extract_melodies] " + what);
+  };
+  if (!o.top && !o.bottom) fail("neither the top nor the bottom voice is requested");
+  if (o.min_notes < 1) fail("min_notes must be >= 1, got " + std::to_string(o.min_notes));
+  const std::pair<const char*, double> fractions[] = {
+      {"max_longest_rest_fraction", o.max_longest_rest_fraction},
+      {"max_repeat_fraction", o.max_repeat_fraction},
+      {"max_total_rest_fraction", o.max_total_rest_fraction}};
+  for (const auto& [name, v] : fractions) {
+    if (!(v >= 0.0)) fail(std::string(name) + " must be a number >= 0, got " + std::to_string(v));
+  }
+}
+
+}  // namespace
+
 ExtractResult extract_melodies(const midi::Song& song, const ExtractOptions& options) {
+  check_options(options);
   ExtractResult res;
   res.stats.tracks = song.tracks.size();
   Scratch s;

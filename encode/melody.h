@@ -99,6 +99,8 @@ struct ExtractResult {
   ExtractStats stats;
 };
 
+// Throws std::invalid_argument when neither voice is requested, min_notes < 1, or a
+// fraction is negative or NaN. Never throws for the song's content.
 ExtractResult extract_melodies(const midi::Song& song, const ExtractOptions& options = {});
 
 // Notes of a symbolic melody: start at start_pitch, each duration index k lasts

@@ -5,7 +5,9 @@
 // Run: ctest --test-dir <build> -R encode_test
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <numeric>
+#include <stdexcept>
 
 #include "encode/melody.h"
 #include "test_util.h"
@@ -373,6 +375,20 @@ TEST(Extract, ZeroLengthNotesIgnored) {
   const auto res = extract_melodies(song_of({notes}));
   ASSERT_EQ(res.melodies.size(), 1u);
   EXPECT_EQ(res.melodies[0].symbols.steps.size(), kLine.size());
+}
+
+TEST(Extract, InvalidOptionsThrow) {
+  const auto song = song_of({legato(kLine, {480})});
+  ExtractOptions none;
+  none.top = false;
+  EXPECT_THROW(extract_melodies(song, none), std::invalid_argument);
+  ExtractOptions zero;
+  zero.min_notes = 0;
+  EXPECT_THROW(extract_melodies(song, zero), std::invalid_argument);
+  ExtractOptions nan;
+  nan.max_total_rest_fraction = std::nan("");
+  EXPECT_THROW(extract_melodies(song, nan), std::invalid_argument);
+  EXPECT_NO_THROW(extract_melodies(midi::Song{}));
 }
 
 TEST(Extract, RejectionNames) {
