@@ -122,9 +122,12 @@ Song Parser::parse() {
 // RMID: "RIFF" <size LE> "RMID" then RIFF chunks; the SMF is the 'data' chunk's body.
 void Parser::unwrap_rmid() {
   if (size_ < 12 || std::memcmp(data_, "RIFF", 4) != 0) return;
-  if (std::memcmp(data_ + 8, "RMID", 4) != 0)
-    fail(8, "RIFF file of form '" + std::string(reinterpret_cast<const char*>(data_ + 8), 4) +
-                "', not RMID");
+  if (std::memcmp(data_ + 8, "RMID", 4) != 0) {
+    const std::string form = is_chunk_id(data_ + 8)
+                                 ? std::string(reinterpret_cast<const char*>(data_ + 8), 4)
+                                 : hex_byte(data_[8]) + "...";
+    fail(8, "RIFF file of form '" + form + "', not RMID");
+  }
   std::size_t end = size_;
   const std::uint64_t riff_end = std::uint64_t{le32(data_ + 4)} + 8;
   if (riff_end < end) end = static_cast<std::size_t>(riff_end);
@@ -240,8 +243,7 @@ void Parser::parse_track(std::size_t begin, std::size_t end, std::int64_t tick0)
   Track& track = song_.tracks.emplace_back();
   std::vector<Note>& notes = track.notes;
   notes.reserve((end - begin) / 8);
-  next_.clear();
-  pending_.fill(Pending{});
+  next_.clear();  // pending_ is all empty here: each track clears the keys it used
   bool have_name = false;
   bool ended = false;
   std::uint8_t running = 0;  // running status: channel messages only, kept across meta/sysex
@@ -378,8 +380,10 @@ void Parser::parse_track(std::size_t begin, std::size_t end, std::int64_t tick0)
   track.end_tick = tick;
 
   // Unended notes close at the end of their track; notes of zero length are dropped.
-  for (Note& n : notes)
+  for (Note& n : notes) {
     if (n.end_tick < 0) n.end_tick = tick;
+    pending_[n.channel * 128u + n.pitch] = Pending{};  // ready for the next track
+  }
   notes.erase(std::remove_if(notes.begin(), notes.end(),
                              [](const Note& n) { return n.end_tick <= n.start_tick; }),
               notes.end());
