@@ -128,6 +128,7 @@ class CorpusIndex {
 
   // Best local-alignment score of `query` against every corpus melody, in corpus
   // order (SIMD kernel, exact). threads = 0: std::thread::hardware_concurrency().
+  // The kernel uses AVX2 when the CPU has it (environment MELODL_NO_AVX2 set: never).
   std::vector<int> scores(const std::vector<Token>& query, const AlignmentScoring& scoring,
                           unsigned threads = 0) const;
   // Longest exact copy and n-gram overlap of `query` against the whole corpus.
@@ -142,6 +143,15 @@ class CorpusIndex {
 
  private:
   struct Batch;
+
+ public:
+  // One batch's transposed fields ([length][16] int16 each), for the kernel.
+  struct BatchView {
+    const std::int16_t *ivl, *dur, *cls, *rest, *valid;
+    std::size_t length;
+  };
+
+ private:
   void build();
   std::vector<TokenizedMelody> melodies_;
   // Suffix array over text_ = melody tokens each followed by kSeparator.
