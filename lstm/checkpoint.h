@@ -1,0 +1,61 @@
+// lstm/checkpoint.h: maps a Network (and optionally a Trainer's optimiser state, step
+// count and RNG) onto the generic checkpoint file (lstm/checkpoint_file.h).
+// Tensor names: "layer<l>.W" [I,4H], "layer<l>.R" [H,4H], "layer<l>.b" [4H],
+// "layer<l>.p" [3,H] (peepholes only), "out.W" [H,V], "out.b" [V]; optimiser slots as
+// "optim.<slot>.<tensor name>" (slot: velocity | m | v | cache). Metadata keys "lstm.*"
+// (format version, network/train config JSON, vocabulary, step, RNG) and "user.<key>" for
+// the caller's own keys. Resuming a Trainer from a checkpoint continues bitwise identically
+// on the CPU with the same thread count (docs/design.md "Checkpoints").
+//
+// Example:
+//   save_checkpoint("run/ckpt.safetensors", trainer, vocabulary, {{"epoch", "3"}});
+//   LoadedCheckpoint ck = load_checkpoint("run/ckpt.safetensors");
+//   ck.expect_compatible(expected_config, vocabulary);   // clear error on a mismatch
+//   Trainer resumed = ck.make_trainer();
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lstm/network.h"
+#include "lstm/trainer.h"
+
+namespace melodl::lstm {
+
+struct LoadedCheckpoint {
+  std::filesystem::path path;
+  NetworkConfig network_config;  // the caller may change `threads` before make_*()
+  std::vector<float> params;
+  std::string vocabulary;                    // opaque to the library
+  std::map<std::string, std::string> extra;  // the caller's keys (without "user.")
+  // Present when saved from a Trainer:
+  std::optional<TrainConfig> train_config;
+  std::vector<std::vector<float>> optimizer_slots;
+  std::int64_t step = 0;
+  std::string rng_state;
+
+  // Throws InvalidArgument naming the file and the differing field when the checkpoint's
+  // shape (vocab, layers, hidden, peepholes) or vocabulary differs from the expected one.
+  void expect_compatible(const NetworkConfig& expected, const std::string& vocabulary) const;
+  Network make_network() const;
+  // Needs training state (saved from a Trainer); throws InvalidArgument otherwise.
+  Trainer make_trainer() const;
+};
+
+// Network weights only.
+void save_checkpoint(const std::filesystem::path& path, const Network& network,
+                     const std::string& vocabulary,
+                     const std::map<std::string, std::string>& extra = {});
+// Weights plus optimiser state, step count, training config and the trainer's RNG.
+void save_checkpoint(const std::filesystem::path& path, const Trainer& trainer,
+                     const std::string& vocabulary,
+                     const std::map<std::string, std::string>& extra = {});
+// Throws CheckpointError (file damaged/unreadable) or InvalidArgument (not an LSTM
+// checkpoint, tensors missing or of the wrong shape).
+LoadedCheckpoint load_checkpoint(const std::filesystem::path& path);
+
+}  // namespace melodl::lstm

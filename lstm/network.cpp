@@ -1,0 +1,243 @@
+// lstm/network.cpp: NetworkConfig, parameter layout, weight init, State, and the
+// single-threaded inference paths Network::run / Network::step (Eigen). See network.h.
+#include "lstm/network.h"
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "lstm/cpu/cell.h"
+#include "lstm/rng.h"
+
+namespace melodl::lstm {
+
+namespace {
+
+using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using MatMap = Eigen::Map<RowMat>;
+using ConstMatMap = Eigen::Map<const RowMat>;
+
+template <class T>
+std::string str(const T& v) {
+  if constexpr (std::is_same_v<T, std::string>) {
+    return "\"" + v + "\"";
+  } else {
+    return std::to_string(v);
+  }
+}
+
+}  // namespace
+
+void NetworkConfig::validate() const {
+  auto fail = [](const std::string& field, const std::string& what, const std::string& got) {
+    throw InvalidArgument("[NetworkConfig::validate] " + field + " " + what + ", got " + got);
+  };
+  if (vocab < 2) fail("vocab", "must be >= 2", str(vocab));
+  if (layers < 1 || layers > 64) fail("layers", "must be in [1, 64]", str(layers));
+  if (hidden < 1 || hidden > 65536) fail("hidden", "must be in [1, 65536]", str(hidden));
+  if (!std::isfinite(forget_bias_init))
+    fail("forget_bias_init", "must be finite", str(forget_bias_init));
+  if (threads < 0 || threads > 1024) fail("threads", "must be in [0, 1024]", str(threads));
+  if (device != "cpu")
+    fail("device", "must be \"cpu\" (the CUDA backend is not available in this build)",
+         str(device));
+}
+
+int NetworkConfig::resolved_threads() const {
+  if (threads > 0) return threads;
+  return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+}
+
+bool NetworkConfig::same_shape(const NetworkConfig& o) const {
+  return vocab == o.vocab && layers == o.layers && hidden == o.hidden && peepholes == o.peepholes;
+}
+
+std::string NetworkConfig::to_json() const {
+  nlohmann::json j;
+  j["vocab"] = vocab;
+  j["layers"] = layers;
+  j["hidden"] = hidden;
+  j["peepholes"] = peepholes;
+  j["forget_bias_init"] = forget_bias_init;
+  j["seed"] = seed;
+  j["threads"] = threads;
+  j["device"] = device;
+  return j.dump();
+}
+
+NetworkConfig NetworkConfig::from_json(const std::string& text) {
+  NetworkConfig c;
+  try {
+    const auto j = nlohmann::json::parse(text);
+    c.vocab = j.at("vocab").get<int>();
+    c.layers = j.at("layers").get<int>();
+    c.hidden = j.at("hidden").get<int>();
+    c.peepholes = j.at("peepholes").get<bool>();
+    c.forget_bias_init = j.at("forget_bias_init").get<float>();
+    c.seed = j.at("seed").get<std::uint64_t>();
+    c.threads = j.value("threads", 0);
+    c.device = j.value("device", std::string("cpu"));
+  } catch (const nlohmann::json::exception& e) {
+    throw InvalidArgument(std::string("[NetworkConfig::from_json] bad network config JSON: ") +
+                          e.what());
+  }
+  return c;
+}
+
+std::size_t ParamTensor::size() const {
+  std::size_t n = 1;
+  for (auto d : shape) n *= static_cast<std::size_t>(d);
+  return n;
+}
+
+ParamLayout ParamLayout::for_config(const NetworkConfig& config) {
+  ParamLayout L;
+  std::size_t off = 0;
+  auto add = [&](std::string name, std::vector<std::int64_t> shape, bool weight) {
+    ParamTensor t{std::move(name), off, std::move(shape), weight};
+    off += t.size();
+    L.tensors.push_back(t);
+    return t.offset;
+  };
+  const std::int64_t H = config.hidden, G = 4 * H, V = config.vocab;
+  for (int l = 0; l < config.layers; ++l) {
+    LayerLayout ly;
+    ly.input = l == 0 ? config.vocab : config.hidden;
+    ly.hidden = config.hidden;
+    ly.peepholes = config.peepholes;
+    const std::string pre = "layer" + std::to_string(l) + ".";
+    ly.W = add(pre + "W", {ly.input, G}, true);
+    ly.R = add(pre + "R", {H, G}, true);
+    ly.b = add(pre + "b", {G}, false);
+    if (config.peepholes) ly.p = add(pre + "p", {3, H}, true);
+    L.layers.push_back(ly);
+  }
+  L.Wy = add("out.W", {H, V}, true);
+  L.by = add("out.b", {V}, false);
+  L.total = off;
+  return L;
+}
+
+State State::zeros(const NetworkConfig& config, int batch) {
+  MELODL_CHECK(batch >= 1, "[State::zeros] batch must be >= 1, got " + std::to_string(batch));
+  State s;
+  s.batch = batch;
+  for (int l = 0; l < config.layers; ++l) {
+    s.h.emplace_back(static_cast<std::size_t>(batch) * config.hidden, 0.0f);
+    s.c.emplace_back(static_cast<std::size_t>(batch) * config.hidden, 0.0f);
+  }
+  return s;
+}
+
+void State::reset_rows(std::span<const int> rows) {
+  for (int r : rows) {
+    MELODL_CHECK(r >= 0 && r < batch, "[State::reset_rows] row " + std::to_string(r) +
+                                          " out of range [0," + std::to_string(batch) + ")");
+    for (std::size_t l = 0; l < h.size(); ++l) {
+      const std::size_t H = h[l].size() / batch;
+      std::fill_n(h[l].begin() + r * H, H, 0.0f);
+      std::fill_n(c[l].begin() + r * H, H, 0.0f);
+    }
+  }
+}
+
+void check_cpu_support() {
+#if defined(__x86_64__) && defined(__AVX2__)
+  __builtin_cpu_init();
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
+    throw InvalidArgument(
+        "[melodl::lstm] this CPU lacks AVX2/FMA; the CPU backend was built for x86-64-v3");
+  }
+#endif
+}
+
+Network::Network(const NetworkConfig& config) : config_(config) {
+  config_.validate();
+  check_cpu_support();
+  layout_ = ParamLayout::for_config(config_);
+  params_.assign(layout_.total, 0.0f);
+  Rng rng(config_.seed);
+  auto fill = [&](std::size_t off, std::size_t n, double fan_in, double fan_out) {
+    const double std = std::sqrt(2.0 / (fan_in + fan_out));
+    for (std::size_t k = 0; k < n; ++k) params_[off + k] = static_cast<float>(rng.normal() * std);
+  };
+  const std::size_t H = config_.hidden, G = 4 * H;
+  for (const auto& ly : layout_.layers) {
+    fill(ly.W, ly.input * G, static_cast<double>(H), static_cast<double>(ly.input + H));
+    fill(ly.R, H * G, static_cast<double>(H), static_cast<double>(ly.input + H));
+    if (ly.peepholes) fill(ly.p, 3 * H, static_cast<double>(H), static_cast<double>(ly.input + H));
+    std::fill_n(params_.begin() + ly.b + H, H, config_.forget_bias_init);
+  }
+  fill(layout_.Wy, H * config_.vocab, static_cast<double>(H), static_cast<double>(config_.vocab));
+}
+
+Network::Network(const NetworkConfig& config, std::vector<float> params) : config_(config) {
+  config_.validate();
+  check_cpu_support();
+  layout_ = ParamLayout::for_config(config_);
+  MELODL_CHECK(params.size() == layout_.total,
+               "[Network] params must hold " + std::to_string(layout_.total) +
+                   " floats for this config, got " + std::to_string(params.size()));
+  params_.assign(params.begin(), params.end());
+}
+
+Network::~Network() = default;
+Network::Network(Network&&) noexcept = default;
+Network& Network::operator=(Network&&) noexcept = default;
+
+void Network::step(std::span<const std::int32_t> symbols, State& state,
+                   std::span<float> logits) const {
+  run(symbols, 1, state, logits);
+}
+
+void Network::run(std::span<const std::int32_t> symbols, int T, State& state,
+                  std::span<float> logits) const {
+  const int B = state.batch, H = config_.hidden, G = 4 * H, V = config_.vocab;
+  MELODL_CHECK(T >= 1, "[Network::run] T must be >= 1, got " + std::to_string(T));
+  MELODL_CHECK(B >= 1 && static_cast<int>(state.h.size()) == config_.layers &&
+                   state.h[0].size() == static_cast<std::size_t>(B) * H,
+               "[Network::run] state must hold " + std::to_string(config_.layers) +
+                   " layers of [B,H] with H=" + std::to_string(H));
+  MELODL_CHECK(symbols.size() == static_cast<std::size_t>(T) * B,
+               "[Network::run] symbols must be [T,B]=[" + std::to_string(T) + "," +
+                   std::to_string(B) + "], got " + std::to_string(symbols.size()) + " values");
+  MELODL_CHECK(logits.size() == static_cast<std::size_t>(T) * B * V,
+               "[Network::run] logits must be [T,B,V] with V=" + std::to_string(V) + ", got " +
+                   std::to_string(logits.size()) + " values");
+  for (auto s : symbols)
+    MELODL_CHECK(s >= 0 && s < V, "[Network::run] symbol " + std::to_string(s) +
+                                      " out of range [0," + std::to_string(V) + ")");
+  const float* P = params_.data();
+  RowMat z(B, G);
+  RowMat x(B, H);
+  for (int t = 0; t < T; ++t) {
+    for (int l = 0; l < config_.layers; ++l) {
+      const auto& ly = layout_.layers[l];
+      ConstMatMap R(P + ly.R, H, G);
+      const Eigen::Map<const Eigen::RowVectorXf> b(P + ly.b, G);
+      MatMap h(state.h[l].data(), B, H);
+      MatMap c(state.c[l].data(), B, H);
+      if (l == 0) {
+        for (int r = 0; r < B; ++r)
+          z.row(r) = Eigen::Map<const Eigen::RowVectorXf>(P + ly.W + symbols[t * B + r] * G, G) + b;
+      } else {
+        z.noalias() = x * ConstMatMap(P + ly.W, H, G);
+        z.rowwise() += b;
+      }
+      z.noalias() += h * R;
+      const float* p = ly.peepholes ? P + ly.p : nullptr;
+      for (int r = 0; r < B; ++r) {
+        cpu::cell_forward(z.row(r).data(), c.row(r).data(), c.row(r).data(), h.row(r).data(),
+                          nullptr, p, H, 0, H);
+      }
+      x = h;
+    }
+    MatMap out(logits.data() + static_cast<std::size_t>(t) * B * V, B, V);
+    out.noalias() = x * ConstMatMap(P + layout_.Wy, H, V);
+    out.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(P + layout_.by, V);
+  }
+}
+
+}  // namespace melodl::lstm

@@ -1,0 +1,141 @@
+// tests/lstm/checkpoint_test.cpp: Network/Trainer checkpoints: weights and optimiser state
+// round-trip exactly; resuming mid-training continues bitwise identically to an
+// uninterrupted run (same thread count); a checkpoint of another config or vocabulary
+// gives a clear error; a damaged file is rejected; weights-only files cannot resume.
+// Run: ctest --test-dir build -R Checkpoint
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "lstm/checkpoint.h"
+#include "lstm/checkpoint_file.h"
+#include "lstm_test_util.h"
+
+namespace melodl::lstm {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path temp_path(const std::string& name) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("melodl_lstm_ckpt_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  return dir / name;
+}
+
+Trainer make_trainer(OptimizerKind kind) {
+  NetworkConfig cfg = test::small_config(9, 2, 12, true, 2);
+  TrainConfig tc;
+  tc.optimizer.kind = kind;
+  tc.optimizer.lr = kind == OptimizerKind::dl4j_rmsprop ? 0.1f : 0.01f;
+  tc.optimizer.l2 = 0.001f;
+  tc.tbptt_fwd = 5;
+  tc.tbptt_bwd = 5;
+  return Trainer(Network(cfg), tc);
+}
+
+std::vector<float> params_of(const Trainer& t) {
+  return {t.network().params().begin(), t.network().params().end()};
+}
+
+TEST(Checkpoint, ResumeIsBitwiseIdentical) {
+  for (auto kind : {OptimizerKind::adam, OptimizerKind::dl4j_rmsprop, OptimizerKind::sgd}) {
+    Trainer straight = make_trainer(kind);
+    Trainer first = make_trainer(kind);
+    const fs::path p = temp_path("resume.safetensors");
+    for (int k = 0; k < 6; ++k) {
+      // the data order comes from the trainer's RNG, which the checkpoint also carries
+      const auto b1 = test::random_batch(15, 4, 9, straight.rng().next_u64());
+      straight.train_batch(b1.view());
+      if (k < 3) {
+        const auto b2 = test::random_batch(15, 4, 9, first.rng().next_u64());
+        first.train_batch(b2.view());
+        if (k == 2) save_checkpoint(p, first, "vocab-abc", {{"epoch", "1"}});
+      }
+    }
+    LoadedCheckpoint ck = load_checkpoint(p);
+    EXPECT_EQ(ck.vocabulary, "vocab-abc");
+    EXPECT_EQ(ck.extra.at("epoch"), "1");
+    EXPECT_EQ(ck.step, 9);
+    Trainer resumed = ck.make_trainer();
+    EXPECT_EQ(resumed.step_count(), 9);
+    for (int k = 3; k < 6; ++k) {
+      const auto b = test::random_batch(15, 4, 9, resumed.rng().next_u64());
+      resumed.train_batch(b.view());
+    }
+    EXPECT_TRUE(test::allclose(params_of(resumed), params_of(straight), 0, 0)) << to_string(kind);
+    EXPECT_EQ(resumed.optimizer().slots(), straight.optimizer().slots());
+  }
+}
+
+TEST(Checkpoint, WeightsOnlyRoundTripAndCannotResume) {
+  Network net(test::small_config(7, 1, 5, false));
+  const fs::path p = temp_path("weights.safetensors");
+  save_checkpoint(p, net, "v");
+  const LoadedCheckpoint ck = load_checkpoint(p);
+  EXPECT_FALSE(ck.train_config.has_value());
+  const Network back = ck.make_network();
+  EXPECT_TRUE(test::allclose(std::vector<float>(back.params().begin(), back.params().end()),
+                             std::vector<float>(net.params().begin(), net.params().end()), 0, 0));
+  EXPECT_THROW(ck.make_trainer(), InvalidArgument);
+  // named tensors as documented
+  const CheckpointFile f = read_checkpoint_file(p);
+  EXPECT_EQ(find_tensor(f, "layer0.W").shape, (std::vector<std::int64_t>{7, 20}));
+  EXPECT_EQ(find_tensor(f, "layer0.R").shape, (std::vector<std::int64_t>{5, 20}));
+  EXPECT_EQ(find_tensor(f, "out.W").shape, (std::vector<std::int64_t>{5, 7}));
+  EXPECT_THROW(find_tensor(f, "layer0.p"), CheckpointError);  // peepholes off
+}
+
+TEST(Checkpoint, OtherConfigOrVocabularyGivesClearError) {
+  Network net(test::small_config(7, 2, 5, true));
+  const fs::path p = temp_path("compat.safetensors");
+  save_checkpoint(p, net, "abcdefg");
+  const LoadedCheckpoint ck = load_checkpoint(p);
+  EXPECT_NO_THROW(ck.expect_compatible(net.config(), "abcdefg"));
+  auto msg = [&](const NetworkConfig& c, const std::string& v) {
+    try {
+      ck.expect_compatible(c, v);
+    } catch (const InvalidArgument& e) {
+      return std::string(e.what());
+    }
+    return std::string("no exception");
+  };
+  NetworkConfig other = net.config();
+  other.hidden = 6;
+  EXPECT_NE(msg(other, "abcdefg").find("hidden is 5 in the checkpoint but 6 was expected"),
+            std::string::npos)
+      << msg(other, "abcdefg");
+  other = net.config();
+  other.vocab = 8;
+  EXPECT_NE(msg(other, "abcdefgh").find("vocab"), std::string::npos);
+  EXPECT_NE(msg(net.config(), "abcdefX").find("vocabulary differs"), std::string::npos);
+  EXPECT_NE(msg(net.config(), "abcdefX").find(p.string()), std::string::npos);
+}
+
+TEST(Checkpoint, DamagedOrForeignFilesAreRejected) {
+  Network net(test::small_config(7, 1, 5, true));
+  const fs::path p = temp_path("damaged.safetensors");
+  save_checkpoint(p, net, "v");
+  {
+    std::fstream f(p, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(-3, std::ios::end);
+    f.put('\x5a');
+  }
+  EXPECT_THROW(load_checkpoint(p), CheckpointError);
+  // a valid checkpoint file that is not an LSTM checkpoint
+  CheckpointFile foreign;
+  const std::vector<float> v = {1, 2};
+  foreign.tensors.push_back(make_tensor("x", v, {2}));
+  write_checkpoint_file(p, foreign);
+  EXPECT_THROW(load_checkpoint(p), InvalidArgument);
+  // an LSTM checkpoint with a tensor of the wrong shape
+  CheckpointFile f = read_checkpoint_file((save_checkpoint(p, net, "v"), p));
+  for (auto& t : f.tensors)
+    if (t.name == "out.b") t = make_tensor("out.b", std::vector<float>(6, 0.0f), {6});
+  write_checkpoint_file(p, f);
+  EXPECT_THROW(load_checkpoint(p), InvalidArgument);
+}
+
+}  // namespace
+}  // namespace melodl::lstm

@@ -1,0 +1,101 @@
+// tests/lstm/lstm_test_util.h: shared helpers of the melodl::lstm tests: the one
+// comparison function (expect_allclose, |a-e| <= atol + rtol*|e|, reporting the worst
+// element and the share of the error budget used), seeded random batches and small configs.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "lstm/network.h"
+#include "lstm/trainer.h"
+
+namespace melodl::lstm::test {
+
+template <class A, class E>
+::testing::AssertionResult allclose_span(std::span<const A> a, std::span<const E> e, double atol,
+                                         double rtol) {
+  if (a.size() != e.size())
+    return ::testing::AssertionFailure() << "size " << a.size() << " != expected size " << e.size();
+  double worst_share = 0, max_abs = 0, max_rel = 0;
+  std::size_t worst = 0, bad = 0;
+  std::string first;
+  for (std::size_t k = 0; k < a.size(); ++k) {
+    const double x = static_cast<double>(a[k]), y = static_cast<double>(e[k]);
+    const double d = std::abs(x - y), budget = atol + rtol * std::abs(y);
+    max_abs = std::max(max_abs, d);
+    if (y != 0) max_rel = std::max(max_rel, d / std::abs(y));
+    const double share = d / budget;
+    if (!(share <= worst_share)) {
+      worst_share = share;
+      worst = k;
+    }
+    if (!(d <= budget)) {
+      if (bad < 5)
+        first += " [" + std::to_string(k) + "] " + std::to_string(x) + " vs " + std::to_string(y);
+      ++bad;
+    }
+  }
+  if (bad == 0) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << bad << " of " << a.size() << " elements out of tolerance (atol " << atol << ", rtol "
+         << rtol << "); max abs err " << max_abs << ", max rel err " << max_rel
+         << "; worst element " << worst << " uses " << worst_share * 100
+         << "% of its budget; first mismatches:" << first;
+}
+
+// Any two contiguous ranges (std::vector, AlignedFloats, spans).
+template <class CA, class CE>
+::testing::AssertionResult allclose(const CA& a, const CE& e, double atol, double rtol) {
+  using A = std::remove_cv_t<std::remove_reference_t<decltype(*std::data(a))>>;
+  using E = std::remove_cv_t<std::remove_reference_t<decltype(*std::data(e))>>;
+  return allclose_span(std::span<const A>(std::data(a), std::size(a)),
+                       std::span<const E>(std::data(e), std::size(e)), atol, rtol);
+}
+
+struct RandomBatch {
+  int T = 0, B = 0;
+  std::vector<std::int32_t> inputs, targets;
+  std::vector<float> mask;
+  Batch view() const { return Batch{T, B, inputs, targets, mask}; }
+};
+
+inline RandomBatch random_batch(int T, int B, int V, std::uint64_t seed, bool with_mask = false) {
+  std::mt19937_64 g(seed);
+  RandomBatch r;
+  r.T = T;
+  r.B = B;
+  for (int k = 0; k < T * B; ++k) {
+    r.inputs.push_back(static_cast<std::int32_t>(g() % V));
+    r.targets.push_back(static_cast<std::int32_t>(g() % V));
+    if (with_mask) r.mask.push_back(g() % 4 == 0 ? 0.0f : 1.0f);
+  }
+  return r;
+}
+
+inline NetworkConfig small_config(int V, int layers, int H, bool peepholes, int threads = 1) {
+  NetworkConfig c;
+  c.vocab = V;
+  c.layers = layers;
+  c.hidden = H;
+  c.peepholes = peepholes;
+  c.seed = 99;
+  c.threads = threads;
+  return c;
+}
+
+// Replaces the weights by U(-s,s) draws (s ~ 1/sqrt(H) unless given) so gates are not
+// saturated: saturated sigmoids hide backward bugs (style.md 2.6).
+inline void randomize(Network& net, std::uint64_t seed, float scale = 0) {
+  std::mt19937_64 g(seed);
+  if (scale == 0) scale = 1.0f / std::sqrt(static_cast<float>(net.config().hidden));
+  std::uniform_real_distribution<float> u(-scale, scale);
+  for (auto& w : net.params()) w = u(g);
+}
+
+}  // namespace melodl::lstm::test
