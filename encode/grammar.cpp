@@ -96,6 +96,25 @@ std::vector<bool> NativeGrammar::allowed() const {
   return mask;
 }
 
+int NativeGrammar::symbols_to_complete() const {
+  switch (state_) {
+    case State::start:
+      return 3;  // < d >
+    case State::first_duration:
+    case State::note_duration:
+      return 2;  // d >
+    case State::after_note:
+      return 1;  // >
+    case State::rest_duration:
+      return 4;  // d i d >
+    case State::after_rest:
+      return 3;  // i d >
+    case State::done:
+      return 0;
+  }
+  return 0;
+}
+
 void NativeGrammar::advance(int symbol) {
   State next{};
   if (!transition(state_, symbol, &next)) {

@@ -71,6 +71,10 @@ class NativeGrammar {
   void allowed(std::vector<bool>& mask) const;  // resized to kAlphabetSize; no allocation after
   // Moves past `symbol`; throws std::invalid_argument when !allows(symbol).
   void advance(int symbol);
+  // The fewest symbols that complete the melody from here (0 when done; 3 at start:
+  // "<", a duration, ">"). A sampler with a length budget forces the shortest closing
+  // path once the budget left reaches this number.
+  int symbols_to_complete() const;
 
   // The automaton: whether `symbol` is allowed in state `s`, and if so the next state
   // (written to *next when next is not null).

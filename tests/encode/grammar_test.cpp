@@ -145,6 +145,43 @@ TEST(NativeGrammar, EquivalentToTheDocumentedRegex) {
   EXPECT_LT(matches, 15000);  // and rejected ones
 }
 
+// Shortest completion by breadth-first search over the automaton's 7 states.
+int bfs_to_done(NativeGrammar::State from) {
+  using State = NativeGrammar::State;
+  std::vector<std::pair<State, int>> frontier = {{from, 0}};
+  std::vector<bool> seen(8, false);
+  seen[static_cast<std::size_t>(from)] = true;
+  for (std::size_t i = 0; i < frontier.size(); ++i) {
+    const auto [st, dist] = frontier[i];
+    if (st == State::done) return dist;
+    for (int sym = 0; sym < native::kAlphabetSize; ++sym) {
+      State next{};
+      if (NativeGrammar::transition(st, sym, &next) && !seen[static_cast<std::size_t>(next)]) {
+        seen[static_cast<std::size_t>(next)] = true;
+        frontier.push_back({next, dist + 1});
+      }
+    }
+  }
+  return -1;
+}
+
+TEST(NativeGrammar, SymbolsToCompleteIsTheShortestPath) {
+  std::mt19937 rng(8);
+  for (int t = 0; t < 200; ++t) {
+    NativeGrammar g;
+    while (true) {
+      ASSERT_EQ(g.symbols_to_complete(), bfs_to_done(g.state()));
+      if (g.complete()) break;
+      const auto mask = g.allowed();
+      std::vector<int> ok;
+      for (int i = 0; i < native::kAlphabetSize; ++i) {
+        if (mask[static_cast<std::size_t>(i)]) ok.push_back(i);
+      }
+      g.advance(ok[std::uniform_int_distribution<std::size_t>(0, ok.size() - 1)(rng)]);
+    }
+  }
+}
+
 TEST(NativeGrammar, DocumentedDecodeExamples) {
   const DecodeResult a = native_codec().decode("<8 O8x>");
   EXPECT_EQ(a.melody, native_codec().decode("<8O8>").melody);
