@@ -254,7 +254,12 @@ ExtractResult extract_melodies(const midi::Song& song, const ExtractOptions& opt
         ++res.stats.percussion_skipped;
         continue;
       }
-      const NotePtr* seq = s.by_channel.data() + first[c];
+      NotePtr* seq = s.by_channel.data() + first[c];
+      // Songs from the reader are sorted; hand-built ones may not be.
+      auto before = [](NotePtr a, NotePtr b) {
+        return a->start_tick != b->start_tick ? a->start_tick < b->start_tick : a->pitch < b->pitch;
+      };
+      if (!std::is_sorted(seq, seq + n, before)) std::stable_sort(seq, seq + n, before);
       // Sequence start and program: the first program change of this (track, channel)
       // creates the sequence in v1 when it comes before the first note.
       std::int64_t seq_start = seq[0]->start_tick;

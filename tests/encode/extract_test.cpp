@@ -5,6 +5,7 @@
 // Run: ctest --test-dir <build> -R encode_test
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <stdexcept>
@@ -375,6 +376,16 @@ TEST(Extract, ZeroLengthNotesIgnored) {
   const auto res = extract_melodies(song_of({notes}));
   ASSERT_EQ(res.melodies.size(), 1u);
   EXPECT_EQ(res.melodies[0].symbols.steps.size(), kLine.size());
+}
+
+TEST(Extract, UnsortedNotesAreSorted) {
+  auto song = song_of({legato(kLine, {480})});
+  const auto sorted = extract_melodies(song);
+  std::reverse(song.tracks[0].notes.begin(), song.tracks[0].notes.end());
+  const auto reversed = extract_melodies(song);
+  ASSERT_EQ(sorted.melodies.size(), 1u);
+  ASSERT_EQ(reversed.melodies.size(), 1u);
+  EXPECT_EQ(reversed.melodies[0].symbols, sorted.melodies[0].symbols);
 }
 
 TEST(Extract, InvalidOptionsThrow) {
