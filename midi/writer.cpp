@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <climits>
 #include <cmath>
@@ -22,19 +23,25 @@ namespace melodl::midi {
 
 namespace {
 
-// Collects GLib log messages while libsmf runs. GLib's default handler is process-wide, so
-// writers serialise on a mutex while it is installed.
+// Collects GLib log messages (domains "libsmf" and "GLib") while libsmf runs, so nothing
+// reaches the user's stderr. Handlers are process-wide, so writers serialise on a mutex.
 class GlibLogCapture {
  public:
   GlibLogCapture() : lock_(mutex()) {
-    previous_ = g_log_set_default_handler(&GlibLogCapture::handler, this);
+    const auto levels =
+        static_cast<GLogLevelFlags>(G_LOG_LEVEL_MASK | G_LOG_FLAG_FATAL | G_LOG_FLAG_RECURSION);
+    for (std::size_t i = 0; i < kDomains.size(); ++i)
+      ids_[i] = g_log_set_handler(kDomains[i], levels, &GlibLogCapture::handler, this);
   }
-  ~GlibLogCapture() { g_log_set_default_handler(previous_, previous_data_); }
+  ~GlibLogCapture() {
+    for (std::size_t i = 0; i < kDomains.size(); ++i) g_log_remove_handler(kDomains[i], ids_[i]);
+  }
   GlibLogCapture(const GlibLogCapture&) = delete;
   GlibLogCapture& operator=(const GlibLogCapture&) = delete;
   const std::string& text() const { return text_; }
 
  private:
+  static constexpr std::array<const char*, 2> kDomains = {"libsmf", "GLib"};
   static std::mutex& mutex() {
     static std::mutex m;
     return m;
@@ -48,10 +55,19 @@ class GlibLogCapture {
   }
 
   std::unique_lock<std::mutex> lock_;
-  GLogFunc previous_ = nullptr;
-  gpointer previous_data_ = nullptr;
+  std::array<guint, 2> ids_{};
   std::string text_;
 };
+
+// libsmf 1.3 judges meta events of 128 bytes or more invalid (it misreads their multi-byte
+// length), so text meta events are cut to 127 bytes, at a UTF-8 character boundary.
+std::string fit_meta_text(const std::string& s) {
+  constexpr std::size_t kMax = 127;
+  if (s.size() <= kMax) return s;
+  std::size_t n = kMax;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  return s.substr(0, n);
+}
 
 struct SmfDeleter {
   void operator()(smf_t* s) const { smf_delete(s); }
@@ -176,15 +192,9 @@ void write_file(const std::filesystem::path& path, const Song& song) {
     std::vector<PendingEvent> events;
     events.reserve(tr.notes.size() * 2 + tr.programs.size() + 1);
     if (!tr.name.empty()) {
-      if (tr.name.size() > 0x0FFFFFFF) fail(path, "track name too long");
-      std::vector<std::uint8_t> b = {0xFF, 0x03};
-      std::uint32_t len = static_cast<std::uint32_t>(tr.name.size());
-      std::uint8_t vlq[4];
-      int n = 0;
-      vlq[n++] = len & 0x7F;
-      while (len >>= 7) vlq[n++] = static_cast<std::uint8_t>(0x80 | (len & 0x7F));
-      while (n > 0) b.push_back(vlq[--n]);
-      b.insert(b.end(), tr.name.begin(), tr.name.end());
+      const std::string name = fit_meta_text(tr.name);
+      std::vector<std::uint8_t> b = {0xFF, 0x03, static_cast<std::uint8_t>(name.size())};
+      b.insert(b.end(), name.begin(), name.end());
       events.push_back({0, 2, seq++, std::move(b)});
     }
     const std::string where = "track " + std::to_string(ti + 1) + ": ";

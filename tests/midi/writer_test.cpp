@@ -153,6 +153,22 @@ TEST_F(MidiWriter, EmptySongWritesAConductorTrack) {
   EXPECT_EQ(r->tempo_map[0].us_per_quarter, 500000u);
 }
 
+TEST_F(MidiWriter, LongTrackNamesAreCutTo127BytesAtACharacterBoundary) {
+  // libsmf 1.3 rejects meta events of 128+ bytes ("Event #1 on track #2 is invalid").
+  Song song = two_voice_song();
+  song.tracks[0].name = std::string(300, 'n');
+  song.tracks[1].name = std::string(126, 'a') + "\xC3\xA9";  // 128 bytes ending in a 2-byte char
+  const fs::path path = dir_ / "names.mid";
+  ::testing::internal::CaptureStderr();
+  write_file(path, song);
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
+  auto r = read_file(path);
+  ASSERT_TRUE(r) << r.error().what();
+  EXPECT_EQ(r->tracks[1].name, std::string(127, 'n'));
+  EXPECT_EQ(r->tracks[2].name, std::string(126, 'a'));
+  EXPECT_EQ(r->note_count(), 7u);
+}
+
 TEST_F(MidiWriter, BadInputAndBadPathsThrowWriteError) {
   Song song = two_voice_song();
   song.tracks[1].notes[0].end_tick = song.tracks[1].notes[0].start_tick;  // zero length
