@@ -1,0 +1,206 @@
+// bench/lstm_layer_cuda_bench.cu: times a stack of GravesLSTM layers (kernels/lstm_layer.h,
+// variant (a)) over one TBPTT segment on the GPU: forward, backward, and both, per GEMM
+// precision. Shapes (docs/performance.md 10(iii)): seed S1 = 2 x 200, one-hot V = 80, B 32,
+// T 50; M1 = 2 x 512, M2 = 2 x 1024, dense I = H, B 64, T 50.
+// Timing: cudaEvent pair around each iteration (UseManualTime), after a warm-up iteration.
+// Counters: items_per_second = B*T time steps (training chars/s for S1), GFLOP/s by the
+// formula of performance.md 1 (forward 8H(I+H) per (t,b) and layer, 0 input FLOPs for
+// one-hot; backward 2x forward; peephole work counted as 0).
+// Run: build-cuda/bench/lstm_layer_cuda_bench --benchmark_out=res.json
+//        --benchmark_out_format=json ; results go to docs/kernels.md with GPU and commit.
+#include <benchmark/benchmark.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "kernels/cuda_check.cuh"
+#include "kernels/lstm_layer.h"
+#include "kernels/runtime.h"
+
+namespace melodl {
+namespace {
+
+using cuda::DeviceBuffer;
+
+enum Phase { kForward = 0, kBackward = 1, kBoth = 2 };
+
+// Device state of an L-layer stack for one segment; random weights, zero initial state.
+struct Stack {
+  int L, T, B, V, H;  // V > 0: layer 0 takes symbols of a V-symbol vocabulary; else dense I = H
+  std::vector<DeviceBuffer<float>> W, R, b, p, dW, dR, db, dp, h0, c0, hs, cs, gates, dx;
+  DeviceBuffer<float> x0, dhs_top, ws;
+  DeviceBuffer<int32_t> sym;
+
+  Stack(int L_, int T_, int B_, int V_, int H_) : L(L_), T(T_), B(B_), V(V_), H(H_) {
+    const size_t G = 4 * size_t(H), TB = size_t(T) * B, BH = size_t(B) * H;
+    auto filled = [](size_t n, float scale, unsigned seed) {
+      std::vector<float> v(n);
+      unsigned s = seed;
+      for (auto& x : v) {  // LCG: any non-degenerate values do for timing
+        s = s * 1664525u + 1013904223u;
+        x = scale * (static_cast<float>(s >> 8) / 16777216.f * 2.f - 1.f);
+      }
+      return DeviceBuffer<float>(v);
+    };
+    const float ws_scale = 1.f / std::sqrt(static_cast<float>(H));
+    for (int l = 0; l < L; ++l) {
+      const size_t I = in_size(l);
+      W.push_back(filled(I * G, ws_scale, 1 + l));
+      R.push_back(filled(size_t(H) * G, ws_scale, 11 + l));
+      b.push_back(filled(G, 0.1f, 21 + l));
+      p.push_back(filled(3 * size_t(H), 0.1f, 31 + l));
+      dW.emplace_back(I * G);
+      dR.emplace_back(size_t(H) * G);
+      db.emplace_back(G);
+      dp.emplace_back(3 * size_t(H));
+      h0.push_back(filled(BH, 0.f, 41));
+      c0.push_back(filled(BH, 0.f, 42));
+      hs.emplace_back(TB * H);
+      cs.emplace_back(TB * H);
+      gates.emplace_back(TB * G);
+      dx.emplace_back(l > 0 ? TB * I : 0);
+    }
+    if (V > 0) {
+      std::vector<int32_t> s(TB);
+      for (size_t k = 0; k < TB; ++k) s[k] = static_cast<int32_t>((k * 37) % V);
+      sym = DeviceBuffer<int32_t>(s);
+    } else {
+      x0 = filled(TB * H, 1.f, 51);
+    }
+    dhs_top = filled(TB * H, 1.f, 61);
+    ws = DeviceBuffer<float>(cuda::lstm_layer_bwd_workspace_floats(T, B, H));
+  }
+  size_t in_size(int l) const { return (l == 0 && V > 0) ? size_t(V) : size_t(H); }
+
+  void forward(const cuda::ExecContext& ctx) {
+    for (int l = 0; l < L; ++l) {
+      LayerFwdArgs a;
+      a.T = T;
+      a.B = B;
+      a.I = static_cast<int>(in_size(l));
+      a.H = H;
+      a.symbols = (l == 0 && V > 0) ? sym.get() : nullptr;
+      a.x = l > 0 ? hs[l - 1].get() : (V > 0 ? nullptr : x0.get());
+      a.W = W[l].get();
+      a.R = R[l].get();
+      a.b = b[l].get();
+      a.p = p[l].get();
+      a.h0 = h0[l].get();
+      a.c0 = c0[l].get();
+      a.hs = hs[l].get();
+      a.cs = cs[l].get();
+      a.gates = gates[l].get();
+      cuda::lstm_layer_forward(a, ctx);
+    }
+  }
+  void backward(const cuda::ExecContext& ctx) {
+    for (int l = L - 1; l >= 0; --l) {
+      LayerBwdArgs a;
+      a.T = T;
+      a.B = B;
+      a.I = static_cast<int>(in_size(l));
+      a.H = H;
+      a.symbols = (l == 0 && V > 0) ? sym.get() : nullptr;
+      a.x = l > 0 ? hs[l - 1].get() : (V > 0 ? nullptr : x0.get());
+      a.W = W[l].get();
+      a.R = R[l].get();
+      a.p = p[l].get();
+      a.h0 = h0[l].get();
+      a.c0 = c0[l].get();
+      a.hs = hs[l].get();
+      a.cs = cs[l].get();
+      a.gates = gates[l].get();
+      a.dhs = l == L - 1 ? dhs_top.get() : dx[l + 1].get();
+      a.dW = dW[l].get();
+      a.dR = dR[l].get();
+      a.db = db[l].get();
+      a.dp = dp[l].get();
+      a.dx = l > 0 ? dx[l].get() : nullptr;
+      a.workspace = ws.get();
+      cuda::lstm_layer_backward(a, ctx);
+    }
+  }
+  // performance.md 1: forward FLOPs of the stack for the segment.
+  double forward_flops() const {
+    double f = 0;
+    for (int l = 0; l < L; ++l) {
+      const double I = (l == 0 && V > 0) ? 0.0 : double(H);
+      f += 8.0 * H * (I + H) * double(B) * T;
+    }
+    return f;
+  }
+};
+
+// Args: L, H, B, T, V (0 = dense), phase, tf32.
+void BM_lstm_stack(benchmark::State& state) {
+  if (!cuda::available()) {
+    state.SkipWithError(("no CUDA device: " + cuda::unavailable_reason()).c_str());
+    return;
+  }
+  const int L = static_cast<int>(state.range(0)), H = static_cast<int>(state.range(1)),
+            B = static_cast<int>(state.range(2)), T = static_cast<int>(state.range(3)),
+            V = static_cast<int>(state.range(4));
+  const auto phase = static_cast<Phase>(state.range(5));
+  const bool tf32 = state.range(6) != 0;
+  cuda::DeviceContext dc(tf32 ? cuda::GemmMath::kTf32 : cuda::GemmMath::kFp32);
+  Stack s(L, T, B, V, H);
+  const auto ctx = dc.exec();
+  auto step = [&] {
+    if (phase != kBackward) s.forward(ctx);
+    if (phase != kForward) s.backward(ctx);
+  };
+  s.forward(ctx);  // backward-only timing needs a forward's activations
+  step();          // warm-up (cuBLAS heuristics, first-launch costs)
+  dc.synchronize();
+  cudaEvent_t start, stop;
+  MELODL_CUDA_CHECK(cudaEventCreate(&start));
+  MELODL_CUDA_CHECK(cudaEventCreate(&stop));
+  for (auto _ : state) {
+    MELODL_CUDA_CHECK(cudaEventRecord(start, dc.stream()));
+    step();
+    MELODL_CUDA_CHECK(cudaEventRecord(stop, dc.stream()));
+    MELODL_CUDA_CHECK(cudaEventSynchronize(stop));
+    float ms = 0;
+    MELODL_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+    state.SetIterationTime(ms / 1e3);
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  const double flops = s.forward_flops() * (phase == kForward ? 1 : phase == kBackward ? 2 : 3);
+  state.SetItemsProcessed(state.iterations() * int64_t(B) * T);
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void shapes(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"L", "H", "B", "T", "V", "phase", "tf32"});
+  for (int phase : {kForward, kBackward, kBoth})
+    for (int tf32 : {1, 0}) {
+      b->Args({2, 200, 32, 50, 80, phase, tf32});  // S1 seed, one-hot layer 0
+      b->Args({2, 512, 64, 50, 0, phase, tf32});   // M1
+      b->Args({2, 1024, 64, 50, 0, phase, tf32});  // M2
+    }
+  b->Args({1, 200, 1, 1, 80, kForward, 1});  // sampling-like latency: one step, B = 1
+}
+BENCHMARK(BM_lstm_stack)->Apply(shapes)->UseManualTime()->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+}  // namespace melodl
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (melodl::cuda::available()) {
+    cudaDeviceProp prop{};
+    int dev = 0;
+    if (cudaGetDevice(&dev) == cudaSuccess && cudaGetDeviceProperties(&prop, dev) == cudaSuccess)
+      benchmark::AddCustomContext("gpu", std::string(prop.name) + " sm_" +
+                                             std::to_string(prop.major) +
+                                             std::to_string(prop.minor));
+  } else {
+    benchmark::AddCustomContext("gpu", "none: " + melodl::cuda::unavailable_reason());
+  }
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
