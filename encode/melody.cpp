@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <bitset>
 #include <cmath>
 #include <cstdint>
@@ -59,39 +60,120 @@ using NotePtr = const midi::Note*;
 // Buffers reused across the sequences of one song, so extraction does no per-note
 // allocation beyond the output melodies.
 struct Scratch {
-  std::vector<NotePtr> by_channel;    // the track's notes grouped by channel, start order
-  std::vector<NotePtr> voice;         // one voice of the current sequence
-  std::vector<std::uint32_t> active;  // kept notes still sounding (indices into seq)
+  std::vector<NotePtr> by_channel;  // the track's notes grouped by channel, start order
+  std::vector<NotePtr> voice;       // one voice of the current sequence
+  std::vector<std::pair<std::int64_t, int>> sounding;  // min-heap (end_tick, pitch) of kept notes
+  std::vector<std::uint8_t> range;  // sparse table of pitch max (top) / min (bottom)
+};
+
+// Pitches of the kept notes still sounding: a count per pitch and a 128-bit set.
+class PitchSet {
+ public:
+  void add(int p) {
+    if (counts_[p]++ == 0) bits_[p >> 6] |= bit(p);
+  }
+  void remove(int p) {
+    if (--counts_[p] == 0) bits_[p >> 6] &= ~bit(p);
+  }
+  bool any_above(int p) const {  // pitches p+1 .. 127
+    const int q = p + 1;
+    if (q >= 128) return false;
+    if (q >= 64) return (bits_[1] >> (q - 64)) != 0;
+    return (bits_[0] >> q) != 0 || bits_[1] != 0;
+  }
+  bool any_below(int p) const {  // pitches 0 .. p-1
+    if (p <= 0) return false;
+    if (p < 64) return (bits_[0] & (bit(p) - 1)) != 0;
+    return bits_[0] != 0 || (bits_[1] & (bit(p) - 1)) != 0;
+  }
+
+ private:
+  static std::uint64_t bit(int p) { return std::uint64_t{1} << (p & 63); }
+  std::array<std::uint32_t, 128> counts_{};
+  std::array<std::uint64_t, 2> bits_{};
+};
+
+// Range max (top) or min (bottom) of the sequence's pitches, built on first use: answers
+// "does a note in [lo, hi) beat pitch p" in O(1) after an O(n log n) build.
+class RangeExtreme {
+ public:
+  RangeExtreme(const NotePtr* seq, std::size_t n, bool top, std::vector<std::uint8_t>& table)
+      : seq_(seq), n_(n), top_(top), t_(table) {}
+
+  bool beats(std::size_t lo, std::size_t hi, int p) {
+    if (!built_) build();
+    const int level = std::bit_width(hi - lo) - 1;
+    const std::size_t w = std::size_t{1} << level;
+    const std::uint8_t* row = t_.data() + static_cast<std::size_t>(level) * n_;
+    const int a = row[lo], b = row[hi - w];
+    return top_ ? std::max(a, b) > p : std::min(a, b) < p;
+  }
+
+ private:
+  void build() {
+    const int levels = std::bit_width(n_);
+    t_.resize(static_cast<std::size_t>(levels) * n_);
+    for (std::size_t i = 0; i < n_; ++i) t_[i] = seq_[i]->pitch;
+    for (int l = 1; l < levels; ++l) {
+      const std::size_t half = std::size_t{1} << (l - 1);
+      const std::uint8_t* prev = t_.data() + static_cast<std::size_t>(l - 1) * n_;
+      std::uint8_t* row = t_.data() + static_cast<std::size_t>(l) * n_;
+      for (std::size_t i = 0; i + 2 * half <= n_; ++i) {
+        row[i] = top_ ? std::max(prev[i], prev[i + half]) : std::min(prev[i], prev[i + half]);
+      }
+    }
+    built_ = true;
+  }
+
+  const NotePtr* seq_;
+  std::size_t n_;
+  bool top_;
+  std::vector<std::uint8_t>& t_;
+  bool built_ = false;
 };
 
 // One voice of a (track, channel) note sequence, MELODL4J v1 semantics: in start order,
 // a note is removed when a HIGHER (top) or LOWER (bottom) note of the sequence that has
 // not been removed yet overlaps it in time (half-open tick intervals). Removed notes no
 // longer count for later notes. Returns how many notes were removed.
+//
+// Earlier notes that can overlap note i are the kept ones still sounding at its start
+// (a heap by end tick and a pitch set); later notes are not removed yet, so all of those
+// starting before i ends count: a short scan, then a range query for long windows, which
+// keeps hostile inputs (thousands of stacked notes) at O(n log n).
 std::size_t extract_voice(const NotePtr* seq, std::size_t n, bool top, Scratch& s) {
+  constexpr std::size_t kScan = 16;
   s.voice.clear();
-  s.active.clear();
+  s.sounding.clear();
+  PitchSet sounding_pitches;
+  RangeExtreme later(seq, n, top, s.range);
+  auto by_end = [](const auto& x, const auto& y) { return x.first > y.first; };
   std::size_t removed = 0;
-  auto beats = [top](int other, int pitch) { return top ? other > pitch : other < pitch; };
   for (std::size_t i = 0; i < n; ++i) {
     const midi::Note& a = *seq[i];
-    // Earlier kept notes that ended by a's start can overlap no later note either.
-    std::erase_if(s.active, [&](std::uint32_t k) { return seq[k]->end_tick <= a.start_tick; });
-    bool overlapped = false;
-    for (std::uint32_t k : s.active) {
-      if (beats(seq[k]->pitch, a.pitch)) {
-        overlapped = true;
-        break;
-      }
+    const int p = a.pitch & 127;
+    while (!s.sounding.empty() && s.sounding.front().first <= a.start_tick) {
+      sounding_pitches.remove(s.sounding.front().second);
+      std::pop_heap(s.sounding.begin(), s.sounding.end(), by_end);
+      s.sounding.pop_back();
     }
-    // Later notes (not processed, so not removed yet) starting before a ends.
-    for (std::size_t j = i + 1; !overlapped && j < n && seq[j]->start_tick < a.end_tick; ++j) {
-      if (beats(seq[j]->pitch, a.pitch)) overlapped = true;
+    bool overlapped = top ? sounding_pitches.any_above(p) : sounding_pitches.any_below(p);
+    std::size_t j = i + 1;
+    for (; !overlapped && j < n && j < i + 1 + kScan && seq[j]->start_tick < a.end_tick; ++j) {
+      const int q = seq[j]->pitch & 127;
+      overlapped = top ? q > p : q < p;
+    }
+    if (!overlapped && j == i + 1 + kScan && j < n && seq[j]->start_tick < a.end_tick) {
+      const NotePtr* end = std::partition_point(
+          seq + j, seq + n, [&](NotePtr b) { return b->start_tick < a.end_tick; });
+      overlapped = later.beats(j, static_cast<std::size_t>(end - seq), p);
     }
     if (overlapped) {
       ++removed;
     } else {
-      s.active.push_back(static_cast<std::uint32_t>(i));
+      s.sounding.emplace_back(a.end_tick, p);
+      std::push_heap(s.sounding.begin(), s.sounding.end(), by_end);
+      sounding_pitches.add(p);
       s.voice.push_back(seq[i]);
     }
   }

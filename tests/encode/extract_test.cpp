@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <random>
 #include <stdexcept>
 
 #include "encode/melody.h"
@@ -247,6 +248,73 @@ TEST(ExtractVoices, RemovedNotesNoLongerCount) {
     ASSERT_EQ(res.melodies[0].symbols.steps.size(), 3u);
     EXPECT_EQ(res.melodies[0].symbols.steps[2].interval, 7);
   }
+}
+
+// MELODL4J v1's voice rule written as plainly as possible (O(n^2)): the reference.
+std::vector<midi::Note> naive_voice(const std::vector<midi::Note>& notes, bool top) {
+  std::vector<bool> removed(notes.size(), false);
+  for (std::size_t i = 0; i < notes.size(); ++i) {
+    for (std::size_t j = 0; j < notes.size(); ++j) {
+      if (j == i || removed[j]) continue;
+      const bool beats = top ? notes[j].pitch > notes[i].pitch : notes[j].pitch < notes[i].pitch;
+      const bool overlap =
+          notes[i].start_tick < notes[j].end_tick && notes[j].start_tick < notes[i].end_tick;
+      if (beats && overlap) {
+        removed[i] = true;
+        break;
+      }
+    }
+  }
+  std::vector<midi::Note> out;
+  for (std::size_t i = 0; i < notes.size(); ++i) {
+    if (!removed[i]) out.push_back(notes[i]);
+  }
+  return out;
+}
+
+TEST(ExtractVoices, MatchesNaiveRuleOnDenseRandomPolyphony) {
+  // Long notes over dense starts: windows of ~100 later notes, so the range-query path
+  // of the voice rule runs, not only the short scan.
+  ExtractOptions loose;
+  loose.min_notes = 1;
+  loose.max_abs_interval = 127;
+  loose.max_longest_rest_fraction = 10;
+  loose.min_distinct_pitches = 1;
+  loose.max_repeat_fraction = 10;
+  loose.max_repeat_run = 1 << 30;
+  loose.max_total_rest_fraction = 10;
+  std::mt19937 rng(2026);
+  for (int t = 0; t < 40; ++t) {
+    std::vector<midi::Note> notes;
+    const int count = std::uniform_int_distribution<int>(50, 400)(rng);
+    std::uniform_int_distribution<int> start(0, 4000), len(1, 1200), pitch(40, 80);
+    for (int i = 0; i < count; ++i) {
+      const int st = start(rng);
+      notes.push_back(note(pitch(rng), st, st + len(rng)));
+    }
+    test::sort_notes(notes);
+    for (bool top : {true, false}) {
+      ExtractOptions o = loose;
+      o.top = top;
+      o.bottom = !top;
+      const auto got = extract_melodies(song_of({notes}), o);
+      const auto want = extract_melodies(song_of({naive_voice(notes, top)}), o);
+      ASSERT_EQ(got.melodies.size(), want.melodies.size());
+      if (got.melodies.empty()) continue;
+      EXPECT_EQ(got.melodies[0].start_pitch, want.melodies[0].start_pitch);
+      ASSERT_EQ(got.melodies[0].symbols, want.melodies[0].symbols) << "trial " << t;
+    }
+  }
+}
+
+TEST(ExtractVoices, StackedNotesStayFast) {
+  // 100,000 notes sounding together (a hostile file): O(n^2) would take minutes.
+  std::vector<midi::Note> notes;
+  for (int i = 0; i < 100000; ++i) notes.push_back(note(40 + i % 40, i, 200000 + i));
+  ExtractOptions both;
+  both.bottom = true;
+  const auto res = extract_melodies(song_of({notes}), both);
+  EXPECT_EQ(res.stats.sequences, 2u);
 }
 
 TEST(ExtractVoices, MonophonicEmittedOnce) {
