@@ -186,7 +186,9 @@ void Parser::parse_header() {
 }
 
 void Parser::parse_chunks() {
-  song_.tracks.reserve(static_cast<std::size_t>(declared_tracks_));
+  // Every MTrk chunk takes at least 8 bytes: never reserve more tracks than could fit.
+  song_.tracks.reserve(
+      std::min(static_cast<std::size_t>(declared_tracks_), (smf_end_ - smf_begin_) / 8));
   std::size_t pos = smf_begin_;
   std::int64_t format2_offset = 0;
   int found = 0;
