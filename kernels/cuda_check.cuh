@@ -119,20 +119,31 @@ class DeviceBuffer {
   T* get() const { return ptr_; }
   std::size_t size() const { return n_; }
 
+  // Synchronous: returns when the data is on the device. (A pageable cudaMemcpy may return
+  // before its DMA lands, and kernels on a non-blocking stream do not wait for the legacy
+  // stream, hence the explicit synchronisation.)
   void upload(const std::vector<T>& host) {
     require(host.size() == n_, "DeviceBuffer::upload",
             "host size " + std::to_string(host.size()) + " != device size " + std::to_string(n_));
-    if (n_ > 0)
+    if (n_ > 0) {
       MELODL_CUDA_CHECK(cudaMemcpy(ptr_, host.data(), n_ * sizeof(T), cudaMemcpyHostToDevice));
+      MELODL_CUDA_CHECK(cudaStreamSynchronize(nullptr));
+    }
   }
+  // Waits for the legacy default stream only: synchronise the stream that wrote the data
+  // first (DeviceContext::synchronize).
   std::vector<T> download() const {
     std::vector<T> host(n_);
     if (n_ > 0)
       MELODL_CUDA_CHECK(cudaMemcpy(host.data(), ptr_, n_ * sizeof(T), cudaMemcpyDeviceToHost));
     return host;
   }
+  // Synchronous, like upload().
   void zero() {
-    if (n_ > 0) MELODL_CUDA_CHECK(cudaMemset(ptr_, 0, n_ * sizeof(T)));
+    if (n_ > 0) {
+      MELODL_CUDA_CHECK(cudaMemset(ptr_, 0, n_ * sizeof(T)));
+      MELODL_CUDA_CHECK(cudaStreamSynchronize(nullptr));
+    }
   }
 
  private:

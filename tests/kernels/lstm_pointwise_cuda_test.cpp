@@ -154,6 +154,7 @@ TEST_F(PointwiseCudaMisc, InferenceWritesNoGatesAndGatesMayAliasZ) {
   a.h = d_h.get();
   a.gates = d_g.get();
   cuda::lstm_pointwise_fwd(a, dc.exec());
+  dc.synchronize();
   const auto gates = d_g.download(), h_train = d_h.download();
   // inference: same h, gates untouched
   const std::vector<float> sentinel(BH * 4, 7.f);
