@@ -490,7 +490,8 @@ Result<Song> read_file(const std::filesystem::path& path, const ReadLimits& limi
       used += got;
       if (got == 0) break;
     }
-    if (std::ferror(f.get())) return LoadError(name, -1, "read error");
+    if (std::ferror(f.get()))
+      return LoadError(name, -1, std::string("read error: ") + std::strerror(errno));
     buf.resize(used);
   } catch (const std::bad_alloc&) {
     return LoadError(name, -1, "out of memory");

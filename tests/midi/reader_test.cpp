@@ -470,6 +470,9 @@ TEST(MidiReader, ReadFileNamesThePath) {
   EXPECT_EQ(missing.error().offset(), -1);
   EXPECT_TRUE(contains(missing.error().what(), "missing.mid: cannot open"))
       << missing.error().what();
+  auto directory = read_file(dir);
+  ASSERT_FALSE(directory);
+  EXPECT_TRUE(contains(directory.error().what(), "read error")) << directory.error().what();
   std::filesystem::remove_all(dir);
 }
 
