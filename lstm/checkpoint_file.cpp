@@ -215,7 +215,7 @@ Encoded encode_header(const CheckpointFile& file, const std::string& ctx) {
   // The reader finds the file checksum by this pattern; it must be unambiguous.
   const std::size_t pos = enc.header.find(kFileCrcPattern);
   if (pos == std::string::npos || enc.header.find(kFileCrcPattern, pos + 1) != std::string::npos) {
-    throw CheckpointError(ctx + ": a metadata key contains the reserved text '" +
+    throw CheckpointError(ctx + ": a tensor name or metadata key contains the reserved text '" +
                           std::string(kFileCrcKey) + "'");
   }
   enc.header.append((8 - enc.header.size() % 8) % 8, ' ');  // 8-byte aligned data, as safetensors

@@ -433,6 +433,10 @@ TEST(CheckpointFileWrite, RejectsInvalidInputWithoutTouchingDisk) {
   CheckpointFile sneaky;
   sneaky.metadata["x\"melodl.file_crc32c"] = "y";
   expect_error([&] { write_checkpoint_file(p, sneaky); }, {"reserved text"});
+  CheckpointFile sneaky_tensor;
+  sneaky_tensor.tensors = {t};
+  sneaky_tensor.tensors[0].name = "x\"melodl.file_crc32c";  // its checksum key would match
+  expect_error([&] { write_checkpoint_file(p, sneaky_tensor); }, {"reserved text"});
   CheckpointFile utf8;
   utf8.tensors = {t};
   utf8.tensors[0].name = "bad\xff";
