@@ -99,6 +99,7 @@ class Parser {
   std::size_t events_ = 0;
   std::size_t notes_ = 0;
   bool clipped_warned_ = false;
+  bool running_warned_ = false;
   Song song_;
   std::vector<RawTempo> tempos_;
   std::vector<std::int32_t> next_;           // FIFO links, parallel to the current track's notes
@@ -249,6 +250,7 @@ void Parser::parse_track(std::size_t begin, std::size_t end, std::int64_t tick0)
   bool have_name = false;
   bool ended = false;
   std::uint8_t running = 0;  // running status: channel messages only, kept across meta/sysex
+  bool since_other = false;  // a meta or SysEx event came after the last channel message
   std::int64_t tick = tick0;
   std::size_t pos = begin;
   const std::uint8_t* d = data_;
@@ -278,10 +280,15 @@ void Parser::parse_track(std::size_t begin, std::size_t end, std::int64_t tick0)
                       " where a status byte is needed (no running "
                       "status)");
       status = running;
+      if (since_other && !running_warned_) {
+        running_warned_ = true;
+        warn(pos, "running status continued across a meta or SysEx event (kept)");
+      }
     }
 
     if (status < 0xF0) {  // channel message
       running = status;
+      since_other = false;
       const std::uint8_t kind = status & 0xF0;
       const std::uint8_t ch = status & 0x0F;
       const std::size_t need = (kind == 0xC0 || kind == 0xD0) ? 1 : 2;
@@ -326,6 +333,7 @@ void Parser::parse_track(std::size_t begin, std::size_t end, std::int64_t tick0)
       continue;
     }
 
+    since_other = true;
     if (status == 0xFF) {  // meta event: FF type len data
       if (pos >= end) fail(event_at, "truncated meta event");
       const std::uint8_t type = d[pos++];

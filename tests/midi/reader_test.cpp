@@ -322,6 +322,8 @@ TEST(MidiReader, RunningStatusSurvivesSysExAndMetaEvents) {
   expect_note(s.tracks[0].notes[0], 0, 60, 64, 0, 30);
   expect_note(s.tracks[0].notes[1], 0, 62, 65, 10, 30);
   expect_note(s.tracks[0].notes[2], 0, 64, 66, 20, 30);
+  ASSERT_EQ(s.warnings.size(), 1u);  // reported once per file
+  EXPECT_TRUE(contains(s.warnings[0], "running status continued")) << s.warnings[0];
 }
 
 TEST(MidiReader, LongMetaEventsDoNotLoseNotes) {
