@@ -29,9 +29,10 @@ Output: one JSON line per configuration on stdout (configuration details go to s
    "symbols_per_s", "sample_symbols_per_s", ...}
 step_ms is the median wall time over --iters timed steps after --warmup steps; symbols_per_s
 is batch * tbptt / step time; sample_symbols_per_s is one stream (batch 1) of sampling.
-step_cpu_ms (median process CPU time per step, all threads) and loadavg_1min (before the
-configuration) tell whether other work on the machine disturbed the wall times: with
---threads 1 on a quiet machine step_cpu_ms is close to step_ms.
+step_cpu_ms (median process CPU time per step, all threads), sample_symbols_per_cpu_s
+(symbols per CPU second) and loadavg_1min (taken before the configuration) tell whether
+other work on the machine disturbed the wall times: with --threads 1 on a quiet machine
+step_cpu_ms is close to step_ms.
 
 Example (the seed configuration, both implementations, 1 and 2 threads):
   python3 bench/torch_lstm.py --layers 2 --hidden 200 --vocab 60 --batch 32 --tbptt 50 \\
@@ -237,10 +238,10 @@ def time_sampling(model, symbols, seed):
     warm = max(10, symbols // 10)
     for n in range(warm + symbols):
         if n == warm:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
         logits, state = model.step(token, state)
         token = torch.multinomial(F.softmax(logits, dim=-1), 1, generator=gen).view(1)
-    return symbols / (time.perf_counter() - t0)
+    return symbols / (time.perf_counter() - t0), symbols / (time.process_time() - c0)
 
 
 def main():
@@ -286,7 +287,8 @@ def main():
         load = os.getloadavg()[0]
         times, cpu_times, loss = time_training(model, vocab, batch, tbptt, args.warmup, args.iters, args.seed)
         step_s = statistics.median(times)
-        sample = time_sampling(model, args.sample_symbols, args.seed) if args.sample_symbols else None
+        sample, sample_cpu = (time_sampling(model, args.sample_symbols, args.seed)
+                              if args.sample_symbols else (None, None))
         print(json.dumps({
             "impl": "torch-peephole" if peep else "torch-nn.LSTM",
             "layers": layers, "hidden": hidden, "batch": batch, "tbptt": tbptt, "vocab": vocab,
@@ -294,6 +296,7 @@ def main():
             "step_ms": round(step_s * 1e3, 3),
             "symbols_per_s": round(batch * tbptt / step_s, 1),
             "sample_symbols_per_s": round(sample, 1) if sample else None,
+            "sample_symbols_per_cpu_s": round(sample_cpu, 1) if sample_cpu else None,
             "step_ms_min": round(min(times) * 1e3, 3),
             "step_cpu_ms": round(statistics.median(cpu_times) * 1e3, 3),
             "loadavg_1min": round(load, 2),
