@@ -42,7 +42,6 @@ std::vector<int> SymbolVocabulary::ids(std::string_view line) const {
 // context of a k-gram is key >> 10 and its suffix (oldest id dropped) is a mask.
 namespace {
 constexpr int kBits = 10;
-constexpr std::uint64_t kMask = (1u << kBits) - 1;
 std::uint64_t drop_oldest(std::uint64_t key, int k) {
   return k <= 1 ? 0 : key & ((std::uint64_t{1} << (kBits * (k - 1))) - 1);
 }

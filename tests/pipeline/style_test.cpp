@@ -52,7 +52,8 @@ TEST(Style, InvalidSymbolRate) {
   EXPECT_EQ(r.symbols, 20u);
   EXPECT_EQ(r.skipped, 3u);
   EXPECT_DOUBLE_EQ(r.rate(), 0.15);
-  EXPECT_DOUBLE_EQ(mp::invalid_symbol_rate({}, {}).rate(), 0.0);
+  EXPECT_DOUBLE_EQ(mp::invalid_symbol_rate(std::vector<melodl::encode::DecodeResult>{}, {}).rate(),
+                   0.0);
   EXPECT_THROW(mp::invalid_symbol_rate(dec, {1, 2}), std::invalid_argument);
   EXPECT_THROW(mp::invalid_symbol_rate(dec, {1, 5, 5}), std::invalid_argument);
 }
