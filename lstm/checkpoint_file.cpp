@@ -35,7 +35,8 @@ constexpr std::string_view kFileCrcKey = "melodl.file_crc32c";
 // How the file checksum field appears in the header bytes; the 8 hex digits follow it.
 constexpr std::string_view kFileCrcPattern = "\"melodl.file_crc32c\":\"";
 constexpr std::string_view kCrcPlaceholder = "00000000";
-constexpr int kMaxJsonNesting = 4;  // root > tensor entry > shape array, plus one spare
+constexpr std::size_t kMaxJsonNesting = 4;  // root > tensor entry > shape array, one spare
+constexpr std::size_t kMaxJsonArray = 64;   // shape dimensions (data_offsets has 2)
 
 // ---- CRC-32C, slicing-by-8 ---------------------------------------------------------------
 
@@ -336,30 +337,43 @@ class FileSource : public ByteSource {
 };
 
 Json parse_header_json(const std::string& text, const std::string& ctx) {
-  // The callback rejects duplicate keys (nlohmann would silently keep one) and deep nesting.
-  std::vector<std::set<std::string>> open_objects;
-  int nesting = 0;
+  // The callback rejects duplicate keys (nlohmann would silently keep one), deep nesting and
+  // long arrays (a header of millions of shape entries would cost far more memory as a JSON
+  // tree than its size on disk).
+  struct Open {
+    bool is_array;
+    std::size_t elements = 0;
+    std::set<std::string> keys;
+  };
+  std::vector<Open> open;
+  auto count_element = [&] {
+    if (!open.empty() && open.back().is_array && ++open.back().elements > kMaxJsonArray) {
+      throw CheckpointError(ctx + ": header JSON array has more than " +
+                            std::to_string(kMaxJsonArray) + " elements");
+    }
+  };
   auto callback = [&](int /*depth*/, Json::parse_event_t event, Json& parsed) {
     switch (event) {
       case Json::parse_event_t::object_start:
       case Json::parse_event_t::array_start:
-        if (++nesting > kMaxJsonNesting) {
+        count_element();
+        if (open.size() >= kMaxJsonNesting) {
           throw CheckpointError(ctx + ": header JSON is nested too deeply");
         }
-        if (event == Json::parse_event_t::object_start) open_objects.emplace_back();
+        open.push_back(Open{event == Json::parse_event_t::array_start, 0, {}});
         break;
       case Json::parse_event_t::object_end:
       case Json::parse_event_t::array_end:
-        --nesting;
-        if (event == Json::parse_event_t::object_end) open_objects.pop_back();
+        open.pop_back();
         break;
       case Json::parse_event_t::key:
-        if (!open_objects.back().insert(parsed.get<std::string>()).second) {
+        if (!open.back().keys.insert(parsed.get<std::string>()).second) {
           throw CheckpointError(ctx + ": duplicate key '" + parsed.get<std::string>() +
                                 "' in header JSON");
         }
         break;
       case Json::parse_event_t::value:
+        count_element();
         break;
     }
     return true;

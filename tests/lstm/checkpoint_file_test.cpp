@@ -576,6 +576,11 @@ TEST_F(MalformedHeader, BadJson) {
   expect_rejected(raw("17"), {"not an object"});
   expect_rejected(raw("{\"a\":{\"b\":{\"c\":{\"d\":{\"e\":1}}}}}"), {"nested too deeply"});
   expect_rejected(raw(std::string(50000, '[') + std::string(50000, ']')), {"nested too deeply"});
+  std::string long_shape = "[1";
+  for (int i = 0; i < 64; ++i) long_shape += ",1";
+  expect_rejected(
+      raw("{\"a\":{\"dtype\":\"U8\",\"shape\":" + long_shape + "],\"data_offsets\":[0,1]}}", {1}),
+      {"more than 64 elements"});
 }
 
 TEST_F(MalformedHeader, DuplicateNames) {
