@@ -26,7 +26,7 @@ fs::path scratch() {
   return dir;
 }
 
-TEST(MelodyFile, ProvenanceRoundTrip) {
+TEST(CliMelodyFile, ProvenanceRoundTrip) {
   melodl::encode::ExtractedMelody m;
   m.track = 3;
   m.channel = 2;
@@ -47,7 +47,7 @@ TEST(MelodyFile, ProvenanceRoundTrip) {
   EXPECT_EQ(meta.source, "dir with space/a b.mid");
 }
 
-TEST(MelodyFile, ParsesHeaderCommentsAndMelodl4jComments) {
+TEST(CliMelodyFile, ParsesHeaderCommentsAndMelodl4jComments) {
   const auto f = parse_melody_file(
       "// melodl melodies format=melodl4j-v1 version=1\r\n"
       "\n"
@@ -84,7 +84,7 @@ std::vector<FileOutcome> outcomes(std::size_t n, std::size_t empty_every) {
   return v;
 }
 
-TEST(Split, CountsSeedsAndSkipsFilesWithoutMelodies) {
+TEST(CliSplit, CountsSeedsAndSkipsFilesWithoutMelodies) {
   const auto o = outcomes(40, 4);  // 30 files with melodies
   const auto a = split_by_source(o, 0.2, 1);
   const auto b = split_by_source(o, 0.2, 1);
@@ -107,7 +107,7 @@ TEST(Split, CountsSeedsAndSkipsFilesWithoutMelodies) {
   EXPECT_EQ(std::count(one.begin(), one.end(), true), 0);
 }
 
-TEST(FsUtil, FindsMidiFilesRecursivelySortedCaseInsensitive) {
+TEST(CliFsUtil, FindsMidiFilesRecursivelySortedCaseInsensitive) {
   const fs::path d = scratch();
   fs::create_directories(d / "b" / "c");
   for (const char* name : {"b/z.MID", "b/c/y.midi", "a.rmi", "b/k.Kar", "x.txt", "b/m.mid.bak"})
@@ -119,7 +119,7 @@ TEST(FsUtil, FindsMidiFilesRecursivelySortedCaseInsensitive) {
   EXPECT_THROW(find_midi_files({(d / "nope").string()}), Error);
 }
 
-TEST(FsUtil, AtomicWriteReplacesAndLeavesNoTemporaries) {
+TEST(CliFsUtil, AtomicWriteReplacesAndLeavesNoTemporaries) {
   const fs::path d = scratch();
   write_file_atomic(d / "sub" / "o.txt", "one");
   write_file_atomic(d / "sub" / "o.txt", "two");
@@ -131,7 +131,7 @@ TEST(FsUtil, AtomicWriteReplacesAndLeavesNoTemporaries) {
   EXPECT_EQ(with_stem_suffix("out/melodies.txt", "-valid"), fs::path("out/melodies-valid.txt"));
 }
 
-TEST(Audio, WavBytesRoundTrip) {
+TEST(CliAudio, WavBytesRoundTrip) {
   Audio a;
   a.sample_rate = 22050;
   a.samples = {0, 1, -1, 32767, -32768, 1234};
@@ -146,7 +146,7 @@ TEST(Audio, WavBytesRoundTrip) {
   EXPECT_THROW(read_wav(d / "bad.wav"), Error);
 }
 
-TEST(Audio, MissingSoundfontIsAClearError) {
+TEST(CliAudio, MissingSoundfontIsAClearError) {
   try {
     find_soundfont("/nonexistent/x.sf2");
     FAIL() << "no exception";
