@@ -35,7 +35,7 @@ struct ComposeOptions {
 };
 
 struct Composition {
-  std::string text;  // prime + generated symbols, up to and including '>' (if reached)
+  std::string text;       // prime + generated symbols, up to and including '>' (if reached)
   bool finished = false;  // '>' was generated
   encode::DecodeResult decoded;
 };
@@ -46,7 +46,7 @@ struct ComposeStats {
   std::size_t empty = 0;    // decoded to no note at all
   std::size_t symbols = 0;  // generated symbols
   std::size_t skipped = 0;  // symbols the decoder skipped (always 0 when constrained)
-  std::size_t masked = 0;   // draws where the mask removed at least one symbol
+  std::size_t masked = 0;   // draws where the model's most likely symbol broke the grammar
 };
 
 // Throws std::invalid_argument for count < 1, length < 4 or a prime the vocabulary or

@@ -1,0 +1,698 @@
+// examples/cmd_train.cpp: `melodl train`: melodies (a file from `melodl extract`, or MIDI
+// files and folders extracted on the fly) -> a trained LSTM in a run directory, with a
+// progress bar, validation bits per symbol/note and sample melodies (MIDI, WAV) after every
+// epoch, rotating checkpoints, clean stop on SIGINT/SIGTERM and --resume. Also defines the
+// helpers of cmd_train.h that compose and eval share. The training loop itself is
+// examples/pipeline/training.h. Docs: docs/training.md.
+// Usage: melodl train melodies.txt --time-budget 10m --run-dir runs/bach
+#include "examples/cmd_train.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <ctime>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "encode/codec.h"
+#include "examples/audio.h"
+#include "examples/cli_error.h"
+#include "examples/command.h"
+#include "examples/extract_run.h"
+#include "examples/fs_util.h"
+#include "examples/melody_file.h"
+#include "examples/melody_song.h"
+#include "examples/pipeline/match.h"
+#include "examples/pipeline/training.h"
+#include "examples/progress.h"
+#include "lstm/trainer.h"
+#include "midi/writer.h"
+
+namespace melodl::cli {
+
+namespace fs = std::filesystem;
+
+std::vector<pipeline::CorpusEntry> load_corpus_entries(const std::vector<std::string>& inputs,
+                                                       unsigned jobs, bool quiet) {
+  std::vector<pipeline::CorpusEntry> entries;
+  std::vector<std::string> midi_inputs;
+  for (const auto& in : inputs) {
+    std::error_code ec;
+    if (!fs::exists(in, ec)) throw Error(in + ": no such file or directory");
+    if (fs::is_directory(in, ec) || has_midi_extension(in)) {
+      midi_inputs.push_back(in);
+      continue;
+    }
+    const MelodyFile file = read_melody_file(in);
+    if (!file.format.empty() && file.format != "native")
+      throw Error(in + ": melodies in format " + file.format +
+                  "; training needs the native format (melodl extract --format native)");
+    for (const auto& r : file.melodies) {
+      pipeline::CorpusEntry e;
+      e.source = r.meta.source.empty() ? in : r.meta.source;
+      e.text = r.text;
+      e.program = r.meta.program;
+      e.start_pitch = r.meta.start_pitch;
+      entries.push_back(std::move(e));
+    }
+  }
+  if (!midi_inputs.empty()) {
+    const auto files = find_midi_files(midi_inputs);
+    Progress bar("extract", std::max<std::size_t>(1, files.size()), quiet);
+    std::atomic<std::size_t> done{0};
+    const auto outcomes =
+        extract_files(files, {}, encode::native_codec(), jobs,
+                      [&](std::size_t, const std::string& s) { bar.update(++done, s); });
+    bar.finish();
+    for (const auto& o : outcomes) {
+      if (!o.ok) {
+        if (!quiet)
+          std::fprintf(stderr, "melodl: skipping %s: %s\n", o.source.c_str(), o.error.c_str());
+        continue;
+      }
+      for (std::size_t i = 0; i < o.melodies.size(); ++i) {
+        const MelodyMeta meta = parse_provenance(o.comments[i]);
+        entries.push_back({o.source, o.melodies[i], meta.program, meta.start_pitch});
+      }
+    }
+  }
+  return entries;
+}
+
+pipeline::Corpus load_corpus(const std::vector<std::string>& inputs, unsigned jobs, bool quiet) {
+  auto corpus = pipeline::Corpus::from_entries(load_corpus_entries(inputs, jobs, quiet));
+  if (corpus.melodies().empty()) {
+    std::string names;
+    for (const auto& i : inputs) names += (names.empty() ? "" : ", ") + i;
+    throw Error("no usable melodies in " + names + " (empty corpus)");
+  }
+  return corpus;
+}
+
+std::string melodies_file_text(const std::vector<GeneratedMelody>& melodies) {
+  std::string out = melodies_header("native") + "\n";
+  for (const auto& m : melodies) {
+    out += "// track=0 channel=0 program=" + std::to_string(m.program) +
+           " voice=top start_pitch=" + std::to_string(m.start_pitch) +
+           " unit_ticks=60 unit_s=0.075 source=" + m.source + "\n";
+    out += m.text + "\n";
+  }
+  return out;
+}
+
+bool write_playback(const fs::path& dir, const std::string& stem,
+                    const encode::SymbolMelody& melody, const PlaybackOptions& o,
+                    WavRenderer* renderer) {
+  if (melody.steps.empty()) return false;
+  MelodySongOptions so;
+  so.program = o.program;
+  so.start_pitch = o.start_pitch;
+  so.bpm = o.bpm;
+  so.name = stem;
+  const midi::Song song = melody_to_song(melody, so);
+  ensure_directory(dir);
+  midi::write_file(dir / (stem + ".mid"), song);
+  if (renderer) renderer->render(song, dir / (stem + ".wav"), 60.0);
+  return true;
+}
+
+double parse_duration(const std::string& text, const std::string& flag) {
+  double total = 0;
+  std::size_t i = 0;
+  bool any = false;
+  while (i < text.size()) {
+    std::size_t j = i;
+    while (j < text.size() && (std::isdigit(static_cast<unsigned char>(text[j])) || text[j] == '.'))
+      ++j;
+    if (j == i)
+      throw UsageError(flag + ": cannot read duration '" + text + "' (e.g. 10m, 45s, 1h30m)");
+    const double v = std::stod(text.substr(i, j - i));
+    std::size_t k = j;
+    while (k < text.size() && std::isalpha(static_cast<unsigned char>(text[k]))) ++k;
+    const std::string unit = text.substr(j, k - j);
+    double mul = 0;
+    if (unit.empty() || unit == "s")
+      mul = 1;
+    else if (unit == "ms")
+      mul = 0.001;
+    else if (unit == "m" || unit == "min")
+      mul = 60;
+    else if (unit == "h")
+      mul = 3600;
+    else
+      throw UsageError(flag + ": unknown unit '" + unit + "' in '" + text + "' (ms, s, m, h)");
+    total += v * mul;
+    any = true;
+    i = k;
+  }
+  if (!any) throw UsageError(flag + ": empty duration");
+  return total;
+}
+
+}  // namespace melodl::cli
+
+namespace {
+
+namespace fs = std::filesystem;
+namespace pl = melodl::pipeline;
+using melodl::cli::Error;
+using melodl::cli::UsageError;
+
+std::atomic<bool> g_stop{false};
+
+extern "C" void on_stop_signal(int) { g_stop.store(true); }
+
+struct TrainArgs {
+  std::vector<std::string> inputs;
+  std::string valid_file;
+  double valid_fraction = 0.1;
+  std::uint64_t seed = 1;
+  std::string preset;
+  int layers = 2, hidden = 256;
+  std::string tbptt = "100";
+  int batch = 32, window = 500;
+  std::string optimizer = "adam";
+  float lr = 2e-3f, l2 = 0.0f, clip = 0.0f;
+  int epochs = 0;
+  std::string time_budget;
+  std::string device = "cpu";
+  int threads = 0;
+  std::string run_dir;
+  std::string resume;
+  int samples_per_epoch = 4;
+  int sample_length = 500;
+  float temperature = 1.0f;
+  bool wav = false;
+  std::string checkpoint_every = "5m";
+  int keep = 3;
+  int program = 0;
+  unsigned jobs = 0;
+  bool quiet = false;
+  std::vector<CLI::Option*> model_opts;  // flags that a preset must not override
+  CLI::App* sub = nullptr;
+};
+
+bool given(const TrainArgs& a, const char* name) { return a.sub->get_option(name)->count() > 0; }
+
+std::string fmt_time(double s) {
+  if (s < 0) return "?";
+  const long t = static_cast<long>(s + 0.5);
+  char buf[32];
+  if (t >= 3600)
+    std::snprintf(buf, sizeof buf, "%ldh%02ldm", t / 3600, (t / 60) % 60);
+  else if (t >= 60)
+    std::snprintf(buf, sizeof buf, "%ldm%02lds", t / 60, t % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%lds", t);
+  return buf;
+}
+
+pl::TrainSettings settings_from_args(const TrainArgs& a) {
+  pl::TrainSettings s;
+  s.network.layers = a.layers;
+  s.network.hidden = a.hidden;
+  s.network.seed = 12345 + a.seed;
+  s.network.threads = a.threads;
+  s.network.device = "cpu";
+  s.train.optimizer.kind = melodl::lstm::optimizer_kind_from_string(
+      a.optimizer == "dl4j-rmsprop" ? std::string("dl4j_rmsprop") : a.optimizer);
+  s.train.optimizer.lr = a.lr;
+  s.train.optimizer.l2 = a.l2;
+  s.train.optimizer.clip_norm = a.clip;
+  const auto slash = a.tbptt.find('/');
+  try {
+    s.train.tbptt_fwd = std::stoi(a.tbptt.substr(0, slash));
+    s.train.tbptt_bwd =
+        slash == std::string::npos ? s.train.tbptt_fwd : std::stoi(a.tbptt.substr(slash + 1));
+  } catch (const std::exception&) {
+    throw UsageError("--tbptt: expected N or FWD/BWD, got '" + a.tbptt + "'");
+  }
+  s.train.seed = a.seed;
+  s.batch = a.batch;
+  s.window = a.window;
+  s.epochs = a.epochs;
+  s.time_budget_s =
+      a.time_budget.empty() ? 0.0 : melodl::cli::parse_duration(a.time_budget, "--time-budget");
+  s.checkpoint_every_s = melodl::cli::parse_duration(a.checkpoint_every, "--checkpoint-every");
+  s.keep_checkpoints = a.keep;
+  s.samples_per_epoch = a.samples_per_epoch;
+  s.sample_length = a.sample_length;
+  s.sample_temperature = a.temperature;
+  s.seed = a.seed;
+  if (s.epochs == 0 && s.time_budget_s <= 0) s.epochs = 10;
+  return s;
+}
+
+void apply_preset(TrainArgs& a) {
+  if (a.preset.empty()) return;
+  if (a.preset != "melodl4j")
+    throw UsageError("--preset: unknown preset '" + a.preset + "' (melodl4j)");
+  // MELODL4J MelodyModelingExample v1: 2 x 200 GravesLSTM, RMSProp 0.1 in DL4J's order,
+  // L2 0.001, TBPTT 50/50, minibatch 32, windows of 500 symbols.
+  if (!given(a, "--layers")) a.layers = 2;
+  if (!given(a, "--hidden")) a.hidden = 200;
+  if (!given(a, "--optimizer")) a.optimizer = "dl4j-rmsprop";
+  if (!given(a, "--lr")) a.lr = 0.1f;
+  if (!given(a, "--l2")) a.l2 = 0.001f;
+  if (!given(a, "--tbptt")) a.tbptt = "50";
+  if (!given(a, "--batch")) a.batch = 32;
+  if (!given(a, "--window")) a.window = 500;
+}
+
+nlohmann::json config_json(const TrainArgs& a, const pl::TrainSettings& s) {
+  nlohmann::json j;
+  std::vector<std::string> inputs;
+  for (const auto& i : a.inputs) inputs.push_back(fs::absolute(i).lexically_normal().string());
+  j["inputs"] = inputs;
+  j["valid_file"] =
+      a.valid_file.empty() ? "" : fs::absolute(a.valid_file).lexically_normal().string();
+  j["valid_fraction"] = a.valid_fraction;
+  j["seed"] = a.seed;
+  j["preset"] = a.preset;
+  j["network"] = nlohmann::json::parse(s.network.to_json());
+  j["train"] = nlohmann::json::parse(s.train.to_json());
+  j["batch"] = s.batch;
+  j["window"] = s.window;
+  j["epochs"] = s.epochs;
+  j["time_budget_s"] = s.time_budget_s;
+  j["checkpoint_every_s"] = s.checkpoint_every_s;
+  j["keep_checkpoints"] = s.keep_checkpoints;
+  j["samples_per_epoch"] = s.samples_per_epoch;
+  j["sample_length"] = s.sample_length;
+  j["sample_temperature"] = s.sample_temperature;
+  j["wav"] = a.wav;
+  j["program"] = a.program;
+  return j;
+}
+
+pl::TrainSettings settings_from_config(const nlohmann::json& j) {
+  pl::TrainSettings s;
+  s.network = melodl::lstm::NetworkConfig::from_json(j.at("network").dump());
+  s.train = melodl::lstm::TrainConfig::from_json(j.at("train").dump());
+  s.batch = j.at("batch");
+  s.window = j.at("window");
+  s.epochs = j.at("epochs");
+  s.time_budget_s = j.at("time_budget_s");
+  s.checkpoint_every_s = j.at("checkpoint_every_s");
+  s.keep_checkpoints = j.at("keep_checkpoints");
+  s.samples_per_epoch = j.at("samples_per_epoch");
+  s.sample_length = j.at("sample_length");
+  s.sample_temperature = j.at("sample_temperature");
+  s.seed = j.at("seed");
+  return s;
+}
+
+std::string default_run_dir() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "runs/%Y%m%d-%H%M%S", &tm);
+  return buf;
+}
+
+class TrainProgress {
+ public:
+  explicit TrainProgress(bool quiet)
+      : quiet_(quiet), tty_(melodl::cli::Progress::stderr_is_terminal()) {}
+  void update(const pl::ProgressInfo& p) {
+    if (quiet_) return;
+    const auto now = std::chrono::steady_clock::now();
+    const auto gap = tty_ ? std::chrono::milliseconds(200) : std::chrono::milliseconds(10000);
+    if (drawn_ && now - last_ < gap) return;
+    last_ = now;
+    drawn_ = true;
+    constexpr int kWidth = 20;
+    const int filled = static_cast<int>(kWidth * p.fraction);
+    std::string bar(static_cast<std::size_t>(filled), '#');
+    bar.append(static_cast<std::size_t>(kWidth - filled), '.');
+    const std::string epoch = p.epochs > 0
+                                  ? std::to_string(p.epoch) + "/" + std::to_string(p.epochs)
+                                  : std::to_string(p.epoch);
+    char line[256];
+    std::snprintf(line, sizeof line,
+                  "train [%s] %3d%% epoch %s batch %zu/%zu  %.3f bits/sym  %.0f sym/s  %s  ETA %s",
+                  bar.c_str(), static_cast<int>(100 * p.fraction), epoch.c_str(), p.batch,
+                  p.batches, p.bits_per_symbol, p.symbols_per_s, fmt_time(p.elapsed_s).c_str(),
+                  fmt_time(p.eta_s).c_str());
+    if (tty_)
+      std::fprintf(stderr, "\r\033[K%s", line);
+    else
+      std::fprintf(stderr, "%s\n", line);
+    std::fflush(stderr);
+  }
+  void clear() {
+    if (tty_ && drawn_ && !quiet_) {
+      std::fprintf(stderr, "\r\033[K");
+      std::fflush(stderr);
+    }
+  }
+
+ private:
+  bool quiet_, tty_, drawn_ = false;
+  std::chrono::steady_clock::time_point last_{};
+};
+
+int run_train(TrainArgs& a) {
+  if (a.device != "cpu") {
+    if (a.device == "cuda")
+      throw Error("--device cuda: CUDA backend not built into training yet (use --device cpu)");
+    throw UsageError("--device: expected cpu or cuda, got '" + a.device + "'");
+  }
+  nlohmann::json config;
+  fs::path run_dir;
+  const bool resuming = !a.resume.empty();
+  if (resuming) {
+    run_dir = a.resume;
+    const fs::path cfg = run_dir / "config.json";
+    std::error_code ec;
+    if (!fs::exists(cfg, ec))
+      throw Error(cfg.string() + ": not found (is " + a.resume + " a run directory?)");
+    try {
+      config = nlohmann::json::parse(melodl::cli::read_text_file(cfg));
+      a.inputs = config.at("inputs").get<std::vector<std::string>>();
+      a.valid_file = config.at("valid_file").get<std::string>();
+      a.valid_fraction = config.at("valid_fraction").get<double>();
+      a.seed = config.at("seed").get<std::uint64_t>();
+      a.wav = a.wav || config.at("wav").get<bool>();
+      if (!given(a, "--program")) a.program = config.at("program").get<int>();
+    } catch (const nlohmann::json::exception& e) {
+      throw Error(cfg.string() + ": damaged run configuration: " + e.what());
+    }
+  } else {
+    if (a.inputs.empty())
+      throw UsageError("give melodies files / MIDI inputs, or --resume RUN_DIR");
+    apply_preset(a);
+    run_dir = a.run_dir.empty() ? default_run_dir() : a.run_dir;
+  }
+
+  pl::TrainSettings settings;
+  if (resuming) {
+    settings = settings_from_config(config);
+    // A resumed run may be given more epochs or time, or another thread count.
+    if (given(a, "--epochs")) settings.epochs = a.epochs;
+    if (given(a, "--time-budget"))
+      settings.time_budget_s = melodl::cli::parse_duration(a.time_budget, "--time-budget");
+    if (given(a, "--threads")) settings.network.threads = a.threads;
+  } else {
+    settings = settings_from_args(a);
+  }
+  try {
+    settings.validate();
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
+
+  // Data.
+  const pl::Corpus corpus = melodl::cli::load_corpus(a.inputs, a.jobs, a.quiet);
+  pl::Split split;
+  if (!a.valid_file.empty()) {
+    split.train = corpus.melodies();
+    split.valid = melodl::cli::load_corpus({a.valid_file}, a.jobs, a.quiet).melodies();
+  } else {
+    split = corpus.split_by_source(a.valid_fraction, a.seed);
+  }
+  if (split.train.empty()) throw Error("no training melodies left after the validation split");
+
+  std::optional<pl::TrainingRun> run;
+  if (resuming) {
+    run.emplace(
+        pl::TrainingRun::resume(run_dir, settings, split, given(a, "--threads") ? a.threads : 0));
+  } else {
+    pl::Vocabulary vocab = pl::Vocabulary::from_melodies(split.train);
+    // Validation symbols the training data never showed still need an input/output unit.
+    std::vector<pl::CorpusMelody> both = split.train;
+    both.insert(both.end(), split.valid.begin(), split.valid.end());
+    vocab = pl::Vocabulary::from_melodies(both);
+    melodl::cli::check_writable(run_dir / "config.json");
+    run.emplace(run_dir, settings, split, vocab);
+    melodl::cli::write_file_atomic(run_dir / "config.json",
+                                   config_json(a, settings).dump(2) + "\n");
+  }
+
+  std::unique_ptr<melodl::cli::WavRenderer> renderer;
+  fs::path soundfont;
+  if (a.wav) {
+    soundfont = melodl::cli::find_soundfont();
+    renderer = std::make_unique<melodl::cli::WavRenderer>(soundfont);
+  }
+
+  const auto& st0 = run->state();
+  if (!a.quiet) {
+    const auto& cs = corpus.stats();
+    std::size_t train_sym = 0, valid_sym = 0;
+    for (const auto& m : split.train) train_sym += m.text.size();
+    for (const auto& m : split.valid) valid_sym += m.text.size();
+    std::printf("melodl train: %s %s\n", resuming ? "resuming" : "run", run_dir.c_str());
+    std::printf(
+        "  data: %zu melodies from %zu files; train %zu melodies (%zu symbols), valid %zu melodies "
+        "(%zu symbols, %zu files)\n",
+        cs.melodies, cs.sources, split.train.size(), train_sym, split.valid.size(), valid_sym,
+        split.valid_sources.size());
+    const auto& net = run->network().config();
+    std::printf(
+        "  model: %d x %d LSTM, vocabulary %d, %zu parameters; %s lr %g, TBPTT %d/%d, batch %d, "
+        "window %d, %zu windows = %zu batches/epoch, %d threads\n",
+        net.layers, net.hidden, net.vocab, run->network().num_params(),
+        melodl::lstm::to_string(settings.train.optimizer.kind).c_str(), st0.lr,
+        settings.train.tbptt_fwd, settings.train.tbptt_bwd, settings.batch, settings.window,
+        run->windows(), run->batches_per_epoch(), net.resolved_threads());
+    if (resuming)
+      std::printf("  continuing at epoch %d, batch %zu (%s trained so far)\n", st0.epoch + 1,
+                  st0.next_batch, fmt_time(st0.elapsed_s).c_str());
+    std::fflush(stdout);
+  }
+
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+
+  TrainProgress progress(a.quiet);
+  melodl::cli::PlaybackOptions playback;
+  playback.program = a.program;
+  pl::TrainCallbacks cb;
+  cb.progress = [&](const pl::ProgressInfo& p) { progress.update(p); };
+  cb.log = [&](const std::string& msg) {
+    progress.clear();
+    std::fprintf(stderr, "melodl train: %s\n", msg.c_str());
+  };
+  cb.epoch_end = [&](const pl::EpochMetrics& m, const std::vector<pl::Composition>& samples) {
+    progress.clear();
+    char dirname[32];
+    std::snprintf(dirname, sizeof dirname, "epoch-%03d", m.epoch);
+    const fs::path dir = run_dir / "samples" / dirname;
+    std::vector<melodl::cli::GeneratedMelody> gen;
+    int k = 0;
+    for (const auto& c : samples) {
+      ++k;
+      char stem[32];
+      std::snprintf(stem, sizeof stem, "sample-%02d", k);
+      melodl::cli::write_playback(dir, stem, c.decoded.melody, playback, renderer.get());
+      gen.push_back({c.text,
+                     "train epoch " + std::to_string(m.epoch) + " sample " + std::to_string(k),
+                     playback.program, playback.start_pitch});
+    }
+    if (!gen.empty())
+      melodl::cli::write_file_atomic(dir / "samples.txt", melodl::cli::melodies_file_text(gen));
+    if (!a.quiet) {
+      std::printf("epoch %d%s: train %.3f bits/symbol", m.epoch, m.partial ? " (partial)" : "",
+                  m.train_bits_per_symbol);
+      if (m.valid_bits_per_symbol > 0)
+        std::printf(", valid %.3f bits/symbol %.3f bits/note", m.valid_bits_per_symbol,
+                    m.valid_bits_per_note);
+      std::printf(" [%s, %lld steps]", fmt_time(m.seconds).c_str(),
+                  static_cast<long long>(m.steps));
+      if (!samples.empty()) std::printf(" -> %s/", dir.c_str());
+      std::printf("\n");
+      std::fflush(stdout);
+    }
+  };
+
+  const auto wall_start = std::chrono::steady_clock::now();
+  const pl::RunEnd end = run->run(g_stop, cb);
+  progress.clear();
+  signal(SIGINT, SIG_DFL);
+  signal(SIGTERM, SIG_DFL);
+  const auto& st = run->state();
+  if (end == pl::RunEnd::interrupted) {
+    std::printf(
+        "melodl train: interrupted; checkpoint %s written. Continue with: melodl train --resume "
+        "%s\n",
+        run->latest_checkpoint().c_str(), run_dir.c_str());
+    return 130;
+  }
+
+  // Every generated melody, newest first (as MELODL4J wrote its composition file).
+  std::vector<melodl::cli::GeneratedMelody> all;
+  std::vector<int> counter(static_cast<std::size_t>(st.history.size() + 2), 0);
+  for (const auto& s : st.samples) {
+    const int k =
+        ++counter[static_cast<std::size_t>(std::min<std::size_t>(s.epoch, counter.size() - 1))];
+    all.push_back({s.text,
+                   "train epoch " + std::to_string(s.epoch) + " sample " + std::to_string(k),
+                   a.program, 60});
+  }
+  std::reverse(all.begin(), all.end());
+  melodl::cli::write_file_atomic(run_dir / "composition.txt", melodl::cli::melodies_file_text(all));
+
+  // Novelty of the last epoch's samples against the training melodies.
+  nlohmann::json novelty = nlohmann::json::object();
+  if (!st.samples.empty()) {
+    std::vector<melodl::encode::SymbolMelody> train_mel;
+    for (const auto& m : split.train) train_mel.push_back(m.melody);
+    const pl::CorpusIndex index(train_mel);
+    const int last_epoch = st.samples.back().epoch;
+    std::size_t longest = 0, n = 0, notes = 0;
+    std::size_t found[pl::kMaxNgram - pl::kMinNgram + 1] = {},
+                                                      total[pl::kMaxNgram - pl::kMinNgram + 1] = {};
+    for (const auto& s : st.samples) {
+      if (s.epoch != last_epoch) continue;
+      const auto dec = melodl::encode::native_codec().decode(s.text);
+      if (dec.melody.steps.empty()) continue;
+      const auto tok = pl::tokenize(dec.melody);
+      const auto nov = index.novelty(tok.tokens);
+      longest = std::max(longest, nov.longest_copy.length);
+      notes += tok.tokens.size();
+      ++n;
+      for (std::size_t i = 0; i < nov.overlap.size(); ++i) {
+        found[i] += nov.overlap[i].found;
+        total[i] += nov.overlap[i].total;
+      }
+    }
+    novelty["epoch"] = last_epoch;
+    novelty["samples"] = n;
+    novelty["notes"] = notes;
+    novelty["longest_exact_copy_notes"] = longest;
+    for (std::size_t i = 0; i < std::size(found); ++i)
+      novelty["ngram_overlap"][std::to_string(pl::kMinNgram + static_cast<int>(i))] =
+          total[i] ? static_cast<double>(found[i]) / static_cast<double>(total[i]) : 0.0;
+    if (!a.quiet) {
+      std::printf(
+          "novelty of epoch %d's %zu samples (%zu notes) vs the training set: longest exact copy "
+          "%zu notes; "
+          "note n-grams also in the corpus:",
+          last_epoch, n, notes, longest);
+      for (std::size_t i = 0; i < std::size(found); ++i)
+        std::printf(
+            " %d-grams %.0f%%", pl::kMinNgram + static_cast<int>(i),
+            total[i] ? 100.0 * static_cast<double>(found[i]) / static_cast<double>(total[i]) : 0.0);
+      std::printf("\n");
+    }
+  }
+
+  nlohmann::json manifest;
+  manifest["tool"] = "melodl train";
+  manifest["config"] = resuming ? config : config_json(a, settings);
+  manifest["seed"] = a.seed;
+  manifest["data_hash"] = std::to_string(run->data_hash());
+  manifest["vocabulary"] = run->vocabulary().chars();
+  std::size_t train_sym = 0, valid_sym = 0;
+  for (const auto& m : split.train) train_sym += m.text.size();
+  for (const auto& m : split.valid) valid_sym += m.text.size();
+  manifest["data"] = {{"train_melodies", split.train.size()},         {"train_symbols", train_sym},
+                      {"valid_melodies", split.valid.size()},         {"valid_symbols", valid_sym},
+                      {"valid_sources", split.valid_sources},         {"windows", run->windows()},
+                      {"batches_per_epoch", run->batches_per_epoch()}};
+  manifest["parameters"] = run->network().num_params();
+  manifest["epochs"] = nlohmann::json::array();
+  for (const auto& m : st.history)
+    manifest["epochs"].push_back({{"epoch", m.epoch},
+                                  {"partial", m.partial},
+                                  {"train_bits_per_symbol", m.train_bits_per_symbol},
+                                  {"valid_bits_per_symbol", m.valid_bits_per_symbol},
+                                  {"valid_bits_per_note", m.valid_bits_per_note},
+                                  {"seconds", m.seconds},
+                                  {"steps", m.steps},
+                                  {"symbols", m.symbols},
+                                  {"lr", m.lr}});
+  manifest["timings"] = {
+      {"training_seconds", st.elapsed_s},
+      {"this_session_wall_seconds",
+       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count()}};
+  manifest["skipped_steps"] = st.skipped_steps;
+  manifest["reloads"] = st.reloads;
+  manifest["final_lr"] = st.lr;
+  manifest["checkpoint"] = run->latest_checkpoint().filename().string();
+  manifest["novelty"] = novelty;
+  melodl::cli::write_file_atomic(run_dir / "manifest.json", manifest.dump(2) + "\n");
+  if (!a.quiet) {
+    std::printf(
+        "melodl train: done in %s; checkpoint %s\n  samples: %s/samples/epoch-*/ (MIDI%s), all "
+        "melodies: %s/composition.txt, manifest: %s/manifest.json\n"
+        "  compose more: melodl compose %s --count 8 -o out --wav\n",
+        fmt_time(st.elapsed_s).c_str(), run->latest_checkpoint().c_str(), run_dir.c_str(),
+        renderer ? " + WAV" : "", run_dir.c_str(), run_dir.c_str(), run_dir.c_str());
+    if (st.skipped_steps || st.reloads)
+      std::printf("  %zu updates skipped for non-finite values, %zu reloads\n", st.skipped_steps,
+                  st.reloads);
+  }
+  return 0;
+}
+
+melodl::cli::Runner setup(CLI::App& sub) {
+  auto a = std::make_shared<TrainArgs>();
+  a->sub = &sub;
+  sub.footer(
+      "Run directory: config.json, checkpoints/ (ckpt-NNNNNN.safetensors + latest), "
+      "samples/epoch-NNN/ (MIDI, WAV with --wav, samples.txt), composition.txt (all samples, "
+      "newest first), manifest.json. Ctrl-C writes a checkpoint and exits (code 130); "
+      "continue with --resume RUN_DIR. See docs/training.md.");
+  sub.add_option("inputs", a->inputs,
+                 "Melodies files from `melodl extract`, or MIDI files / folders");
+  sub.add_option("--valid", a->valid_file, "Validation melodies (instead of splitting the inputs)");
+  sub.add_option("--valid-fraction", a->valid_fraction,
+                 "Fraction of source FILES held out for validation")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 0.9));
+  sub.add_option("--seed", a->seed, "Seed of the split, data order, weights and samples")
+      ->capture_default_str();
+  sub.add_option("--preset", a->preset,
+                 "melodl4j: 2x200, DL4J RMSProp 0.1, L2 0.001, TBPTT 50, batch 32, window 500");
+  sub.add_option("--layers", a->layers, "LSTM layers")->capture_default_str();
+  sub.add_option("--hidden", a->hidden, "Units per layer")->capture_default_str();
+  sub.add_option("--tbptt", a->tbptt, "Truncated BPTT length: N or FWD/BWD")->capture_default_str();
+  sub.add_option("--batch", a->batch, "Windows per minibatch")->capture_default_str();
+  sub.add_option("--window", a->window, "Symbols per training window")->capture_default_str();
+  sub.add_option("--optimizer", a->optimizer, "adam, rmsprop, dl4j-rmsprop or sgd")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"adam", "rmsprop", "dl4j-rmsprop", "sgd"}));
+  sub.add_option("--lr", a->lr, "Learning rate")->capture_default_str();
+  sub.add_option("--l2", a->l2, "L2 coefficient on weights")->capture_default_str();
+  sub.add_option("--clip", a->clip, "Global gradient-norm clip (0 = off)")->capture_default_str();
+  sub.add_option("--epochs", a->epochs, "Epochs (default 10 when no --time-budget)");
+  sub.add_option("--time-budget", a->time_budget, "Training time limit, e.g. 10m, 45s, 1h");
+  sub.add_option("--device", a->device, "cpu (cuda: not yet)")->capture_default_str();
+  sub.add_option("--threads", a->threads,
+                 "CPU threads (0 = all); results are deterministic per count")
+      ->capture_default_str();
+  sub.add_option("--run-dir", a->run_dir, "Run directory (default runs/<UTC timestamp>)");
+  sub.add_option("--resume", a->resume, "Continue the run in this directory");
+  sub.add_option("--samples-per-epoch", a->samples_per_epoch, "Melodies composed after each epoch")
+      ->capture_default_str();
+  sub.add_option("--sample-length", a->sample_length, "Most symbols per sample")
+      ->capture_default_str();
+  sub.add_option("--temperature", a->temperature, "Sampling temperature of the epoch samples")
+      ->capture_default_str();
+  sub.add_flag("--wav", a->wav, "Also render samples to WAV (fluidsynth)");
+  sub.add_option("--program", a->program, "General MIDI instrument of the samples")
+      ->capture_default_str();
+  sub.add_option("--checkpoint-every", a->checkpoint_every,
+                 "Checkpoint interval besides epoch ends (0 = every batch)")
+      ->capture_default_str();
+  sub.add_option("--keep-checkpoints", a->keep, "Checkpoints kept")->capture_default_str();
+  sub.add_option("-j,--jobs", a->jobs, "Threads extracting MIDI inputs (0 = all)");
+  sub.add_flag("-q,--quiet", a->quiet, "No progress or summary");
+  return [a] { return run_train(*a); };
+}
+
+}  // namespace
+
+MELODL_REGISTER_COMMAND(train, "train", "Train an LSTM on melodies (melodies file or MIDI)", setup);

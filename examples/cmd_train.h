@@ -1,0 +1,64 @@
+// examples/cmd_train.h: helpers shared by `melodl train`, `compose` and `eval` (defined
+// in cmd_train.cpp, load_model in cmd_compose.cpp): loading melody lines from melodies files or
+// MIDI inputs, writing generated melodies as a melodies file and as MIDI/WAV files.
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "examples/pipeline/composing.h"
+#include "examples/pipeline/corpus.h"
+#include "lstm/checkpoint.h"
+
+namespace melodl::cli {
+
+class WavRenderer;
+
+// Each input: a directory or a MIDI file (extracted on the fly with the encode defaults,
+// native format) or a melodies file from `melodl extract` (must be native format).
+// Throws cli::Error naming a missing/unreadable input or a non-native melodies file.
+std::vector<pipeline::CorpusEntry> load_corpus_entries(const std::vector<std::string>& inputs,
+                                                       unsigned jobs, bool quiet);
+
+// The corpus of `inputs`; throws cli::Error naming the inputs when no melody is usable.
+pipeline::Corpus load_corpus(const std::vector<std::string>& inputs, unsigned jobs, bool quiet);
+
+struct GeneratedMelody {
+  std::string text;    // native line
+  std::string source;  // provenance, e.g. "compose sample 3" or "train epoch 2 sample 1"
+  int program = 0;
+  int start_pitch = 60;
+};
+
+// A melodies file (header + provenance comment + line each) readable by render/match.
+std::string melodies_file_text(const std::vector<GeneratedMelody>& melodies);
+
+struct PlaybackOptions {
+  int program = 0;
+  int start_pitch = 60;
+  double bpm = 100.0;
+};
+
+// Writes <dir>/<stem>.mid (and .wav when renderer is set); returns false (writing
+// nothing) for a melody that decodes to no note.
+bool write_playback(const std::filesystem::path& dir, const std::string& stem,
+                    const encode::SymbolMelody& melody, const PlaybackOptions& options,
+                    WavRenderer* renderer);
+
+// A trained model: a checkpoint file, or a run directory (its latest good checkpoint,
+// falling back to older ones). Throws cli::Error naming the file: missing, damaged, or
+// not a melody model. Defined in cmd_compose.cpp.
+struct LoadedModel {
+  std::filesystem::path path;
+  lstm::LoadedCheckpoint checkpoint;
+  pipeline::Vocabulary vocab;
+};
+LoadedModel load_model(const std::string& where, bool quiet);
+
+// "10m", "45s", "1h30m", "90" (seconds), "500ms" -> seconds; throws cli::UsageError.
+double parse_duration(const std::string& text, const std::string& flag);
+
+}  // namespace melodl::cli
