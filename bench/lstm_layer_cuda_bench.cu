@@ -1,5 +1,5 @@
-// bench/lstm_layer_cuda_bench.cu: times a stack of GravesLSTM layers (kernels/lstm_layer.h,
-// variant (a)) over one TBPTT segment on the GPU: forward, backward, and both, per GEMM
+// bench/lstm_layer_cuda_bench.cu: times a stack of GravesLSTM layers (kernels/lstm_layer.h:
+// variants (a) and (b)) over one TBPTT segment on the GPU: forward, backward, both, per GEMM
 // precision. Shapes (docs/performance.md 10(iii)): seed S1 = 2 x 200, one-hot V = 80, B 32,
 // T 50; M1 = 2 x 512, M2 = 2 x 1024, dense I = H, B 64, T 50.
 // Timing: cudaEvent pair around each iteration (UseManualTime), after a warm-up iteration.
@@ -73,7 +73,7 @@ struct Stack {
   }
   size_t in_size(int l) const { return (l == 0 && V > 0) ? size_t(V) : size_t(H); }
 
-  void forward(const cuda::ExecContext& ctx) {
+  void forward(const cuda::ExecContext& ctx, bool persistent = false) {
     for (int l = 0; l < L; ++l) {
       LayerFwdArgs a;
       a.T = T;
@@ -91,7 +91,10 @@ struct Stack {
       a.hs = hs[l].get();
       a.cs = cs[l].get();
       a.gates = gates[l].get();
-      cuda::lstm_layer_forward(a, ctx);
+      if (persistent)
+        cuda::lstm_layer_forward_persistent(a, ctx);
+      else
+        cuda::lstm_layer_forward(a, ctx);
     }
   }
   void backward(const cuda::ExecContext& ctx) {
@@ -132,7 +135,8 @@ struct Stack {
   }
 };
 
-// Args: L, H, B, T, V (0 = dense), phase, tf32.
+// Args: L, H, B, T, V (0 = dense), phase, tf32, variant (0: (a) per-step cuBLAS + fused
+// pointwise; 1: forward with (b), the persistent kernel; backward is always (a)).
 void BM_lstm_stack(benchmark::State& state) {
   if (!cuda::available()) {
     state.SkipWithError(("no CUDA device: " + cuda::unavailable_reason()).c_str());
@@ -143,11 +147,16 @@ void BM_lstm_stack(benchmark::State& state) {
             V = static_cast<int>(state.range(4));
   const auto phase = static_cast<Phase>(state.range(5));
   const bool tf32 = state.range(6) != 0;
+  const bool persistent = state.range(7) != 0;
+  if (persistent && !cuda::lstm_layer_forward_persistent_fits(B, H)) {
+    state.SkipWithError("variant (b) does not fit this shape on this device");
+    return;
+  }
   cuda::DeviceContext dc(tf32 ? cuda::GemmMath::kTf32 : cuda::GemmMath::kFp32);
   Stack s(L, T, B, V, H);
   const auto ctx = dc.exec();
   auto step = [&] {
-    if (phase != kBackward) s.forward(ctx);
+    if (phase != kBackward) s.forward(ctx, persistent);
     if (phase != kForward) s.backward(ctx);
   };
   s.forward(ctx);  // backward-only timing needs a forward's activations
@@ -174,14 +183,19 @@ void BM_lstm_stack(benchmark::State& state) {
 }
 
 void shapes(benchmark::internal::Benchmark* b) {
-  b->ArgNames({"L", "H", "B", "T", "V", "phase", "tf32"});
+  b->ArgNames({"L", "H", "B", "T", "V", "phase", "tf32", "variant"});
   for (int phase : {kForward, kBackward, kBoth})
     for (int tf32 : {1, 0}) {
-      b->Args({2, 200, 32, 50, 80, phase, tf32});  // S1 seed, one-hot layer 0
-      b->Args({2, 512, 64, 50, 0, phase, tf32});   // M1
-      b->Args({2, 1024, 64, 50, 0, phase, tf32});  // M2
+      b->Args({2, 200, 32, 50, 80, phase, tf32, 0});  // S1 seed, one-hot layer 0
+      b->Args({2, 512, 64, 50, 0, phase, tf32, 0});   // M1
+      b->Args({2, 1024, 64, 50, 0, phase, tf32, 0});  // M2
     }
-  b->Args({1, 200, 1, 1, 80, kForward, 1});  // sampling-like latency: one step, B = 1
+  for (int phase : {kForward, kBoth}) {  // variant (b) forward, where it fits
+    b->Args({2, 200, 32, 50, 80, phase, 1, 1});
+    b->Args({2, 512, 64, 50, 0, phase, 1, 1});
+  }
+  b->Args({1, 200, 1, 1, 80, kForward, 1, 0});  // sampling-like latency: one step, B = 1
+  b->Args({1, 200, 1, 1, 80, kForward, 1, 1});
 }
 BENCHMARK(BM_lstm_stack)->Apply(shapes)->UseManualTime()->Unit(benchmark::kMicrosecond);
 

@@ -88,6 +88,15 @@ inline std::size_t lstm_layer_bwd_workspace_floats(int T, int B, int H) {
 // Both need ctx.blas; enqueued on ctx.stream; deterministic (no atomics anywhere).
 void lstm_layer_forward(const LayerFwdArgs& a, const ExecContext& ctx);
 void lstm_layer_backward(const LayerBwdArgs& a, const ExecContext& ctx);
+
+// Variant (b), forward only (kernels/lstm_layer_persistent.cu): the same outputs as
+// lstm_layer_forward (hs, cs, gates; backward consumes them unchanged) from one persistent
+// cooperative kernel with R in shared memory. Needs ctx.blas only for a dense input.
+// lstm_layer_forward_persistent_fits(B, H): whether the current device can run the shape
+// (shared memory per CTA, co-residency); lstm_layer_forward_persistent throws
+// InvalidArgument when it cannot. Seed H = 200, B = 32 fits; H = 1024, B = 64 does not.
+bool lstm_layer_forward_persistent_fits(int B, int H);
+void lstm_layer_forward_persistent(const LayerFwdArgs& a, const ExecContext& ctx);
 }  // namespace cuda
 
 namespace ref {

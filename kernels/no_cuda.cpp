@@ -50,4 +50,8 @@ void lstm_layer_forward(const LayerFwdArgs&, const ExecContext&) {
 void lstm_layer_backward(const LayerBwdArgs&, const ExecContext&) {
   no_cuda("cuda::lstm_layer_backward");
 }
+bool lstm_layer_forward_persistent_fits(int, int) { return false; }
+void lstm_layer_forward_persistent(const LayerFwdArgs&, const ExecContext&) {
+  no_cuda("cuda::lstm_layer_forward_persistent");
+}
 }  // namespace melodl::cuda

@@ -1,7 +1,8 @@
 // tests/kernels/lstm_layer_cuda_test.cpp: the CUDA layer (variant (a)) forward and backward
 // against ref::lstm_layer_*<double> on the same float-rounded problem: odd sizes (H in
 // {1,3,33,257}, B in {1,7}, T in {1,2,37}), dense and one-hot input, peepholes on/off, the
-// seed shape, exact-fp32 and TF32 GEMMs, accumulate mode, bitwise determinism.
+// seed shape, exact-fp32 and TF32 GEMMs, accumulate mode, bitwise determinism, and the
+// persistent forward (variant (b)) where it fits the device.
 // Tolerances (style.md 2.6): forward atol 1e-5 / rtol 1e-4, gradients 1e-4 / 1e-3, each atol
 // raised to 4x the ref<float>-vs-ref<double> error (self-calibrating). TF32: 2e-2 / 2e-2,
 // initial values to calibrate on the first GPU run. Skips without a CUDA device.
@@ -28,9 +29,10 @@ struct CudaLayerResult {
   bool operator==(const CudaLayerResult&) const = default;
 };
 
-// Runs forward + backward on the device with the problem's (float) data.
-CudaLayerResult run_cuda(const LayerProblem& P, cuda::GemmMath math,
-                         bool accumulate_twice = false) {
+// Runs forward + backward on the device with the problem's (float) data. persistent: the
+// forward is variant (b); the backward is always variant (a).
+CudaLayerResult run_cuda(const LayerProblem& P, cuda::GemmMath math, bool accumulate_twice = false,
+                         bool persistent = false) {
   const auto& s = P.s;
   const size_t T = s.T, B = s.B, I = s.I, H = s.H, G = 4 * H;
   cuda::DeviceContext dc(math);
@@ -60,7 +62,10 @@ CudaLayerResult run_cuda(const LayerProblem& P, cuda::GemmMath math,
   f.hs = hs.get();
   f.cs = cs.get();
   f.gates = gates.get();
-  cuda::lstm_layer_forward(f, dc.exec());
+  if (persistent)
+    cuda::lstm_layer_forward_persistent(f, dc.exec());
+  else
+    cuda::lstm_layer_forward(f, dc.exec());
   LayerBwdArgs g;
   g.T = s.T;
   g.B = s.B;
@@ -159,6 +164,16 @@ TEST_P(LayerCuda, Tf32MatchesReferenceLoosely) {
   const auto got = run_cuda(P, cuda::GemmMath::kTf32);
   compare(P, got, /*tf32=*/true);
   EXPECT_TRUE(got == run_cuda(P, cuda::GemmMath::kTf32)) << "repeat run is not bitwise equal";
+}
+
+TEST_P(LayerCuda, PersistentForwardMatchesReference) {
+  const LayerProblem P = float_problem(GetParam());
+  if (!cuda::lstm_layer_forward_persistent_fits(P.s.B, P.s.H))
+    GTEST_SKIP() << "variant (b) does not fit this shape on this device";
+  const auto got = run_cuda(P, cuda::GemmMath::kFp32, false, /*persistent=*/true);
+  compare(P, got, /*tf32=*/false);  // forward from (b), gradients from (a) on (b)'s activations
+  EXPECT_TRUE(got == run_cuda(P, cuda::GemmMath::kFp32, false, true))
+      << "repeat run is not bitwise equal";
 }
 
 INSTANTIATE_TEST_SUITE_P(
