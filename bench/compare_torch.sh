@@ -77,7 +77,7 @@ for t in $threads; do
       key=$(printf '%s\t' "$t" "$L" "$H" "$V" "$B" "$T" "$peep")
       if [ "$have_melodl" = 1 ]; then
         line=$("$melodl" bench --layers "$L" --hidden "$H" --vocab "$V" --batch "$B" --tbptt "$T" \
-                 --peepholes "$peep" --threads "$t" --iters "$N" | grep '^{' | tail -n 1 || true)
+                 --peepholes "$peep" --threads "$t" --iters "$N" --sample-streams 1 | grep '^{' | tail -n 1 || true)
         [ -n "$line" ] || line='{}'
         printf 'melodl\t%s%s\n' "$key" "$line" >> "$results"
       fi
