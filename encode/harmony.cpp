@@ -576,6 +576,55 @@ int HarmonyGrammar::symbols_to_complete() const {
   return position_ == 0 ? 3 : 1;
 }
 
+std::vector<int> native_voice_symbols(const std::vector<HarmonySample>& voice) {
+  SymbolHarmony h;
+  h.upper = voice;
+  h.lower.resize(voice.size());
+  h = normalize(std::move(h));
+  std::vector<int> out;
+  out.reserve(voice.size());
+  for (const HarmonySample& s : h.upper) {
+    if (s.rest())
+      out.push_back(native_harmony::kRest);
+    else
+      out.push_back(s.onset ? native_harmony::onset_symbol(s.pitch) : native_harmony::kHold);
+  }
+  return out;
+}
+
+AccompanyGrammar::AccompanyGrammar(const std::vector<HarmonySample>& upper)
+    : upper_(native_voice_symbols(upper)) {
+  if (upper_.empty()) throw std::invalid_argument("accompany: the upper voice is empty");
+}
+
+int AccompanyGrammar::forced() const {
+  if (!grammar_.started() || grammar_.complete()) return -1;
+  const std::size_t pos = grammar_.position();
+  if (pos >= 2 * upper_.size()) return native_harmony::kEnd;
+  return pos % 2 == 1 ? upper_[pos / 2] : -1;
+}
+
+bool AccompanyGrammar::allows(int symbol) const {
+  if (!grammar_.allows(symbol)) return false;
+  if (!grammar_.started()) return true;  // '<'
+  const int f = forced();
+  if (f >= 0) return symbol == f;
+  return symbol != native_harmony::kEnd;  // a lower step while upper steps remain
+}
+
+void AccompanyGrammar::allowed(std::vector<bool>& mask) const {
+  mask.resize(native_harmony::kAlphabetSize);
+  for (int s = 0; s < native_harmony::kAlphabetSize; ++s)
+    mask[static_cast<std::size_t>(s)] = allows(s);
+}
+
+void AccompanyGrammar::advance(int symbol) {
+  if (!allows(symbol))
+    throw std::invalid_argument("accompany: symbol " + std::to_string(symbol) +
+                                " not allowed at position " + std::to_string(grammar_.position()));
+  grammar_.advance(symbol);
+}
+
 // ---------------------------------------------------------------------------
 // Rendering
 

@@ -210,6 +210,35 @@ class HarmonyGrammar {
   std::array<bool, 2> sounding_{false, false};  // may the voice hold
 };
 
+// The native symbol index of every step of one voice (normalized first: pitches folded,
+// onsets where a note starts): an onset symbol, kHold or kRest.
+std::vector<int> native_voice_symbols(const std::vector<HarmonySample>& voice);
+
+// "Accompany a melody": the native harmony grammar with the upper voice fixed. Odd
+// positions allow only the given upper voice's symbol; even positions (the lower voice)
+// whatever the grammar allows; '>' only once every upper step is placed, and then
+// nothing else. A sampler masking with allowed() composes a lower voice under the given
+// upper voice; the line decodes to exactly that upper voice (tested).
+// Note the order: the lower symbol of step k is drawn before the upper symbol of step k
+// is fed, so the network hears the given melody up to step k - 1 when choosing step k.
+class AccompanyGrammar {
+ public:
+  // Throws std::invalid_argument for an empty upper voice.
+  explicit AccompanyGrammar(const std::vector<HarmonySample>& upper);
+  bool complete() const { return grammar_.complete(); }
+  std::size_t steps() const { return upper_.size(); }
+  const HarmonyGrammar& grammar() const { return grammar_; }
+  bool allows(int symbol) const;
+  void allowed(std::vector<bool>& mask) const;  // resized to kAlphabetSize
+  void advance(int symbol);                     // throws std::invalid_argument if !allows
+  // The one symbol allowed at an upper position (-1 at a lower position or when done).
+  int forced() const;
+
+ private:
+  std::vector<int> upper_;
+  HarmonyGrammar grammar_;
+};
+
 // ---------------------------------------------------------------------------
 // Rendering
 

@@ -541,6 +541,50 @@ TEST(HarmonyGrammarTest, ParityHoldsAndCompletion) {
   EXPECT_EQ(g.allowed(), std::vector<bool>(kAlphabetSize, false));
 }
 
+TEST(HarmonyGrammarTest, AccompanyKeepsTheGivenUpperVoice) {
+  std::mt19937 rng(23);
+  std::vector<bool> mask;
+  for (int trial = 0; trial < 200; ++trial) {
+    const SymbolHarmony given = normalize(random_harmony(rng, 1 + rng() % 150, 0.3));
+    AccompanyGrammar g(given.upper);
+    std::string line;
+    while (!g.complete()) {
+      g.allowed(mask);
+      std::vector<int> ok;
+      for (int s = 0; s < native_harmony::kAlphabetSize; ++s)
+        if (mask[static_cast<std::size_t>(s)]) ok.push_back(s);
+      ASSERT_FALSE(ok.empty());
+      if (g.forced() >= 0) {
+        ASSERT_EQ(ok.size(), 1u);
+        EXPECT_EQ(ok[0], g.forced());
+      }
+      const int sym = ok[rng() % ok.size()];
+      g.advance(sym);
+      line += native_harmony::symbol_char(sym);
+    }
+    const auto d = native_harmony_codec().decode(line);
+    EXPECT_EQ(d.skipped, 0u);
+    EXPECT_EQ(d.substituted, 0u);
+    EXPECT_EQ(d.harmony.upper, given.upper);
+    EXPECT_EQ(d.harmony.steps(), given.steps());
+  }
+  EXPECT_THROW(AccompanyGrammar({}), std::invalid_argument);
+  AccompanyGrammar g({{60, true}});
+  EXPECT_THROW(g.advance(native_harmony::kRest), std::invalid_argument);  // '<' first
+  g.advance(native_harmony::kStart);
+  EXPECT_FALSE(g.allows(native_harmony::kEnd));
+  g.advance(native_harmony::kRest);
+  EXPECT_EQ(g.forced(), native_harmony::onset_symbol(60));
+  EXPECT_FALSE(g.allows(native_harmony::kRest));
+  g.advance(native_harmony::onset_symbol(60));
+  EXPECT_EQ(g.forced(), native_harmony::kEnd);
+  g.advance(native_harmony::kEnd);
+  EXPECT_TRUE(g.complete());
+  EXPECT_EQ(native_voice_symbols({{90, true}, {90, false}, {}, {90, false}}),
+            (std::vector<int>{native_harmony::onset_symbol(78), native_harmony::kHold,
+                              native_harmony::kRest, native_harmony::onset_symbol(78)}));
+}
+
 // ---------------------------------------------------------------------------
 // Rendering
 
