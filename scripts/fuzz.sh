@@ -23,13 +23,11 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/melodl-fuzz.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$WORK/corpus" "$WORK/artifacts"
 cp tests/fuzz/seeds/* "$WORK/corpus/"
-i=0
 for dir in data/bach ../shared/corpora; do
   [ -d "$dir" ] || continue
-  while IFS= read -r -d '' f; do
-    cp "$f" "$WORK/corpus/c$i.mid"
-    i=$((i + 1))
-  done < <(find "$dir" -type f \( -name '*.mid' -o -name '*.midi' -o -name '*.rmi' \) -size -256k -print0)
+  # One cp per batch; same-named files from different folders are kept as name.~N~.
+  find "$dir" -type f \( -name '*.mid' -o -name '*.midi' -o -name '*.rmi' \) -size -256k -print0 |
+    xargs -0 -r cp --backup=numbered -t "$WORK/corpus/"
 done
 echo "fuzz.sh: $(ls "$WORK/corpus" | wc -l) seed files, ${SECS}s run"
 
