@@ -184,9 +184,9 @@ int run_match(const MatchArgs& args) {
   if (!args.quiet) {
     std::printf("melodl match: %zu generated melodies against %zu corpus melodies (%zu notes)\n",
                 gen.melodies.size(), index.size(), index.total_tokens());
-    std::printf("%5s %5s %7s %6s %7s %10s %10s %6s %6s %9s  %s\n", "gen", "notes", "corpus",
-                "score", "score%", "gen notes", "corp notes", "len", "ident%", "copy",
-                "n-gram overlap n=4..8 (%)");
+    std::printf("%5s %5s %7s %6s %7s %10s %10s %7s %6s %5s  %s\n", "gen", "notes", "corpus",
+                "score", "score%", "gen range", "corp range", "len g/c", "ident%", "copy",
+                "n-gram overlap % (n = 4 5 6 7 8)");
     for (std::size_t i = 0; i < reports.size(); ++i) {
       const auto& r = reports[i];
       std::string ov;
@@ -208,7 +208,7 @@ int run_match(const MatchArgs& args) {
         char copy[32];
         std::snprintf(copy, sizeof copy, "%zu", r.novelty.longest_copy.length);
         std::printf(
-            "%5s %5s %7zu %6d %6.1f%% %10s %10s %6s %5.1f%% %9s  %s\n",
+            "%5s %5s %7zu %6d %6.1f%% %10s %10s %7s %5.1f%% %5s %s\n",
             k == 0 ? std::to_string(i + 1).c_str() : "",
             k == 0 ? std::to_string(r.tokens).c_str() : "", c.corpus_index + 1, a.score,
             100.0 * c.score_fraction, a.score ? range(a.query_begin, a.query_end).c_str() : "-",

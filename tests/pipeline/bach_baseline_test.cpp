@@ -3,7 +3,8 @@
 // file is validation), and the test prints and checks: n-gram baselines (bits per
 // symbol and per note, both codecs, orders 1..6, Kneser-Ney and add-one), and how much
 // validation melodies quote the training melodies (a human baseline for `melodl
-// match`). The numbers are recorded in docs/evaluation.md. Run: ctest -R BachBaseline
+// match`). The numbers are recorded in docs/evaluation.md.
+// Run: <build>/tests/pipeline/pipeline_bach_test (or ctest -R BachBaseline)
 #include <gtest/gtest.h>
 
 #include <algorithm>

@@ -1,7 +1,7 @@
 // tests/pipeline/ngram_test.cpp: the n-gram baseline (examples/pipeline/ngram.h):
 // exact normalisation, discounts by hand, learning a deterministic sequence, Kneser-Ney
 // against add-one, and the bits-per-symbol / bits-per-note arithmetic.
-// Run: ctest -R pipeline
+// Run: <build>/tests/pipeline/pipeline_test
 #include "examples/pipeline/ngram.h"
 
 #include <gtest/gtest.h>
