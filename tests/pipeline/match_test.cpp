@@ -1,7 +1,7 @@
 // tests/pipeline/match_test.cpp: note tokens, local alignment (scalar traceback and the
 // SIMD kernel against it), exact-copy statistics and whole match reports
 // (examples/pipeline/match.h). Melodies are built by hand; no encode implementation
-// beyond the SymbolMelody type is needed. Run: ctest -R pipeline
+// beyond the SymbolMelody type is needed. Run: <build>/tests/pipeline/pipeline_test
 #include "examples/pipeline/match.h"
 
 #include <gtest/gtest.h>

@@ -1,5 +1,5 @@
 // tests/pipeline/style_test.cpp: style histograms, their overlap, and the invalid
-// symbol rate (examples/pipeline/style.h). Run: ctest -R pipeline
+// symbol rate (examples/pipeline/style.h). Run: <build>/tests/pipeline/pipeline_test
 #include "examples/pipeline/style.h"
 
 #include <gtest/gtest.h>
