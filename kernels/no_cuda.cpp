@@ -10,6 +10,7 @@
 #include "kernels/optim.h"
 #include "kernels/reduce.h"
 #include "kernels/runtime.h"
+#include "kernels/sample.h"
 #include "kernels/softmax_xent.h"
 
 namespace melodl::cuda {
@@ -54,4 +55,5 @@ bool lstm_layer_forward_persistent_fits(int, int) { return false; }
 void lstm_layer_forward_persistent(const LayerFwdArgs&, const ExecContext&) {
   no_cuda("cuda::lstm_layer_forward_persistent");
 }
+void sample(const SampleArgs&, const ExecContext&) { no_cuda("cuda::sample"); }
 }  // namespace melodl::cuda

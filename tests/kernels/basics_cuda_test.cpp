@@ -10,6 +10,7 @@
 #include "kernels/gather.h"
 #include "kernels/gemm.h"
 #include "kernels/reduce.h"
+#include "kernels/sample.h"
 #include "tests/kernels/cuda_test_util.h"
 
 namespace melodl {
@@ -157,6 +158,46 @@ TEST_F(BasicsCuda, SumAndSquaredSumMatchReferenceAndAreDeterministic) {
       dc.synchronize();
       EXPECT_EQ(out.download()[0], got) << "not deterministic, n=" << n;
     }
+  }
+}
+
+// ---- sampling ----------------------------------------------------------------------------
+TEST_F(BasicsCuda, SampleMatchesReferenceCdf) {
+  const int B = 1000, V = 80;
+  const auto z = as_float(uniform(size_t(B) * V, 101, -3, 3));
+  const auto u = as_float(uniform(size_t(B), 102, 0, 1));
+  cuda::DeviceContext dc;
+  auto d_z = to_device(cast<float>(z)), d_u = to_device(cast<float>(u));
+  cuda::DeviceBuffer<int32_t> d_out(static_cast<size_t>(B));
+  for (double temperature : {1.0, 0.5, 2.0}) {
+    SampleArgs a;
+    a.B = B;
+    a.V = V;
+    a.logits = d_z.get();
+    a.temperature = static_cast<float>(temperature);
+    a.u = d_u.get();
+    a.out = d_out.get();
+    cuda::sample(a, dc.exec());
+    dc.synchronize();
+    const auto got = d_out.download();
+    cuda::sample(a, dc.exec());
+    dc.synchronize();
+    EXPECT_EQ(d_out.download(), got) << "not deterministic";
+    // The GPU's k must be where the double CDF crosses u, up to fp32 rounding (1e-5).
+    int mismatches = 0;
+    for (int b = 0; b < B; ++b) {
+      const double* zr = z.data() + size_t(b) * V;
+      double m = zr[0], total = 0;
+      for (int v = 1; v < V; ++v) m = std::max(m, zr[v]);
+      std::vector<double> cdf(V);
+      for (int v = 0; v < V; ++v) cdf[v] = (total += std::exp((zr[v] - m) / temperature));
+      for (auto& c : cdf) c /= total;
+      const int k = got[size_t(b)];
+      ASSERT_TRUE(k >= 0 && k < V) << "row " << b << " k=" << k;
+      const double lo = k ? cdf[k - 1] : 0.0, hi = cdf[k];
+      if (!(lo <= u[size_t(b)] + 1e-5 && u[size_t(b)] < hi + 1e-5)) ++mismatches;
+    }
+    EXPECT_EQ(mismatches, 0) << "temperature " << temperature;
   }
 }
 

@@ -1,11 +1,15 @@
 // tests/kernels/ref_basics_test.cpp: the small references the layer is built from: GEMM
 // (all transpose combinations against hand-computed products), row gather and its one-hot
-// weight gradient (exact, integer-valued), column and full sums.
+// weight gradient (exact, integer-valued), column and full sums, inverse-CDF sampling.
 #include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
 
 #include "kernels/gather.h"
 #include "kernels/gemm.h"
 #include "kernels/reduce.h"
+#include "kernels/sample.h"
 #include "tests/kernels/test_util.h"
 
 namespace melodl {
@@ -68,6 +72,61 @@ TEST(ReduceRef, ColumnSumAndSum) {
   EXPECT_EQ(out, (std::vector<double>{18, 24}));
   EXPECT_EQ(ref::sum(x.data(), 6, false), 21);
   EXPECT_EQ(ref::sum(x.data(), 6, true), 91);
+}
+
+}  // namespace
+}  // namespace melodl
+
+namespace melodl {
+namespace {
+
+std::vector<int32_t> draw(const std::vector<double>& logits, int V, double temperature,
+                          const std::vector<double>& u) {
+  const int B = static_cast<int>(u.size());
+  std::vector<double> z;
+  for (int b = 0; b < B; ++b) z.insert(z.end(), logits.begin(), logits.end());
+  std::vector<int32_t> out(u.size(), -1);
+  SampleArgsT<double> a;
+  a.B = B;
+  a.V = V;
+  a.logits = z.data();
+  a.temperature = temperature;
+  a.u = u.data();
+  a.out = out.data();
+  ref::sample(a);
+  return out;
+}
+
+TEST(SampleRef, InverseCdfByHand) {
+  // p = (1, 2, 1)/4: CDF 0.25, 0.75, 1
+  const std::vector<double> z = {0, std::log(2.0), 0};
+  EXPECT_EQ(draw(z, 3, 1.0, {0.0, 0.1, 0.249, 0.3, 0.74, 0.8, 0.999}),
+            (std::vector<int32_t>{0, 0, 0, 1, 1, 2, 2}));
+}
+
+TEST(SampleRef, TemperatureSharpensAndFlattens) {
+  const std::vector<double> z = {0, 5, 1};
+  // ~argmax (u = 0 exactly would still pick symbol 0: its p is tiny but not zero)
+  EXPECT_EQ(draw(z, 3, 0.01, {1e-9, 0.5, 0.999}), (std::vector<int32_t>{1, 1, 1}));
+  // T -> large: nearly uniform, thirds of [0,1) map to 0, 1, 2
+  EXPECT_EQ(draw(z, 3, 1e6, {0.1, 0.5, 0.9}), (std::vector<int32_t>{0, 1, 2}));
+}
+
+TEST(SampleRef, FrequenciesFollowSoftmax) {
+  const std::vector<double> z = {0.5, -1, 2, 0};
+  std::vector<double> u(4000);
+  for (size_t i = 0; i < u.size(); ++i) u[i] = (i + 0.5) / u.size();
+  const auto k = draw(z, 4, 1.0, u);
+  double total = 0;
+  for (double x : z) total += std::exp(x);
+  for (int v = 0; v < 4; ++v) {
+    const auto count = std::count(k.begin(), k.end(), v);
+    EXPECT_NEAR(count, u.size() * std::exp(z[v]) / total, 1.0) << "symbol " << v;
+  }
+}
+
+TEST(SampleRef, RejectsBadArguments) {
+  EXPECT_THROW(draw({0, 0}, 2, 0.0, {0.5}), cuda::InvalidArgument);
 }
 
 }  // namespace
