@@ -13,6 +13,12 @@ if(NOT MELODL_CUDA STREQUAL "OFF")
       set(CMAKE_CUDA_ARCHITECTURES "80;90" CACHE STRING "CUDA architectures" FORCE)
     endif()
     enable_language(CUDA)
+    # CMake 3.25 knows nvcc's C++ dialect flags only up to C++17; teach it C++20 here,
+    # at the top level, so every directory with .cu files gets it.
+    if(CMAKE_CUDA_COMPILER_ID STREQUAL "NVIDIA" AND NOT CMAKE_CUDA20_STANDARD_COMPILE_OPTION)
+      set(CMAKE_CUDA20_STANDARD_COMPILE_OPTION "-std=c++20")
+      set(CMAKE_CUDA20_EXTENSION_COMPILE_OPTION "-std=c++20")
+    endif()
     find_package(CUDAToolkit REQUIRED)
     set(CMAKE_CUDA_STANDARD 20)
     set(CMAKE_CUDA_STANDARD_REQUIRED ON)
