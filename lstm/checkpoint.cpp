@@ -1,6 +1,8 @@
 // lstm/checkpoint.cpp: Network/Trainer <-> CheckpointFile mapping (see checkpoint.h).
 #include "lstm/checkpoint.h"
 
+#include <algorithm>
+
 #include "lstm/checkpoint_file.h"
 
 namespace melodl::lstm {
@@ -45,6 +47,14 @@ void save_checkpoint(const std::filesystem::path& path, const Trainer& trainer,
                                       slot.subspan(t.offset, t.size()), t.shape));
     if (s) slot_list += ',';
     slot_list += names[s];
+  }
+  const State& carried = trainer.carried_state();
+  for (std::size_t l = 0; carried.batch > 0 && l < carried.h.size(); ++l) {
+    const std::vector<std::int64_t> shape = {
+        carried.batch, static_cast<std::int64_t>(carried.h[l].size()) / carried.batch};
+    const std::string pre = "state.layer" + std::to_string(l) + ".";
+    f.tensors.push_back(make_tensor(pre + "h", carried.h[l], shape));
+    f.tensors.push_back(make_tensor(pre + "c", carried.c[l], shape));
   }
   f.metadata["lstm.train_config"] = trainer.config().to_json();
   f.metadata["lstm.optimizer_slots"] = slot_list;
@@ -99,6 +109,26 @@ LoadedCheckpoint load_checkpoint(const std::filesystem::path& path) {
       slots.push_back(list.substr(a, b - a));
       a = b + 1;
     }
+    const NetworkConfig& nc = ck.network_config;
+    const bool has_state = std::any_of(f.tensors.begin(), f.tensors.end(),
+                                       [](const auto& t) { return t.name == "state.layer0.h"; });
+    if (has_state) {
+      const NamedTensor& h0 = find_tensor(f, "state.layer0.h");
+      MELODL_CHECK(
+          h0.shape.size() == 2 && h0.shape[0] >= 1 && h0.shape[1] == nc.hidden,
+          where + "tensor \"state.layer0.h\" must be [B,H] with H=" + std::to_string(nc.hidden));
+      ck.carried_state = State::zeros(nc, static_cast<int>(h0.shape[0]));
+      for (int l = 0; l < nc.layers; ++l) {
+        for (const char* which : {"h", "c"}) {
+          const std::string name = "state.layer" + std::to_string(l) + "." + which;
+          const std::vector<float> v = as_floats(find_tensor(f, name));
+          auto& dst = which[0] == 'h' ? ck.carried_state.h[l] : ck.carried_state.c[l];
+          MELODL_CHECK(v.size() == dst.size(),
+                       where + "tensor \"" + name + "\" has the wrong size");
+          std::copy(v.begin(), v.end(), dst.begin());
+        }
+      }
+    }
     for (const auto& s : slots) {
       ck.optimizer_slots.emplace_back(layout.total, 0.0f);
       for (const auto& t : layout.tensors)
@@ -141,6 +171,7 @@ Trainer LoadedCheckpoint::make_trainer() const {
   slots = optimizer_slots;
   t.optimizer().set_steps(step);
   t.rng().set_state(rng_state);
+  if (carried_state.batch > 0) t.set_carried_state(carried_state);
   return t;
 }
 

@@ -2,7 +2,8 @@
 // count and RNG) onto the generic checkpoint file (lstm/checkpoint_file.h).
 // Tensor names: "layer<l>.W" [I,4H], "layer<l>.R" [H,4H], "layer<l>.b" [4H],
 // "layer<l>.p" [3,H] (peepholes only), "out.W" [H,V], "out.b" [V]; optimiser slots as
-// "optim.<slot>.<tensor name>" (slot: velocity | m | v | cache). Metadata keys "lstm.*"
+// "optim.<slot>.<tensor name>" (slot: velocity | m | v | cache) and the trainer's carried
+// state as "state.layer<l>.h" / "state.layer<l>.c" [B,H]. Metadata keys "lstm.*"
 // (format version, network/train config JSON, vocabulary, step, RNG) and "user.<key>" for
 // the caller's own keys. Resuming a Trainer from a checkpoint continues bitwise identically
 // on the CPU with the same thread count (docs/design.md "Checkpoints").
@@ -37,6 +38,7 @@ struct LoadedCheckpoint {
   std::vector<std::vector<float>> optimizer_slots;
   std::int64_t step = 0;
   std::string rng_state;
+  State carried_state;  // Trainer::carried_state() (batch 0 when none was saved)
 
   // Throws InvalidArgument naming the file and the differing field when the checkpoint's
   // shape (vocab, layers, hidden, peepholes) or vocabulary differs from the expected one.

@@ -79,6 +79,11 @@ class Trainer {
   Rng& rng() { return rng_; }
   const Rng& rng() const { return rng_; }
 
+  // The state carried between train_batch calls (used when reset_state_per_batch is false;
+  // batch 0 before the first call). Saved in and restored from checkpoints.
+  const State& carried_state() const { return carried_; }
+  void set_carried_state(State state) { carried_ = std::move(state); }
+
   // Trains on one sequence batch: segments of tbptt_fwd, one update each. Throws
   // InvalidArgument on bad shapes/symbols.
   StepStats train_batch(const Batch& batch);
