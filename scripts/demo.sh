@@ -1,68 +1,73 @@
 #!/usr/bin/env bash
-# scripts/demo.sh: the melodl demo, from a fresh clone: install the Debian packages,
-# build (Ninja, Release, into build/), extract melodies from the bundled Bach corpus,
-# render a few of them to MIDI and WAV, and say where everything is.
-# Usage: bash scripts/demo.sh [--skip-deps] [--skip-build]
-#   BUILD_DIR=build  OUT=out/demo  LIMIT=8  CMAKE_ARGS=...   (environment overrides)
-# Each step is a function called from the list at the bottom; later issues add train
-# and compose steps there.
+# The melodl demo, from a fresh clone to music you can play: install the Debian packages,
+# build, extract melodies from the bundled Bach corpus (data/bach), train an LSTM on the CPU
+# for a bounded time, compose 8 new melodies to MIDI and WAV, and say where they are.
+# Usage: bash scripts/demo.sh [--short] [--no-build] [--out DIR]
+#   --short     1-2 minute version (tiny model, 45 s of training; ctest runs it)
+#   --no-build  use the melodl program in $MELODL (or build/examples/melodl), skip install
+#   --out DIR   where everything goes (default: runs/demo or runs/demo-short)
+# Env: BUILD_DIR (default build-cpu), JOBS (default nproc), BUDGET (training time, e.g. 8m).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-BUILD_DIR=${BUILD_DIR:-build}
-OUT=${OUT:-out/demo}
-LIMIT=${LIMIT:-8}
-JOBS=${JOBS:-$(nproc)}
-SKIP_DEPS=0
-SKIP_BUILD=0
-for arg in "$@"; do
-  case "$arg" in
-    --skip-deps) SKIP_DEPS=1 ;;
-    --skip-build) SKIP_BUILD=1 ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
-    *) echo "demo.sh: unknown argument $arg (see --help)" >&2; exit 2 ;;
+short=0
+build=1
+out=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --short) short=1 ;;
+    --no-build) build=0 ;;
+    --out) out="$2"; shift ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    *) echo "demo.sh: unknown argument $1" >&2; exit 2 ;;
   esac
+  shift
 done
-MELODL="$BUILD_DIR/examples/melodl"
+if [ -z "$out" ]; then
+  if [ $short -eq 1 ]; then out=runs/demo-short; else out=runs/demo; fi
+fi
+BUILD_DIR=${BUILD_DIR:-build-cpu}
+JOBS=${JOBS:-$(nproc)}
 
-step() { printf '\n== %s\n' "$*"; }
-
-deps() {
-  step "Debian packages (scripts/install-deps.sh)"
-  if [ "$SKIP_DEPS" = 1 ]; then echo "skipped (--skip-deps)"; return; fi
-  bash scripts/install-deps.sh
-}
-
-build() {
-  step "build into $BUILD_DIR (Ninja, Release)"
-  if [ "$SKIP_BUILD" = 1 ] && [ -x "$MELODL" ]; then echo "skipped (--skip-build)"; return; fi
-  # shellcheck disable=SC2086
-  cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release ${CMAKE_ARGS:-}
+if [ $build -eq 1 ]; then
+  echo "== 1/5 install the Debian packages (no-op when present)"
+  bash scripts/install-deps.sh --minimal
+  echo "== 2/5 build ($BUILD_DIR, CPU only)"
+  cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMELODL_CUDA=OFF \
+        -DMELODL_BUILD_TESTS=OFF -DMELODL_BUILD_BENCH=OFF > /dev/null
   cmake --build "$BUILD_DIR" -j "$JOBS" --target melodl
-}
+  MELODL="$BUILD_DIR/examples/melodl"
+fi
+MELODL=${MELODL:-build/examples/melodl}
+[ -x "$MELODL" ] || { echo "demo.sh: no melodl program at $MELODL (build first, or drop --no-build)" >&2; exit 1; }
 
-extract() {
-  step "extract melodies from data/bach"
-  "$MELODL" extract data/bach -o "$OUT/melodies.txt" --report "$OUT/report.json"
-}
+rm -rf "$out"
+mkdir -p "$out"
+echo "== 3/5 extract melodies from data/bach"
+"$MELODL" extract data/bach -o "$out/bach.txt" -q
+echo "   $(grep -vc '^//' "$out/bach.txt") melodies in $out/bach.txt"
 
-render() {
-  step "render the first $LIMIT melodies to MIDI and WAV"
-  "$MELODL" render "$OUT/melodies.txt" -o "$OUT/midi" --limit "$LIMIT" --wav
-}
+if [ $short -eq 1 ]; then
+  budget=${BUDGET:-45s}
+  model=(--layers 1 --hidden 64 --batch 16 --window 200 --tbptt 50 --lr 5e-3)
+else
+  budget=${BUDGET:-8m}
+  model=(--layers 2 --hidden 192 --batch 16 --window 500 --tbptt 100 --lr 3e-3 --clip 5)
+fi
+echo "== 4/5 train on the CPU for $budget (progress below; Ctrl-C stops with a checkpoint)"
+"$MELODL" train "$out/bach.txt" --run-dir "$out/run" --time-budget "$budget" --threads 2 \
+  --optimizer adam "${model[@]}" --samples-per-epoch 2 --sample-length 400 --seed 1
 
-summary() {
-  step "outputs"
-  echo "melodies (one per line, after a provenance comment): $OUT/melodies.txt"
-  echo "extraction report (counts, rejections per filter):   $OUT/report.json"
-  echo "MIDI and WAV files:                                  $OUT/midi/"
-  echo
-  echo "Listen with any player, for example:"
-  echo "  aplay $OUT/midi/melody-0001.wav"
-  echo "  fluidsynth -a pulseaudio -i /usr/share/sounds/sf2/FluidR3_GM.sf2 $OUT/midi/melody-0001.mid"
-  echo "  xdg-open $OUT/midi/melody-0001.mid"
-}
-
-# The demo, in order. Add steps here (train, compose, ...).
-steps=(deps build extract render summary)
-for s in "${steps[@]}"; do "$s"; done
+echo "== 5/5 compose 8 melodies (MIDI + WAV)"
+"$MELODL" compose "$out/run" --count 8 --length 400 --temperature 0.9 --seed 1 \
+  -o "$out/compositions" --wav
+n_mid=$(ls "$out/compositions"/*.mid | wc -l)
+n_wav=$(ls "$out/compositions"/*.wav | wc -l)
+[ "$n_mid" -eq 8 ] && [ "$n_wav" -eq 8 ] || { echo "demo.sh: expected 8 MIDI and 8 WAV files, got $n_mid and $n_wav" >&2; exit 1; }
+echo
+echo "Done. Your new melodies are in $out/compositions/:"
+ls "$out/compositions"
+echo
+echo "Listen:  aplay $out/compositions/melody-01.wav       (any audio player opens the .wav files)"
+echo "   or:   fluidsynth -a alsa -i /usr/share/sounds/sf2/FluidR3_GM.sf2 $out/compositions/melody-01.mid"
+echo "Samples written after each training epoch (hear the model improve): $out/run/samples/"
+echo "Are they copies? $MELODL match $out/compositions/compositions.txt --corpus $out/bach.txt"
