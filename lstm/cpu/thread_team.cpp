@@ -13,8 +13,12 @@
 namespace melodl::lstm::cpu {
 
 namespace {
-constexpr int kSpinBeforeSleep = 1 << 14;  // ~50-100 us of spinning before a worker sleeps
-constexpr int kSpinBeforeYield = 1 << 12;  // barrier: spin, then yield (busy machine)
+// Spin counts (pause instructions) before blocking in the kernel (futex via
+// std::atomic::wait). Spinning keeps the per-step barrier at ~1 us on a quiet machine;
+// blocking keeps an overloaded machine (more runnable threads than cores) from wasting the
+// time slices of the thread being waited for.
+constexpr int kSpinBeforeSleep = 1 << 14;  // idle worker waiting for the next job
+constexpr int kSpinBeforeBlock = 1 << 11;  // barrier and job completion
 }  // namespace
 
 ThreadTeam::ThreadTeam(int threads) : n_(std::max(1, threads)) {
@@ -51,7 +55,7 @@ void ThreadTeam::worker(int tid) {
       std::lock_guard<std::mutex> lock(mu_);
       if (!error_) error_ = std::current_exception();
     }
-    pending_.fetch_sub(1, std::memory_order_acq_rel);
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) pending_.notify_all();
   }
 }
 
@@ -75,9 +79,13 @@ void ThreadTeam::run(const std::function<void(int)>& fn) {
     mine = std::current_exception();
   }
   int spins = 0;
-  while (pending_.load(std::memory_order_acquire) != 0) {
-    if (++spins > kSpinBeforeYield) std::this_thread::yield();
-    MELODL_PAUSE();
+  for (int left = pending_.load(std::memory_order_acquire); left != 0;
+       left = pending_.load(std::memory_order_acquire)) {
+    if (++spins > kSpinBeforeBlock) {
+      pending_.wait(left, std::memory_order_acquire);
+    } else {
+      MELODL_PAUSE();
+    }
   }
   if (mine) std::rethrow_exception(mine);
   if (error_) std::rethrow_exception(error_);
@@ -89,12 +97,16 @@ void ThreadTeam::barrier() {
   if (arrived_.fetch_add(1, std::memory_order_acq_rel) == n_ - 1) {
     arrived_.store(0, std::memory_order_relaxed);
     barrier_gen_.fetch_add(1, std::memory_order_acq_rel);
+    barrier_gen_.notify_all();
     return;
   }
   int spins = 0;
   while (barrier_gen_.load(std::memory_order_acquire) == gen) {
-    if (++spins > kSpinBeforeYield) std::this_thread::yield();
-    MELODL_PAUSE();
+    if (++spins > kSpinBeforeBlock) {
+      barrier_gen_.wait(gen, std::memory_order_acquire);
+    } else {
+      MELODL_PAUSE();
+    }
   }
 }
 
