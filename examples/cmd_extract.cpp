@@ -201,6 +201,10 @@ int run_extract(const ExtractArgs& a) {
     if (!a.report.empty()) std::printf("  report: %s\n", a.report.c_str());
     std::fflush(stdout);
   }
+  if (failed == outcomes.size()) {
+    throw melodl::cli::Error("none of the " + std::to_string(failed) +
+                             " MIDI files could be read; the first: " + outcomes.front().error);
+  }
   if (total.kept == 0)
     std::fprintf(stderr, "melodl extract: warning: no melody passed the filters\n");
   return 0;

@@ -89,6 +89,8 @@ std::vector<fs::path> find_midi_files(const std::vector<std::string>& inputs) {
 }
 
 std::string read_text_file(const fs::path& path) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) throw Error("cannot read " + path.string() + ": is a directory");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error("cannot open " + path.string() + ": " + errno_text(errno));
   std::ostringstream ss;

@@ -199,6 +199,9 @@ TEST_F(CliTest, MissingInputFailsNamingThePath) {
   EXPECT_NE(r.output.find(missing), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("melodl extract: error:"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(dir_ / "m.txt"));
+  RunResult dir = run_melodl({"render", dir_.string(), "-o", (dir_ / "o").string()});
+  EXPECT_EQ(dir.code, 1);
+  EXPECT_NE(dir.output.find("is a directory"), std::string::npos) << dir.output;
 }
 
 TEST_F(CliTest, DirectoryWithoutMidiFilesFails) {
@@ -251,6 +254,12 @@ TEST_F(CliTest, MalformedMidiIsReportedAndSkipped) {
   }
   EXPECT_EQ(failed, (std::set<std::string>{"broken.MID", "html.mid"}));
   EXPECT_FALSE(melodl::cli::read_melody_file(dir_ / "m.txt").melodies.empty());
+
+  // Nothing readable at all is an error, with the reason, even with --quiet.
+  RunResult only =
+      run_melodl({"extract", (in / "html.mid").string(), "-o", (dir_ / "none.txt").string(), "-q"});
+  EXPECT_EQ(only.code, 1);
+  EXPECT_NE(only.output.find("html.mid"), std::string::npos) << only.output;
 }
 
 TEST_F(CliTest, RenderWritesOneLoadableMidiPerMelody) {
