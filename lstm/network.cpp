@@ -240,4 +240,66 @@ void Network::run(std::span<const std::int32_t> symbols, int T, State& state,
   }
 }
 
+void Network::run_layer(int layer, int T, int B, std::span<const float> x,
+                        std::span<const std::int32_t> symbols, std::span<float> h,
+                        std::span<float> c, std::span<float> y) const {
+  const std::string w = "[Network::run_layer] ";
+  MELODL_CHECK(layer >= 0 && layer < config_.layers, w + "layer " + std::to_string(layer) +
+                                                         " out of range [0," +
+                                                         std::to_string(config_.layers) + ")");
+  MELODL_CHECK(T >= 1 && B >= 1,
+               w + "T and B must be >= 1, got T=" + std::to_string(T) + " B=" + std::to_string(B));
+  const int H = config_.hidden, G = 4 * H, V = config_.vocab;
+  const std::size_t TB = static_cast<std::size_t>(T) * B;
+  if (layer == 0) {
+    MELODL_CHECK(symbols.size() == TB && x.empty(),
+                 w + "layer 0 takes symbols [T,B] (" + std::to_string(TB) + " values) and no x");
+    for (auto s : symbols)
+      MELODL_CHECK(s >= 0 && s < V, w + "symbol " + std::to_string(s) + " out of range [0," +
+                                        std::to_string(V) + ")");
+  } else {
+    MELODL_CHECK(x.size() == TB * H && symbols.empty(),
+                 w + "layers above 0 take x [T,B,H] (" + std::to_string(TB * H) +
+                     " values) and no symbols, got " + std::to_string(x.size()));
+  }
+  MELODL_CHECK(
+      h.size() == static_cast<std::size_t>(B) * H && c.size() == static_cast<std::size_t>(B) * H,
+      w + "h and c must be [B,H]=[" + std::to_string(B) + "," + std::to_string(H) + "]");
+  MELODL_CHECK(y.size() == TB * H, w + "y must be [T,B,H] (" + std::to_string(TB * H) +
+                                       " values), got " + std::to_string(y.size()));
+  const auto& ly = layout_.layers[layer];
+  const float* P = params_.data();
+  const Eigen::Map<const Eigen::RowVectorXf> b(P + ly.b, G);
+  RowMat z(static_cast<Eigen::Index>(TB), G);
+  if (layer == 0) {
+    for (std::size_t r = 0; r < TB; ++r)
+      z.row(r) = Eigen::Map<const Eigen::RowVectorXf>(P + ly.W + symbols[r] * G, G) + b;
+  } else {
+    z.noalias() = ConstMatMap(x.data(), TB, H) * ConstMatMap(P + ly.W, H, G);
+    z.rowwise() += b;
+  }
+  ConstMatMap R(P + ly.R, H, G);
+  const float* p = ly.peepholes ? P + ly.p : nullptr;
+  MatMap hs(h.data(), B, H), cs(c.data(), B, H);
+  for (int t = 0; t < T; ++t) {
+    auto zt = z.middleRows(static_cast<Eigen::Index>(t) * B, B);
+    zt.noalias() += hs * R;
+    for (int r = 0; r < B; ++r)
+      cpu::cell_forward(zt.row(r).data(), cs.row(r).data(), cs.row(r).data(), hs.row(r).data(),
+                        nullptr, p, H, 0, H);
+    std::copy(h.begin(), h.end(), y.begin() + static_cast<std::size_t>(t) * B * H);
+  }
+}
+
+void Network::output_layer(std::span<const float> y, std::span<float> logits) const {
+  const int H = config_.hidden, V = config_.vocab;
+  MELODL_CHECK(y.size() % H == 0 && logits.size() == y.size() / H * V,
+               "[Network::output_layer] y must be [N,H] and logits [N,V] with H=" +
+                   std::to_string(H) + " V=" + std::to_string(V));
+  const Eigen::Index n = static_cast<Eigen::Index>(y.size() / H);
+  MatMap out(logits.data(), n, V);
+  out.noalias() = ConstMatMap(y.data(), n, H) * ConstMatMap(params_.data() + layout_.Wy, H, V);
+  out.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(params_.data() + layout_.by, V);
+}
+
 }  // namespace melodl::lstm

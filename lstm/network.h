@@ -116,6 +116,21 @@ class Network {
   // One time step for B = state.batch streams: symbols [B]; logits [B,V] out.
   void step(std::span<const std::int32_t> symbols, State& state, std::span<float> logits) const;
 
+  // Per-layer inference (single-threaded), the two granularities of one GravesLSTM layer:
+  // run_layer over a chunk hoists the input projection into one GEMM over all T*B rows, then
+  // runs the recurrence. Layer 0 takes symbols [T,B] (x empty); layers above take x [T,B,H]
+  // (symbols empty). h, c: [B,H] state in/out; y: [T,B,H] hidden outputs (may not alias x).
+  void run_layer(int layer, int T, int B, std::span<const float> x,
+                 std::span<const std::int32_t> symbols, std::span<float> h, std::span<float> c,
+                 std::span<float> y) const;
+  // run_layer with T = 1.
+  void step_layer(int layer, int B, std::span<const float> x, std::span<const std::int32_t> symbols,
+                  std::span<float> h, std::span<float> c, std::span<float> y) const {
+    run_layer(layer, 1, B, x, symbols, h, c, y);
+  }
+  // Output layer: y [T*B,H] of the top layer -> logits [T*B,V].
+  void output_layer(std::span<const float> y, std::span<float> logits) const;
+
  private:
   friend class Trainer;
   NetworkConfig config_;

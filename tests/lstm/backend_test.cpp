@@ -89,6 +89,42 @@ TEST(Backend, RunLogitsMatchReference) {
   EXPECT_TRUE(test::allclose(logits, ref_logits, 1e-5, 1e-4));
 }
 
+TEST(Backend, PerLayerRunAndStepMatchReference) {
+  Network net(test::small_config(9, 3, 13, true));
+  test::randomize(net, 12);
+  std::vector<double> P(net.params().begin(), net.params().end());
+  const int T = 7, B = 2, H = 13, V = 9;
+  const auto seg = test::random_batch(T, B, V, 13);
+  // chunk granularity: layer by layer over the whole chunk
+  std::vector<float> x, y(static_cast<std::size_t>(T) * B * H);
+  for (int l = 0; l < 3; ++l) {
+    std::vector<float> h(static_cast<std::size_t>(B) * H, 0.0f), c(h);
+    if (l == 0) {
+      net.run_layer(0, T, B, {}, seg.inputs, h, c, y);
+    } else {
+      net.run_layer(l, T, B, x, {}, h, c, y);
+    }
+    x = y;
+  }
+  std::vector<float> logits(static_cast<std::size_t>(T) * B * V);
+  net.output_layer(x, logits);
+  auto rs = ref::RefState<double>::zeros(net.layout(), B);
+  std::vector<double> ref_logits;
+  ref::segment<double>(net.layout(), P, seg.inputs, seg.targets, {}, T, B, rs, 0, nullptr,
+                       &ref_logits);
+  EXPECT_TRUE(test::allclose(logits, ref_logits, 1e-5, 1e-4));
+  // step granularity on layer 0 equals the chunk
+  std::vector<float> h(static_cast<std::size_t>(B) * H, 0.0f), c(h), y0(h), all(y.size());
+  std::vector<float> hc(h), cc(h);
+  net.run_layer(0, T, B, {}, seg.inputs, hc, cc, all);
+  for (int t = 0; t < T; ++t) {
+    net.step_layer(0, B, {}, std::span<const std::int32_t>(seg.inputs).subspan(t * B, B), h, c, y0);
+    EXPECT_TRUE(
+        test::allclose(y0, std::span<const float>(all).subspan(t * B * H, B * H), 1e-6, 1e-5));
+  }
+  EXPECT_THROW(net.run_layer(1, T, B, {}, seg.inputs, h, c, y), InvalidArgument);
+}
+
 TEST(Backend, RunEqualsLoopOfStep) {
   Network net(test::small_config(7, 2, 10, true));
   test::randomize(net, 8);
