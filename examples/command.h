@@ -42,4 +42,4 @@ struct Registrar {
 }  // namespace melodl::cli
 
 #define MELODL_REGISTER_COMMAND(ident, name, summary, setup) \
-  static const ::melodl::cli::Registrar ident##_command_registrar{name, summary, setup}
+  static const ::melodl::cli::Registrar ident##_command_registrar { name, summary, setup }
