@@ -39,11 +39,22 @@ inline std::vector<pipeline::CorpusEntry> make_entries(int sources, int per_sour
   return out;
 }
 
+// A fresh directory under the system temp dir, removed when the test program exits.
 inline std::filesystem::path temp_dir(const std::string& name) {
+  static std::vector<std::filesystem::path> made;
+  static const bool registered = [] {
+    std::atexit([] {
+      std::error_code ec;
+      for (const auto& d : made) std::filesystem::remove_all(d, ec);
+    });
+    return true;
+  }();
+  (void)registered;
   const auto dir = std::filesystem::temp_directory_path() /
                    ("melodl-train-test-" + std::to_string(::getpid()) + "-" + name);
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
+  made.push_back(dir);
   return dir;
 }
 
