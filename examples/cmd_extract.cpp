@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "encode/codec.h"
+#include "encode/harmony.h"
 #include "encode/melody.h"
 #include "examples/cli_error.h"
 #include "examples/command.h"
@@ -39,6 +40,8 @@ struct ExtractArgs {
   melodl::encode::ExtractOptions opt;
   bool keep_short_rests = false;
   bool keep_percussion = false;
+  bool harmonies = false;  // --harmonies: two-part harmonies instead of melodies
+  melodl::encode::HarmonyOptions hopt;
 };
 
 constexpr int kReasons = static_cast<int>(Rejection::count_);
@@ -68,7 +71,138 @@ std::string join_melodies(const std::string& format, const std::vector<FileOutco
   return text;
 }
 
+// `melodl extract --harmonies`: two-part harmony lines (docs/formats.md section 6).
+int run_extract_harmonies(const ExtractArgs& a) {
+  if (a.format == "melodl4j-v1")
+    throw melodl::cli::UsageError(
+        "--harmonies writes --format native or original-harmony, not melodl4j-v1");
+  const auto& codec = melodl::encode::harmony_codec_by_name(a.format);
+  const melodl::encode::HarmonyOptions& opt = a.hopt;
+  const fs::path output(a.output);
+  const bool split = a.valid_fraction > 0.0;
+  const fs::path valid_output = a.valid_output.empty()
+                                    ? melodl::cli::with_stem_suffix(output, "-valid")
+                                    : fs::path(a.valid_output);
+  if (split && valid_output == output)
+    throw melodl::cli::UsageError("--valid-output must differ from --output (" + a.output + ")");
+  const auto files = melodl::cli::find_midi_files(a.inputs);
+  if (files.empty())
+    throw melodl::cli::Error("no MIDI files (*.mid, *.midi, *.rmi, *.kar) found in the inputs");
+  melodl::cli::check_writable(output);
+  if (split) melodl::cli::check_writable(valid_output);
+  if (!a.report.empty()) melodl::cli::check_writable(a.report);
+
+  melodl::cli::Progress progress("extract", files.size(), a.quiet);
+  const auto outcomes = melodl::cli::extract_harmony_files(
+      files, opt, codec, a.jobs,
+      [&](std::size_t done, const std::string& source) { progress.update(done, source); });
+  progress.finish();
+
+  // The split by source file only looks at which files gave lines.
+  std::vector<FileOutcome> shim(outcomes.size());
+  for (std::size_t i = 0; i < outcomes.size(); ++i) shim[i].melodies = outcomes[i].lines;
+  const std::vector<bool> valid = melodl::cli::split_by_source(shim, a.valid_fraction, a.seed);
+  const auto join = [&](bool want_valid, std::size_t& count) {
+    std::string text = melodl::cli::harmonies_header(a.format) + "\n" +
+                       melodl::cli::harmonies_grid_comment(opt) + "\n";
+    count = 0;
+    for (std::size_t i = 0; i < outcomes.size(); ++i) {
+      if (valid[i] != want_valid) continue;
+      for (std::size_t k = 0; k < outcomes[i].lines.size(); ++k) {
+        text += outcomes[i].comments[k] + "\n" + outcomes[i].lines[k] + "\n";
+        ++count;
+      }
+    }
+    return text;
+  };
+  std::size_t train_count = 0, valid_count = 0;
+  melodl::cli::write_file_atomic(output, join(false, train_count));
+  if (split) melodl::cli::write_file_atomic(valid_output, join(true, valid_count));
+
+  melodl::encode::HarmonyStats total;
+  std::size_t failed = 0, files_kept = 0;
+  for (const auto& o : outcomes) {
+    total += o.stats;
+    if (!o.ok) ++failed;
+    if (!o.lines.empty()) ++files_kept;
+  }
+  constexpr int kHarmonyReasons = static_cast<int>(melodl::encode::HarmonyRejection::count_);
+  const auto reason = [](int r) {
+    return melodl::encode::to_string(static_cast<melodl::encode::HarmonyRejection>(r));
+  };
+  if (!a.report.empty()) {
+    nlohmann::json rej = nlohmann::json::object();
+    for (int r = 0; r < kHarmonyReasons; ++r) rej[reason(r)] = total.rejected[r];
+    nlohmann::json per_file = nlohmann::json::array();
+    for (std::size_t i = 0; i < outcomes.size(); ++i) {
+      const auto& o = outcomes[i];
+      nlohmann::json f = {{"source", o.source},
+                          {"ok", o.ok},
+                          {"voices", o.stats.voices},
+                          {"pairs", o.stats.pairs},
+                          {"kept", o.stats.kept}};
+      if (!o.ok) f["error"] = o.error;
+      if (split) f["set"] = valid[i] ? "valid" : "train";
+      per_file.push_back(std::move(f));
+    }
+    nlohmann::json r = {{"command", "extract"},
+                        {"mode", "harmonies"},
+                        {"format", a.format},
+                        {"inputs", a.inputs},
+                        {"options",
+                         {{"min_notes", opt.min_notes},
+                          {"min_activity", opt.min_activity},
+                          {"max_gap", opt.max_gap},
+                          {"step_s", opt.step_seconds},
+                          {"average_tempo", opt.average_tempo},
+                          {"steps_per_beat", opt.steps_per_beat},
+                          {"remove_silences", opt.remove_silences},
+                          {"legato_fix", opt.legato_fix},
+                          {"min_steps", opt.min_steps}}},
+                        {"totals",
+                         {{"files", outcomes.size()},
+                          {"files_failed", failed},
+                          {"files_kept", files_kept},
+                          {"voices", total.voices},
+                          {"pairs", total.pairs},
+                          {"kept", total.kept},
+                          {"rejected", rej}}},
+                        {"outputs", {{"harmonies", a.output}, {"harmonies_count", train_count}}},
+                        {"files", per_file}};
+    if (split) {
+      r["outputs"]["valid"] = valid_output.string();
+      r["outputs"]["valid_count"] = valid_count;
+    }
+    melodl::cli::write_file_atomic(a.report, r.dump(2) + "\n");
+  }
+  if (!a.quiet) {
+    std::printf("melodl extract --harmonies: %zu files, %zu failed, %zu with a harmony\n",
+                outcomes.size(), failed, files_kept);
+    for (const auto& o : outcomes)
+      if (!o.ok) std::printf("  failed: %s\n", o.error.c_str());
+    std::printf("  voices: %zu, candidate pairs: %zu, kept: %zu\n", total.voices, total.pairs,
+                total.kept);
+    for (int r = 0; r < kHarmonyReasons; ++r)
+      std::printf("    %-22s %zu\n", reason(r), total.rejected[r]);
+    if (split)
+      std::printf("  wrote %s (%zu harmonies) and %s (%zu harmonies)\n", a.output.c_str(),
+                  train_count, valid_output.string().c_str(), valid_count);
+    else
+      std::printf("  wrote %s (%zu harmonies)\n", a.output.c_str(), train_count);
+    std::fflush(stdout);
+  }
+  if (failed == outcomes.size())
+    throw melodl::cli::Error("none of the " + std::to_string(failed) +
+                             " MIDI files could be read; the first: " + outcomes.front().error);
+  if (total.kept == 0)
+    std::fprintf(stderr, "melodl extract: warning: no voice pair passed the filters\n");
+  return 0;
+}
+
 int run_extract(const ExtractArgs& a) {
+  if (a.harmonies) return run_extract_harmonies(a);
+  if (a.format == "original-harmony")
+    throw melodl::cli::UsageError("--format original-harmony needs --harmonies");
   const auto& codec = melodl::encode::codec_by_name(a.format);
   melodl::encode::ExtractOptions opt = a.opt;
   opt.drop_short_rests = !a.keep_short_rests;
@@ -222,7 +356,7 @@ melodl::cli::Runner setup(CLI::App& sub) {
       ->required();
   sub.add_option("-o,--output", a->output, "Melodies file to write")->capture_default_str();
   sub.add_option("--format", a->format, "Melody string format")
-      ->check(CLI::IsMember({"native", "melodl4j-v1"}))
+      ->check(CLI::IsMember({"native", "melodl4j-v1", "original-harmony"}))
       ->capture_default_str();
   sub.add_option("--voices", a->voices,
                  "Which line to extract from polyphonic sequences: top, bottom or both (two "
@@ -261,6 +395,34 @@ melodl::cli::Runner setup(CLI::App& sub) {
                "by default they are merged into the previous note");
   sub.add_flag("--keep-percussion", a->keep_percussion,
                "Also extract from channel 10 (General MIDI percussion), as MELODL4J v1 did");
+  sub.add_flag("--harmonies", a->harmonies,
+               "Extract two-part harmonies (pairs of voices, docs/formats.md section 6) instead "
+               "of melodies; --format native or original-harmony");
+  sub.add_option("--harmony-min-notes", a->hopt.min_notes,
+                 "Harmonies: both voices need at least this many notes")
+      ->check(CLI::Range(0, 1000000))
+      ->capture_default_str();
+  sub.add_option("--min-activity", a->hopt.min_activity,
+                 "Harmonies: each voice's sounding time / the later end, at least")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  sub.add_option("--max-gap", a->hopt.max_gap,
+                 "Harmonies: each voice's longest gap / its own end, at most")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  sub.add_option("--step", a->hopt.step_seconds, "Harmonies: sampling step in seconds")
+      ->check(CLI::Range(0.001, 10.0))
+      ->capture_default_str();
+  sub.add_option("--steps-per-beat", a->hopt.steps_per_beat,
+                 "Harmonies: sample n steps per beat instead of every --step seconds (0 = off)")
+      ->check(CLI::Range(0, 96))
+      ->capture_default_str();
+  sub.add_flag("--average-tempo", a->hopt.average_tempo,
+               "Harmonies: step from the file's average tempo, as MELODL4J (default: tempo map)");
+  sub.add_flag("!--no-legato-fix", a->hopt.legato_fix,
+               "Harmonies: do not close gaps and small overlaps between consecutive notes");
+  sub.add_flag("!--keep-silences", a->hopt.remove_silences,
+               "Harmonies: do not shorten silences of 8+ steps (MELODL4J removeSilences)");
   sub.add_option("--valid-fraction", a->valid_fraction,
                  "Fraction of SOURCE FILES (not melodies) written to the validation file; 0 = "
                  "no split")

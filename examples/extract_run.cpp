@@ -6,6 +6,7 @@
 #include <cmath>
 #include <exception>
 #include <random>
+#include <sstream>
 #include <system_error>
 #include <thread>
 
@@ -110,6 +111,86 @@ encode::ExtractStats total_stats(const std::vector<FileOutcome>& outcomes) {
   encode::ExtractStats total;
   for (const auto& o : outcomes) total += o.stats;
   return total;
+}
+
+namespace {
+
+HarmonyFileOutcome process_harmony_file(const fs::path& path, const encode::HarmonyOptions& options,
+                                        const encode::HarmonyCodec& codec) {
+  HarmonyFileOutcome out;
+  out.source = path.generic_string();
+  std::error_code ec;
+  out.bytes = fs::file_size(path, ec);
+  if (ec) out.bytes = 0;
+  try {
+    auto song = midi::read_file(path);
+    if (!song) {
+      out.error = song.error().what();
+      return out;
+    }
+    out.ok = true;
+    out.notes = song->note_count();
+    const encode::HarmonyResult res = encode::extract_harmonies(*song, options);
+    out.stats = res.stats;
+    for (const auto& h : res.harmonies) {
+      out.comments.push_back(harmony_provenance_comment(h, out.source));
+      out.lines.push_back(codec.encode(h.harmony));
+    }
+  } catch (const std::exception& e) {
+    out.ok = false;
+    out.error = out.source + ": " + e.what();
+    out.comments.clear();
+    out.lines.clear();
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<HarmonyFileOutcome> extract_harmony_files(const std::vector<fs::path>& files,
+                                                      const encode::HarmonyOptions& options,
+                                                      const encode::HarmonyCodec& codec,
+                                                      unsigned jobs, const FileDoneFn& on_done) {
+  std::vector<HarmonyFileOutcome> outcomes(files.size());
+  if (jobs == 0) jobs = std::max(1u, std::thread::hardware_concurrency());
+  jobs = static_cast<unsigned>(std::min<std::size_t>(jobs, std::max<std::size_t>(files.size(), 1)));
+  std::atomic<std::size_t> next{0};
+  std::atomic<std::size_t> done{0};
+  auto worker = [&] {
+    for (std::size_t i = next++; i < files.size(); i = next++) {
+      outcomes[i] = process_harmony_file(files[i], options, codec);
+      const std::size_t d = ++done;
+      if (on_done) on_done(d, outcomes[i].source);
+    }
+  };
+  if (jobs <= 1) {
+    worker();
+  } else {
+    std::vector<std::jthread> pool;
+    pool.reserve(jobs);
+    for (unsigned t = 0; t < jobs; ++t) pool.emplace_back(worker);
+  }
+  return outcomes;
+}
+
+std::string harmonies_header(std::string_view format) {
+  return "// melodl harmonies format=" + std::string(format) + " version=1";
+}
+
+std::string harmonies_grid_comment(const encode::HarmonyOptions& o) {
+  std::ostringstream s;
+  s << "// grid step_s=" << o.step_seconds << " tempo=" << (o.average_tempo ? "average" : "map")
+    << " steps_per_beat=" << o.steps_per_beat << " remove_silences=" << (o.remove_silences ? 1 : 0)
+    << " legato_fix=" << (o.legato_fix ? 1 : 0);
+  return s.str();
+}
+
+std::string harmony_provenance_comment(const encode::ExtractedHarmony& h, std::string_view source) {
+  std::ostringstream s;
+  s << "// lower_voice=" << h.lower_voice << " upper_voice=" << h.upper_voice
+    << " lower_program=" << h.lower_program << " upper_program=" << h.upper_program
+    << " steps=" << h.harmony.steps() << " step_s=" << h.step_seconds << " source=" << source;
+  return s.str();
 }
 
 }  // namespace melodl::cli

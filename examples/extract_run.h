@@ -14,9 +14,11 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "encode/codec.h"
+#include "encode/harmony.h"
 #include "encode/melody.h"
 
 namespace melodl::cli {
@@ -55,5 +57,34 @@ std::vector<bool> split_by_source(const std::vector<FileOutcome>& outcomes, doub
 
 // Sums the stats of all outcomes.
 encode::ExtractStats total_stats(const std::vector<FileOutcome>& outcomes);
+
+// ---------------------------------------------------------------------------
+// Two-part harmonies (`melodl extract --harmonies`; docs/formats.md section 6).
+
+// What came of one input file in harmony mode.
+struct HarmonyFileOutcome {
+  std::string source;
+  bool ok = false;
+  std::string error;
+  std::uintmax_t bytes = 0;
+  std::size_t notes = 0;
+  encode::HarmonyStats stats;
+  std::vector<std::string> comments;  // provenance comment of each kept pair
+  std::vector<std::string> lines;     // its harmony line in the chosen format
+};
+
+// Reads every file with `jobs` threads and extracts its harmonies; unreadable files
+// become outcomes with ok=false.
+std::vector<HarmonyFileOutcome> extract_harmony_files(
+    const std::vector<std::filesystem::path>& files, const encode::HarmonyOptions& options,
+    const encode::HarmonyCodec& codec, unsigned jobs = 0, const FileDoneFn& on_done = {});
+
+// "// melodl harmonies format=<format> version=1"
+std::string harmonies_header(std::string_view format);
+// "// grid step_s=0.0625 tempo=map steps_per_beat=0 remove_silences=1 legato_fix=1"
+std::string harmonies_grid_comment(const encode::HarmonyOptions& options);
+// "// lower_voice=0 upper_voice=3 lower_program=0 upper_program=0 steps=812
+//  step_s=0.0625 source=<path>" (one line; source last).
+std::string harmony_provenance_comment(const encode::ExtractedHarmony& h, std::string_view source);
 
 }  // namespace melodl::cli
