@@ -330,6 +330,37 @@ TEST(TrainCommand, KillNineAtRandomTimesThenResumeIsBitIdentical) {
   EXPECT_EQ(0, std::memcmp(pa.data(), pb.data(), pa.size() * sizeof(float)));
 }
 
+TEST(TrainCommand, SigtermWritesACheckpointAndExitsCleanly) {
+  const auto dir = temp_dir("sigterm");
+  const fs::path data = write_melodies(dir);
+  const fs::path run = dir / "run";
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const std::string c = kExe + " train " + data.string() +
+                          " --layers 1 --hidden 24 --window 60 --tbptt 20 --batch 4 --epochs 1000"
+                          " --threads 1 --checkpoint-every 1h --samples-per-epoch 0 -q --run-dir " +
+                          run.string();
+    ::execl("/bin/sh", "sh", "-c", ("exec " + c + " >/dev/null 2>&1").c_str(),
+            static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  // The stop checkpoint is the newest and holds the position reached.
+  std::vector<std::string> skipped;
+  const fs::path latest = pl::find_good_checkpoint(run, &skipped);
+  EXPECT_TRUE(skipped.empty());
+  EXPECT_NE(latest.filename().string(), "ckpt-000000.safetensors");
+  const auto r = run_command(kExe + " train -q --resume " + run.string() + " --epochs 2");
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(run / "manifest.json"));
+}
+
 TEST(TrainCommand, ComposeAndEvalFromARunDirectory) {
   const auto dir = temp_dir("compose");
   const fs::path data = write_melodies(dir);
