@@ -31,6 +31,7 @@
 #include "examples/pipeline/match.h"
 #include "examples/pipeline/training.h"
 #include "examples/progress.h"
+#include "examples/viz/server.h"
 #include "lstm/trainer.h"
 #include "midi/writer.h"
 
@@ -194,6 +195,10 @@ struct TrainArgs {
   int program = 0;
   unsigned jobs = 0;
   bool quiet = false;
+  std::string viz;  // --viz [PORT]
+  int viz_samples = 64;
+  double viz_rate = 10;
+  std::string viz_bind = "127.0.0.1";
   std::vector<CLI::Option*> model_opts;  // flags that a preset must not override
   CLI::App* sub = nullptr;
 };
@@ -475,6 +480,44 @@ int run_train(TrainArgs& a) {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
 
+  // The live view (--viz, examples/viz/, docs/viz.md); the server stops before the listener.
+  std::unique_ptr<melodl::viz::VizListener> viz_listener;
+  std::unique_ptr<melodl::viz::VizServer> viz_server;
+  if (given(a, "--viz")) {
+    int port = 8765;
+    if (!a.viz.empty()) {
+      try {
+        port = std::stoi(a.viz);
+      } catch (const std::exception&) {
+        throw UsageError("--viz: expected a port number, got '" + a.viz +
+                         "' (write --viz=PORT, or put --viz after the inputs)");
+      }
+    }
+    if (port < 0 || port > 65535) throw UsageError("--viz: port out of range: " + a.viz);
+    try {
+      viz_listener = std::make_unique<melodl::viz::VizListener>(
+          run->network().layout(), melodl::viz::ListenerOptions{a.viz_samples, a.viz_rate, a.seed});
+      viz_listener->set_stop_flag(&g_stop);
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(e.what());
+    }
+    if (a.viz_bind != "127.0.0.1" && a.viz_bind != "localhost" && a.viz_bind != "::1")
+      std::fprintf(stderr,
+                   "melodl train: warning: --viz-bind %s exposes the view and its pause/resume "
+                   "controls to the network, without authentication\n",
+                   a.viz_bind.c_str());
+    try {
+      viz_server = std::make_unique<melodl::viz::VizServer>(*viz_listener, a.viz_bind, port);
+    } catch (const std::runtime_error& e) {
+      throw Error(e.what());
+    }
+    std::printf(
+        "melodl viz: serving on %s (open it in a browser; from another machine: ssh -L "
+        "%d:localhost:%d HOST)\n",
+        viz_server->url().c_str(), viz_server->port(), viz_server->port());
+    std::fflush(stdout);
+  }
+
   TrainProgress progress(a.quiet);
   melodl::cli::PlaybackOptions playback;
   playback.program = a.program;
@@ -502,6 +545,11 @@ int run_train(TrainArgs& a) {
     }
     if (!gen.empty())
       melodl::cli::write_file_atomic(dir / "samples.txt", melodl::cli::melodies_file_text(gen));
+    if (viz_listener) {
+      std::vector<melodl::encode::SymbolMelody> melodies;
+      for (const auto& c : samples) melodies.push_back(c.decoded.melody);
+      viz_listener->on_epoch(m.epoch, m.valid_bits_per_symbol, melodies);
+    }
     if (!a.quiet) {
       std::printf("epoch %d%s: train %.3f bits/symbol", m.epoch, m.partial ? " (partial)" : "",
                   m.train_bits_per_symbol);
@@ -515,6 +563,11 @@ int run_train(TrainArgs& a) {
       std::fflush(stdout);
     }
   };
+
+  if (viz_listener)
+    cb.step_end = [&](std::span<const float> params, std::span<const float> grads,
+                      std::int64_t step, double loss_nats,
+                      double lr) { viz_listener->on_step(params, grads, step, loss_nats, lr); };
 
   const auto wall_start = std::chrono::steady_clock::now();
   const pl::RunEnd end = run->run(g_stop, cb);
@@ -690,6 +743,17 @@ melodl::cli::Runner setup(CLI::App& sub) {
   sub.add_option("--keep-checkpoints", a->keep, "Checkpoints kept")->capture_default_str();
   sub.add_option("-j,--jobs", a->jobs, "Threads extracting MIDI inputs (0 = all)");
   sub.add_flag("-q,--quiet", a->quiet, "No progress or summary");
+  sub.add_option("--viz", a->viz,
+                 "Live 3D view of the gradients in the browser on this port (default 8765, 0 = "
+                 "any free port); see docs/viz.md")
+      ->expected(0, 1);
+  sub.add_option("--viz-samples", a->viz_samples, "Parameters shown per parameter array")
+      ->capture_default_str();
+  sub.add_option("--viz-rate", a->viz_rate, "Most snapshots per second sent to the view")
+      ->capture_default_str();
+  sub.add_option("--viz-bind", a->viz_bind,
+                 "Address the view listens on (other than 127.0.0.1: reachable from the network)")
+      ->capture_default_str();
   return [a] { return run_train(*a); };
 }
 

@@ -377,6 +377,9 @@ struct TrainingRun::Impl {
       }
       loss += ss.loss_sum;
       count += ss.count;
+      if (cb.step_end)
+        cb.step_end(trainer->network().params(), trainer->gradients(), trainer->step_count(),
+                    ss.loss_sum / ss.count, st.lr);
     }
     return BatchResult::ok;
   }

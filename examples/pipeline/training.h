@@ -22,6 +22,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -100,6 +101,12 @@ struct TrainCallbacks {
   // After each epoch's validation and samples (samples of this epoch, in order).
   std::function<void(const EpochMetrics&, const std::vector<Composition>&)> epoch_end;
   std::function<void(const std::string&)> log;  // one-line events (skips, checkpoints)
+  // After every optimiser update, on the training thread; may block (the --viz view pauses
+  // training this way). The whole parameter and gradient buffers (the update's gradient of
+  // the summed loss), the update count, the segment's mean loss in nats per symbol, the lr.
+  std::function<void(std::span<const float> params, std::span<const float> grads, std::int64_t step,
+                     double loss_nats, double lr)>
+      step_end;
 };
 
 enum class RunEnd { finished, interrupted };

@@ -173,6 +173,10 @@ VizServer::VizServer(VizListener& listener, const std::string& bind_address, int
     throw std::runtime_error("--viz: cannot listen on " + bind_address + ":" +
                              std::to_string(port) + " (port in use or address not local?)");
   impl_->thread = std::thread([impl] { impl->server.listen_after_bind(); });
+  // httplib's stop() does nothing before the accept loop runs: wait for it, so that a
+  // server destroyed right away still stops.
+  for (int i = 0; i < 5000 && !impl_->server.is_running(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
 
 VizServer::~VizServer() {
