@@ -30,7 +30,7 @@ JOBS=${JOBS:-$(nproc)}
 
 if [ $build -eq 1 ]; then
   echo "== 1/5 install the Debian packages (no-op when present)"
-  bash scripts/install-deps.sh --minimal
+  bash scripts/install-deps.sh
   echo "== 2/5 build ($BUILD_DIR, CPU only)"
   cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMELODL_CUDA=OFF \
         -DMELODL_BUILD_TESTS=OFF -DMELODL_BUILD_BENCH=OFF > /dev/null
