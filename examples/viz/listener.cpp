@@ -182,6 +182,13 @@ void VizListener::publish(Snapshot s) {
     std::lock_guard lock(mu_);
     s.seq = latest_.seq + 1;
     s.paused = paused_;
+    if (loss_history_.size() >= 2048) {  // keep every other point
+      std::size_t k = 0;
+      for (std::size_t i = 0; i < loss_history_.size(); i += 2)
+        loss_history_[k++] = loss_history_[i];
+      loss_history_.resize(k);
+    }
+    loss_history_.emplace_back(s.step, s.loss_bits);
     latest_ = std::move(s);
   }
   news_cv_.notify_all();
@@ -283,6 +290,11 @@ bool VizListener::wait_for_news(std::uint64_t seq, std::uint64_t samples_seq,
 std::uint64_t VizListener::control_seq() const {
   std::lock_guard lock(mu_);
   return control_seq_;
+}
+
+std::vector<std::pair<std::int64_t, double>> VizListener::loss_history() const {
+  std::lock_guard lock(mu_);
+  return loss_history_;
 }
 
 std::int64_t VizListener::snapshots_taken() const {

@@ -108,6 +108,9 @@ class VizListener {
                      std::chrono::milliseconds timeout) const;
   std::uint64_t control_seq() const;
   std::int64_t snapshots_taken() const;
+  // (step, loss bits) of past snapshots, oldest first, thinned to at most 2048 points,
+  // so that a page opened late still draws the whole loss curve.
+  std::vector<std::pair<std::int64_t, double>> loss_history() const;
 
  private:
   void publish(Snapshot s);
@@ -121,6 +124,7 @@ class VizListener {
   mutable std::mutex mu_;
   mutable std::condition_variable news_cv_, gate_cv_;
   Snapshot latest_;
+  std::vector<std::pair<std::int64_t, double>> loss_history_;
   EpochSamples samples_;
   bool paused_ = false, shut_down_ = false;
   int step_credits_ = 0;

@@ -4,6 +4,7 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -31,6 +32,18 @@ std::string three_dir() {
 
 std::string event(const char* name, const std::string& data) {
   return std::string("event: ") + name + "\ndata: " + data + "\n\n";
+}
+
+std::string loss_history_json(const std::vector<std::pair<std::int64_t, double>>& h) {
+  std::string out = "[";
+  char buf[64];
+  for (const auto& [step, loss] : h) {
+    if (!std::isfinite(loss)) continue;
+    std::snprintf(buf, sizeof buf, "%s[%lld,%.6g]", out.size() > 1 ? "," : "",
+                  static_cast<long long>(step), loss);
+    out += buf;
+  }
+  return out + "]";
 }
 
 }  // namespace
@@ -86,7 +99,9 @@ VizServer::VizServer(VizListener& listener, const std::string& bind_address, int
     const EpochSamples samples = impl->listener.latest_samples();
     res.set_content(std::string("{\"snapshot\":") + (snap.seq ? snapshot_json(snap) : "null") +
                         ",\"samples\":" + (samples.seq ? samples_json(samples) : "null") +
-                        ",\"paused\":" + (impl->listener.paused() ? "true" : "false") + "}",
+                        ",\"paused\":" + (impl->listener.paused() ? "true" : "false") +
+                        ",\"loss_history\":" + loss_history_json(impl->listener.loss_history()) +
+                        "}",
                     "application/json");
   });
   auto control = [impl](const char* what) {

@@ -7,6 +7,7 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <cmath>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -118,6 +119,12 @@ TEST(VizServer, ServesPageLayoutStreamAndControl) {
   const auto jlat = nlohmann::json::parse(latest->body);
   EXPECT_EQ(jlat.at("paused"), true);
   EXPECT_EQ(jlat.at("snapshot").at("step"), at + 1);
+  // The loss curve so far: increasing steps, ending at the latest snapshot.
+  const auto& hist = jlat.at("loss_history");
+  ASSERT_GE(hist.size(), 3u);
+  for (std::size_t i = 1; i < hist.size(); ++i) EXPECT_LT(hist[i - 1][0], hist[i][0]);
+  EXPECT_EQ(hist.back()[0], at + 1);
+  EXPECT_NEAR(hist.back()[1].get<double>(), 2.0 / double(at + 1) / std::log(2.0), 1e-4);
   cli.Post("/api/resume", "", "text/plain");
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   EXPECT_GT(training.steps.load(), at + 5);

@@ -60,7 +60,7 @@
       plate.rotation.x = -Math.PI / 2; plate.position.y = y - 0.6;
       scene.add(plate);
       const lab = label(a.name);
-      lab.position.set(-(side * kSpacing) / 2 - 5, y, 0);
+      lab.position.set(-(side * kSpacing) / 2 - 3, y - 0.6, (side * kSpacing) / 2);  // front-left corner
       scene.add(lab);
       const level = { info: a, spheres: [], gnorm: 0, ratio: 0 };
       for (let j = 0; j < count; ++j) {
@@ -297,6 +297,8 @@
     buildScene(await (await fetch('api/layout')).json());
     const latest = await (await fetch('api/latest')).json();
     setPaused(latest.paused);
+    // The loss curve so far (without the latest point, which applySnapshot adds).
+    state.loss = (latest.loss_history || []).filter(p => !latest.snapshot || p[0] < latest.snapshot.step);
     applySnapshot(latest.snapshot);
     applySamples(latest.samples);
     if (params.get('nostream') !== '1') connect();
