@@ -5,7 +5,7 @@
 # every run, the best of each side, and the ratio. The view is on but no browser is
 # connected unless you open the printed URL (the snapshots are taken either way).
 # Usage: bench/viz_overhead.sh [MELODL] [REPEAT]   (e.g. build/examples/melodl 3)
-# Extra flags for both runs: VIZ_BENCH_FLAGS="--hidden 128"
+# Extra flags for both runs (not ones already set below): VIZ_BENCH_FLAGS="--l2 0.001"
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 melodl="${1:-$here/build/examples/melodl}"
