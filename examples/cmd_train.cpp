@@ -370,6 +370,21 @@ int run_train(TrainArgs& a) {
       throw Error("--device cuda: CUDA backend not built into training yet (use --device cpu)");
     throw UsageError("--device: expected cpu or cuda, got '" + a.device + "'");
   }
+  int viz_port = 8765;  // --viz: checked before any work
+  if (!a.viz.empty()) {
+    try {
+      viz_port = std::stoi(a.viz);
+    } catch (const std::exception&) {
+      throw UsageError("--viz: expected a port number, got '" + a.viz +
+                       "' (write --viz=PORT, or put --viz after the inputs)");
+    }
+  }
+  if (viz_port < 0 || viz_port > 65535) throw UsageError("--viz: port out of range: " + a.viz);
+  try {
+    melodl::viz::ListenerOptions{a.viz_samples, a.viz_rate, a.seed}.validate();
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
   nlohmann::json config;
   fs::path run_dir;
   const bool resuming = !a.resume.empty();
@@ -484,16 +499,6 @@ int run_train(TrainArgs& a) {
   std::unique_ptr<melodl::viz::VizListener> viz_listener;
   std::unique_ptr<melodl::viz::VizServer> viz_server;
   if (given(a, "--viz")) {
-    int port = 8765;
-    if (!a.viz.empty()) {
-      try {
-        port = std::stoi(a.viz);
-      } catch (const std::exception&) {
-        throw UsageError("--viz: expected a port number, got '" + a.viz +
-                         "' (write --viz=PORT, or put --viz after the inputs)");
-      }
-    }
-    if (port < 0 || port > 65535) throw UsageError("--viz: port out of range: " + a.viz);
     try {
       viz_listener = std::make_unique<melodl::viz::VizListener>(
           run->network().layout(), melodl::viz::ListenerOptions{a.viz_samples, a.viz_rate, a.seed});
@@ -507,7 +512,7 @@ int run_train(TrainArgs& a) {
                    "controls to the network, without authentication\n",
                    a.viz_bind.c_str());
     try {
-      viz_server = std::make_unique<melodl::viz::VizServer>(*viz_listener, a.viz_bind, port);
+      viz_server = std::make_unique<melodl::viz::VizServer>(*viz_listener, a.viz_bind, viz_port);
     } catch (const std::runtime_error& e) {
       throw Error(e.what());
     }
