@@ -53,20 +53,20 @@ FileOutcome process_file(const fs::path& path, const encode::ExtractOptions& opt
   return out;
 }
 
-}  // namespace
-
-std::vector<FileOutcome> extract_files(const std::vector<fs::path>& files,
-                                       const encode::ExtractOptions& options,
-                                       const encode::Codec& codec, unsigned jobs,
-                                       const FileDoneFn& on_done) {
-  std::vector<FileOutcome> outcomes(files.size());
+// Runs process(files[i]) on `jobs` threads (0 = one per core). Results land at their
+// index, so the output order never depends on the thread count; on_done is called after
+// each file, in completion order.
+template <class Outcome, class Process>
+std::vector<Outcome> map_files(const std::vector<fs::path>& files, unsigned jobs,
+                               const FileDoneFn& on_done, Process process) {
+  std::vector<Outcome> outcomes(files.size());
   if (jobs == 0) jobs = std::max(1u, std::thread::hardware_concurrency());
   jobs = static_cast<unsigned>(std::min<std::size_t>(jobs, std::max<std::size_t>(files.size(), 1)));
   std::atomic<std::size_t> next{0};
   std::atomic<std::size_t> done{0};
   auto worker = [&] {
     for (std::size_t i = next++; i < files.size(); i = next++) {
-      outcomes[i] = process_file(files[i], options, codec);
+      outcomes[i] = process(files[i]);
       const std::size_t d = ++done;
       if (on_done) on_done(d, outcomes[i].source);
     }
@@ -79,6 +79,16 @@ std::vector<FileOutcome> extract_files(const std::vector<fs::path>& files,
     for (unsigned t = 0; t < jobs; ++t) pool.emplace_back(worker);
   }
   return outcomes;
+}
+
+}  // namespace
+
+std::vector<FileOutcome> extract_files(const std::vector<fs::path>& files,
+                                       const encode::ExtractOptions& options,
+                                       const encode::Codec& codec, unsigned jobs,
+                                       const FileDoneFn& on_done) {
+  return map_files<FileOutcome>(files, jobs, on_done,
+                                [&](const fs::path& f) { return process_file(f, options, codec); });
 }
 
 std::vector<bool> split_by_source(const std::vector<FileOutcome>& outcomes, double fraction,
@@ -151,26 +161,9 @@ std::vector<HarmonyFileOutcome> extract_harmony_files(const std::vector<fs::path
                                                       const encode::HarmonyOptions& options,
                                                       const encode::HarmonyCodec& codec,
                                                       unsigned jobs, const FileDoneFn& on_done) {
-  std::vector<HarmonyFileOutcome> outcomes(files.size());
-  if (jobs == 0) jobs = std::max(1u, std::thread::hardware_concurrency());
-  jobs = static_cast<unsigned>(std::min<std::size_t>(jobs, std::max<std::size_t>(files.size(), 1)));
-  std::atomic<std::size_t> next{0};
-  std::atomic<std::size_t> done{0};
-  auto worker = [&] {
-    for (std::size_t i = next++; i < files.size(); i = next++) {
-      outcomes[i] = process_harmony_file(files[i], options, codec);
-      const std::size_t d = ++done;
-      if (on_done) on_done(d, outcomes[i].source);
-    }
-  };
-  if (jobs <= 1) {
-    worker();
-  } else {
-    std::vector<std::jthread> pool;
-    pool.reserve(jobs);
-    for (unsigned t = 0; t < jobs; ++t) pool.emplace_back(worker);
-  }
-  return outcomes;
+  return map_files<HarmonyFileOutcome>(files, jobs, on_done, [&](const fs::path& f) {
+    return process_harmony_file(f, options, codec);
+  });
 }
 
 std::string harmonies_header(std::string_view format) {
