@@ -592,6 +592,39 @@ std::vector<int> native_voice_symbols(const std::vector<HarmonySample>& voice) {
   return out;
 }
 
+SymbolMelody voice_melody(const std::vector<HarmonySample>& voice) {
+  SymbolHarmony h;
+  h.upper = voice;
+  h.lower.resize(voice.size());
+  h = normalize(std::move(h));
+  const auto dur = [](std::size_t steps) {
+    return static_cast<int>(std::min<std::size_t>(steps, kDurationLevels)) - 1;
+  };
+  SymbolMelody m;
+  int previous = -1;
+  std::size_t k = 0;
+  const std::size_t n = h.upper.size();
+  while (k < n) {
+    std::size_t e = k + 1;
+    if (h.upper[k].rest()) {
+      while (e < n && h.upper[e].rest()) ++e;
+      if (previous >= 0 && e < n) m.steps.push_back({true, 0, dur(e - k)});
+    } else {
+      while (e < n && !h.upper[e].rest() && !h.upper[e].onset) ++e;
+      int interval = 0;
+      if (previous >= 0) {
+        interval = h.upper[k].pitch - previous;
+        while (interval > kMaxInterval) interval -= 12;
+        while (interval < -kMaxInterval) interval += 12;
+      }
+      m.steps.push_back({false, interval, dur(e - k)});
+      previous = h.upper[k].pitch;
+    }
+    k = e;
+  }
+  return m;
+}
+
 AccompanyGrammar::AccompanyGrammar(const std::vector<HarmonySample>& upper)
     : upper_(native_voice_symbols(upper)) {
   if (upper_.empty()) throw std::invalid_argument("accompany: the upper voice is empty");

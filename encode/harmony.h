@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "encode/melody.h"
 #include "midi/model.h"
 
 namespace melodl::encode {
@@ -213,6 +214,14 @@ class HarmonyGrammar {
 // The native symbol index of every step of one voice (normalized first: pitches folded,
 // onsets where a note starts): an onset symbol, kHold or kRest.
 std::vector<int> native_voice_symbols(const std::vector<HarmonySample>& voice);
+
+// One voice as a melody (encode/melody.h), for the melody tools (novelty, alignment,
+// style): each note becomes a step of duration index min(steps, 32) - 1 (a step is one
+// duration unit) with its interval from the previous note folded into [-12, 12]; each run
+// of rest steps a rest of the same length rule. Leading and trailing rests are dropped,
+// and a voice without notes gives an empty melody. (Normalized first: a hold after a rest
+// or of another pitch starts a note.)
+SymbolMelody voice_melody(const std::vector<HarmonySample>& voice);
 
 // "Accompany a melody": the native harmony grammar with the upper voice fixed. Odd
 // positions allow only the given upper voice's symbol; even positions (the lower voice)

@@ -42,7 +42,7 @@ LoadedModel load_model(const std::string& where, bool quiet) {
     throw Error(path.string() + ": cannot load checkpoint: " + e.what());
   }
   try {
-    m.vocab = pipeline::Vocabulary(m.checkpoint.vocabulary);
+    m.vocab = pipeline::Vocabulary::parse(m.checkpoint.vocabulary);
   } catch (const std::exception& e) {
     throw Error(path.string() + ": not a melodl melody model (vocabulary: " + e.what() + ")");
   }

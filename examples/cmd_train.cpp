@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "encode/codec.h"
+#include "encode/harmony.h"
 #include "examples/audio.h"
 #include "examples/cli_error.h"
 #include "examples/command.h"
@@ -28,6 +29,7 @@
 #include "examples/fs_util.h"
 #include "examples/melody_file.h"
 #include "examples/melody_song.h"
+#include "examples/pipeline/harmony_match.h"
 #include "examples/pipeline/match.h"
 #include "examples/pipeline/training.h"
 #include "examples/progress.h"
@@ -39,8 +41,18 @@ namespace melodl::cli {
 
 namespace fs = std::filesystem;
 
+pipeline::LineKind input_kind(const std::string& input) {
+  std::error_code ec;
+  if (fs::is_directory(input, ec) || has_midi_extension(input) || !fs::exists(input, ec))
+    return pipeline::LineKind::melody;
+  return read_melody_file(input).harmonies ? pipeline::LineKind::harmony
+                                           : pipeline::LineKind::melody;
+}
+
 std::vector<pipeline::CorpusEntry> load_corpus_entries(const std::vector<std::string>& inputs,
-                                                       unsigned jobs, bool quiet) {
+                                                       unsigned jobs, bool quiet,
+                                                       pipeline::LineKind kind) {
+  const bool harmony = kind == pipeline::LineKind::harmony;
   std::vector<pipeline::CorpusEntry> entries;
   std::vector<std::string> midi_inputs;
   for (const auto& in : inputs) {
@@ -51,13 +63,45 @@ std::vector<pipeline::CorpusEntry> load_corpus_entries(const std::vector<std::st
       continue;
     }
     const MelodyFile file = read_melody_file(in);
-    if (!file.format.empty() && file.format != "native")
+    if (file.harmonies && !harmony)
+      throw Error(in +
+                  ": a harmonies file (from `melodl extract --harmonies`); train on it with "
+                  "`melodl train --harmonies`");
+    if (harmony && !file.harmonies && !file.format.empty())
+      throw Error(in +
+                  ": a melodies file, not harmonies (make one with `melodl extract "
+                  "--harmonies`)");
+    if (!harmony && !file.format.empty() && file.format != "native")
       throw Error(in + ": melodies in format " + file.format +
                   "; training needs the native format (melodl extract --format native)");
+    const encode::HarmonyCodec* codec = nullptr;
+    if (harmony) {
+      std::string format = file.format;
+      if (format.empty()) {
+        const bool native =
+            std::any_of(file.melodies.begin(), file.melodies.end(),
+                        [](const auto& r) { return r.text.find('<') != std::string::npos; });
+        format = native ? "native" : "original-harmony";
+      }
+      try {
+        codec = &encode::harmony_codec_by_name(format);
+      } catch (const std::invalid_argument&) {
+        throw Error(in + ": harmonies in unknown format '" + format +
+                    "' (native or original-harmony)");
+      }
+    }
     for (const auto& r : file.melodies) {
       pipeline::CorpusEntry e;
       e.source = r.meta.source.empty() ? in : r.meta.source;
+      e.kind = kind;
       e.text = r.text;
+      if (codec && codec != &encode::native_harmony_codec()) {
+        // The original format: read it (rests are spaces, so the line is used untrimmed)
+        // and store the native line.
+        const auto d = codec->decode(r.text);
+        if (d.harmony.steps() == 0) continue;
+        e.text = encode::native_harmony_codec().encode(d.harmony);
+      }
       e.program = r.meta.program;
       e.start_pitch = r.meta.start_pitch;
       entries.push_back(std::move(e));
@@ -67,9 +111,23 @@ std::vector<pipeline::CorpusEntry> load_corpus_entries(const std::vector<std::st
     const auto files = find_midi_files(midi_inputs);
     Progress bar("extract", std::max<std::size_t>(1, files.size()), quiet);
     std::atomic<std::size_t> done{0};
-    const auto outcomes =
-        extract_files(files, {}, encode::native_codec(), jobs,
-                      [&](std::size_t, const std::string& s) { bar.update(++done, s); });
+    const auto report = [&](std::size_t, const std::string& s) { bar.update(++done, s); };
+    if (harmony) {
+      const auto outcomes =
+          extract_harmony_files(files, {}, encode::native_harmony_codec(), jobs, report);
+      bar.finish();
+      for (const auto& o : outcomes) {
+        if (!o.ok) {
+          if (!quiet)
+            std::fprintf(stderr, "melodl: skipping %s: %s\n", o.source.c_str(), o.error.c_str());
+          continue;
+        }
+        for (const auto& line : o.lines)
+          entries.push_back({o.source, line, -1, -1, pipeline::LineKind::harmony});
+      }
+      return entries;
+    }
+    const auto outcomes = extract_files(files, {}, encode::native_codec(), jobs, report);
     bar.finish();
     for (const auto& o : outcomes) {
       if (!o.ok) {
@@ -86,12 +144,15 @@ std::vector<pipeline::CorpusEntry> load_corpus_entries(const std::vector<std::st
   return entries;
 }
 
-pipeline::Corpus load_corpus(const std::vector<std::string>& inputs, unsigned jobs, bool quiet) {
-  auto corpus = pipeline::Corpus::from_entries(load_corpus_entries(inputs, jobs, quiet));
+pipeline::Corpus load_corpus(const std::vector<std::string>& inputs, unsigned jobs, bool quiet,
+                             pipeline::LineKind kind) {
+  auto corpus = pipeline::Corpus::from_entries(load_corpus_entries(inputs, jobs, quiet, kind));
   if (corpus.melodies().empty()) {
     std::string names;
     for (const auto& i : inputs) names += (names.empty() ? "" : ", ") + i;
-    throw Error("no usable melodies in " + names + " (empty corpus)");
+    throw Error("no usable " +
+                std::string(kind == pipeline::LineKind::harmony ? "harmonies" : "melodies") +
+                " in " + names + " (empty corpus)");
   }
   return corpus;
 }
@@ -120,6 +181,30 @@ bool write_playback(const fs::path& dir, const std::string& stem,
   ensure_directory(dir);
   midi::write_file(dir / (stem + ".mid"), song);
   if (renderer) renderer->render(song, dir / (stem + ".wav"), 60.0);
+  return true;
+}
+
+std::string harmonies_file_text(const std::vector<GeneratedMelody>& harmonies) {
+  std::string out = harmonies_header("native") + "\n";
+  for (const auto& h : harmonies) out += "// source=" + h.source + "\n" + h.text + "\n";
+  return out;
+}
+
+bool write_harmony_playback(const fs::path& dir, const std::string& stem,
+                            const encode::SymbolHarmony& harmony, const HarmonyPlaybackOptions& o,
+                            WavRenderer* renderer) {
+  const bool any = std::any_of(harmony.lower.begin(), harmony.lower.end(),
+                               [](const auto& s) { return s.onset; }) ||
+                   std::any_of(harmony.upper.begin(), harmony.upper.end(),
+                               [](const auto& s) { return s.onset; });
+  if (!any) return false;
+  encode::HarmonyRenderOptions ro;
+  ro.programs = {o.lower_program, o.upper_program};
+  ro.ticks_per_step = o.step_seconds / ro.seconds_per_tick;
+  const midi::Song song = encode::harmony_to_song(harmony, ro);
+  ensure_directory(dir);
+  midi::write_file(dir / (stem + ".mid"), song);
+  if (renderer) renderer->render(song, dir / (stem + ".wav"), 180.0);
   return true;
 }
 
@@ -175,6 +260,7 @@ struct TrainArgs {
   double valid_fraction = 0.1;
   std::uint64_t seed = 1;
   std::string preset;
+  bool harmonies = false;  // --harmonies: two-part harmonies instead of melodies
   int layers = 2, hidden = 256;
   std::string tbptt = "100";
   int batch = 32, window = 500;
@@ -193,6 +279,7 @@ struct TrainArgs {
   std::string checkpoint_every = "5m";
   int keep = 3;
   int program = 0;
+  int upper_program = 24;
   unsigned jobs = 0;
   bool quiet = false;
   std::string viz;  // --viz [PORT]
@@ -255,9 +342,33 @@ pl::TrainSettings settings_from_args(const TrainArgs& a) {
 }
 
 void apply_preset(TrainArgs& a) {
+  if (a.preset.empty() && a.harmonies) a.preset = "harmonies";
   if (a.preset.empty()) return;
+  if (a.preset == "harmonies" || a.preset == "melodl4j-harmonies") {
+    if (!a.harmonies)
+      throw UsageError("--preset " + a.preset + " is for two-part harmonies: add --harmonies");
+    // GravesLSTMForTwoPartHarmonies (54adb04b): 3 x 100 GravesLSTM, Adam, L2 0.0015,
+    // minibatch 32, windows of 2000 symbols, TBPTT 300/300, lr 0.05. Our "harmonies"
+    // preset keeps all of it but the learning rate, 0.002 (docs/training.md: Adam at
+    // 0.05 is unstable on our data).
+    if (!given(a, "--layers")) a.layers = 3;
+    if (!given(a, "--hidden")) a.hidden = 100;
+    if (!given(a, "--optimizer")) a.optimizer = "adam";
+    if (!given(a, "--lr")) a.lr = a.preset == "harmonies" ? 2e-3f : 0.05f;
+    if (!given(a, "--l2")) a.l2 = 0.0015f;
+    if (!given(a, "--tbptt")) a.tbptt = "300";
+    if (!given(a, "--batch")) a.batch = 32;
+    if (!given(a, "--window")) a.window = 2000;
+    if (!given(a, "--sample-length")) a.sample_length = 2000;
+    return;
+  }
   if (a.preset != "melodl4j")
-    throw UsageError("--preset: unknown preset '" + a.preset + "' (melodl4j)");
+    throw UsageError("--preset: unknown preset '" + a.preset +
+                     "' (melodl4j, harmonies, melodl4j-harmonies)");
+  if (a.harmonies)
+    throw UsageError(
+        "--preset melodl4j is the melody network; with --harmonies use --preset "
+        "harmonies or melodl4j-harmonies");
   // MELODL4J MelodyModelingExample v1: 2 x 200 GravesLSTM, RMSProp 0.1 in DL4J's order,
   // L2 0.001, TBPTT 50/50, minibatch 32, windows of 500 symbols.
   if (!given(a, "--layers")) a.layers = 2;
@@ -293,6 +404,8 @@ nlohmann::json config_json(const TrainArgs& a, const pl::TrainSettings& s) {
   j["sample_temperature"] = s.sample_temperature;
   j["wav"] = a.wav;
   j["program"] = a.program;
+  j["upper_program"] = a.upper_program;
+  j["kind"] = a.harmonies ? "harmony" : "melody";
   return j;
 }
 
@@ -364,6 +477,52 @@ class TrainProgress {
   std::chrono::steady_clock::time_point last_{};
 };
 
+// Novelty of the last epoch's harmony samples against the training harmonies (both voices
+// together in steps, and each voice as a melody in notes); printed unless quiet.
+nlohmann::json harmony_novelty_json(const std::vector<pl::CorpusMelody>& train,
+                                    const std::vector<pl::ComposedSample>& samples, bool quiet) {
+  std::vector<melodl::encode::SymbolHarmony> corpus;
+  corpus.reserve(train.size());
+  for (const auto& m : train) corpus.push_back(m.harmony);
+  const pl::HarmonyCorpusIndex index(corpus);
+  const int last_epoch = samples.back().epoch;
+  constexpr std::size_t kOrders = pl::kMaxNgram - pl::kMinNgram + 1;
+  std::size_t n = 0, steps = 0, joint = 0, lower = 0, upper = 0;
+  std::size_t found[kOrders] = {}, total[kOrders] = {};
+  for (const auto& s : samples) {
+    if (s.epoch != last_epoch) continue;
+    const auto dec = melodl::encode::native_harmony_codec().decode(s.text);
+    if (dec.harmony.steps() == 0) continue;
+    const pl::HarmonyNovelty nov = index.novelty(dec.harmony);
+    ++n;
+    steps += nov.steps;
+    joint = std::max(joint, nov.joint.longest_copy.length);
+    lower = std::max(lower, nov.lower.longest_copy.length);
+    upper = std::max(upper, nov.upper.longest_copy.length);
+    for (std::size_t i = 0; i < kOrders; ++i) {
+      found[i] += nov.joint.overlap[i].found;
+      total[i] += nov.joint.overlap[i].total;
+    }
+  }
+  nlohmann::json j;
+  j["epoch"] = last_epoch;
+  j["samples"] = n;
+  j["steps"] = steps;
+  j["longest_exact_copy_steps"] = joint;
+  j["lower_longest_exact_copy_notes"] = lower;
+  j["upper_longest_exact_copy_notes"] = upper;
+  for (std::size_t i = 0; i < kOrders; ++i)
+    j["step_ngram_overlap"][std::to_string(pl::kMinNgram + static_cast<int>(i))] =
+        total[i] ? static_cast<double>(found[i]) / static_cast<double>(total[i]) : 0.0;
+  if (!quiet)
+    std::printf(
+        "novelty of epoch %d's %zu harmonies (%zu steps) vs the training set: longest exact copy "
+        "of both voices %zu steps (%.1f s); of the lower voice alone %zu notes, of the upper "
+        "%zu notes\n",
+        last_epoch, n, steps, joint, 0.0625 * static_cast<double>(joint), lower, upper);
+  return j;
+}
+
 int run_train(TrainArgs& a) {
   if (a.device != "cpu") {
     if (a.device == "cuda")
@@ -402,12 +561,20 @@ int run_train(TrainArgs& a) {
       a.seed = config.at("seed").get<std::uint64_t>();
       a.wav = a.wav || config.at("wav").get<bool>();
       if (!given(a, "--program")) a.program = config.at("program").get<int>();
+      a.harmonies = config.value("kind", std::string("melody")) == "harmony";
+      if (!given(a, "--upper-program")) a.upper_program = config.value("upper_program", 24);
     } catch (const nlohmann::json::exception& e) {
       throw Error(cfg.string() + ": damaged run configuration: " + e.what());
     }
   } else {
     if (a.inputs.empty())
       throw UsageError("give melodies files / MIDI inputs, or --resume RUN_DIR");
+    if (!a.harmonies)
+      for (const auto& in : a.inputs)
+        if (melodl::cli::input_kind(in) == pl::LineKind::harmony)
+          throw UsageError(in +
+                           ": a harmonies file (from `melodl extract --harmonies`); add "
+                           "--harmonies to train on two-part harmonies");
     apply_preset(a);
     run_dir = a.run_dir.empty() ? default_run_dir() : a.run_dir;
   }
@@ -430,15 +597,18 @@ int run_train(TrainArgs& a) {
   }
 
   // Data.
-  const pl::Corpus corpus = melodl::cli::load_corpus(a.inputs, a.jobs, a.quiet);
+  const pl::LineKind kind = a.harmonies ? pl::LineKind::harmony : pl::LineKind::melody;
+  const char* lines_word = a.harmonies ? "harmonies" : "melodies";
+  const pl::Corpus corpus = melodl::cli::load_corpus(a.inputs, a.jobs, a.quiet, kind);
   pl::Split split;
   if (!a.valid_file.empty()) {
     split.train = corpus.melodies();
-    split.valid = melodl::cli::load_corpus({a.valid_file}, a.jobs, a.quiet).melodies();
+    split.valid = melodl::cli::load_corpus({a.valid_file}, a.jobs, a.quiet, kind).melodies();
   } else {
     split = corpus.split_by_source(a.valid_fraction, a.seed);
   }
-  if (split.train.empty()) throw Error("no training melodies left after the validation split");
+  if (split.train.empty())
+    throw Error(std::string("no training ") + lines_word + " left after the validation split");
 
   std::optional<pl::TrainingRun> run;
   if (resuming) {
@@ -471,10 +641,10 @@ int run_train(TrainArgs& a) {
     for (const auto& m : split.valid) valid_sym += m.text.size();
     std::printf("melodl train: %s %s\n", resuming ? "resuming" : "run", run_dir.c_str());
     std::printf(
-        "  data: %zu melodies from %zu files; train %zu melodies (%zu symbols), valid %zu melodies "
-        "(%zu symbols, %zu files)\n",
-        cs.melodies, cs.sources, split.train.size(), train_sym, split.valid.size(), valid_sym,
-        split.valid_sources.size());
+        "  data: %zu %s from %zu files; train %zu (%zu symbols), valid %zu (%zu symbols, %zu "
+        "files)\n",
+        cs.melodies, lines_word, cs.sources, split.train.size(), train_sym, split.valid.size(),
+        valid_sym, split.valid_sources.size());
     const auto& net = run->network().config();
     std::printf(
         "  model: %d x %d LSTM, vocabulary %d, %zu parameters; %s lr %g, TBPTT %d/%d, batch %d, "
@@ -526,6 +696,9 @@ int run_train(TrainArgs& a) {
   TrainProgress progress(a.quiet);
   melodl::cli::PlaybackOptions playback;
   playback.program = a.program;
+  melodl::cli::HarmonyPlaybackOptions harmony_playback;
+  harmony_playback.lower_program = a.program;
+  harmony_playback.upper_program = a.upper_program;
   pl::TrainCallbacks cb;
   cb.progress = [&](const pl::ProgressInfo& p) { progress.update(p); };
   cb.log = [&](const std::string& msg) {
@@ -543,16 +716,25 @@ int run_train(TrainArgs& a) {
       ++k;
       char stem[32];
       std::snprintf(stem, sizeof stem, "sample-%02d", k);
-      melodl::cli::write_playback(dir, stem, c.decoded.melody, playback, renderer.get());
+      if (a.harmonies)
+        melodl::cli::write_harmony_playback(dir, stem, c.harmony.harmony, harmony_playback,
+                                            renderer.get());
+      else
+        melodl::cli::write_playback(dir, stem, c.decoded.melody, playback, renderer.get());
       gen.push_back({c.text,
                      "train epoch " + std::to_string(m.epoch) + " sample " + std::to_string(k),
                      playback.program, playback.start_pitch});
     }
     if (!gen.empty())
-      melodl::cli::write_file_atomic(dir / "samples.txt", melodl::cli::melodies_file_text(gen));
+      melodl::cli::write_file_atomic(dir / "samples.txt",
+                                     a.harmonies ? melodl::cli::harmonies_file_text(gen)
+                                                 : melodl::cli::melodies_file_text(gen));
     if (viz_listener) {
+      // The page plays melodies: a harmony's upper voice stands in for it.
       std::vector<melodl::encode::SymbolMelody> melodies;
-      for (const auto& c : samples) melodies.push_back(c.decoded.melody);
+      for (const auto& c : samples)
+        melodies.push_back(a.harmonies ? melodl::encode::voice_melody(c.harmony.harmony.upper)
+                                       : c.decoded.melody);
       viz_listener->on_epoch(m.epoch, m.valid_bits_per_symbol, melodies);
     }
     if (!a.quiet) {
@@ -599,11 +781,15 @@ int run_train(TrainArgs& a) {
                    a.program, 60});
   }
   std::reverse(all.begin(), all.end());
-  melodl::cli::write_file_atomic(run_dir / "composition.txt", melodl::cli::melodies_file_text(all));
+  melodl::cli::write_file_atomic(
+      run_dir / "composition.txt",
+      a.harmonies ? melodl::cli::harmonies_file_text(all) : melodl::cli::melodies_file_text(all));
 
   // Novelty of the last epoch's samples against the training melodies.
   nlohmann::json novelty = nlohmann::json::object();
-  if (!st.samples.empty()) {
+  if (!st.samples.empty() && a.harmonies) {
+    novelty = harmony_novelty_json(split.train, st.samples, a.quiet);
+  } else if (!st.samples.empty()) {
     std::vector<melodl::encode::SymbolMelody> train_mel;
     for (const auto& m : split.train) train_mel.push_back(m.melody);
     const pl::CorpusIndex index(train_mel);
@@ -713,7 +899,13 @@ melodl::cli::Runner setup(CLI::App& sub) {
   sub.add_option("--seed", a->seed, "Seed of the split, data order, weights and samples")
       ->capture_default_str();
   sub.add_option("--preset", a->preset,
-                 "melodl4j: 2x200, DL4J RMSProp 0.1, L2 0.001, TBPTT 50, batch 32, window 500");
+                 "melodl4j: 2x200, DL4J RMSProp 0.1, L2 0.001, TBPTT 50, batch 32, window 500; "
+                 "harmonies (the default with --harmonies): 3x100, Adam 0.002, L2 0.0015, TBPTT "
+                 "300, batch 32, window 2000; melodl4j-harmonies: the same with Adam 0.05 as the "
+                 "original");
+  sub.add_flag("--harmonies", a->harmonies,
+               "Train on two-part harmonies (harmonies files of `melodl extract --harmonies`, or "
+               "MIDI); samples are two-track MIDI");
   sub.add_option("--layers", a->layers, "LSTM layers")->capture_default_str();
   sub.add_option("--hidden", a->hidden, "Units per layer")->capture_default_str();
   sub.add_option("--tbptt", a->tbptt, "Truncated BPTT length: N or FWD/BWD")->capture_default_str();
@@ -740,8 +932,13 @@ melodl::cli::Runner setup(CLI::App& sub) {
   sub.add_option("--temperature", a->temperature, "Sampling temperature of the epoch samples")
       ->capture_default_str();
   sub.add_flag("--wav", a->wav, "Also render samples to WAV (fluidsynth)");
-  sub.add_option("--program", a->program, "General MIDI instrument of the samples")
+  sub.add_option("--program", a->program,
+                 "General MIDI instrument of the samples (with --harmonies: the lower voice)")
       ->capture_default_str();
+  sub.add_option("--upper-program", a->upper_program,
+                 "With --harmonies: General MIDI instrument of the upper voice")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 127));
   sub.add_option("--checkpoint-every", a->checkpoint_every,
                  "Checkpoint interval besides epoch ends (0 = every batch)")
       ->capture_default_str();

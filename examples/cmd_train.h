@@ -19,12 +19,23 @@ class WavRenderer;
 
 // Each input: a directory or a MIDI file (extracted on the fly with the encode defaults,
 // native format) or a melodies file from `melodl extract` (must be native format).
-// Throws cli::Error naming a missing/unreadable input or a non-native melodies file.
-std::vector<pipeline::CorpusEntry> load_corpus_entries(const std::vector<std::string>& inputs,
-                                                       unsigned jobs, bool quiet);
+// With kind == harmony: two-part harmonies instead (MIDI extracted with the harmony
+// defaults; harmonies files of `melodl extract --harmonies` in the native or the
+// original-harmony format, converted to native; a harmonies file without a header is read
+// as native when it holds a '<', else as original-harmony).
+// Throws cli::Error naming a missing/unreadable input, a non-native melodies file, or a
+// file of the other kind (with the flag that reads it).
+std::vector<pipeline::CorpusEntry> load_corpus_entries(
+    const std::vector<std::string>& inputs, unsigned jobs, bool quiet,
+    pipeline::LineKind kind = pipeline::LineKind::melody);
 
-// The corpus of `inputs`; throws cli::Error naming the inputs when no melody is usable.
-pipeline::Corpus load_corpus(const std::vector<std::string>& inputs, unsigned jobs, bool quiet);
+// The corpus of `inputs`; throws cli::Error naming the inputs when no line is usable.
+pipeline::Corpus load_corpus(const std::vector<std::string>& inputs, unsigned jobs, bool quiet,
+                             pipeline::LineKind kind = pipeline::LineKind::melody);
+
+// The kind of lines a melodies/harmonies file holds by its header (melody when it has no
+// harmonies header or is a MIDI file / folder).
+pipeline::LineKind input_kind(const std::string& input);
 
 struct GeneratedMelody {
   std::string text;    // native line
@@ -47,6 +58,23 @@ struct PlaybackOptions {
 bool write_playback(const std::filesystem::path& dir, const std::string& stem,
                     const encode::SymbolMelody& melody, const PlaybackOptions& options,
                     WavRenderer* renderer);
+
+// Two-part harmonies: a harmonies file (header + provenance comment + native line each),
+// readable by `melodl train --harmonies`, `match` and `render`.
+std::string harmonies_file_text(const std::vector<GeneratedMelody>& harmonies);
+
+struct HarmonyPlaybackOptions {
+  int lower_program = 0;         // General MIDI program of the lower voice (piano, as the original)
+  int upper_program = 24;        // of the upper voice (nylon guitar, as the original)
+  double step_seconds = 0.0625;  // one sampling step (the extraction grid: 1/16 s)
+};
+
+// Writes <dir>/<stem>.mid, a two-track file (lower voice on track/channel 0, upper on 1),
+// and .wav when renderer is set; returns false (writing nothing) for a harmony without a
+// note.
+bool write_harmony_playback(const std::filesystem::path& dir, const std::string& stem,
+                            const encode::SymbolHarmony& harmony,
+                            const HarmonyPlaybackOptions& options, WavRenderer* renderer);
 
 // A trained model: a checkpoint file, or a run directory (its latest good checkpoint,
 // falling back to older ones). Throws cli::Error naming the file: missing, damaged, or

@@ -167,7 +167,7 @@ std::vector<HarmonyFileOutcome> extract_harmony_files(const std::vector<fs::path
 }
 
 std::string harmonies_header(std::string_view format) {
-  return "// melodl harmonies format=" + std::string(format) + " version=1";
+  return std::string(kHarmoniesHeaderPrefix) + std::string(format) + " version=1";
 }
 
 std::string harmonies_grid_comment(const encode::HarmonyOptions& o) {

@@ -137,8 +137,10 @@ MelodyFile parse_melody_file(std::string_view text) {
     const std::string_view t = trim(line);
     if (t.empty()) continue;
     if (t.starts_with("//")) {
-      if (t.starts_with(kMelodiesHeaderPrefix)) {
-        std::string_view f = t.substr(kMelodiesHeaderPrefix.size());
+      if (t.starts_with(kMelodiesHeaderPrefix) || t.starts_with(kHarmoniesHeaderPrefix)) {
+        file.harmonies = t.starts_with(kHarmoniesHeaderPrefix);
+        std::string_view f =
+            t.substr(file.harmonies ? kHarmoniesHeaderPrefix.size() : kMelodiesHeaderPrefix.size());
         file.format = std::string(f.substr(0, f.find(' ')));
         continue;
       }

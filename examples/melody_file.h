@@ -23,6 +23,9 @@
 namespace melodl::cli {
 
 inline constexpr std::string_view kMelodiesHeaderPrefix = "// melodl melodies format=";
+// `melodl extract --harmonies` writes the same layout with this header (one two-part
+// harmony per line; docs/formats.md section 6).
+inline constexpr std::string_view kHarmoniesHeaderPrefix = "// melodl harmonies format=";
 
 // Provenance of one melody; -1 / empty where the file did not say.
 struct MelodyMeta {
@@ -43,7 +46,8 @@ struct MelodyRecord {
 };
 
 struct MelodyFile {
-  std::string format;  // from the header line; empty when there was none
+  std::string format;      // from the header line; empty when there was none
+  bool harmonies = false;  // the header was a harmonies header
   std::vector<MelodyRecord> melodies;
 };
 

@@ -1,4 +1,5 @@
-// examples/pipeline/composing.cpp: grammar-masked sampling and network scoring.
+// examples/pipeline/composing.cpp: grammar-masked sampling (melodies, harmonies, an
+// accompaniment under a given upper voice) and network scoring.
 // See composing.h.
 #include "examples/pipeline/composing.h"
 
@@ -38,6 +39,136 @@ int distance_to_done(State s) {
   return 0;
 }
 
+// The grammars behind constrained sampling, in one shape: allows(g), after(g) = fewest
+// symbols to a complete line after taking g (-1 if g is not allowed), advance(g),
+// to_complete(). g is the kind's native grammar index.
+struct MelodyRules {
+  NativeGrammar g;
+  bool allows(int s) const { return g.allows(s); }
+  int after(int s) const {
+    State next{};
+    return NativeGrammar::transition(g.state(), s, &next) ? distance_to_done(next) : -1;
+  }
+  void advance(int s) { g.advance(s); }
+  int to_complete() const { return distance_to_done(g.state()); }
+  bool complete() const { return g.complete(); }
+};
+
+struct HarmonyRules {
+  encode::HarmonyGrammar g;
+  bool allows(int s) const { return g.allows(s); }
+  int after(int s) const {
+    if (!g.allows(s)) return -1;
+    encode::HarmonyGrammar next = g;
+    next.advance(s);
+    return next.symbols_to_complete();
+  }
+  void advance(int s) { g.advance(s); }
+  int to_complete() const { return g.symbols_to_complete(); }
+  bool complete() const { return g.complete(); }
+};
+
+// Every allowed symbol of the accompaniment grammar takes exactly one step along a path of
+// fixed length ('<', 2 symbols per upper step, '>').
+struct AccompanyRules {
+  encode::AccompanyGrammar g;
+  bool allows(int s) const { return g.allows(s); }
+  int after(int s) const { return g.allows(s) ? to_complete() - 1 : -1; }
+  void advance(int s) { g.advance(s); }
+  int to_complete() const {
+    if (g.complete()) return 0;
+    const std::size_t left = 2 * g.steps() - g.grammar().position() + 1;
+    return static_cast<int>(left) + (g.grammar().started() ? 0 : 1);
+  }
+  bool complete() const { return g.complete(); }
+};
+
+// The sampling loop shared by the three grammars: `count` streams from one prime, masked by
+// the rules when constrained (each stream keeps a copy of `prime_rules`).
+template <class Rules>
+std::vector<std::string> sample_lines(const lstm::Network& net, const Vocabulary& vocab,
+                                      const ComposeOptions& o, const std::string& prime,
+                                      const Rules& prime_rules, std::vector<bool>& done,
+                                      ComposeStats& s) {
+  const int n = o.count;
+  const int V = vocab.size();
+  const auto N = static_cast<std::size_t>(n);
+  std::vector<Rules> rules(N, prime_rules);
+  done.assign(N, false);
+  std::vector<std::string> text(N, prime);
+  std::vector<int> grammar_of(static_cast<std::size_t>(V));
+  for (int v = 0; v < V; ++v) grammar_of[static_cast<std::size_t>(v)] = vocab.grammar_index(v);
+
+  lstm::Sampler sampler(net, {.temperature = o.temperature, .top_k = o.top_k, .seed = o.seed});
+  lstm::State state = net.zero_state(n);
+  std::vector<float> logits(N * static_cast<std::size_t>(V));
+  std::vector<std::int32_t> in(N), out(N);
+  for (auto id : vocab.ids(prime)) {
+    std::fill(in.begin(), in.end(), id);
+    net.step(in, state, logits);
+  }
+  std::size_t masked = 0, generated = 0;
+  const lstm::MaskHook hook = [&](int i, int t, std::span<float> z,
+                                  std::span<std::uint8_t> allowed) {
+    const auto k = static_cast<std::size_t>(i);
+    if (done[k]) return;  // output ignored
+    const int remaining = o.length - t;
+    bool any = false;
+    for (int v = 0; v < V; ++v) {
+      const int after = rules[k].after(grammar_of[static_cast<std::size_t>(v)]);
+      const bool ok = after >= 0 && after <= remaining - 1;
+      allowed[static_cast<std::size_t>(v)] = ok ? 1 : 0;
+      any |= ok;
+    }
+    if (!any)  // cannot happen with a data vocabulary; never leave nothing allowed
+      for (int v = 0; v < V; ++v)
+        allowed[static_cast<std::size_t>(v)] =
+            rules[k].allows(grammar_of[static_cast<std::size_t>(v)]) ? 1 : 0;
+    const auto top = static_cast<std::size_t>(std::max_element(z.begin(), z.end()) - z.begin());
+    if (!allowed[top]) ++masked;
+  };
+  for (int step = 0; step < o.length; ++step) {
+    sampler.draw(logits, n, step, out, o.constrained ? hook : lstm::MaskHook{});
+    bool all_done = true;
+    for (std::size_t k = 0; k < N; ++k) {
+      if (done[k]) continue;
+      const int sym = out[k];
+      text[k].push_back(vocab.symbol(sym));
+      ++generated;
+      if (o.constrained) rules[k].advance(grammar_of[static_cast<std::size_t>(sym)]);
+      if (sym == vocab.end_id()) done[k] = true;
+      all_done &= done[k];
+    }
+    if (all_done) break;
+    net.step(out, state, logits);
+  }
+  s.symbols = generated;
+  s.masked = masked;
+  return text;
+}
+
+// Checks a prime against the rules (constrained mode) and returns them advanced over it.
+template <class Rules>
+Rules primed_rules(Rules rules, const Vocabulary& vocab, const std::string& prime, int length,
+                   const char* what) {
+  const std::vector<std::int32_t> ids = vocab.ids(prime);
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const int g = vocab.grammar_index(ids[i]);
+    if (rules.complete() || !rules.allows(g))
+      throw std::invalid_argument("prime \"" + prime + "\" breaks the " + what +
+                                  " grammar at position " + std::to_string(i) + " ('" + prime[i] +
+                                  "')");
+    rules.advance(g);
+  }
+  if (rules.complete())
+    throw std::invalid_argument("prime \"" + prime + "\" is a complete line (ends with '>')");
+  if (rules.to_complete() > length)
+    throw std::invalid_argument("length " + std::to_string(length) + " is too short to finish " +
+                                (ids.size() > 1 ? "the primed line" : "a line") + " (needs " +
+                                std::to_string(rules.to_complete()) + " symbols)");
+  return rules;
+}
+
 }  // namespace
 
 std::string prime_from_melody(const encode::SymbolMelody& melody, std::size_t notes) {
@@ -55,6 +186,17 @@ std::string prime_from_melody(const encode::SymbolMelody& melody, std::size_t no
   return line;
 }
 
+std::string prime_from_harmony(const encode::SymbolHarmony& harmony, std::size_t steps) {
+  encode::SymbolHarmony part;
+  const std::size_t n = std::min(steps, harmony.steps());
+  part.lower.assign(harmony.lower.begin(), harmony.lower.begin() + static_cast<long>(n));
+  part.upper.assign(harmony.upper.begin(), harmony.upper.begin() + static_cast<long>(n));
+  if (n == 0) throw std::invalid_argument("prime harmony has no steps");
+  std::string line = encode::native_harmony_codec().encode(part);
+  if (!line.empty() && line.back() == '>') line.pop_back();
+  return line;
+}
+
 std::vector<Composition> compose(const lstm::Network& net, const Vocabulary& vocab,
                                  const ComposeOptions& o, ComposeStats* stats) {
   if (o.count < 1) throw std::invalid_argument("count must be >= 1");
@@ -62,97 +204,64 @@ std::vector<Composition> compose(const lstm::Network& net, const Vocabulary& voc
   if (net.config().vocab != vocab.size())
     throw std::invalid_argument("network has " + std::to_string(net.config().vocab) +
                                 " symbols but the vocabulary has " + std::to_string(vocab.size()));
+  const bool harmony = vocab.kind() == LineKind::harmony;
+  if (!o.accompany.empty()) {
+    if (!harmony)
+      throw std::invalid_argument("accompanying a melody needs a harmony model (this one models " +
+                                  std::string(to_string(vocab.kind())) + "s)");
+    if (!o.constrained) throw std::invalid_argument("accompanying needs constrained sampling");
+    if (!o.prime.empty()) throw std::invalid_argument("accompanying takes no prime");
+  }
   std::string prime = o.prime.empty() ? std::string("<") : o.prime;
   if (prime.front() != '<') prime.insert(prime.begin(), '<');
-  const std::vector<std::int32_t> prime_ids = vocab.ids(prime);
-  NativeGrammar prime_grammar;
-  if (o.constrained) {
-    for (std::size_t i = 0; i < prime_ids.size(); ++i) {
-      const int g = vocab.grammar_index(prime_ids[i]);
-      if (!prime_grammar.allows(g) || (prime_grammar.state() == State::done))
-        throw std::invalid_argument("prime \"" + prime +
-                                    "\" breaks the melody grammar at position " +
-                                    std::to_string(i) + " ('" + prime[i] + "')");
-      prime_grammar.advance(g);
-    }
-    if (prime_grammar.complete())
-      throw std::invalid_argument("prime \"" + prime + "\" is a complete melody (ends with '>')");
-    if (distance_to_done(prime_grammar.state()) > o.length)
-      throw std::invalid_argument("length " + std::to_string(o.length) +
-                                  " is too short to finish the primed melody");
-  }
+  (void)vocab.ids(prime);  // throws naming a symbol the vocabulary lacks
 
-  const int n = o.count;
-  const int V = vocab.size();
-  std::vector<NativeGrammar> grammar(static_cast<std::size_t>(n), prime_grammar);
-  std::vector<bool> done(static_cast<std::size_t>(n), false);
-  std::vector<std::string> text(static_cast<std::size_t>(n), prime);
-  std::vector<int> grammar_of(static_cast<std::size_t>(V));
-  for (int v = 0; v < V; ++v) grammar_of[static_cast<std::size_t>(v)] = vocab.grammar_index(v);
-
-  lstm::Sampler sampler(net, {.temperature = o.temperature, .top_k = o.top_k, .seed = o.seed});
-  lstm::State state = net.zero_state(n);
-  std::vector<float> logits(static_cast<std::size_t>(n) * V);
-  std::vector<std::int32_t> in(static_cast<std::size_t>(n)), out(static_cast<std::size_t>(n));
-  for (auto id : prime_ids) {
-    std::fill(in.begin(), in.end(), id);
-    net.step(in, state, logits);
-  }
-  std::size_t masked = 0, generated = 0;
-  int step = 0;
-  const lstm::MaskHook hook = [&](int i, int t, std::span<float> z,
-                                  std::span<std::uint8_t> allowed) {
-    const auto k = static_cast<std::size_t>(i);
-    if (done[k]) return;  // output ignored
-    const int remaining = o.length - t;
-    bool any = false;
-    for (int v = 0; v < V; ++v) {
-      State next{};
-      const bool ok = NativeGrammar::transition(grammar[k].state(),
-                                                grammar_of[static_cast<std::size_t>(v)], &next) &&
-                      distance_to_done(next) <= remaining - 1;
-      allowed[static_cast<std::size_t>(v)] = ok ? 1 : 0;
-      any |= ok;
-    }
-    if (!any)  // cannot happen with a data vocabulary; never leave nothing allowed
-      for (int v = 0; v < V; ++v)
-        allowed[static_cast<std::size_t>(v)] =
-            grammar[k].allows(grammar_of[static_cast<std::size_t>(v)]) ? 1 : 0;
-    const auto top = static_cast<std::size_t>(std::max_element(z.begin(), z.end()) - z.begin());
-    if (!allowed[top]) ++masked;
-  };
-  for (step = 0; step < o.length; ++step) {
-    sampler.draw(logits, n, step, out, o.constrained ? hook : lstm::MaskHook{});
-    bool all_done = true;
-    for (int i = 0; i < n; ++i) {
-      const auto k = static_cast<std::size_t>(i);
-      if (done[k]) continue;
-      const int sym = out[k];
-      text[k].push_back(vocab.symbol(sym));
-      ++generated;
-      if (o.constrained) grammar[k].advance(grammar_of[static_cast<std::size_t>(sym)]);
-      if (sym == vocab.end_id()) done[k] = true;
-      all_done &= done[k];
-    }
-    if (all_done) break;
-    net.step(out, state, logits);
-  }
-
-  std::vector<Composition> result(static_cast<std::size_t>(n));
   ComposeStats s;
-  s.melodies = static_cast<std::size_t>(n);
-  s.symbols = generated;
-  s.masked = masked;
-  for (int i = 0; i < n; ++i) {
-    const auto k = static_cast<std::size_t>(i);
+  std::vector<bool> done;
+  std::vector<std::string> text;
+  if (!o.accompany.empty()) {
+    for (int sym : encode::native_voice_symbols(o.accompany))
+      if (vocab.id_of_grammar_index(sym) < 0)
+        throw std::invalid_argument(
+            std::string("the melody to accompany uses symbol '") +
+            encode::native_harmony::symbol_char(sym) +
+            "', which the model's vocabulary lacks (a pitch or hold it never saw)");
+    AccompanyRules rules{encode::AccompanyGrammar(o.accompany)};
+    rules = primed_rules(rules, vocab, prime, o.length, "accompaniment");
+    text = sample_lines(net, vocab, o, prime, rules, done, s);
+  } else if (harmony) {
+    HarmonyRules rules;
+    if (o.constrained) rules = primed_rules(rules, vocab, prime, o.length, "harmony");
+    text = sample_lines(net, vocab, o, prime, rules, done, s);
+  } else {
+    MelodyRules rules;
+    if (o.constrained) rules = primed_rules(rules, vocab, prime, o.length, "melody");
+    text = sample_lines(net, vocab, o, prime, rules, done, s);
+  }
+
+  const auto n = static_cast<std::size_t>(o.count);
+  std::vector<Composition> result(n);
+  s.melodies = n;
+  for (std::size_t k = 0; k < n; ++k) {
     Composition& c = result[k];
     c.text = std::move(text[k]);
     c.finished = done[k];
-    c.decoded = encode::native_codec().decode(c.text);
-    s.skipped += c.decoded.skipped;
-    if (c.decoded.melody.steps.empty())
+    bool has_note = false, damaged = false;
+    if (harmony) {
+      c.harmony = encode::native_harmony_codec().decode(c.text);
+      s.skipped += c.harmony.skipped + c.harmony.substituted;
+      damaged = c.harmony.skipped + c.harmony.substituted > 0;
+      for (const auto* v : {&c.harmony.harmony.lower, &c.harmony.harmony.upper})
+        has_note |= std::any_of(v->begin(), v->end(), [](const auto& x) { return x.onset; });
+    } else {
+      c.decoded = encode::native_codec().decode(c.text);
+      s.skipped += c.decoded.skipped;
+      damaged = c.decoded.skipped > 0;
+      has_note = !c.decoded.melody.steps.empty();
+    }
+    if (!has_note)
       ++s.empty;
-    else if (c.decoded.skipped == 0)
+    else if (!damaged)
       ++s.clean;
   }
   if (stats) *stats = s;

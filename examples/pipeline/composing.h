@@ -1,6 +1,8 @@
-// examples/pipeline/composing.h: sampling melodies from a trained network with the native
-// grammar as a mask (encode/grammar.h), so every generated line decodes with nothing
-// skipped, and scoring a network on melodies (bits per symbol and per note).
+// examples/pipeline/composing.h: sampling melodies (or two-part harmonies) from a trained
+// network with the native grammar of its kind as a mask (encode/grammar.h,
+// encode::HarmonyGrammar), so every generated line decodes with nothing skipped; composing
+// a lower voice under a given upper voice (encode::AccompanyGrammar); and scoring a network
+// on lines (bits per symbol and per note).
 // Part of melodl_pipeline; used by `melodl train` (samples after each epoch), `compose`
 // and `eval`. See docs/training.md. Tests: tests/train/compose_test.cpp.
 //
@@ -17,6 +19,7 @@
 #include <vector>
 
 #include "encode/codec.h"
+#include "encode/harmony.h"
 #include "examples/pipeline/corpus.h"
 #include "lstm/network.h"
 
@@ -32,17 +35,23 @@ struct ComposeOptions {
   // Priming symbols (native chars); "" = "<". A missing leading '<' is added. In
   // constrained mode the prime must be a grammatical prefix (std::invalid_argument).
   std::string prime;
+  // Harmony models only: the upper voice to accompany (e.g. encode::sample_voice of a
+  // melody). Each piece's lower voice is composed step by step under it; the upper symbols
+  // are fed to the network, not drawn. Needs constrained sampling, no prime, and
+  // length >= 2 * accompany.size() + 1.
+  std::vector<encode::HarmonySample> accompany;
 };
 
 struct Composition {
-  std::string text;       // prime + generated symbols, up to and including '>' (if reached)
-  bool finished = false;  // '>' was generated
-  encode::DecodeResult decoded;
+  std::string text;              // prime + generated symbols, up to and including '>' (if reached)
+  bool finished = false;         // '>' was generated
+  encode::DecodeResult decoded;  // melody models
+  encode::HarmonyDecodeResult harmony;  // harmony models
 };
 
 struct ComposeStats {
   std::size_t melodies = 0;
-  std::size_t clean = 0;    // decoded with nothing skipped and at least one note
+  std::size_t clean = 0;    // decoded with nothing skipped or substituted, >= 1 note
   std::size_t empty = 0;    // decoded to no note at all
   std::size_t symbols = 0;  // generated symbols
   std::size_t skipped = 0;  // symbols the decoder skipped (always 0 when constrained)
@@ -56,6 +65,8 @@ std::vector<Composition> compose(const lstm::Network& net, const Vocabulary& voc
 
 // Prime string from the first `notes` notes of a melody (no end marker).
 std::string prime_from_melody(const encode::SymbolMelody& melody, std::size_t notes);
+// Prime string from the first `steps` steps of a harmony (no end marker).
+std::string prime_from_harmony(const encode::SymbolHarmony& harmony, std::size_t steps);
 
 struct ModelScore {
   double bits = 0.0;

@@ -1,4 +1,4 @@
-// examples/pipeline/corpus.cpp: melody lines -> canonical melodies, vocabulary,
+// examples/pipeline/corpus.cpp: melody / harmony lines -> canonical lines, vocabulary,
 // split by source file, training windows. See corpus.h.
 #include "examples/pipeline/corpus.h"
 
@@ -14,30 +14,48 @@ namespace melodl::pipeline {
 
 namespace {
 
-const std::vector<char>& native_alphabet() {
-  static const std::vector<char> a = encode::native_codec().alphabet();
-  return a;
+constexpr std::string_view kHarmonyPrefix = "harmony:";
+
+const std::vector<char>& alphabet(LineKind kind) {
+  static const std::vector<char> melody = encode::native_codec().alphabet();
+  static const std::vector<char> harmony = encode::native_harmony_codec().alphabet();
+  return kind == LineKind::harmony ? harmony : melody;
+}
+
+int symbol_index(LineKind kind, char c) {
+  return kind == LineKind::harmony ? encode::native_harmony::symbol_index(c)
+                                   : encode::native::symbol_index(c);
 }
 
 }  // namespace
 
-Vocabulary::Vocabulary(std::string chars) : chars_(std::move(chars)) {
-  const auto& alpha = native_alphabet();
+const char* to_string(LineKind kind) { return kind == LineKind::harmony ? "harmony" : "melody"; }
+
+Vocabulary::Vocabulary(std::string chars, LineKind kind) : chars_(std::move(chars)), kind_(kind) {
   int last = -1;
   for (char c : chars_) {
-    const int g = encode::native::symbol_index(c);
+    const int g = symbol_index(kind_, c);
     if (g < 0)
-      throw std::invalid_argument(std::string("vocabulary: '") + c +
-                                  "' is not a native-format symbol");
+      throw std::invalid_argument(std::string("vocabulary: '") + c + "' is not a native " +
+                                  to_string(kind_) + "-format symbol");
     if (g <= last)
-      throw std::invalid_argument("vocabulary \"" + chars_ +
-                                  "\" is not in native alphabet order (or repeats a symbol)");
+      throw std::invalid_argument("vocabulary \"" + chars_ + "\" is not in native " +
+                                  to_string(kind_) + " alphabet order (or repeats a symbol)");
     last = g;
   }
-  (void)alpha;
   if (chars_.size() < 3 || chars_[chars_.size() - 2] != '<' || chars_.back() != '>')
     throw std::invalid_argument("vocabulary \"" + chars_ + "\" must end with '<' and '>'");
   index();
+}
+
+Vocabulary Vocabulary::parse(std::string_view stored) {
+  if (stored.starts_with(kHarmonyPrefix))
+    return Vocabulary(std::string(stored.substr(kHarmonyPrefix.size())), LineKind::harmony);
+  return Vocabulary(std::string(stored), LineKind::melody);
+}
+
+std::string Vocabulary::stored() const {
+  return kind_ == LineKind::harmony ? std::string(kHarmonyPrefix) + chars_ : chars_;
 }
 
 void Vocabulary::index() {
@@ -45,27 +63,31 @@ void Vocabulary::index() {
   std::fill(std::begin(from_grammar_), std::end(from_grammar_), -1);
   for (std::size_t i = 0; i < chars_.size(); ++i) {
     id_[static_cast<unsigned char>(chars_[i])] = static_cast<int>(i);
-    from_grammar_[encode::native::symbol_index(chars_[i])] = static_cast<int>(i);
+    from_grammar_[symbol_index(kind_, chars_[i])] = static_cast<int>(i);
   }
 }
 
 Vocabulary Vocabulary::from_melodies(const std::vector<CorpusMelody>& melodies) {
+  const LineKind kind = melodies.empty() ? LineKind::melody : melodies.front().kind;
   bool seen[256] = {};
-  for (const auto& m : melodies)
+  for (const auto& m : melodies) {
+    if (m.kind != kind)
+      throw std::invalid_argument("the lines mix melodies and harmonies (" + m.source + ")");
     for (char c : m.text) seen[static_cast<unsigned char>(c)] = true;
+  }
   seen[static_cast<unsigned char>('<')] = seen[static_cast<unsigned char>('>')] = true;
   std::string chars;
-  for (char c : native_alphabet())
+  for (char c : alphabet(kind))
     if (seen[static_cast<unsigned char>(c)]) chars.push_back(c);
-  return Vocabulary(chars);
+  return Vocabulary(chars, kind);
 }
 
-Vocabulary Vocabulary::full() {
-  const auto& a = native_alphabet();
-  return Vocabulary(std::string(a.begin(), a.end()));
+Vocabulary Vocabulary::full(LineKind kind) {
+  const auto& a = alphabet(kind);
+  return Vocabulary(std::string(a.begin(), a.end()), kind);
 }
 
-int Vocabulary::grammar_index(int id) const { return encode::native::symbol_index(symbol(id)); }
+int Vocabulary::grammar_index(int id) const { return symbol_index(kind_, symbol(id)); }
 
 std::vector<std::int32_t> Vocabulary::ids(std::string_view line) const {
   std::vector<std::int32_t> out;
@@ -94,22 +116,41 @@ bool Vocabulary::covers(const CorpusMelody& m) const {
 
 Corpus Corpus::from_entries(const std::vector<CorpusEntry>& entries) {
   Corpus c;
+  if (!entries.empty()) c.kind_ = entries.front().kind;
   const auto& codec = encode::native_codec();
+  const auto& hcodec = encode::native_harmony_codec();
   std::set<std::string> sources;
   for (const auto& e : entries) {
+    if (e.kind != c.kind_)
+      throw std::invalid_argument("the corpus mixes melodies and harmonies (" + e.source + ")");
     ++c.stats_.lines;
-    const encode::DecodeResult d = codec.decode(e.text);
-    if (d.melody.steps.empty()) {
-      ++c.stats_.dropped;
-      continue;
-    }
-    if (d.skipped > 0) ++c.stats_.repaired;
     CorpusMelody m;
+    m.kind = e.kind;
+    if (e.kind == LineKind::harmony) {
+      encode::HarmonyDecodeResult d = hcodec.decode(e.text);
+      if (d.harmony.steps() == 0) {
+        ++c.stats_.dropped;
+        continue;
+      }
+      if (d.skipped > 0 || d.substituted > 0) ++c.stats_.repaired;
+      m.text = hcodec.encode(d.harmony);
+      for (const auto* voice : {&d.harmony.lower, &d.harmony.upper})
+        m.notes += static_cast<std::size_t>(
+            std::count_if(voice->begin(), voice->end(), [](const auto& s) { return s.onset; }));
+      m.harmony = std::move(d.harmony);
+    } else {
+      const encode::DecodeResult d = codec.decode(e.text);
+      if (d.melody.steps.empty()) {
+        ++c.stats_.dropped;
+        continue;
+      }
+      if (d.skipped > 0) ++c.stats_.repaired;
+      m.text = codec.encode(d.melody);
+      m.melody = d.melody;
+      m.notes = static_cast<std::size_t>(std::count_if(d.melody.steps.begin(), d.melody.steps.end(),
+                                                       [](const auto& s) { return !s.rest; }));
+    }
     m.source = e.source.empty() ? "(unknown)" : e.source;
-    m.text = codec.encode(d.melody);
-    m.melody = d.melody;
-    m.notes = static_cast<std::size_t>(std::count_if(d.melody.steps.begin(), d.melody.steps.end(),
-                                                     [](const auto& s) { return !s.rest; }));
     m.program = e.program;
     m.start_pitch = e.start_pitch;
     c.stats_.symbols += m.text.size();
@@ -160,6 +201,7 @@ std::uint64_t Corpus::hash(const std::vector<CorpusMelody>& melodies) {
     h *= 1099511628211ull;
   };
   for (const auto& m : melodies) {
+    if (m.kind == LineKind::harmony) mix("harmony");  // melody hashes stay as they were
     mix(m.source);
     mix(m.text);
   }

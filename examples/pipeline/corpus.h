@@ -1,7 +1,8 @@
 // examples/pipeline/corpus.h: training data for `melodl train` / `compose` / `eval`.
-// Native-format melody lines become symbol streams over a vocabulary taken from the data
-// (the native alphabet restricted to the symbols that occur, in alphabet order, '<' and
-// '>' always included and always last), melodies are split into train / validation by
+// Native-format melody lines, or native-format two-part harmony lines (encode/harmony.h,
+// docs/formats.md section 6), become symbol streams over a vocabulary taken from the data
+// (the native alphabet of that kind restricted to the symbols that occur, in alphabet
+// order, '<' and '>' always included and always last), lines are split into train / validation by
 // SOURCE FILE, and training windows are packed from whole melodies (each window starts
 // at a melody start; a melody longer than the window continues in the next windows).
 // Part of melodl_pipeline (examples/pipeline/); see docs/training.md.
@@ -21,9 +22,15 @@
 #include <vector>
 
 #include "encode/codec.h"
+#include "encode/harmony.h"
 #include "encode/melody.h"
 
 namespace melodl::pipeline {
+
+// What a line holds: a melody (native melody format) or a two-part harmony (native
+// harmony format). One corpus, vocabulary and model hold one kind.
+enum class LineKind { melody, harmony };
+const char* to_string(LineKind kind);  // "melody" / "harmony"
 
 // One melody line with where it came from (the extract file's provenance).
 struct CorpusEntry {
@@ -31,38 +38,53 @@ struct CorpusEntry {
   std::string text;    // native codec string, with or without the '<' '>' markers
   int program = -1;
   int start_pitch = -1;
+  LineKind kind = LineKind::melody;
 };
 
-// A melody ready for the network: decoded and re-encoded canonically ('<' ... '>').
+// A line ready for the network: decoded and re-encoded canonically ('<' ... '>').
+// (Named for melodies; with kind == harmony it holds a two-part harmony.)
 struct CorpusMelody {
   std::string source;
   std::string text;  // canonical native line, markers included
-  encode::SymbolMelody melody;
-  std::size_t notes = 0;  // notes (not rests): the unit of bits per note
+  LineKind kind = LineKind::melody;
+  encode::SymbolMelody melody;    // kind == melody
+  encode::SymbolHarmony harmony;  // kind == harmony
+  // The unit of bits per note: notes (not rests) of a melody; note onsets of both voices
+  // of a harmony.
+  std::size_t notes = 0;
   int program = -1;
   int start_pitch = -1;
 };
 
-// The network's symbol set: chars of the native alphabet, in alphabet order.
+// The network's symbol set: chars of the native alphabet of one kind (melody: 60
+// symbols, encode/grammar.h; harmony: 53 symbols, encode/harmony.h), in alphabet order.
+// Checkpoints store it as stored(): the chars for melodies (as before), "harmony:" + the
+// chars for harmonies.
 class Vocabulary {
  public:
   Vocabulary() = default;
-  // From the chars themselves (e.g. a checkpoint's vocabulary string). Throws
-  // std::invalid_argument for a char outside the native alphabet, a duplicate, an
-  // order other than the alphabet's, or a set without '<' and '>' at the end.
-  explicit Vocabulary(std::string chars);
-  // The native alphabet restricted to the chars occurring in the melodies.
+  // From the chars themselves. Throws std::invalid_argument for a char outside the
+  // kind's native alphabet, a duplicate, an order other than the alphabet's, or a set
+  // without '<' and '>' at the end.
+  explicit Vocabulary(std::string chars, LineKind kind = LineKind::melody);
+  // From a checkpoint's vocabulary string (stored()); throws as the constructor.
+  static Vocabulary parse(std::string_view stored);
+  // The kind's native alphabet restricted to the chars occurring in the lines, which must
+  // all be of one kind (std::invalid_argument otherwise; no lines: melody).
   static Vocabulary from_melodies(const std::vector<CorpusMelody>& melodies);
-  // The full native alphabet (60 symbols).
-  static Vocabulary full();
+  // The full native alphabet (melody 60 symbols, harmony 53).
+  static Vocabulary full(LineKind kind = LineKind::melody);
 
+  LineKind kind() const { return kind_; }
+  std::string stored() const;
   int size() const { return static_cast<int>(chars_.size()); }
   const std::string& chars() const { return chars_; }
   int id(char c) const { return id_[static_cast<unsigned char>(c)]; }  // -1 if absent
   char symbol(int id) const { return chars_.at(static_cast<std::size_t>(id)); }
   int start_id() const { return size() - 2; }
   int end_id() const { return size() - 1; }
-  // Native grammar index (encode/grammar.h) of an id, and the id of a grammar index (-1).
+  // Native grammar index (melody: encode/grammar.h, harmony: encode::native_harmony) of
+  // an id, and the id of a grammar index (-1).
   int grammar_index(int id) const;
   int id_of_grammar_index(int index) const { return from_grammar_[index]; }
   // Ids of a line; throws std::invalid_argument naming the first char not in the set.
@@ -73,6 +95,7 @@ class Vocabulary {
  private:
   void index();
   std::string chars_;
+  LineKind kind_ = LineKind::melody;
   int id_[256] = {};
   int from_grammar_[64] = {};
 };
@@ -95,10 +118,12 @@ struct Split {
 
 class Corpus {
  public:
-  // Decodes every line with the native codec (invalid symbols skipped, counted in
-  // stats().repaired; empty results dropped). Lines without a source get "(unknown)".
+  // Decodes every line with the native codec of its kind (invalid symbols skipped,
+  // counted in stats().repaired; empty results dropped). Lines without a source get
+  // "(unknown)". Throws std::invalid_argument when the entries mix melodies and harmonies.
   static Corpus from_entries(const std::vector<CorpusEntry>& entries);
 
+  LineKind kind() const { return kind_; }
   const std::vector<CorpusMelody>& melodies() const { return melodies_; }
   const CorpusStats& stats() const { return stats_; }
   // Distinct sources in first-appearance order.
@@ -113,6 +138,7 @@ class Corpus {
  private:
   std::vector<CorpusMelody> melodies_;
   CorpusStats stats_;
+  LineKind kind_ = LineKind::melody;
 };
 
 // A training window: symbols [length] from whole melodies, starting at a melody start

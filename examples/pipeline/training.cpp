@@ -270,7 +270,7 @@ struct TrainingRun::Impl {
     fs::create_directories(dir);
     const std::string name = ckpt_name(st.attempts);
     const fs::path path = dir / name;
-    lstm::save_checkpoint(path, *trainer, vocab.chars(),
+    lstm::save_checkpoint(path, *trainer, vocab.stored(),
                           {{"run_state", st.to_json()}, {"data_hash", std::to_string(hash)}});
     if (pause_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms));
     write_atomic(dir / "latest", name + "\n");
@@ -297,9 +297,9 @@ struct TrainingRun::Impl {
       throw std::invalid_argument(good.path.string() +
                                   ": the training data differ from the data this run was "
                                   "started with (data hash mismatch)");
-    if (ck.vocabulary != vocab.chars())
+    if (ck.vocabulary != vocab.stored())
       throw std::invalid_argument(good.path.string() + ": vocabulary \"" + ck.vocabulary +
-                                  "\" differs from the data's \"" + vocab.chars() + "\"");
+                                  "\" differs from the data's \"" + vocab.stored() + "\"");
     if (!ck.train_config)
       throw std::invalid_argument(good.path.string() + ": no training state (weights only)");
     const auto rs = ck.extra.find("run_state");
@@ -465,10 +465,10 @@ TrainingRun TrainingRun::resume(fs::path run_dir, const TrainSettings& settings,
   m.data = std::move(data);
   std::vector<std::string> skipped;
   GoodCheckpoint good = load_good(m.run_dir, &skipped);
-  m.vocab = Vocabulary(good.ck.vocabulary);
+  m.vocab = Vocabulary::parse(good.ck.vocabulary);
   m.settings.network.vocab = m.vocab.size();
   for (const auto& mel : m.data.train)
-    if (!m.vocab.covers(mel))
+    if (mel.kind != m.vocab.kind() || !m.vocab.covers(mel))
       throw std::invalid_argument(good.path.string() + ": vocabulary \"" + m.vocab.chars() +
                                   "\" does not cover the training data (" + mel.source + ")");
   m.init_data();
