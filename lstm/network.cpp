@@ -1,5 +1,6 @@
 // lstm/network.cpp: NetworkConfig, parameter layout, weight init, State, and the
-// single-threaded inference paths Network::run / Network::step (Eigen). See network.h.
+// single-threaded inference paths Network::run / Network::step (Eigen; on "cuda" run()
+// dispatches to lstm/cuda/backend.h). See network.h.
 #include "lstm/network.h"
 
 #include <Eigen/Core>
@@ -9,6 +10,7 @@
 #include <thread>
 
 #include "lstm/cpu/cell.h"
+#include "lstm/cuda/backend.h"
 #include "lstm/rng.h"
 
 namespace melodl::lstm {
@@ -40,9 +42,14 @@ void NetworkConfig::validate() const {
   if (!std::isfinite(forget_bias_init))
     fail("forget_bias_init", "must be finite", str(forget_bias_init));
   if (threads < 0 || threads > 1024) fail("threads", "must be in [0, 1024]", str(threads));
-  if (device != "cpu")
-    fail("device", "must be \"cpu\" (the CUDA backend is not available in this build)",
-         str(device));
+  if (device != "cpu" && device != "cuda" && device != "auto")
+    fail("device", "must be \"cpu\", \"cuda\" or \"auto\"", str(device));
+  if (cuda_math != "tf32" && cuda_math != "fp32")
+    fail("cuda_math", "must be \"tf32\" or \"fp32\"", str(cuda_math));
+}
+
+std::string resolve_device(const std::string& device) {
+  return cudabk::use_cuda(device) ? "cuda" : "cpu";
 }
 
 int NetworkConfig::resolved_threads() const {
@@ -64,6 +71,7 @@ std::string NetworkConfig::to_json() const {
   j["seed"] = seed;
   j["threads"] = threads;
   j["device"] = device;
+  j["cuda_math"] = cuda_math;
   return j.dump();
 }
 
@@ -79,6 +87,7 @@ NetworkConfig NetworkConfig::from_json(const std::string& text) {
     c.seed = j.at("seed").get<std::uint64_t>();
     c.threads = j.value("threads", 0);
     c.device = j.value("device", std::string("cpu"));
+    c.cuda_math = j.value("cuda_math", std::string("tf32"));
   } catch (const nlohmann::json::exception& e) {
     throw InvalidArgument(std::string("[NetworkConfig::from_json] bad network config JSON: ") +
                           e.what());
@@ -171,6 +180,10 @@ Network::Network(const NetworkConfig& config) : config_(config) {
     std::fill_n(params_.begin() + ly.b + H, H, config_.forget_bias_init);
   }
   fill(layout_.Wy, H * config_.vocab, static_cast<double>(H), static_cast<double>(config_.vocab));
+  if (cudabk::use_cuda(config_.device)) {
+    device_ = std::make_unique<Device>(config_, layout_);
+    device_->net.upload_params(params_.data());
+  }
 }
 
 Network::Network(const NetworkConfig& config, std::vector<float> params) : config_(config) {
@@ -181,11 +194,35 @@ Network::Network(const NetworkConfig& config, std::vector<float> params) : confi
                "[Network] params must hold " + std::to_string(layout_.total) +
                    " floats for this config, got " + std::to_string(params.size()));
   params_.assign(params.begin(), params.end());
+  if (cudabk::use_cuda(config_.device)) {
+    device_ = std::make_unique<Device>(config_, layout_);
+    device_->net.upload_params(params_.data());
+  }
 }
 
 Network::~Network() = default;
 Network::Network(Network&&) noexcept = default;
 Network& Network::operator=(Network&&) noexcept = default;
+
+void Network::sync_host() const {
+  if (device_ && device_->host_stale) {
+    device_->net.download_params(params_.data());
+    device_->host_stale = false;
+  }
+}
+
+std::span<float> Network::params() {
+  if (device_) {
+    sync_host();
+    device_->device_stale = true;  // the caller may write: upload before the next device use
+  }
+  return params_;
+}
+
+std::span<const float> Network::params() const {
+  sync_host();
+  return params_;
+}
 
 void Network::step(std::span<const std::int32_t> symbols, State& state,
                    std::span<float> logits) const {
@@ -209,6 +246,18 @@ void Network::run(std::span<const std::int32_t> symbols, int T, State& state,
   for (auto s : symbols)
     MELODL_CHECK(s >= 0 && s < V, "[Network::run] symbol " + std::to_string(s) +
                                       " out of range [0," + std::to_string(V) + ")");
+  for (int l = 0; l < config_.layers; ++l)
+    MELODL_CHECK(state.h[l].size() == static_cast<std::size_t>(B) * H &&
+                     state.c[l].size() == static_cast<std::size_t>(B) * H,
+                 "[Network::run] state h and c of layer " + std::to_string(l) + " must be [B,H]");
+  if (device_) {
+    if (device_->device_stale) {
+      device_->net.upload_params(params_.data());
+      device_->device_stale = false;
+    }
+    device_->net.run(symbols, T, state, logits);
+    return;
+  }
   const float* P = params_.data();
   RowMat z(B, G);
   RowMat x(B, H);
@@ -268,6 +317,7 @@ void Network::run_layer(int layer, int T, int B, std::span<const float> x,
   MELODL_CHECK(y.size() == TB * H, w + "y must be [T,B,H] (" + std::to_string(TB * H) +
                                        " values), got " + std::to_string(y.size()));
   const auto& ly = layout_.layers[layer];
+  sync_host();
   const float* P = params_.data();
   const Eigen::Map<const Eigen::RowVectorXf> b(P + ly.b, G);
   RowMat z(static_cast<Eigen::Index>(TB), G);
@@ -297,6 +347,7 @@ void Network::output_layer(std::span<const float> y, std::span<float> logits) co
                "[Network::output_layer] y must be [N,H] and logits [N,V] with H=" +
                    std::to_string(H) + " V=" + std::to_string(V));
   const Eigen::Index n = static_cast<Eigen::Index>(y.size() / H);
+  sync_host();
   MatMap out(logits.data(), n, V);
   out.noalias() = ConstMatMap(y.data(), n, H) * ConstMatMap(params_.data() + layout_.Wy, H, V);
   out.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(params_.data() + layout_.by, V);

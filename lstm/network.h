@@ -40,7 +40,13 @@ struct NetworkConfig {
   float forget_bias_init = 1.0f;  // initial bias of the forget-gate block
   std::uint64_t seed = 12345;     // seeds the weight init (Rng, lstm/rng.h)
   int threads = 0;                // CPU threads for training; 0 = all hardware threads
-  std::string device = "cpu";     // "cpu" (a "cuda" backend is planned)
+  // Where Network and Trainer compute: "cpu", "cuda" (error with the reason when this build
+  // has no CUDA or no device is usable) or "auto" (cuda when usable, else cpu). A runtime
+  // choice like `threads`: set it before LoadedCheckpoint::make_*() to move a run.
+  std::string device = "cpu";
+  // GEMM precision of the CUDA backend: "tf32" (TF32 tensor cores, fp32 accumulation, the
+  // default) or "fp32" (exact fp32). Ignored on the CPU.
+  std::string cuda_math = "tf32";
 
   // Throws InvalidArgument naming the field and the value when a field is out of range.
   void validate() const;
@@ -52,6 +58,11 @@ struct NetworkConfig {
   // Threads actually used (threads, or the hardware concurrency when 0).
   int resolved_threads() const;
 };
+
+// Resolves a NetworkConfig::device value to the backend used: "cpu" or "cuda". Throws
+// InvalidArgument for "cuda" when CUDA is unusable ("built without CUDA" in a CPU-only build,
+// the device probe's reason otherwise) and for unknown values.
+std::string resolve_device(const std::string& device);
 
 // Where each named parameter tensor lives in the flat parameter buffer.
 struct ParamTensor {
@@ -88,10 +99,18 @@ struct State {
   void reset_rows(std::span<const int> rows);
 };
 
+// Device "cuda" (docs/design.md "CUDA backend"): the parameters live on the GPU and run()/step()
+// compute there (uploading the symbols and state, downloading logits and state per call).
+// params() is a host mirror refreshed lazily: the const overload downloads when the device
+// copy is newer; the non-const one also marks the host copy newer, so the next device
+// operation uploads it (a span from params() is valid until the next Network or Trainer
+// call). run_layer/step_layer/output_layer compute on the CPU from the host mirror. A
+// "cuda" Network is not safe for concurrent use from several threads, const calls included.
 class Network {
  public:
   // Validates config and initialises the weights from config.seed (DL4J-style Xavier, see
-  // docs/design.md). Throws InvalidArgument on a bad config or when this CPU lacks AVX2/FMA.
+  // docs/design.md; the same weights on every device). Throws InvalidArgument on a bad config,
+  // when this CPU lacks AVX2/FMA, or when config.device is "cuda" and CUDA is unusable.
   explicit Network(const NetworkConfig& config);
   // Adopts parameters (e.g. from a checkpoint); params.size() must equal layout().total.
   Network(const NetworkConfig& config, std::vector<float> params);
@@ -103,8 +122,11 @@ class Network {
 
   const NetworkConfig& config() const { return config_; }
   const ParamLayout& layout() const { return layout_; }
-  std::span<float> params() { return params_; }
-  std::span<const float> params() const { return params_; }
+  // The backend in use: "cpu" or "cuda" (config().device resolved).
+  std::string device() const { return device_ ? "cuda" : "cpu"; }
+  // Host copy of the flat parameter buffer (see the class comment for "cuda").
+  std::span<float> params();
+  std::span<const float> params() const;
   std::size_t num_params() const { return params_.size(); }
 
   State zero_state(int batch) const { return State::zeros(config_, batch); }
@@ -133,9 +155,14 @@ class Network {
 
  private:
   friend class Trainer;
+  struct Device;  // lstm/cuda/backend.h: device parameters and which copy is newer
+
+  void sync_host() const;  // downloads the parameters when the device copy is newer
+
   NetworkConfig config_;
   ParamLayout layout_;
-  AlignedFloats params_;
+  mutable AlignedFloats params_;    // "cuda": the host mirror, refreshed by sync_host()
+  std::unique_ptr<Device> device_;  // null on the CPU
 };
 
 // Throws InvalidArgument when the running CPU lacks AVX2 or FMA (the CPU backend is compiled

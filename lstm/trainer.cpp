@@ -4,6 +4,8 @@
 // projection, the per-step recurrent GEMM, the cell, the backward cell and the weight
 // gradients; row ranges for the output layer and dX. One barrier per time step.
 // Spec: lstm/ref.h. Tests: tests/lstm/backend_test.cpp, trainer_test.cpp.
+// On device "cuda" the Trainer drives lstm/cuda/backend.h instead (Trainer::DeviceImpl below:
+// the device trainer plus which copy of gradient, slots and carried state is newer).
 #include "lstm/trainer.h"
 
 #include <Eigen/Core>
@@ -13,6 +15,7 @@
 
 #include "lstm/cpu/cell.h"
 #include "lstm/cpu/thread_team.h"
+#include "lstm/cuda/backend.h"
 
 namespace melodl::lstm {
 
@@ -136,6 +139,7 @@ struct Trainer::Impl {
 
   cpu::ThreadTeam team;
   AlignedFloats grads;
+  AlignedFloats update_grads;  // apply_update's scaled copy (grads stay the summed gradient)
   std::vector<std::uint8_t> weight_mask;
   std::vector<LayerWork> work;
   AlignedFloats probs;                 // [T,B,V] logits -> probabilities -> dlogits
@@ -382,22 +386,116 @@ void Trainer::Impl::compute(const Network& net, const Batch& seg, State& state, 
 
 // ---- Trainer ----------------------------------------------------------------------------
 
+// Which copy of a mirrored buffer is newer (none: both equal, or nothing computed yet).
+enum class Newer { none, host, device };
+
+struct Trainer::DeviceImpl {
+  std::unique_ptr<cudabk::DeviceTrainer> dt;
+  AlignedFloats grads;  // host mirror of the device gradient
+  bool have_grads = false;
+  Newer grads_newer = Newer::none, slots_newer = Newer::none, carried_newer = Newer::host;
+
+  // The network's DeviceNet with the parameters current on the device.
+  static cudabk::DeviceNet& net(const Network& n) {
+    auto& d = *n.device_;
+    if (d.device_stale) {
+      d.net.upload_params(n.params_.data());
+      d.device_stale = false;
+    }
+    return d.net;
+  }
+  static void params_written(const Network& n) { n.device_->host_stale = true; }
+
+  void sync_host_grads(const Network& n) {
+    if (grads_newer != Newer::device) return;
+    grads.resize(n.num_params());
+    dt->download_grads(net(n), grads.data());
+    grads_newer = Newer::none;
+  }
+  void sync_device_grads(const Network& n) {
+    if (grads_newer != Newer::host) return;
+    dt->upload_grads(net(n), grads.data());
+    grads_newer = Newer::none;
+  }
+  void sync_host_slots(const Network& n, Optimizer& opt) {
+    if (slots_newer != Newer::device) return;
+    dt->download_slots(net(n), opt.slots());
+    slots_newer = Newer::none;
+  }
+  void sync_device_slots(const Network& n, const Optimizer& opt) {
+    if (slots_newer != Newer::host) return;
+    dt->upload_slots(net(n), opt.slots());
+    slots_newer = Newer::none;
+  }
+  void sync_host_carried(const Network& n, State& carried) {
+    if (carried_newer != Newer::device) return;
+    dt->download_state(net(n), cudabk::StateSlot::carried, carried);
+    carried_newer = Newer::none;
+  }
+};
+
 Trainer::Trainer(Network network, const TrainConfig& config)
     : network_(std::move(network)),
       config_(config),
       optimizer_((config.validate(), config.optimizer), network_.num_params()),
-      rng_(config.seed),
-      impl_(std::make_unique<Impl>(network_.config().resolved_threads())) {
-  impl_->weight_mask.assign(network_.num_params(), 0);
+      rng_(config.seed) {
+  std::vector<std::uint8_t> mask(network_.num_params(), 0);
   for (const auto& t : network_.layout().tensors)
-    if (t.is_weight) std::fill_n(impl_->weight_mask.begin() + t.offset, t.size(), 1);
+    if (t.is_weight) std::fill_n(mask.begin() + t.offset, t.size(), 1);
+  if (network_.device_) {
+    dev_ = std::make_unique<DeviceImpl>();
+    auto& dn = DeviceImpl::net(network_);
+    dev_->dt = std::make_unique<cudabk::DeviceTrainer>(dn, config_.optimizer, mask);
+    dev_->dt->upload_slots(dn, optimizer_.slots());
+  } else {
+    impl_ = std::make_unique<Impl>(network_.config().resolved_threads());
+    impl_->weight_mask = std::move(mask);
+  }
 }
 
 Trainer::~Trainer() = default;
 Trainer::Trainer(Trainer&&) noexcept = default;
 Trainer& Trainer::operator=(Trainer&&) noexcept = default;
 
-std::span<const float> Trainer::gradients() const { return impl_->grads; }
+std::span<const float> Trainer::gradients() const {
+  if (dev_) {
+    dev_->sync_host_grads(network_);
+    return dev_->grads;
+  }
+  return impl_->grads;
+}
+
+std::span<float> Trainer::mutable_gradients() {
+  if (dev_) {
+    dev_->sync_host_grads(network_);
+    if (dev_->have_grads) dev_->grads_newer = Newer::host;
+    return dev_->grads;
+  }
+  return impl_->grads;
+}
+
+Optimizer& Trainer::optimizer() {
+  if (dev_) {
+    dev_->sync_host_slots(network_, optimizer_);
+    dev_->slots_newer = Newer::host;
+  }
+  return optimizer_;
+}
+
+const Optimizer& Trainer::optimizer() const {
+  if (dev_) dev_->sync_host_slots(network_, optimizer_);
+  return optimizer_;
+}
+
+const State& Trainer::carried_state() const {
+  if (dev_) dev_->sync_host_carried(network_, carried_);
+  return carried_;
+}
+
+void Trainer::set_carried_state(State state) {
+  carried_ = std::move(state);
+  if (dev_) dev_->carried_newer = Newer::host;
+}
 
 namespace {
 
@@ -444,11 +542,66 @@ void check_state(const State& s, const NetworkConfig& cfg, int B, const char* wh
                    "], got batch " + std::to_string(s.batch));
 }
 
+double mask_count(const Batch& b) {
+  if (b.mask.empty()) return static_cast<double>(b.T) * b.B;
+  double count = 0;
+  for (float m : b.mask)
+    if (m != 0.0f) count += m;
+  return count;
+}
+
 }  // namespace
+
+StepStats Trainer::device_segment(const Batch& segment, bool carried, int bwd, bool backward,
+                                  bool update) {
+  using cudabk::Scalar;
+  auto& dn = DeviceImpl::net(network_);
+  auto& dt = *dev_->dt;
+  const auto slot = carried ? cudabk::StateSlot::carried : cudabk::StateSlot::scratch;
+  dt.enqueue_segment(dn, segment, slot, bwd, backward);
+  StepStats s;
+  s.count = mask_count(segment);
+  s.segments = 1;
+  if (backward) {
+    dev_->have_grads = true;
+    dev_->grads_newer = Newer::device;
+  }
+  int runs = 0;
+  if (update) {
+    const auto& oc = optimizer_.config();
+    if (oc.l2 > 0) runs = dt.enqueue_weight_sumsq(dn);
+    dev_->sync_device_slots(network_, optimizer_);
+    const bool dl4j = oc.kind == OptimizerKind::dl4j_rmsprop;
+    const float scale = dl4j ? 1.0f : (s.count > 0 ? static_cast<float>(1.0 / s.count) : 0.0f);
+    dt.enqueue_update(dn, oc, scale, oc.clip_norm, true, segment.B, optimizer_.steps() + 1);
+    optimizer_.set_steps(optimizer_.steps() + 1);
+    DeviceImpl::params_written(network_);
+    dev_->slots_newer = Newer::device;
+  }
+  const std::vector<double> sc =
+      dt.read_scalars(dn, update ? Scalar::kWeightSq + runs : Scalar::kLoss + 1);
+  s.loss_sum = sc[Scalar::kLoss];
+  if (update) {
+    s.grad_norm = sc[Scalar::kNorm];
+    double sq = 0;
+    for (int k = 0; k < runs; ++k) sq += sc[Scalar::kWeightSq + k];
+    s.score = optimizer_.config().l2 > 0
+                  ? (s.loss_sum + 0.5 * optimizer_.config().l2 * sq) / segment.B
+                  : s.loss_sum / segment.B;
+  }
+  return s;
+}
 
 StepStats Trainer::compute_gradients(const Batch& segment, State& state, int bwd) {
   check_batch(segment, network_.config(), "Trainer::compute_gradients");
   check_state(state, network_.config(), segment.B, "Trainer::compute_gradients");
+  if (dev_) {
+    auto& dn = DeviceImpl::net(network_);
+    dev_->dt->upload_state(dn, cudabk::StateSlot::scratch, state);
+    const StepStats s = device_segment(segment, false, bwd, true, false);
+    dev_->dt->download_state(dn, cudabk::StateSlot::scratch, state);
+    return s;
+  }
   impl_->compute(network_, segment, state, bwd, true);
   StepStats s;
   for (int k = 0; k < impl_->team.size(); ++k) {
@@ -460,6 +613,15 @@ StepStats Trainer::compute_gradients(const Batch& segment, State& state, int bwd
 }
 
 StepStats Trainer::train_segment(const Batch& segment, State& state) {
+  if (dev_) {
+    check_batch(segment, network_.config(), "Trainer::train_segment");
+    check_state(state, network_.config(), segment.B, "Trainer::train_segment");
+    auto& dn = DeviceImpl::net(network_);
+    dev_->dt->upload_state(dn, cudabk::StateSlot::scratch, state);
+    const StepStats s = device_segment(segment, false, config_.tbptt_bwd, true, true);
+    dev_->dt->download_state(dn, cudabk::StateSlot::scratch, state);
+    return s;
+  }
   StepStats s = compute_gradients(segment, state, config_.tbptt_bwd);
   const auto& mask = impl_->weight_mask;
   auto w = network_.params();
@@ -477,10 +639,34 @@ StepStats Trainer::train_segment(const Batch& segment, State& state) {
 
 StepStats Trainer::train_batch(const Batch& batch) {
   check_batch(batch, network_.config(), "Trainer::train_batch");
-  if (config_.reset_state_per_batch || carried_.batch != batch.B)
-    carried_ = network_.zero_state(batch.B);
   const int seg = config_.tbptt_fwd > 0 ? config_.tbptt_fwd : batch.T;
   StepStats total;
+  if (dev_) {
+    // The carried state stays on the device between calls; carried_state() downloads it.
+    auto& dn = DeviceImpl::net(network_);
+    auto& dt = *dev_->dt;
+    const int held = dev_->carried_newer == Newer::device
+                         ? dt.state_batch(cudabk::StateSlot::carried)
+                         : carried_.batch;
+    if (config_.reset_state_per_batch || held != batch.B) {
+      dt.zero_state(dn, cudabk::StateSlot::carried, batch.B);
+    } else if (dev_->carried_newer == Newer::host) {
+      dt.upload_state(dn, cudabk::StateSlot::carried, carried_);
+    }
+    dev_->carried_newer = Newer::device;
+    for (int t = 0; t < batch.T; t += seg) {
+      const StepStats s = device_segment(slice(batch, t, std::min(batch.T, t + seg)), true,
+                                         config_.tbptt_bwd, true, true);
+      total.loss_sum += s.loss_sum;
+      total.count += s.count;
+      total.score += s.score;
+      total.grad_norm = s.grad_norm;
+      total.segments += 1;
+    }
+    return total;
+  }
+  if (config_.reset_state_per_batch || carried_.batch != batch.B)
+    carried_ = network_.zero_state(batch.B);
   for (int t = 0; t < batch.T; t += seg) {
     const StepStats s = train_segment(slice(batch, t, std::min(batch.T, t + seg)), carried_);
     total.loss_sum += s.loss_sum;
@@ -494,9 +680,21 @@ StepStats Trainer::train_batch(const Batch& batch) {
 
 StepStats Trainer::evaluate(const Batch& batch) {
   check_batch(batch, network_.config(), "Trainer::evaluate");
-  State state = network_.zero_state(batch.B);
   const int seg = config_.tbptt_fwd > 0 ? config_.tbptt_fwd : batch.T;
   StepStats total;
+  if (dev_) {
+    dev_->dt->zero_state(DeviceImpl::net(network_), cudabk::StateSlot::scratch, batch.B);
+    for (int t = 0; t < batch.T; t += seg) {
+      const StepStats s =
+          device_segment(slice(batch, t, std::min(batch.T, t + seg)), false, 0, false, false);
+      total.loss_sum += s.loss_sum;
+      total.count += s.count;
+      total.segments += 1;
+    }
+    total.score = total.loss_sum / batch.B;
+    return total;
+  }
+  State state = network_.zero_state(batch.B);
   for (int t = 0; t < batch.T; t += seg) {
     const Batch s = slice(batch, t, std::min(batch.T, t + seg));
     impl_->compute(network_, s, state, 0, false);
@@ -508,6 +706,63 @@ StepStats Trainer::evaluate(const Batch& batch) {
   }
   total.score = total.loss_sum / batch.B;
   return total;
+}
+
+UpdateReport Trainer::apply_update(const StepStats& stats, int sequences) {
+  MELODL_CHECK(sequences >= 1,
+               "[Trainer::apply_update] sequences must be >= 1, got " + std::to_string(sequences));
+  MELODL_CHECK(dev_ ? dev_->have_grads : !impl_->grads.empty(),
+               "[Trainer::apply_update] no gradient yet: call compute_gradients first");
+  const auto& oc = optimizer_.config();
+  const bool dl4j = oc.kind == OptimizerKind::dl4j_rmsprop;
+  UpdateReport r;
+  r.finite_loss = std::isfinite(stats.loss_sum);
+  double sumsq = 0;
+  if (dev_) {
+    auto& dn = DeviceImpl::net(network_);
+    dev_->sync_device_grads(network_);
+    dev_->dt->enqueue_grad_sumsq(dn);
+    sumsq = dev_->dt->read_scalars(dn, cudabk::Scalar::kGradSq + 1)[cudabk::Scalar::kGradSq];
+  } else {
+    for (float g : impl_->grads) sumsq += static_cast<double>(g) * g;
+  }
+  r.finite_gradient = std::isfinite(sumsq);
+  // the norm of the gradient the mode uses (Optimizer::apply: the mean for standard modes)
+  const double scale = dl4j ? 1.0 : (stats.count > 0 ? 1.0 / stats.count : 0.0);
+  r.grad_norm = std::sqrt(sumsq) * scale;
+  if (!r.finite_loss || !r.finite_gradient || !(stats.count > 0)) return r;
+  if (dev_) {
+    auto& dn = DeviceImpl::net(network_);
+    dev_->sync_device_slots(network_, optimizer_);
+    // the norm is known: clip by scaling, with no second reduction on the device
+    const float fscale = static_cast<float>(scale);
+    const double norm = std::sqrt(sumsq) * std::abs(static_cast<double>(fscale));
+    const float clip =
+        oc.clip_norm > 0 && norm > oc.clip_norm ? static_cast<float>(oc.clip_norm / norm) : 1.0f;
+    dev_->dt->enqueue_update(dn, oc, fscale * clip, 0.0f, false, sequences, optimizer_.steps() + 1);
+    optimizer_.set_steps(optimizer_.steps() + 1);
+    DeviceImpl::params_written(network_);
+    dev_->slots_newer = Newer::device;
+    r.grad_norm = norm;
+  } else {
+    impl_->update_grads.assign(impl_->grads.begin(), impl_->grads.end());
+    r.grad_norm = optimizer_.apply(network_.params(), impl_->update_grads, impl_->weight_mask,
+                                   stats.count, sequences);
+  }
+  r.applied = true;
+  return r;
+}
+
+bool Trainer::parameters_finite() const {
+  if (dev_) {
+    auto& dn = DeviceImpl::net(network_);
+    dev_->dt->enqueue_param_sumsq(dn);
+    return std::isfinite(
+        dev_->dt->read_scalars(dn, cudabk::Scalar::kParamSq + 1)[cudabk::Scalar::kParamSq]);
+  }
+  for (float w : network_.params())
+    if (!std::isfinite(w)) return false;
+  return true;
 }
 
 }  // namespace melodl::lstm

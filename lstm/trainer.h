@@ -1,5 +1,6 @@
 // lstm/trainer.h: truncated-BPTT training of a Network on the CPU (Eigen backend,
-// multithreaded, deterministic for a given thread count).
+// multithreaded, deterministic for a given thread count) or, when the network's device is
+// "cuda", on the GPU (lstm/cuda/, kernels/; deterministic on one GPU model).
 //
 // A sequence batch (T steps x B streams, time-major) is split into segments of tbptt_fwd
 // steps; each segment runs forward from the previous segment's state, backpropagates over
@@ -51,6 +52,14 @@ struct Batch {
   std::span<const float> mask;
 };
 
+// What Trainer::apply_update did.
+struct UpdateReport {
+  bool applied = false;         // the optimiser step ran
+  bool finite_loss = true;      // the StepStats' loss_sum was finite
+  bool finite_gradient = true;  // every gradient element was finite
+  double grad_norm = 0;         // global norm of the gradient the mode uses, before clipping
+};
+
 struct StepStats {
   double loss_sum = 0;   // summed cross-entropy (nats) over unmasked positions
   double count = 0;      // unmasked positions
@@ -61,6 +70,14 @@ struct StepStats {
   double bits_per_symbol() const { return mean_nats() / 0.6931471805599453; }
 };
 
+// Device "cuda" (docs/design.md "CUDA backend"): parameters, gradient, optimiser slots and the
+// carried state live on the GPU. The host views below are mirrors refreshed lazily when
+// asked for: gradients(), optimizer() const, carried_state() and network().params() const
+// download when the device copy is newer; the non-const optimizer(), mutable_gradients(),
+// set_carried_state() and network().params() mark the host copy newer, and the next device
+// operation uploads it. Each such download or upload costs a full copy (the parameter
+// count in floats), so a training loop on "cuda" should use compute_gradients +
+// apply_update (or train_batch) and read host copies only to log or checkpoint.
 class Trainer {
  public:
   Trainer(Network network, const TrainConfig& config);
@@ -71,8 +88,9 @@ class Trainer {
   const Network& network() const { return network_; }
   Network& network() { return network_; }
   const TrainConfig& config() const { return config_; }
-  Optimizer& optimizer() { return optimizer_; }
-  const Optimizer& optimizer() const { return optimizer_; }
+  // "cuda": the slots are a host mirror (see the class comment).
+  Optimizer& optimizer();
+  const Optimizer& optimizer() const;
   // Updates applied so far (one per segment).
   std::int64_t step_count() const { return optimizer_.steps(); }
   // A seeded RNG owned by the trainer and saved in checkpoints, for the caller's data order.
@@ -81,8 +99,8 @@ class Trainer {
 
   // The state carried between train_batch calls (used when reset_state_per_batch is false;
   // batch 0 before the first call). Saved in and restored from checkpoints.
-  const State& carried_state() const { return carried_; }
-  void set_carried_state(State state) { carried_ = std::move(state); }
+  const State& carried_state() const;
+  void set_carried_state(State state);
 
   // Trains on one sequence batch: segments of tbptt_fwd, one update each. Throws
   // InvalidArgument on bad shapes/symbols.
@@ -96,15 +114,36 @@ class Trainer {
   // of the SUMMED cross-entropy over the last `bwd` steps' window (0 = all). For tests/benches.
   StepStats compute_gradients(const Batch& segment, State& state, int bwd = 0);
   std::span<const float> gradients() const;
+  // Writable host copy of the gradient (e.g. to inject a fault in a test); on "cuda" it is
+  // uploaded again before the next apply_update.
+  std::span<float> mutable_gradients();
+
+  // After compute_gradients(segment, ...) returned `stats`: checks that stats.loss_sum and
+  // the gradient are finite and, only then and when stats.count > 0, applies one optimiser
+  // update with the arithmetic of Optimizer::apply (count = stats.count, minibatch
+  // `sequences`; on "cuda" the fused device step, the norm reduced on the device). The
+  // gradient itself is left unchanged (gradients() still returns the summed gradient).
+  // grad_norm is the global norm of the gradient the mode uses (the mean for sgd, adam,
+  // rmsprop; the sum for dl4j_rmsprop) before clipping, also when the update is skipped.
+  // Throws InvalidArgument when no gradient was computed yet or sequences < 1.
+  UpdateReport apply_update(const StepStats& stats, int sequences);
+  // Whether every parameter is finite (on "cuda" a device reduction; no parameter copy).
+  bool parameters_finite() const;
 
  private:
-  struct Impl;
+  struct Impl;        // the CPU backend (lstm/trainer.cpp)
+  struct DeviceImpl;  // the CUDA backend's state and mirror flags (lstm/trainer.cpp)
+  // One segment on the device from the carried or the scratch state: forward, plus backward
+  // when `backward`, plus the optimiser update when `update` (train_segment's arithmetic).
+  StepStats device_segment(const Batch& segment, bool carried, int bwd, bool backward, bool update);
+
   Network network_;
   TrainConfig config_;
-  Optimizer optimizer_;
+  mutable Optimizer optimizer_;  // "cuda": slots are a host mirror
   Rng rng_;
-  State carried_;
+  mutable State carried_;  // "cuda": a host mirror of the device's carried state
   std::unique_ptr<Impl> impl_;
+  std::unique_ptr<DeviceImpl> dev_;  // non-null when network_ runs on "cuda"
 };
 
 }  // namespace melodl::lstm

@@ -1,0 +1,587 @@
+// lstm/cuda/backend.cpp: the CUDA backend of melodl::lstm (interface: lstm/cuda/backend.h),
+// host code on the launchers of kernels/ (variant (a) layers: cuBLAS GEMM + fused pointwise;
+// one-hot input as a row gather; fused softmax + cross-entropy; fused optimiser step;
+// deterministic reductions). Compiled by the host compiler; kernels/ holds all device code.
+//
+// Per segment (T steps, B streams, N = T*B rows), on one stream:
+//   upload inputs, targets (and mask) [T,B];
+//   per layer l: lstm_layer_forward from the slot's state (h0, c0) -> hs[l], cs[l], gates[l];
+//   logits [N,V] = broadcast(by) (a gather of row 0 with all-zero indices: an exact copy)
+//                  + hs[top] Wy (cuBLAS);
+//   softmax_xent (weights = mask): loss sum -> scalar kLoss, dlogits in place;
+//   backward window rows [t0*B, N) (t0 = T - bwd): dWy = hs_top^T dlogits, dby = column sum,
+//   dH_top = dlogits Wy^T; per layer top-down lstm_layer_backward over the window with
+//   h0/c0 = the state entering the window (held constant: truncated BPTT), dx -> dH[l-1];
+//   final state hs[l][T-1], cs[l][T-1] -> the slot (after backward, which reads the old one).
+// Errors of the kernels layer (melodl::cuda::CudaError / InvalidArgument) are rethrown as
+// melodl::lstm::Error / InvalidArgument with the operation's name in front.
+// NEVER RUN ON A GPU (no device in the session that wrote it).
+#include "lstm/cuda/backend.h"
+
+#include <cmath>
+#include <utility>
+
+#include "kernels/cuda_check.cuh"
+#include "kernels/gather.h"
+#include "kernels/gemm.h"
+#include "kernels/lstm_layer.h"
+#include "kernels/optim.h"
+#include "kernels/reduce.h"
+#include "kernels/runtime.h"
+#include "kernels/softmax_xent.h"
+
+namespace melodl::lstm::cudabk {
+
+namespace {
+
+template <class T>
+using Buf = cuda::DeviceBuffer<T>;
+
+// Grow-only (re)allocation; contents are undefined after a reallocation.
+template <class T>
+void ensure(Buf<T>& b, std::size_t n) {
+  if (b.size() < n) b = Buf<T>(n);
+}
+
+template <class F>
+auto guarded(const char* where, F&& fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const cuda::InvalidArgument& e) {
+    throw InvalidArgument(std::string("[") + where + "] " + e.what());
+  } catch (const cuda::CudaError& e) {
+    throw Error(std::string("[") + where + "] " + e.what());
+  }
+}
+
+void h2d(void* dst, const void* src, std::size_t bytes, cudaStream_t s) {
+  if (bytes > 0) MELODL_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, s));
+}
+void d2h(void* dst, const void* src, std::size_t bytes, cudaStream_t s) {
+  if (bytes > 0) MELODL_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, s));
+}
+void d2d(void* dst, const void* src, std::size_t bytes, cudaStream_t s) {
+  if (bytes > 0) MELODL_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, s));
+}
+
+cuda::GemmMath gemm_math(const NetworkConfig& c) {
+  return c.cuda_math == "fp32" ? cuda::GemmMath::kFp32 : cuda::GemmMath::kTf32;
+}
+
+constexpr std::size_t kF = sizeof(float);
+
+}  // namespace
+
+bool use_cuda(const std::string& device) {
+  if (device == "cpu") return false;
+  if (device == "auto") return cuda::available();
+  MELODL_CHECK(device == "cuda", "[device] unknown device \"" + device +
+                                     "\" (expected \"cpu\", \"cuda\" or \"auto\")");
+  MELODL_CHECK(cuda::available(),
+               "[device] device \"cuda\" is not usable: " + cuda::unavailable_reason());
+  return true;
+}
+
+// ---- DeviceNet ----------------------------------------------------------------------------
+
+struct DeviceNet::Impl {
+  Impl(const NetworkConfig& c, const ParamLayout& l)
+      : cfg(c), layout(l), ctx(gemm_math(c)), params(l.total) {}
+
+  NetworkConfig cfg;
+  ParamLayout layout;
+  cuda::DeviceContext ctx;
+  Buf<float> params;
+  Buf<std::int32_t> zeros;  // [>= N] all-zero indices: broadcast of the output bias
+  // inference workspaces
+  Buf<std::int32_t> sym;
+  std::vector<Buf<float>> hs, cs, h0, c0;
+  Buf<float> gates, logits;
+
+  cuda::ExecContext exec() const { return ctx.exec(); }
+  cudaStream_t stream() const { return ctx.stream(); }
+
+  void ensure_zeros(std::int64_t n) {
+    if (zeros.size() < static_cast<std::size_t>(n)) {
+      zeros = Buf<std::int32_t>(static_cast<std::size_t>(n));
+      MELODL_CUDA_CHECK(
+          cudaMemsetAsync(zeros.get(), 0, zeros.size() * sizeof(std::int32_t), stream()));
+    }
+  }
+
+  LayerFwdArgs layer_args(int l, int T, int B, const std::int32_t* symbols, const float* x,
+                          const float* h_0, const float* c_0, float* h_s, float* c_s, float* g,
+                          bool training) const {
+    const auto& ly = layout.layers[l];
+    const float* P = params.get();
+    LayerFwdArgs a;
+    a.T = T;
+    a.B = B;
+    a.I = ly.input;
+    a.H = cfg.hidden;
+    a.peephole = ly.peepholes;
+    a.training = training;
+    a.symbols = symbols;
+    a.x = x;
+    a.W = P + ly.W;
+    a.R = P + ly.R;
+    a.b = P + ly.b;
+    a.p = ly.peepholes ? P + ly.p : nullptr;
+    a.h0 = h_0;
+    a.c0 = c_0;
+    a.hs = h_s;
+    a.cs = c_s;
+    a.gates = g;
+    return a;
+  }
+
+  // logits [N,V] = y [N,H] Wy + by.
+  void output_forward(const float* y, std::int64_t N, float* out) {
+    const int H = cfg.hidden, V = cfg.vocab;
+    const float* P = params.get();
+    ensure_zeros(N);
+    cuda::gather_rows(GatherArgs{N, 1, V, zeros.get(), P + layout.by, nullptr, out}, exec());
+    cuda::gemm(exec(), false, false, static_cast<int>(N), V, H, 1.f, y, H, P + layout.Wy, V, 1.f,
+               out, V);
+  }
+};
+
+DeviceNet::DeviceNet(const NetworkConfig& config, const ParamLayout& layout) {
+  guarded("Network (cuda)", [&] { impl_ = std::make_unique<Impl>(config, layout); });
+}
+
+DeviceNet::~DeviceNet() = default;
+
+void DeviceNet::upload_params(const float* host) {
+  guarded("Network (cuda): upload parameters", [&] {
+    h2d(impl_->params.get(), host, impl_->params.size() * kF, impl_->stream());
+    impl_->ctx.synchronize();
+  });
+}
+
+void DeviceNet::download_params(float* host) {
+  guarded("Network (cuda): download parameters", [&] {
+    d2h(host, impl_->params.get(), impl_->params.size() * kF, impl_->stream());
+    impl_->ctx.synchronize();
+  });
+}
+
+void DeviceNet::run(std::span<const std::int32_t> symbols, int T, State& state,
+                    std::span<float> logits) {
+  guarded("Network::run (cuda)", [&] {
+    auto& d = *impl_;
+    const int B = state.batch, H = d.cfg.hidden, G = 4 * H, V = d.cfg.vocab, L = d.cfg.layers;
+    const std::size_t N = static_cast<std::size_t>(T) * B, BH = static_cast<std::size_t>(B) * H;
+    const cudaStream_t s = d.stream();
+    ensure(d.sym, N);
+    ensure(d.gates, N * G);
+    ensure(d.logits, N * V);
+    d.hs.resize(L);
+    d.cs.resize(L);
+    d.h0.resize(L);
+    d.c0.resize(L);
+    for (int l = 0; l < L; ++l) {
+      ensure(d.hs[l], N * H);
+      ensure(d.cs[l], N * H);
+      ensure(d.h0[l], BH);
+      ensure(d.c0[l], BH);
+    }
+    h2d(d.sym.get(), symbols.data(), N * sizeof(std::int32_t), s);
+    for (int l = 0; l < L; ++l) {
+      h2d(d.h0[l].get(), state.h[l].data(), BH * kF, s);
+      h2d(d.c0[l].get(), state.c[l].data(), BH * kF, s);
+    }
+    for (int l = 0; l < L; ++l) {
+      cuda::lstm_layer_forward(
+          d.layer_args(l, T, B, l == 0 ? d.sym.get() : nullptr, l > 0 ? d.hs[l - 1].get() : nullptr,
+                       d.h0[l].get(), d.c0[l].get(), d.hs[l].get(), d.cs[l].get(), d.gates.get(),
+                       false),
+          d.exec());
+    }
+    d.output_forward(d.hs[L - 1].get(), static_cast<std::int64_t>(N), d.logits.get());
+    d2h(logits.data(), d.logits.get(), N * V * kF, s);
+    for (int l = 0; l < L; ++l) {
+      d2h(state.h[l].data(), d.hs[l].get() + (N - B) * H, BH * kF, s);
+      d2h(state.c[l].data(), d.cs[l].get() + (N - B) * H, BH * kF, s);
+    }
+    d.ctx.synchronize();
+  });
+}
+
+// ---- DeviceTrainer ------------------------------------------------------------------------
+
+namespace {
+
+struct DevState {
+  int batch = 0;
+  std::vector<Buf<float>> h, c;
+};
+
+OptimKind optim_kind(OptimizerKind k) {
+  switch (k) {
+    case OptimizerKind::sgd:
+      return OptimKind::kSgdMomentum;
+    case OptimizerKind::adam:
+      return OptimKind::kAdam;
+    case OptimizerKind::rmsprop:
+      return OptimKind::kRmsProp;
+    case OptimizerKind::dl4j_rmsprop:
+      return OptimKind::kRmsPropDl4j;
+  }
+  return OptimKind::kAdam;
+}
+
+}  // namespace
+
+struct DeviceTrainer::Impl {
+  OptimizerConfig opt;
+  std::size_t P = 0;
+  Buf<float> grads, m, v;  // m: sgd velocity / adam m; v: rmsprop cache / adam v
+  Buf<std::uint8_t> mask;  // 1 = weight (L2 applies)
+  Buf<float> ws;           // reduction workspace [kSumWorkspaceFloats + 1]
+  Buf<float> scalars;      // [kWeightSq + weight runs]
+  std::vector<std::pair<std::size_t, std::size_t>> weight_runs;  // (offset, length)
+  Buf<std::int32_t> in, tg;
+  Buf<float> wts;
+  std::vector<Buf<float>> hs, cs, gates, dH;
+  Buf<float> logits, loss_rows, bwd_ws;
+  DevState carried, scratch;
+
+  DevState& slot(StateSlot s) { return s == StateSlot::carried ? carried : scratch; }
+
+  // Device buffers of the optimiser's slots, in Optimizer::slot_names() order.
+  std::vector<Buf<float>*> slot_buffers() {
+    switch (opt.kind) {
+      case OptimizerKind::sgd:
+        return {&m};
+      case OptimizerKind::adam:
+        return {&m, &v};
+      case OptimizerKind::rmsprop:
+      case OptimizerKind::dl4j_rmsprop:
+        return {&v};
+    }
+    return {};
+  }
+
+  void resize_state(DevState& st, int L, int B, int H) {
+    const std::size_t BH = static_cast<std::size_t>(B) * H;
+    st.batch = B;
+    st.h.resize(L);
+    st.c.resize(L);
+    for (int l = 0; l < L; ++l) {
+      ensure(st.h[l], BH);
+      ensure(st.c[l], BH);
+    }
+  }
+};
+
+DeviceTrainer::DeviceTrainer(DeviceNet& net, const OptimizerConfig& optimizer,
+                             std::span<const std::uint8_t> weight_mask) {
+  guarded("Trainer (cuda)", [&] {
+    auto& d = net.impl();
+    impl_ = std::make_unique<Impl>();
+    auto& t = *impl_;
+    t.opt = optimizer;
+    t.P = d.layout.total;
+    t.grads = Buf<float>(t.P);
+    if (optimizer.kind == OptimizerKind::sgd || optimizer.kind == OptimizerKind::adam)
+      t.m = Buf<float>(t.P);
+    if (optimizer.kind != OptimizerKind::sgd) t.v = Buf<float>(t.P);
+    t.mask = Buf<std::uint8_t>(t.P);
+    t.ws = Buf<float>(static_cast<std::size_t>(cuda::kSumWorkspaceFloats) + 1);
+    // contiguous runs of weight tensors (per layer W+R, then p with the next W+R, ...)
+    for (const auto& pt : d.layout.tensors) {
+      if (!pt.is_weight) continue;
+      if (!t.weight_runs.empty() &&
+          t.weight_runs.back().first + t.weight_runs.back().second == pt.offset)
+        t.weight_runs.back().second += pt.size();
+      else
+        t.weight_runs.emplace_back(pt.offset, pt.size());
+    }
+    t.scalars = Buf<float>(static_cast<std::size_t>(Scalar::kWeightSq) + t.weight_runs.size());
+    h2d(t.mask.get(), weight_mask.data(), t.P, d.stream());
+    MELODL_CUDA_CHECK(cudaMemsetAsync(t.grads.get(), 0, t.P * kF, d.stream()));
+    MELODL_CUDA_CHECK(cudaMemsetAsync(t.scalars.get(), 0, t.scalars.size() * kF, d.stream()));
+    d.ctx.synchronize();
+  });
+}
+
+DeviceTrainer::~DeviceTrainer() = default;
+
+void DeviceTrainer::upload_state(DeviceNet& net, StateSlot slot, const State& state) {
+  guarded("Trainer (cuda): upload state", [&] {
+    auto& d = net.impl();
+    auto& st = impl_->slot(slot);
+    const int L = d.cfg.layers, H = d.cfg.hidden;
+    impl_->resize_state(st, L, state.batch, H);
+    const std::size_t BH = static_cast<std::size_t>(state.batch) * H;
+    for (int l = 0; l < L; ++l) {
+      h2d(st.h[l].get(), state.h[l].data(), BH * kF, d.stream());
+      h2d(st.c[l].get(), state.c[l].data(), BH * kF, d.stream());
+    }
+    d.ctx.synchronize();
+  });
+}
+
+void DeviceTrainer::zero_state(DeviceNet& net, StateSlot slot, int batch) {
+  guarded("Trainer (cuda): zero state", [&] {
+    auto& d = net.impl();
+    auto& st = impl_->slot(slot);
+    const int L = d.cfg.layers, H = d.cfg.hidden;
+    impl_->resize_state(st, L, batch, H);
+    const std::size_t BH = static_cast<std::size_t>(batch) * H;
+    for (int l = 0; l < L; ++l) {
+      MELODL_CUDA_CHECK(cudaMemsetAsync(st.h[l].get(), 0, BH * kF, d.stream()));
+      MELODL_CUDA_CHECK(cudaMemsetAsync(st.c[l].get(), 0, BH * kF, d.stream()));
+    }
+  });
+}
+
+void DeviceTrainer::download_state(DeviceNet& net, StateSlot slot, State& state) {
+  guarded("Trainer (cuda): download state", [&] {
+    auto& d = net.impl();
+    auto& st = impl_->slot(slot);
+    if (state.batch != st.batch || static_cast<int>(state.h.size()) != d.cfg.layers)
+      state = State::zeros(d.cfg, st.batch);
+    const std::size_t BH = static_cast<std::size_t>(st.batch) * d.cfg.hidden;
+    for (int l = 0; l < d.cfg.layers; ++l) {
+      d2h(state.h[l].data(), st.h[l].get(), BH * kF, d.stream());
+      d2h(state.c[l].data(), st.c[l].get(), BH * kF, d.stream());
+    }
+    d.ctx.synchronize();
+  });
+}
+
+int DeviceTrainer::state_batch(StateSlot slot) const {
+  return slot == StateSlot::carried ? impl_->carried.batch : impl_->scratch.batch;
+}
+
+void DeviceTrainer::enqueue_segment(DeviceNet& net, const Batch& seg, StateSlot slot, int bwd,
+                                    bool backward) {
+  guarded("Trainer (cuda): segment", [&] {
+    auto& d = net.impl();
+    auto& t = *impl_;
+    auto& st = t.slot(slot);
+    const int T = seg.T, B = seg.B, L = d.cfg.layers, H = d.cfg.hidden, G = 4 * H, V = d.cfg.vocab;
+    MELODL_CHECK(st.batch == B, "[Trainer (cuda)] device state holds batch " +
+                                    std::to_string(st.batch) + ", segment has " +
+                                    std::to_string(B));
+    const std::int64_t N = static_cast<std::int64_t>(T) * B;
+    const std::size_t n = static_cast<std::size_t>(N), BH = static_cast<std::size_t>(B) * H;
+    if (bwd <= 0 || bwd > T) bwd = T;
+    const int t0 = T - bwd;
+    const std::size_t wr0 = static_cast<std::size_t>(t0) * B;  // first row of the window
+    const std::int64_t nw = N - static_cast<std::int64_t>(wr0);
+    const cudaStream_t s = d.stream();
+    const cuda::ExecContext ex = d.exec();
+    const float* P = d.params.get();
+
+    ensure(t.in, n);
+    ensure(t.tg, n);
+    if (!seg.mask.empty()) ensure(t.wts, n);
+    ensure(t.logits, n * V);
+    ensure(t.loss_rows, n);
+    t.hs.resize(L);
+    t.cs.resize(L);
+    t.gates.resize(L);
+    t.dH.resize(L);
+    for (int l = 0; l < L; ++l) {
+      ensure(t.hs[l], n * H);
+      ensure(t.cs[l], n * H);
+      ensure(t.gates[l], n * G);
+      if (backward) ensure(t.dH[l], n * H);
+    }
+    if (backward) ensure(t.bwd_ws, cuda::lstm_layer_bwd_workspace_floats(bwd, B, H));
+
+    h2d(t.in.get(), seg.inputs.data(), n * sizeof(std::int32_t), s);
+    h2d(t.tg.get(), seg.targets.data(), n * sizeof(std::int32_t), s);
+    if (!seg.mask.empty()) h2d(t.wts.get(), seg.mask.data(), n * kF, s);
+
+    // forward
+    for (int l = 0; l < L; ++l) {
+      cuda::lstm_layer_forward(
+          d.layer_args(l, T, B, l == 0 ? t.in.get() : nullptr, l > 0 ? t.hs[l - 1].get() : nullptr,
+                       st.h[l].get(), st.c[l].get(), t.hs[l].get(), t.cs[l].get(), t.gates[l].get(),
+                       backward),
+          ex);
+    }
+    const float* top = t.hs[L - 1].get();
+    d.output_forward(top, N, t.logits.get());
+    SoftmaxXentArgs sx;
+    sx.N = N;
+    sx.V = V;
+    sx.logits = t.logits.get();
+    sx.targets = t.tg.get();
+    sx.weights = seg.mask.empty() ? nullptr : t.wts.get();
+    sx.loss_rows = t.loss_rows.get();
+    sx.dlogits = backward ? t.logits.get() : nullptr;
+    sx.loss_sum = t.scalars.get() + Scalar::kLoss;
+    sx.workspace = t.ws.get();
+    cuda::softmax_xent(sx, ex);
+
+    if (backward) {
+      float* g = t.grads.get();
+      const float* dlog = t.logits.get() + wr0 * V;
+      // output layer over the window rows
+      cuda::gemm(ex, true, false, H, V, static_cast<int>(nw), 1.f, top + wr0 * H, H, dlog, V, 0.f,
+                 g + d.layout.Wy, V);
+      cuda::column_sum(dlog, nw, V, g + d.layout.by, false, ex);
+      cuda::gemm(ex, false, true, static_cast<int>(nw), H, V, 1.f, dlog, V, P + d.layout.Wy, V, 0.f,
+                 t.dH[L - 1].get() + wr0 * H, H);
+      // LSTM layers, top to bottom, over the window
+      for (int l = L - 1; l >= 0; --l) {
+        const auto& ly = d.layout.layers[l];
+        LayerBwdArgs a;
+        a.T = bwd;
+        a.B = B;
+        a.I = ly.input;
+        a.H = H;
+        a.peephole = ly.peepholes;
+        a.accumulate = false;
+        a.symbols = l == 0 ? t.in.get() + wr0 : nullptr;
+        a.x = l > 0 ? t.hs[l - 1].get() + wr0 * H : nullptr;
+        a.W = P + ly.W;
+        a.R = P + ly.R;
+        a.p = ly.peepholes ? P + ly.p : nullptr;
+        a.h0 = t0 > 0 ? t.hs[l].get() + (wr0 - B) * H : st.h[l].get();
+        a.c0 = t0 > 0 ? t.cs[l].get() + (wr0 - B) * H : st.c[l].get();
+        a.hs = t.hs[l].get() + wr0 * H;
+        a.cs = t.cs[l].get() + wr0 * H;
+        a.gates = t.gates[l].get() + wr0 * G;
+        a.dhs = t.dH[l].get() + wr0 * H;
+        a.dW = g + ly.W;
+        a.dR = g + ly.R;
+        a.db = g + ly.b;
+        a.dp = ly.peepholes ? g + ly.p : nullptr;
+        a.dx = l > 0 ? t.dH[l - 1].get() + wr0 * H : nullptr;
+        a.workspace = t.bwd_ws.get();
+        cuda::lstm_layer_backward(a, ex);
+      }
+    }
+    // the final state becomes the slot's state (after backward, which read the old one)
+    for (int l = 0; l < L; ++l) {
+      d2d(st.h[l].get(), t.hs[l].get() + (n - B) * H, BH * kF, s);
+      d2d(st.c[l].get(), t.cs[l].get() + (n - B) * H, BH * kF, s);
+    }
+  });
+}
+
+void DeviceTrainer::enqueue_grad_sumsq(DeviceNet& net) {
+  guarded("Trainer (cuda): gradient norm", [&] {
+    auto& t = *impl_;
+    cuda::sum(t.grads.get(), static_cast<std::int64_t>(t.P), true,
+              t.scalars.get() + Scalar::kGradSq, t.ws.get(), net.impl().exec());
+  });
+}
+
+void DeviceTrainer::enqueue_param_sumsq(DeviceNet& net) {
+  guarded("Trainer (cuda): parameter check", [&] {
+    auto& t = *impl_;
+    auto& d = net.impl();
+    cuda::sum(d.params.get(), static_cast<std::int64_t>(t.P), true,
+              t.scalars.get() + Scalar::kParamSq, t.ws.get(), d.exec());
+  });
+}
+
+int DeviceTrainer::enqueue_weight_sumsq(DeviceNet& net) {
+  return guarded("Trainer (cuda): weight norm", [&] {
+    auto& t = *impl_;
+    auto& d = net.impl();
+    for (std::size_t k = 0; k < t.weight_runs.size(); ++k)
+      cuda::sum(d.params.get() + t.weight_runs[k].first,
+                static_cast<std::int64_t>(t.weight_runs[k].second), true,
+                t.scalars.get() + Scalar::kWeightSq + k, t.ws.get(), d.exec());
+    return static_cast<int>(t.weight_runs.size());
+  });
+}
+
+void DeviceTrainer::enqueue_update(DeviceNet& net, const OptimizerConfig& c, float grad_scale,
+                                   float clip_norm, bool report_norm, int minibatch,
+                                   std::int64_t step) {
+  guarded("Trainer (cuda): optimiser step", [&] {
+    auto& t = *impl_;
+    auto& d = net.impl();
+    MELODL_CHECK(c.kind == t.opt.kind, "[Trainer (cuda)] the optimiser kind cannot change");
+    OptimArgs a;
+    a.kind = optim_kind(c.kind);
+    a.n = static_cast<std::int64_t>(t.P);
+    a.w = d.params.get();
+    a.g = t.grads.get();
+    a.m = t.m.size() ? t.m.get() : nullptr;
+    a.v = t.v.size() ? t.v.get() : nullptr;
+    a.l2_mask = t.mask.get();
+    a.lr = c.lr;
+    a.l2 = c.l2;
+    a.rho = c.rms_decay;
+    a.eps = c.eps;
+    a.beta1 = c.beta1;
+    a.beta2 = c.beta2;
+    a.step = step;
+    a.momentum = c.momentum;
+    a.minibatch = static_cast<float>(minibatch);
+    a.grad_scale = grad_scale;
+    a.clip_norm = clip_norm;
+    a.norm_out = clip_norm > 0 || report_norm ? t.scalars.get() + Scalar::kNorm : nullptr;
+    a.workspace = t.ws.get();
+    cuda::optim_step(a, d.exec());
+  });
+}
+
+std::vector<double> DeviceTrainer::read_scalars(DeviceNet& net, int n) {
+  return guarded("Trainer (cuda): read results", [&] {
+    auto& d = net.impl();
+    std::vector<float> host(static_cast<std::size_t>(n));
+    d2h(host.data(), impl_->scalars.get(), host.size() * kF, d.stream());
+    d.ctx.synchronize();
+    return std::vector<double>(host.begin(), host.end());
+  });
+}
+
+void DeviceTrainer::download_grads(DeviceNet& net, float* host) {
+  guarded("Trainer (cuda): download gradient", [&] {
+    auto& d = net.impl();
+    d2h(host, impl_->grads.get(), impl_->P * kF, d.stream());
+    d.ctx.synchronize();
+  });
+}
+
+void DeviceTrainer::upload_grads(DeviceNet& net, const float* host) {
+  guarded("Trainer (cuda): upload gradient", [&] {
+    auto& d = net.impl();
+    h2d(impl_->grads.get(), host, impl_->P * kF, d.stream());
+    d.ctx.synchronize();
+  });
+}
+
+void DeviceTrainer::download_slots(DeviceNet& net, std::vector<std::vector<float>>& slots) {
+  guarded("Trainer (cuda): download optimiser state", [&] {
+    auto& d = net.impl();
+    const auto bufs = impl_->slot_buffers();
+    slots.resize(bufs.size());
+    for (std::size_t k = 0; k < bufs.size(); ++k) {
+      slots[k].resize(impl_->P);
+      d2h(slots[k].data(), bufs[k]->get(), impl_->P * kF, d.stream());
+    }
+    d.ctx.synchronize();
+  });
+}
+
+void DeviceTrainer::upload_slots(DeviceNet& net, const std::vector<std::vector<float>>& slots) {
+  guarded("Trainer (cuda): upload optimiser state", [&] {
+    auto& d = net.impl();
+    const auto bufs = impl_->slot_buffers();
+    MELODL_CHECK(slots.size() == bufs.size(),
+                 "[Trainer (cuda)] optimiser state has " + std::to_string(slots.size()) +
+                     " slots, the optimiser needs " + std::to_string(bufs.size()));
+    for (std::size_t k = 0; k < bufs.size(); ++k) {
+      MELODL_CHECK(slots[k].size() == impl_->P,
+                   "[Trainer (cuda)] optimiser slot " + std::to_string(k) + " has " +
+                       std::to_string(slots[k].size()) + " values, expected " +
+                       std::to_string(impl_->P));
+      h2d(bufs[k]->get(), slots[k].data(), impl_->P * kF, d.stream());
+    }
+    d.ctx.synchronize();
+  });
+}
+
+}  // namespace melodl::lstm::cudabk
