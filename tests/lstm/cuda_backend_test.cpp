@@ -1,0 +1,401 @@
+// tests/lstm/cuda_backend_test.cpp: the CUDA backend of melodl::lstm (device "cuda") against
+// the CPU backend, through the public API only (label cuda; every test skips with
+// melodl::cuda::unavailable_reason() when no device is usable):
+//   - Network::run logits and final state, 1-3 layers, odd sizes, peepholes on/off;
+//   - Trainer::compute_gradients loss, state and gradient (full and partial backward window,
+//     masks, a non-zero incoming state);
+//   - 200 training steps on CPU and CUDA with matching loss curves;
+//   - determinism (two CUDA runs bitwise equal), checkpoint round trip from a CUDA trainer
+//     (resume continues bitwise identically on the device; the file loads on the CPU too),
+//     apply_update, evaluate, greedy sampling.
+// Tolerances (docs/kernels.md "Precision modes"): with cuda_math "fp32" (exact fp32 GEMMs) the
+// backends differ only by summation order: forward atol 1e-5 / rtol 1e-4, gradients atol
+// 1e-4 x (largest entry of the tensor) / rtol 1e-3, as the CPU backend against its double
+// reference. With "tf32" (10-bit mantissa products): 2e-2 / 2e-2. The loss-curve tolerances
+// are in TrainingCurve below. All are starting values: NEVER RUN ON A GPU (no device in the
+// session that wrote this); calibrate them on the first GPU run and record them.
+// Run: ctest --test-dir build-cuda -L cuda -R CudaBackend --output-on-failure
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <functional>
+#include <limits>
+#include <utility>
+
+#include "kernels/runtime.h"
+#include "lstm/checkpoint.h"
+#include "lstm/sampler.h"
+#include "lstm_test_util.h"
+
+namespace melodl::lstm {
+namespace {
+
+namespace fs = std::filesystem;
+
+class CudaBackend : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!melodl::cuda::available()) GTEST_SKIP() << melodl::cuda::unavailable_reason();
+  }
+};
+
+struct Shape {
+  int layers, H, V, T, B, bwd;
+  bool peepholes, mask;
+};
+
+std::ostream& operator<<(std::ostream& os, const Shape& s) {
+  return os << "L" << s.layers << " H" << s.H << " V" << s.V << " T" << s.T << " B" << s.B << " bwd"
+            << s.bwd << (s.peepholes ? " peep" : " nopeep") << (s.mask ? " mask" : "");
+}
+
+class CudaVsCpu : public ::testing::TestWithParam<std::tuple<Shape, std::string>> {
+ protected:
+  void SetUp() override {
+    if (!melodl::cuda::available()) GTEST_SKIP() << melodl::cuda::unavailable_reason();
+  }
+};
+
+NetworkConfig config(const Shape& s, const std::string& device, const std::string& math) {
+  NetworkConfig c = test::small_config(s.V, s.layers, s.H, s.peepholes, 2);
+  c.device = device;
+  c.cuda_math = math;
+  return c;
+}
+
+// A CUDA network with random (unsaturated) weights and a CPU network with the same weights.
+std::pair<Network, Network> twin_networks(const Shape& s, const std::string& math,
+                                          std::uint64_t seed) {
+  Network gpu(config(s, "cuda", math));
+  test::randomize(gpu, seed);  // writes the host mirror; uploaded before the next device use
+  const std::span<const float> p = std::as_const(gpu).params();
+  Network cpu(config(s, "cpu", math), std::vector<float>(p.begin(), p.end()));
+  return {std::move(gpu), std::move(cpu)};
+}
+
+State random_state(const Network& net, int B, std::uint64_t seed) {
+  State s = net.zero_state(B);
+  std::mt19937_64 g(seed);
+  std::uniform_real_distribution<float> u(-0.5f, 0.5f);
+  for (std::size_t l = 0; l < s.h.size(); ++l)
+    for (std::size_t k = 0; k < s.h[l].size(); ++k) {
+      s.h[l][k] = u(g);
+      s.c[l][k] = u(g);
+    }
+  return s;
+}
+
+struct Tol {
+  double fwd_atol, fwd_rtol, grad_atol, grad_rtol;
+};
+Tol tolerance(const std::string& math) {
+  return math == "fp32" ? Tol{1e-5, 1e-4, 1e-4, 1e-3} : Tol{2e-2, 2e-2, 2e-2, 2e-2};
+}
+
+TEST_P(CudaVsCpu, RunLogitsAndStateMatchCpu) {
+  const auto& [s, math] = GetParam();
+  auto [gpu, cpu] = twin_networks(s, math, 21);
+  EXPECT_EQ(gpu.device(), "cuda");
+  const auto seg = test::random_batch(s.T, s.B, s.V, 31);
+  State sg = random_state(cpu, s.B, 5), sc = random_state(cpu, s.B, 5);
+  std::vector<float> lg(static_cast<std::size_t>(s.T) * s.B * s.V), lc(lg.size());
+  gpu.run(seg.inputs, s.T, sg, lg);
+  cpu.run(seg.inputs, s.T, sc, lc);
+  const Tol tol = tolerance(math);
+  EXPECT_TRUE(test::allclose(lg, lc, tol.fwd_atol, tol.fwd_rtol)) << s << " " << math;
+  for (int l = 0; l < s.layers; ++l) {
+    EXPECT_TRUE(test::allclose(sg.h[l], sc.h[l], tol.fwd_atol, tol.fwd_rtol)) << "h" << l;
+    EXPECT_TRUE(test::allclose(sg.c[l], sc.c[l], tol.fwd_atol, tol.fwd_rtol)) << "c" << l;
+  }
+  // step() (T = 1, used by Sampler) continues from the state run() left
+  std::vector<float> og(static_cast<std::size_t>(s.B) * s.V), oc(og.size());
+  const std::vector<std::int32_t> next(seg.targets.begin(), seg.targets.begin() + s.B);
+  gpu.step(next, sg, og);
+  cpu.step(next, sc, oc);
+  EXPECT_TRUE(test::allclose(og, oc, tol.fwd_atol, tol.fwd_rtol)) << "step after run";
+}
+
+TEST_P(CudaVsCpu, GradientsMatchCpu) {
+  const auto& [s, math] = GetParam();
+  auto [gpu, cpu] = twin_networks(s, math, 22);
+  const ParamLayout L = cpu.layout();
+  Trainer tg(std::move(gpu), TrainConfig{});
+  Trainer tc(std::move(cpu), TrainConfig{});
+  const auto seg = test::random_batch(s.T, s.B, s.V, 32, s.mask);
+  State sg = random_state(tc.network(), s.B, 6), sc = random_state(tc.network(), s.B, 6);
+  const StepStats a = tg.compute_gradients(seg.view(), sg, s.bwd);
+  const StepStats e = tc.compute_gradients(seg.view(), sc, s.bwd);
+  const Tol tol = tolerance(math);
+  EXPECT_NEAR(a.loss_sum, e.loss_sum, tol.fwd_rtol * std::abs(e.loss_sum)) << s;
+  EXPECT_EQ(a.count, e.count);
+  for (int l = 0; l < s.layers; ++l) {
+    EXPECT_TRUE(test::allclose(sg.h[l], sc.h[l], tol.fwd_atol, tol.fwd_rtol)) << "h" << l;
+    EXPECT_TRUE(test::allclose(sg.c[l], sc.c[l], tol.fwd_atol, tol.fwd_rtol)) << "c" << l;
+  }
+  const std::vector<float> ga(tg.gradients().begin(), tg.gradients().end());
+  const std::vector<float> ge(tc.gradients().begin(), tc.gradients().end());
+  for (const auto& t : L.tensors) {
+    const std::vector<float> x(ga.begin() + t.offset, ga.begin() + t.offset + t.size());
+    const std::vector<float> y(ge.begin() + t.offset, ge.begin() + t.offset + t.size());
+    double scale = 0;
+    for (float v : y) scale = std::max(scale, std::abs(static_cast<double>(v)));
+    EXPECT_TRUE(test::allclose(x, y, tol.grad_atol * std::max(1.0, scale), tol.grad_rtol))
+        << "tensor " << t.name << " " << s << " " << math;
+  }
+}
+
+TEST_P(CudaVsCpu, EvaluateMatchesCpu) {
+  const auto& [s, math] = GetParam();
+  auto [gpu, cpu] = twin_networks(s, math, 23);
+  TrainConfig tc;
+  tc.tbptt_fwd = std::max(1, s.T / 2);  // two segments: the state carries on the device
+  tc.tbptt_bwd = tc.tbptt_fwd;
+  Trainer tg(std::move(gpu), tc), tcpu(std::move(cpu), tc);
+  const auto batch = test::random_batch(s.T, s.B, s.V, 33, s.mask);
+  const StepStats a = tg.evaluate(batch.view()), e = tcpu.evaluate(batch.view());
+  EXPECT_NEAR(a.loss_sum, e.loss_sum, tolerance(math).fwd_rtol * std::abs(e.loss_sum));
+  EXPECT_EQ(a.count, e.count);
+  EXPECT_EQ(a.segments, e.segments);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, CudaVsCpu,
+    ::testing::Combine(::testing::Values(Shape{1, 1, 3, 1, 1, 0, true, false},
+                                         Shape{1, 13, 7, 5, 3, 0, false, false},
+                                         Shape{2, 33, 11, 37, 7, 0, true, true},
+                                         Shape{2, 33, 11, 37, 1, 10, false, false},
+                                         Shape{3, 17, 9, 9, 4, 4, true, true},
+                                         Shape{3, 65, 20, 12, 5, 0, false, true},
+                                         Shape{2, 200, 60, 50, 32, 0, true, false}),
+                       ::testing::Values(std::string("fp32"), std::string("tf32"))));
+
+// Mean loss (nats) per step of `steps` train_batch calls on a fixed pool of batches.
+std::vector<double> loss_curve(Trainer& t, int steps, int V) {
+  std::vector<double> curve;
+  std::vector<test::RandomBatch> pool;
+  for (int k = 0; k < 8; ++k) {
+    // learnable data: target = a fixed function of the input (+ noise from the random rows)
+    auto b = test::random_batch(20, 8, V, 700 + k);
+    for (std::size_t j = 0; j < b.targets.size(); ++j)
+      if (j % 3 != 0) b.targets[j] = (b.inputs[j] * 3 + 1) % V;
+    pool.push_back(std::move(b));
+  }
+  for (int k = 0; k < steps; ++k) curve.push_back(t.train_batch(pool[k % 8].view()).mean_nats());
+  return curve;
+}
+
+// 200 updates (Adam, TBPTT 10/10, 2 x 32, V 16, B 8, T 20) on CPU and CUDA. The curves must
+// agree step by step: |cuda - cpu| <= 2e-3 nats (fp32) or 5e-2 nats (tf32), and both
+// must learn (final loss < 80 % of the first). Differences grow with the number of
+// updates because the weights drift apart by rounding; these bounds are starting values.
+TEST_F(CudaBackend, TrainingCurveMatchesCpuOver200Steps) {
+  for (const std::string math : {"fp32", "tf32"}) {
+    const Shape s{2, 32, 16, 20, 8, 0, true, false};
+    auto [gpu, cpu] = twin_networks(s, math, 24);
+    TrainConfig tc;
+    tc.optimizer.kind = OptimizerKind::adam;
+    tc.optimizer.lr = 1e-2f;
+    tc.optimizer.clip_norm = 5.0f;
+    tc.tbptt_fwd = 10;
+    tc.tbptt_bwd = 10;
+    Trainer tg(std::move(gpu), tc), tcpu(std::move(cpu), tc);
+    const auto a = loss_curve(tg, 100, s.V);  // 2 segments per batch: 200 updates
+    const auto e = loss_curve(tcpu, 100, s.V);
+    EXPECT_EQ(tg.step_count(), 200);
+    const double tol = math == "fp32" ? 2e-3 : 5e-2;
+    double worst = 0;
+    for (std::size_t k = 0; k < a.size(); ++k) worst = std::max(worst, std::abs(a[k] - e[k]));
+    EXPECT_LE(worst, tol) << math << ": largest per-step difference of the mean loss";
+    EXPECT_LT(a.back(), 0.8 * a.front()) << math << ": the CUDA run did not learn";
+    EXPECT_LT(e.back(), 0.8 * e.front()) << math << ": the CPU run did not learn";
+  }
+}
+
+TEST_F(CudaBackend, RepeatRunsAreBitwiseEqual) {
+  const Shape s{2, 40, 13, 12, 5, 0, true, true};
+  auto run = [&] {
+    auto [gpu, cpu] = twin_networks(s, "tf32", 25);
+    TrainConfig tc;
+    tc.optimizer.kind = OptimizerKind::dl4j_rmsprop;
+    tc.optimizer.lr = 0.1f;
+    tc.optimizer.l2 = 1e-3f;
+    tc.tbptt_fwd = 6;
+    tc.tbptt_bwd = 4;
+    Trainer t(std::move(gpu), tc);
+    std::vector<double> losses;
+    for (int k = 0; k < 10; ++k) {
+      const auto b = test::random_batch(s.T, s.B, s.V, 800 + k, true);
+      const StepStats st = t.train_batch(b.view());
+      losses.push_back(st.loss_sum);
+      losses.push_back(st.score);
+      losses.push_back(st.grad_norm);
+    }
+    const auto p = std::as_const(t.network()).params();
+    return std::make_pair(losses, std::vector<float>(p.begin(), p.end()));
+  };
+  const auto first = run(), second = run();
+  EXPECT_EQ(first.first, second.first);
+  EXPECT_EQ(first.second, second.second);
+}
+
+// train_batch on CUDA against the CPU with every optimiser: the score (with L2) and the
+// reported norm follow the CPU's definitions.
+TEST_F(CudaBackend, TrainBatchStatsMatchCpuForEveryOptimizer) {
+  for (auto kind : {OptimizerKind::sgd, OptimizerKind::adam, OptimizerKind::rmsprop,
+                    OptimizerKind::dl4j_rmsprop}) {
+    const Shape s{2, 24, 10, 12, 4, 0, true, true};
+    auto [gpu, cpu] = twin_networks(s, "fp32", 26);
+    TrainConfig tc;
+    tc.optimizer.kind = kind;
+    tc.optimizer.lr = kind == OptimizerKind::dl4j_rmsprop ? 0.1f : 0.01f;
+    tc.optimizer.l2 = 1e-3f;
+    tc.optimizer.clip_norm = 1.0f;
+    tc.tbptt_fwd = 6;
+    tc.tbptt_bwd = 6;
+    Trainer tg(std::move(gpu), tc), tcpu(std::move(cpu), tc);
+    for (int k = 0; k < 3; ++k) {
+      const auto b = test::random_batch(s.T, s.B, s.V, 900 + k, true);
+      const StepStats a = tg.train_batch(b.view()), e = tcpu.train_batch(b.view());
+      EXPECT_NEAR(a.loss_sum, e.loss_sum, 1e-4 * std::abs(e.loss_sum)) << to_string(kind);
+      EXPECT_NEAR(a.score, e.score, 1e-4 * std::abs(e.score)) << to_string(kind);
+      EXPECT_NEAR(a.grad_norm, e.grad_norm, 1e-3 * e.grad_norm) << to_string(kind);
+    }
+    EXPECT_TRUE(test::allclose(std::as_const(tg.network()).params(),
+                               std::as_const(tcpu.network()).params(), 1e-4, 1e-3))
+        << to_string(kind);
+    const auto& sg = std::as_const(tg).optimizer().slots();
+    const auto& sc = std::as_const(tcpu).optimizer().slots();
+    ASSERT_EQ(sg.size(), sc.size());
+    for (std::size_t k = 0; k < sg.size(); ++k)
+      EXPECT_TRUE(test::allclose(sg[k], sc[k], 1e-6, 1e-2)) << to_string(kind) << " slot " << k;
+    EXPECT_EQ(tg.step_count(), tcpu.step_count());
+  }
+}
+
+TEST_F(CudaBackend, ApplyUpdateMatchesCpuAndSkipsNonFinite) {
+  const Shape s{2, 24, 10, 8, 4, 0, true, false};
+  auto [gpu, cpu] = twin_networks(s, "fp32", 27);
+  TrainConfig tc;
+  tc.optimizer.kind = OptimizerKind::adam;
+  tc.optimizer.lr = 0.01f;
+  tc.optimizer.clip_norm = 0.5f;
+  Trainer tg(std::move(gpu), tc), tcpu(std::move(cpu), tc);
+  State sg = tg.network().zero_state(s.B), sc = tcpu.network().zero_state(s.B);
+  for (int k = 0; k < 3; ++k) {
+    const auto b = test::random_batch(s.T, s.B, s.V, 1000 + k);
+    const StepStats a = tg.compute_gradients(b.view(), sg, 0);
+    const StepStats e = tcpu.compute_gradients(b.view(), sc, 0);
+    const UpdateReport ra = tg.apply_update(a, s.B), re = tcpu.apply_update(e, s.B);
+    EXPECT_TRUE(ra.applied);
+    EXPECT_NEAR(ra.grad_norm, re.grad_norm, 1e-3 * re.grad_norm);
+  }
+  EXPECT_TRUE(test::allclose(std::as_const(tg.network()).params(),
+                             std::as_const(tcpu.network()).params(), 1e-5, 1e-3));
+  EXPECT_TRUE(tg.parameters_finite());
+  // a NaN written into the host gradient is uploaded and stops the update
+  const auto b = test::random_batch(s.T, s.B, s.V, 1100);
+  const StepStats a = tg.compute_gradients(b.view(), sg, 0);
+  const std::vector<float> before(std::as_const(tg.network()).params().begin(),
+                                  std::as_const(tg.network()).params().end());
+  tg.mutable_gradients()[7] = std::numeric_limits<float>::quiet_NaN();
+  const UpdateReport r = tg.apply_update(a, s.B);
+  EXPECT_FALSE(r.applied);
+  EXPECT_FALSE(r.finite_gradient);
+  EXPECT_EQ(tg.step_count(), 3);
+  EXPECT_TRUE(test::allclose(std::as_const(tg.network()).params(), before, 0, 0));
+  // a non-finite weight written on the host is seen by the device check
+  tg.network().params()[2] = std::numeric_limits<float>::infinity();
+  EXPECT_FALSE(tg.parameters_finite());
+}
+
+fs::path temp_path(const std::string& name) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("melodl_lstm_cuda_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  return dir / name;
+}
+
+TEST_F(CudaBackend, CheckpointRoundTripAndBitwiseResume) {
+  const Shape s{2, 20, 9, 15, 4, 0, true, false};
+  TrainConfig tc;
+  tc.optimizer.kind = OptimizerKind::adam;
+  tc.optimizer.lr = 0.01f;
+  tc.tbptt_fwd = 5;
+  tc.tbptt_bwd = 5;
+  tc.reset_state_per_batch = false;  // the carried state is saved too
+  auto make = [&] { return Trainer(twin_networks(s, "tf32", 28).first, tc); };
+  Trainer straight = make(), first = make();
+  const fs::path p = temp_path("resume.safetensors");
+  for (int k = 0; k < 6; ++k) {
+    straight.train_batch(test::random_batch(s.T, s.B, s.V, straight.rng().next_u64()).view());
+    if (k < 3) {
+      first.train_batch(test::random_batch(s.T, s.B, s.V, first.rng().next_u64()).view());
+      if (k == 2) save_checkpoint(p, first, "voc");
+    }
+  }
+  LoadedCheckpoint ck = load_checkpoint(p);
+  EXPECT_EQ(ck.network_config.device, "cuda");
+  EXPECT_EQ(ck.step, 9);
+  // the file holds the device state at save time
+  EXPECT_TRUE(test::allclose(ck.params, std::as_const(first.network()).params(), 0, 0));
+  EXPECT_EQ(ck.optimizer_slots, std::as_const(first).optimizer().slots());
+  ASSERT_EQ(ck.carried_state.batch, s.B);
+  EXPECT_TRUE(test::allclose(ck.carried_state.h[1], first.carried_state().h[1], 0, 0));
+  Trainer resumed = ck.make_trainer();
+  EXPECT_EQ(resumed.network().device(), "cuda");
+  for (int k = 3; k < 6; ++k)
+    resumed.train_batch(test::random_batch(s.T, s.B, s.V, resumed.rng().next_u64()).view());
+  EXPECT_TRUE(test::allclose(std::as_const(resumed.network()).params(),
+                             std::as_const(straight.network()).params(), 0, 0));
+  EXPECT_EQ(std::as_const(resumed).optimizer().slots(),
+            std::as_const(straight).optimizer().slots());
+  // the same file resumes on the CPU (device is a runtime choice)
+  ck.network_config.device = "cpu";
+  Trainer on_cpu = ck.make_trainer();
+  EXPECT_EQ(on_cpu.network().device(), "cpu");
+  EXPECT_TRUE(test::allclose(on_cpu.network().params(), ck.params, 0, 0));
+  fs::remove_all(p.parent_path());
+}
+
+TEST_F(CudaBackend, GreedySamplingMatchesCpu) {
+  const Shape s{2, 32, 12, 1, 1, 0, true, false};
+  auto [gpu, cpu] = twin_networks(s, "fp32", 29);
+  const std::vector<std::int32_t> prime = {1, 4, 2};
+  constexpr int kStreams = 3, kLength = 40;
+  // the hook records the CPU's gap between the two largest logits per (stream, step)
+  std::vector<std::vector<float>> gap(kStreams, std::vector<float>(kLength, 0.0f));
+  const MaskHook record = [&](int k, int step, std::span<float> z, std::span<std::uint8_t>) {
+    std::vector<float> v(z.begin(), z.end());
+    std::partial_sort(v.begin(), v.begin() + 2, v.end(), std::greater<float>());
+    gap[k][step] = v[0] - v[1];
+  };
+  Sampler a(gpu, SampleConfig{0.0f, 0, 1}), b(cpu, SampleConfig{0.0f, 0, 1});
+  const auto ga = a.sample(kStreams, kLength, prime);
+  const auto gb = b.sample(kStreams, kLength, prime, record);
+  // argmax is robust to fp32 reordering except at a near-tie: compare up to the first one
+  for (int k = 0; k < kStreams; ++k) {
+    int n = 0;
+    while (n < kLength && gap[k][n] > 1e-3f) ++n;
+    EXPECT_GT(n, 0) << "stream " << k << " starts with a near-tie: pick another seed";
+    EXPECT_TRUE(std::equal(ga[k].begin(), ga[k].begin() + n, gb[k].begin()))
+        << "stream " << k << " differs within its first " << n << " symbols";
+  }
+}
+
+TEST_F(CudaBackend, HostWritesReachTheDevice) {
+  const Shape s{1, 8, 5, 3, 2, 0, false, false};
+  auto [gpu, cpu] = twin_networks(s, "fp32", 30);
+  // zero every weight on the host: the logits become the output bias (0) on the device too
+  for (float& w : gpu.params()) w = 0.0f;
+  State st = gpu.zero_state(2);
+  std::vector<float> logits(static_cast<std::size_t>(3) * 2 * 5, 1.0f);
+  const auto seg = test::random_batch(3, 2, 5, 3);
+  gpu.run(seg.inputs, 3, st, logits);
+  for (float z : logits) EXPECT_EQ(z, 0.0f);
+}
+
+}  // namespace
+}  // namespace melodl::lstm
