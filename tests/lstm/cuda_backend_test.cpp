@@ -23,6 +23,7 @@
 #include <filesystem>
 #include <functional>
 #include <limits>
+#include <sstream>
 #include <utility>
 
 #include "kernels/runtime.h"
@@ -170,7 +171,15 @@ INSTANTIATE_TEST_SUITE_P(
                                          Shape{3, 17, 9, 9, 4, 4, true, true},
                                          Shape{3, 65, 20, 12, 5, 0, false, true},
                                          Shape{2, 200, 60, 50, 32, 0, true, false}),
-                       ::testing::Values(std::string("fp32"), std::string("tf32"))));
+                       ::testing::Values(std::string("fp32"), std::string("tf32"))),
+    [](const ::testing::TestParamInfo<std::tuple<Shape, std::string>>& i) {
+      const Shape& s = std::get<0>(i.param);
+      std::ostringstream os;  // not operator+: GCC 12 -Wrestrict false positive
+      os << "L" << s.layers << "_H" << s.H << "_V" << s.V << "_T" << s.T << "_B" << s.B << "_bwd"
+         << s.bwd << (s.peepholes ? "_peep" : "_nopeep") << (s.mask ? "_mask_" : "_")
+         << std::get<1>(i.param);
+      return os.str();
+    });
 
 // Mean loss (nats) per step of `steps` train_batch calls on a fixed pool of batches.
 std::vector<double> loss_curve(Trainer& t, int steps, int V) {

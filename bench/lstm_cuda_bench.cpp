@@ -1,0 +1,253 @@
+// bench/lstm_cuda_bench.cpp: the whole-network benchmark matrix of issue 5 on the GPU: our
+// CUDA backend (lstm::Trainer / lstm::Sampler with device "cuda", variant-(a) layers, TF32)
+// against cuDNN's LSTM (bench/cudnn_lstm.h, when cuDNN is found) and against our CPU backend.
+// Shapes: layers 1-4 x hidden {200, 512, 1024} x batch {32, 64} x T 50, plus the harmony
+// shape 3 x 100, T 300 (batch 32); one-hot input, V = 80.
+// Cases (wall time per iteration, each iteration synchronous: UseRealTime):
+//   Ours/Train/peep:{0,1}  one TBPTT segment of T steps: forward + backward + optimiser
+//                          update (Adam) incl. output layer, softmax-xent and the host copy of
+//                          the loss (Trainer::train_batch of one segment);
+//   Cudnn/Train            cuDNN LSTM stack only: forward (training) + backward data + backward
+//                          weights on one-hot rows fed as a dense [T,B,V] input; NO output
+//                          layer, softmax or update (so it favours cuDNN);
+//   Cpu/Train              the CPU backend's train_batch (all hardware threads);
+//   Ours/Sample, Cpu/Sample  Sampler::sample of B streams x 50 symbols (network step on the
+//                          device, draw on the host), temperature 1;
+//   Cudnn/SampleStep       50 single-step cuDNN inference forwards of the LSTM stack for B
+//                          streams (no output layer, no draw).
+// Counters: items_per_second = B*T symbols (train) or B*50 (sampling); GFLOP/s by the formula
+// of docs/design.md "FLOP count" (cuDNN credited with the same LSTM FLOPs minus the output
+// layer). Without a usable device every case reports "no CUDA device: <reason>".
+// Run: build-cuda/bench/lstm_cuda_bench --benchmark_out=lstm_cuda.json
+//        --benchmark_out_format=json [--benchmark_filter=Ours|Cudnn] (Cpu cases are slow).
+// NEVER RUN ON A GPU (no device in the session that wrote it).
+#include <benchmark/benchmark.h>
+
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/cuda_check.cuh"
+#include "kernels/runtime.h"
+#include "lstm/network.h"
+#include "lstm/sampler.h"
+#include "lstm/trainer.h"
+#ifdef MELODL_BENCH_HAS_CUDNN
+#include "bench/cudnn_lstm.h"
+#endif
+
+namespace melodl {
+namespace {
+
+constexpr int kVocab = 80;
+constexpr int kSampleLength = 50;
+
+// Arguments: {layers, hidden, batch, T}.
+void matrix(benchmark::internal::Benchmark* b) {
+  for (int L = 1; L <= 4; ++L)
+    for (int H : {200, 512, 1024})
+      for (int B : {32, 64}) b->Args({L, H, B, 50});
+  b->Args({3, 100, 32, 300});  // harmony shape
+  b->ArgNames({"L", "H", "B", "T"});
+}
+
+double train_flops_per_symbol(int L, int H, int V) {
+  double f = 6.0 * H * V;
+  for (int l = 0; l < L; ++l) f += 24.0 * H * H + (l > 0 ? 24.0 * H * H : 0.0);
+  return f;
+}
+double sample_flops_per_symbol(int L, int H, int V) {
+  double f = 2.0 * H * V;
+  for (int l = 0; l < L; ++l) f += 8.0 * H * H + (l > 0 ? 8.0 * H * H : 0.0);
+  return f;
+}
+
+bool need_device(benchmark::State& state) {
+  if (cuda::available()) return true;
+  state.SkipWithError(("no CUDA device: " + cuda::unavailable_reason()).c_str());
+  return false;
+}
+
+struct Data {
+  std::vector<std::int32_t> in, tg;
+  Data(int T, int B) {
+    std::mt19937 g(5);
+    for (int k = 0; k < T * B; ++k) {
+      in.push_back(static_cast<std::int32_t>(g() % kVocab));
+      tg.push_back(static_cast<std::int32_t>(g() % kVocab));
+    }
+  }
+};
+
+lstm::NetworkConfig net_config(int L, int H, bool peep, const std::string& device) {
+  lstm::NetworkConfig c;
+  c.vocab = kVocab;
+  c.layers = L;
+  c.hidden = H;
+  c.peepholes = peep;
+  c.device = device;
+  c.cuda_math = "tf32";
+  return c;
+}
+
+void train(benchmark::State& state, const std::string& device, bool peep) {
+  if (device == "cuda" && !need_device(state)) return;
+  const int L = static_cast<int>(state.range(0)), H = static_cast<int>(state.range(1)),
+            B = static_cast<int>(state.range(2)), T = static_cast<int>(state.range(3));
+  lstm::TrainConfig tc;
+  tc.optimizer.kind = lstm::OptimizerKind::adam;
+  tc.tbptt_fwd = T;
+  tc.tbptt_bwd = T;
+  lstm::Trainer trainer(lstm::Network(net_config(L, H, peep, device)), tc);
+  const Data d(T, B);
+  const lstm::Batch batch{T, B, d.in, d.tg, {}};
+  trainer.train_batch(batch);  // warm-up: workspaces, cuBLAS heuristics
+  for (auto _ : state) benchmark::DoNotOptimize(trainer.train_batch(batch).loss_sum);
+  const double symbols = static_cast<double>(B) * T;
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(symbols));
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(symbols * train_flops_per_symbol(L, H, kVocab) * 1e-9 * state.iterations(),
+                         benchmark::Counter::kIsRate);
+}
+
+void sample(benchmark::State& state, const std::string& device) {
+  if (device == "cuda" && !need_device(state)) return;
+  const int L = static_cast<int>(state.range(0)), H = static_cast<int>(state.range(1)),
+            B = static_cast<int>(state.range(2));
+  const lstm::Network net(net_config(L, H, true, device));
+  lstm::Sampler sampler(net, lstm::SampleConfig{1.0f, 0, 7});
+  const std::vector<std::int32_t> prime = {1};
+  sampler.sample(B, 2, prime);  // warm-up
+  for (auto _ : state) benchmark::DoNotOptimize(sampler.sample(B, kSampleLength, prime));
+  const double symbols = static_cast<double>(B) * kSampleLength;
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(symbols));
+  state.counters["GFLOP/s"] = benchmark::Counter(
+      symbols * sample_flops_per_symbol(L, H, kVocab) * 1e-9 * state.iterations(),
+      benchmark::Counter::kIsRate);
+}
+
+void BM_OursTrain(benchmark::State& s, bool peep) { train(s, "cuda", peep); }
+void BM_CpuTrain(benchmark::State& s) { train(s, "cpu", true); }
+void BM_OursSample(benchmark::State& s) { sample(s, "cuda"); }
+void BM_CpuSample(benchmark::State& s) { sample(s, "cpu"); }
+
+BENCHMARK_CAPTURE(BM_OursTrain, peep0, false)
+    ->Name("Ours/Train/peep:0")
+    ->Apply(matrix)
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_OursTrain, peep1, true)
+    ->Name("Ours/Train/peep:1")
+    ->Apply(matrix)
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CpuTrain)
+    ->Name("Cpu/Train")
+    ->Apply(matrix)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_OursSample)
+    ->Name("Ours/Sample")
+    ->Apply(matrix)
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CpuSample)
+    ->Name("Cpu/Sample")
+    ->Apply(matrix)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+#ifdef MELODL_BENCH_HAS_CUDNN
+// Random weights (any non-degenerate values do for timing) in melodl's layout.
+std::vector<bench::HostLstmLayer> random_weights(int L, int I0, int H) {
+  std::mt19937 g(3);
+  const float s = 1.0f / std::sqrt(static_cast<float>(H));
+  std::uniform_real_distribution<float> u(-s, s);
+  std::vector<bench::HostLstmLayer> w(static_cast<std::size_t>(L));
+  for (int l = 0; l < L; ++l) {
+    const std::size_t I = static_cast<std::size_t>(l == 0 ? I0 : H), G = 4 * std::size_t(H);
+    for (std::size_t k = 0; k < I * G; ++k) w[l].W.push_back(u(g));
+    for (std::size_t k = 0; k < std::size_t(H) * G; ++k) w[l].R.push_back(u(g));
+    w[l].b.assign(G, 0.0f);
+  }
+  return w;
+}
+
+void BM_CudnnTrain(benchmark::State& state) {
+  if (!need_device(state)) return;
+  const int L = static_cast<int>(state.range(0)), H = static_cast<int>(state.range(1)),
+            B = static_cast<int>(state.range(2)), T = static_cast<int>(state.range(3));
+  cuda::DeviceContext ctx;
+  bench::CudnnLstm lstm(bench::CudnnLstmShape{L, kVocab, H, B, T, true}, ctx.stream());
+  lstm.set_weights(random_weights(L, kVocab, H));
+  const std::size_t TB = std::size_t(T) * B, LBH = std::size_t(L) * B * H;
+  const Data d(T, B);
+  std::vector<float> onehot(TB * kVocab, 0.0f), dyh(TB * H, 0.01f);
+  for (std::size_t n = 0; n < TB; ++n) onehot[n * kVocab + std::size_t(d.in[n])] = 1.0f;
+  cuda::DeviceBuffer<float> x(onehot), dy(dyh), y(TB * H), hx(LBH), cx(LBH);
+  hx.zero();
+  cx.zero();
+  auto step = [&] {
+    lstm.forward(x.get(), hx.get(), cx.get(), y.get(), nullptr, nullptr, true);
+    lstm.backward(x.get(), hx.get(), cx.get(), y.get(), dy.get(), nullptr, nullptr, nullptr);
+    ctx.synchronize();
+  };
+  step();  // warm-up
+  for (auto _ : state) step();
+  const double symbols = static_cast<double>(TB);
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(symbols));
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(symbols * (train_flops_per_symbol(L, H, kVocab) - 6.0 * H * kVocab) *
+                             1e-9 * state.iterations(),
+                         benchmark::Counter::kIsRate);
+}
+
+void BM_CudnnSampleStep(benchmark::State& state) {
+  if (!need_device(state)) return;
+  const int L = static_cast<int>(state.range(0)), H = static_cast<int>(state.range(1)),
+            B = static_cast<int>(state.range(2));
+  cuda::DeviceContext ctx;
+  bench::CudnnLstm lstm(bench::CudnnLstmShape{L, kVocab, H, B, 1, true}, ctx.stream());
+  lstm.set_weights(random_weights(L, kVocab, H));
+  const std::size_t LBH = std::size_t(L) * B * H;
+  std::vector<float> onehot(std::size_t(B) * kVocab, 0.0f);
+  for (int b = 0; b < B; ++b) onehot[std::size_t(b) * kVocab + std::size_t(b % kVocab)] = 1.0f;
+  cuda::DeviceBuffer<float> x(onehot), y(std::size_t(B) * H), h0(LBH), c0(LBH), h1(LBH), c1(LBH);
+  h0.zero();
+  c0.zero();
+  auto run = [&] {
+    for (int k = 0; k < kSampleLength; ++k) {
+      const bool even = k % 2 == 0;
+      lstm.forward(x.get(), even ? h0.get() : h1.get(), even ? c0.get() : c1.get(), y.get(),
+                   even ? h1.get() : h0.get(), even ? c1.get() : c0.get(), false);
+    }
+    ctx.synchronize();
+  };
+  run();
+  for (auto _ : state) run();
+  const double symbols = static_cast<double>(B) * kSampleLength;
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(symbols));
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(symbols * (sample_flops_per_symbol(L, H, kVocab) - 2.0 * H * kVocab) *
+                             1e-9 * state.iterations(),
+                         benchmark::Counter::kIsRate);
+}
+
+BENCHMARK(BM_CudnnTrain)
+    ->Name("Cudnn/Train")
+    ->Apply(matrix)
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CudnnSampleStep)
+    ->Name("Cudnn/SampleStep")
+    ->Apply(matrix)
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+#endif
+
+}  // namespace
+}  // namespace melodl
+
+BENCHMARK_MAIN();
