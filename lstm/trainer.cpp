@@ -397,6 +397,9 @@ struct Trainer::DeviceImpl {
 
   // The network's DeviceNet with the parameters current on the device.
   static cudabk::DeviceNet& net(const Network& n) {
+    MELODL_CHECK(n.device_ != nullptr,
+                 "[Trainer] the trainer runs on \"cuda\" but its network was replaced by one on "
+                 "the CPU");
     auto& d = *n.device_;
     if (d.device_stale) {
       d.net.upload_params(n.params_.data());
