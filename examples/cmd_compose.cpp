@@ -1,15 +1,20 @@
-// examples/cmd_compose.cpp: `melodl compose CHECKPOINT`: new melodies from a trained
-// network (a checkpoint file or a run directory), sampled with the native grammar as a
-// mask so every melody decodes (--unconstrained turns the mask off), written as MIDI
-// (and WAV) files plus compositions.txt in the extract format (readable by render/match).
-// Sampling lives in examples/pipeline/composing.h. Docs: docs/training.md, docs/cli.md.
+// examples/cmd_compose.cpp: `melodl compose CHECKPOINT`: new melodies (or two-part
+// harmonies, for a model trained with --harmonies) from a trained network (a checkpoint
+// file or a run directory), sampled with the native grammar as a mask so every line
+// decodes (--unconstrained turns the mask off), written as MIDI (and WAV) files plus
+// compositions.txt in the extract format (readable by render/match). A harmony model can
+// also accompany a melody: --accompany FILE.mid composes a lower voice under a voice of
+// that file, step by step. Sampling lives in examples/pipeline/composing.h.
+// Docs: docs/training.md, docs/cli.md.
 // Usage: melodl compose runs/bach --count 8 --temperature 0.9 -o out --wav
+//        melodl compose runs/bach-harmonies --accompany tune.mid -o duet --wav
 #include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "encode/codec.h"
+#include "encode/harmony.h"
 #include "encode/melody.h"
 #include "examples/audio.h"
 #include "examples/cli_error.h"
@@ -73,6 +78,10 @@ struct ComposeArgs {
   std::string prime_midi;
   int prime_notes = 8;
   int program = 0;
+  int upper_program = 24;
+  std::string accompany;
+  int accompany_voice = -1;
+  double step_ms = 62.5;
   double tempo = 100.0;
   int start_pitch = 60;
   std::string output = "compositions";
@@ -80,13 +89,46 @@ struct ComposeArgs {
   bool unconstrained = false;
   bool quiet = false;
   CLI::Option* start_pitch_opt = nullptr;
+  CLI::Option* length_opt = nullptr;
 };
+
+// The voice of a MIDI file to accompany, sampled on the harmony grid (1/16 s through the
+// tempo map, or step_ms), pitches folded into the harmony range.
+std::vector<melodl::encode::HarmonySample> voice_to_accompany(const ComposeArgs& a, bool quiet) {
+  auto song = melodl::midi::read_file(a.accompany);
+  if (!song) throw Error(std::string(song.error().what()));
+  melodl::encode::HarmonyOptions opt;
+  opt.step_seconds = a.step_ms / 1000.0;
+  const auto voices = melodl::encode::split_voices(*song, opt);
+  if (voices.empty()) throw Error(a.accompany + ": no notes to accompany (percussion only?)");
+  const int k = a.accompany_voice < 0 ? static_cast<int>(voices.size()) - 1 : a.accompany_voice;
+  if (k >= static_cast<int>(voices.size()))
+    throw UsageError("--accompany-voice " + std::to_string(k) + ": " + a.accompany + " has " +
+                     std::to_string(voices.size()) + " voices (0 = lowest)");
+  const auto& v = voices[static_cast<std::size_t>(k)];
+  auto samples = melodl::encode::sample_voice(*song, v.notes, opt);
+  if (samples.empty()) throw Error(a.accompany + ": the chosen voice has no notes");
+  if (!quiet)
+    std::printf(
+        "melodl compose: accompanying voice %d of %zu of %s (%zu notes, program %d, mean pitch "
+        "%.1f): %zu steps of %.1f ms\n",
+        k, voices.size(), a.accompany.c_str(), v.notes.size(), v.program, v.mean_pitch,
+        samples.size(), a.step_ms);
+  return samples;
+}
+
+int run_harmonies(const ComposeArgs& a, const melodl::cli::LoadedModel& model,
+                  const melodl::lstm::Network& net);
 
 int run_compose(const ComposeArgs& a) {
   if (!a.prime.empty() && !a.prime_midi.empty())
     throw UsageError("give --prime or --prime-midi, not both");
   const melodl::cli::LoadedModel model = melodl::cli::load_model(a.checkpoint, a.quiet);
   const melodl::lstm::Network net = model.checkpoint.make_network();
+  if (model.vocab.kind() == pl::LineKind::harmony) return run_harmonies(a, model, net);
+  if (!a.accompany.empty())
+    throw UsageError("--accompany needs a harmony model (melodl train --harmonies); " +
+                     model.path.string() + " models melodies");
 
   pl::ComposeOptions o;
   o.count = a.count;
@@ -153,6 +195,76 @@ int run_compose(const ComposeArgs& a) {
   return 0;
 }
 
+// A harmony model: two-part harmonies, or an accompaniment under --accompany's voice.
+int run_harmonies(const ComposeArgs& a, const melodl::cli::LoadedModel& model,
+                  const melodl::lstm::Network& net) {
+  if (!a.prime_midi.empty())
+    throw UsageError(
+        "--prime-midi primes melody models; for a harmony model give --prime (native harmony "
+        "symbols) or --accompany FILE.mid");
+  if (!(a.step_ms > 0)) throw UsageError("--step-ms must be positive");
+  pl::ComposeOptions o;
+  o.count = a.count;
+  o.length = a.length_opt->count() ? a.length : 2000;
+  o.temperature = a.temperature;
+  o.top_k = a.top_k;
+  o.seed = a.seed;
+  o.constrained = !a.unconstrained;
+  o.prime = a.prime;
+  if (!a.accompany.empty()) {
+    if (a.unconstrained) throw UsageError("--accompany cannot be --unconstrained");
+    o.accompany = voice_to_accompany(a, a.quiet);
+    o.length = static_cast<int>(2 * o.accompany.size() + 1);
+  }
+  pl::ComposeStats stats;
+  std::vector<pl::Composition> pieces;
+  try {
+    pieces = pl::compose(net, model.vocab, o, &stats);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
+  const fs::path dir(a.output);
+  melodl::cli::ensure_directory(dir);
+  std::unique_ptr<melodl::cli::WavRenderer> renderer;
+  if (a.wav) renderer = std::make_unique<melodl::cli::WavRenderer>(melodl::cli::find_soundfont());
+  melodl::cli::HarmonyPlaybackOptions playback;
+  playback.lower_program = a.program;
+  playback.upper_program = a.upper_program;
+  playback.step_seconds = a.step_ms / 1000.0;
+  std::vector<melodl::cli::GeneratedMelody> gen;
+  std::size_t written = 0;
+  const char* word = o.accompany.empty() ? "harmony" : "duet";
+  for (std::size_t i = 0; i < pieces.size(); ++i) {
+    char stem[32];
+    std::snprintf(stem, sizeof stem, "%s-%02zu", word, i + 1);
+    if (melodl::cli::write_harmony_playback(dir, stem, pieces[i].harmony.harmony, playback,
+                                            renderer.get()))
+      ++written;
+    gen.push_back({pieces[i].text, std::string("compose ") + stem, a.program, -1});
+  }
+  melodl::cli::write_file_atomic(dir / "compositions.txt", melodl::cli::harmonies_file_text(gen));
+  if (!a.quiet) {
+    std::printf("melodl compose: %zu %s from %s (%s sampling, temperature %g%s)\n", pieces.size(),
+                o.accompany.empty() ? "two-part harmonies" : "accompaniments", model.path.c_str(),
+                o.constrained ? "grammar-constrained" : "unconstrained", a.temperature,
+                a.top_k > 0 ? (", top-k " + std::to_string(a.top_k)).c_str() : "");
+    std::size_t steps = 0;
+    for (const auto& p : pieces) steps += p.harmony.harmony.steps();
+    std::printf(
+        "  decoded cleanly: %zu/%zu; symbols skipped by the decoder: %zu of %zu generated; %zu "
+        "steps (%.1f s) in all",
+        stats.clean, stats.melodies, stats.skipped, stats.symbols, steps,
+        static_cast<double>(steps) * a.step_ms / 1000.0);
+    if (o.constrained)
+      std::printf("; draws whose most likely symbol the grammar masked: %zu", stats.masked);
+    std::printf("\n  wrote %zu two-track MIDI%s files (lower voice program %d, upper %d) and %s\n",
+                written, renderer ? " + WAV" : "", a.program, a.upper_program,
+                (dir / "compositions.txt").c_str());
+  }
+  if (written == 0) throw Error("no harmony decoded to a playable note");
+  return 0;
+}
+
 melodl::cli::Runner setup(CLI::App& sub) {
   auto a = std::make_shared<ComposeArgs>();
   sub.add_option("checkpoint", a->checkpoint,
@@ -161,9 +273,11 @@ melodl::cli::Runner setup(CLI::App& sub) {
   sub.add_option("--count", a->count, "Melodies to compose")
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));
-  sub.add_option("--length", a->length, "Most symbols per melody")
-      ->capture_default_str()
-      ->check(CLI::Range(4, 1000000));
+  a->length_opt = sub.add_option("--length", a->length,
+                                 "Most symbols per melody (harmony models: default 2000 = 1000 "
+                                 "steps of both voices)")
+                      ->capture_default_str()
+                      ->check(CLI::Range(4, 1000000));
   sub.add_option("--temperature", a->temperature, "Sampling temperature (0 = greedy)")
       ->capture_default_str();
   sub.add_option("--top-k", a->top_k, "Draw from the k most likely symbols (0 = all)")
@@ -174,9 +288,23 @@ melodl::cli::Runner setup(CLI::App& sub) {
                  "Start with the first notes of the first melody of this MIDI file");
   sub.add_option("--prime-notes", a->prime_notes, "Notes taken from --prime-midi")
       ->capture_default_str();
-  sub.add_option("--program", a->program, "General MIDI instrument 0..127")
+  sub.add_option("--program", a->program,
+                 "General MIDI instrument 0..127 (harmony models: of the lower voice)")
       ->capture_default_str()
       ->check(CLI::Range(0, 127));
+  sub.add_option("--upper-program", a->upper_program,
+                 "Harmony models: General MIDI instrument of the upper voice")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 127));
+  sub.add_option("--accompany", a->accompany,
+                 "Harmony models: compose a lower voice under a voice of this MIDI file (the "
+                 "given voice is fed to the network step by step, as the original's live duet)");
+  sub.add_option("--accompany-voice", a->accompany_voice,
+                 "Which voice of --accompany (0 = lowest; default the highest)");
+  sub.add_option("--step-ms", a->step_ms,
+                 "Harmony models: milliseconds per step when sampling --accompany and playing "
+                 "(the training grid is 62.5)")
+      ->capture_default_str();
   sub.add_option("--tempo", a->tempo, "Beats per minute (8 duration units = a beat)")
       ->capture_default_str();
   a->start_pitch_opt =

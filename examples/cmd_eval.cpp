@@ -2,7 +2,9 @@
 // bits per symbol and per note of the model and of Kneser-Ney n-gram baselines
 // (n = 1..6, trained on the training melodies) on the same evaluation melodies, the
 // invalid-symbol rate of unconstrained samples and the style of (constrained) samples
-// against the training melodies. Text table, or --json.
+// against the training melodies. Text table, or --json. For a harmony model (trained
+// with --harmonies) the data are harmonies files (or MIDI, extracted as harmonies), a
+// "note" is a note onset in either voice, and style compares both voices as melodies.
 // Without --train, --data is split by source file (--valid-fraction, --seed: the same
 // defaults as `melodl train`, so a run's own validation split is reproduced).
 // Usage: melodl eval runs/bach --data bach.txt --json
@@ -14,6 +16,7 @@
 #include <vector>
 
 #include "encode/codec.h"
+#include "encode/harmony.h"
 #include "examples/cli_error.h"
 #include "examples/cmd_train.h"
 #include "examples/command.h"
@@ -52,11 +55,16 @@ void check_covered(const pl::Vocabulary& vocab, const std::vector<pl::CorpusMelo
 int run_eval(const EvalArgs& a) {
   const melodl::cli::LoadedModel model = melodl::cli::load_model(a.checkpoint, a.json);
   const melodl::lstm::Network net = model.checkpoint.make_network();
-  const pl::Corpus data = melodl::cli::load_corpus({a.data}, a.jobs, true);
+  const pl::LineKind kind = model.vocab.kind();
+  const bool harmony = kind == pl::LineKind::harmony;
+  for (const auto* in : {&a.data, &a.train})
+    if (!in->empty() && melodl::cli::input_kind(*in) != kind && !harmony)
+      throw Error(*in + ": holds harmonies, but " + model.path.string() + " models melodies");
+  const pl::Corpus data = melodl::cli::load_corpus({a.data}, a.jobs, true, kind);
   pl::Split split;
   if (!a.train.empty()) {
     split.valid = data.melodies();
-    split.train = melodl::cli::load_corpus({a.train}, a.jobs, true).melodies();
+    split.train = melodl::cli::load_corpus({a.train}, a.jobs, true, kind).melodies();
   } else {
     split = data.split_by_source(a.valid_fraction, a.seed);
     if (split.valid.empty())
@@ -83,18 +91,44 @@ int run_eval(const EvalArgs& a) {
   o.temperature = a.temperature;
   o.seed = a.seed;
   o.constrained = false;
-  const auto free_samples = pl::compose(net, model.vocab, o);
-  std::vector<std::string> free_lines;
-  for (const auto& c : free_samples) free_lines.push_back(c.text);
-  const pl::InvalidRate invalid =
-      pl::invalid_symbol_rate(melodl::encode::native_codec(), free_lines);
+  pl::ComposeStats free_stats;
+  const auto free_samples = pl::compose(net, model.vocab, o, &free_stats);
+  pl::InvalidRate invalid;
+  if (harmony) {
+    // Symbols the harmony decoder skips or reads as something else (a hold with nothing to
+    // hold): what the grammar mask prevents.
+    for (const auto& c : free_samples) {
+      invalid.symbols += c.text.size();
+      invalid.skipped += c.harmony.skipped + c.harmony.substituted;
+    }
+  } else {
+    std::vector<std::string> free_lines;
+    for (const auto& c : free_samples) free_lines.push_back(c.text);
+    invalid = pl::invalid_symbol_rate(melodl::encode::native_codec(), free_lines);
+  }
   o.constrained = true;
   pl::ComposeStats cstats;
   const auto samples = pl::compose(net, model.vocab, o, &cstats);
   std::vector<melodl::encode::SymbolMelody> sample_mel, corpus_mel;
-  for (const auto& c : samples)
-    if (!c.decoded.melody.steps.empty()) sample_mel.push_back(c.decoded.melody);
-  for (const auto& m : split.train) corpus_mel.push_back(m.melody);
+  const auto add_voices = [](const melodl::encode::SymbolHarmony& h,
+                             std::vector<melodl::encode::SymbolMelody>& out) {
+    for (const auto* v : {&h.lower, &h.upper}) {
+      auto m = melodl::encode::voice_melody(*v);
+      if (!m.steps.empty()) out.push_back(std::move(m));
+    }
+  };
+  for (const auto& c : samples) {
+    if (harmony)
+      add_voices(c.harmony.harmony, sample_mel);
+    else if (!c.decoded.melody.steps.empty())
+      sample_mel.push_back(c.decoded.melody);
+  }
+  for (const auto& m : split.train) {
+    if (harmony)
+      add_voices(m.harmony, corpus_mel);
+    else
+      corpus_mel.push_back(m.melody);
+  }
   const pl::StyleOverlap style =
       pl::compare_style(pl::style_of(corpus_mel), pl::style_of(sample_mel));
 
@@ -105,6 +139,7 @@ int run_eval(const EvalArgs& a) {
   if (a.json) {
     nlohmann::json j;
     j["checkpoint"] = model.path.string();
+    j["kind"] = pl::to_string(kind);
     j["data"] = {{"eval_melodies", split.valid.size()},
                  {"eval_symbols", ms.symbols},
                  {"eval_notes", ms.notes},
@@ -127,9 +162,10 @@ int run_eval(const EvalArgs& a) {
     std::printf("%s\n", j.dump(2).c_str());
     return 0;
   }
-  std::printf(
-      "melodl eval: %s on %zu melodies (%zu symbols, %zu notes); n-grams trained on %zu melodies\n",
-      model.path.c_str(), split.valid.size(), ms.symbols, ms.notes, split.train.size());
+  const char* word = harmony ? "harmonies" : "melodies";
+  std::printf("melodl eval: %s on %zu %s (%zu symbols, %zu notes); n-grams trained on %zu %s\n",
+              model.path.c_str(), split.valid.size(), word, ms.symbols, ms.notes,
+              split.train.size(), word);
   std::printf("  %-14s %12s %12s\n", "model", "bits/symbol", "bits/note");
   std::printf("  %-14s %12.4f %12.4f\n", "LSTM", ms.bits_per_symbol(), ms.bits_per_note());
   for (std::size_t i = 0; i < ngram.size(); ++i)
@@ -139,12 +175,13 @@ int run_eval(const EvalArgs& a) {
   std::printf("  LSTM %s the best n-gram by %.4f bits/note\n",
               ms.bits_per_note() < ngram[best].bits_per_note() ? "beats" : "does NOT beat",
               std::abs(ngram[best].bits_per_note() - ms.bits_per_note()));
-  std::printf("  unconstrained samples: %zu melodies, %zu symbols, %zu invalid (%.2f%%)\n",
-              free_samples.size(), invalid.symbols, invalid.skipped, 100.0 * invalid.rate());
+  std::printf("  unconstrained samples: %zu %s, %zu symbols, %zu invalid (%.2f%%)\n",
+              free_samples.size(), word, invalid.symbols, invalid.skipped, 100.0 * invalid.rate());
   std::printf(
-      "  constrained samples: %zu/%zu decode cleanly; style overlap with the training melodies: "
+      "  constrained samples: %zu/%zu decode cleanly; style overlap with the training %s%s: "
       "intervals %.3f, durations %.3f, rests %.3f\n",
-      cstats.clean, samples.size(), style.intervals, style.durations, style.rests);
+      cstats.clean, samples.size(), word, harmony ? " (each voice as a melody)" : "",
+      style.intervals, style.durations, style.rests);
   return 0;
 }
 

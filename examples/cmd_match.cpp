@@ -4,6 +4,10 @@
 // percentage identity), the longest exact copy and the n-gram overlap (n = 4..8), plus
 // set-level style overlap and invalid-symbol rate. Both files are melodies files as
 // `melodl extract` writes them. Method: examples/pipeline/match.h, docs/evaluation.md.
+// Two harmonies files (`melodl extract --harmonies`, compose/train of a harmony model):
+// each generated harmony's longest exact copy of both voices (in steps) and step n-gram
+// overlap, and per voice the best alignment against the corpus voices of the same role
+// and the longest exact copy in notes (examples/pipeline/harmony_match.h).
 // Usage: melodl match samples.txt --corpus out/melodies.txt --top 3 --json match.json
 //        --render match-midi
 #include <algorithm>
@@ -15,11 +19,13 @@
 #include <vector>
 
 #include "encode/codec.h"
+#include "encode/harmony.h"
 #include "examples/cli_error.h"
 #include "examples/command.h"
 #include "examples/fs_util.h"
 #include "examples/melody_file.h"
 #include "examples/melody_song.h"
+#include "examples/pipeline/harmony_match.h"
 #include "examples/pipeline/match.h"
 #include "examples/pipeline/style.h"
 #include "midi/writer.h"
@@ -160,8 +166,151 @@ nlohmann::json alignment_json(const mp::MatchCandidate& c, const Loaded& corpus)
   return j;
 }
 
+// A harmonies file, decoded (any harmony codec; header format, else native).
+struct LoadedHarmonies {
+  melodl::cli::MelodyFile file;
+  std::vector<melodl::encode::SymbolHarmony> harmonies;
+  std::size_t skipped = 0, symbols = 0;
+};
+
+LoadedHarmonies load_harmonies(const std::string& path, const char* what) {
+  LoadedHarmonies l;
+  l.file = melodl::cli::read_melody_file(path);
+  if (l.file.melodies.empty())
+    throw melodl::cli::Error(std::string(what) + " file " + path + " holds no harmonies");
+  const melodl::encode::HarmonyCodec* codec = nullptr;
+  try {
+    codec =
+        &melodl::encode::harmony_codec_by_name(l.file.format.empty() ? "native" : l.file.format);
+  } catch (const std::exception&) {
+    throw melodl::cli::Error(path + ": unknown harmony format '" + l.file.format + "'");
+  }
+  for (const auto& rec : l.file.melodies) {
+    auto d = codec->decode(rec.text);
+    l.skipped += d.skipped + d.substituted;
+    l.symbols += rec.text.size();
+    l.harmonies.push_back(std::move(d.harmony));
+  }
+  return l;
+}
+
+nlohmann::json novelty_json(const mp::Novelty& n) {
+  nlohmann::json ov = nlohmann::json::object();
+  for (const auto& o : n.overlap)
+    ov[std::to_string(o.n)] = o.total ? nlohmann::json(o.fraction()) : nlohmann::json(nullptr);
+  return {{"longest_copy", n.longest_copy.length},
+          {"longest_copy_corpus_index", n.longest_copy.corpus_index},
+          {"ngram_overlap", ov}};
+}
+
+int run_match_harmonies(const MatchArgs& args) {
+  if (!args.render_dir.empty())
+    throw melodl::cli::UsageError(
+        "--render is for melodies; play harmonies with `melodl render` or compose's MIDI files");
+  const auto t0 = std::chrono::steady_clock::now();
+  const LoadedHarmonies gen = load_harmonies(args.generated, "generated harmonies");
+  const LoadedHarmonies corpus = load_harmonies(args.corpus, "corpus");
+  const mp::HarmonyCorpusIndex index(corpus.harmonies);
+  const auto t1 = std::chrono::steady_clock::now();
+  mp::MatchOptions opt;
+  opt.top = args.top;
+  opt.threads = args.threads;
+  std::vector<melodl::encode::SymbolMelody> lows, ups;
+  for (const auto& h : gen.harmonies) {
+    lows.push_back(melodl::encode::voice_melody(h.lower));
+    ups.push_back(melodl::encode::voice_melody(h.upper));
+  }
+  const auto low_reports = mp::match_melodies(index.lower(), lows, opt);
+  const auto up_reports = mp::match_melodies(index.upper(), ups, opt);
+  std::vector<mp::HarmonyNovelty> nov;
+  for (const auto& h : gen.harmonies) nov.push_back(index.novelty(h));
+  const auto t2 = std::chrono::steady_clock::now();
+  const double index_s = std::chrono::duration<double>(t1 - t0).count();
+  const double match_s = std::chrono::duration<double>(t2 - t1).count();
+  const auto best = [](const mp::MatchReport& r) {
+    return r.candidates.empty() ? mp::MatchCandidate{} : r.candidates[0];
+  };
+  if (!args.quiet) {
+    std::printf(
+        "melodl match: %zu generated harmonies against %zu corpus harmonies (%zu steps; voices "
+        "%zu + %zu notes)\n",
+        gen.harmonies.size(), index.size(), index.joint().total_tokens(),
+        index.lower().total_tokens(), index.upper().total_tokens());
+    std::printf("%5s %6s %10s %22s %22s  %s\n", "gen", "steps", "copy steps",
+                "lower: copy/best ident", "upper: copy/best ident",
+                "step n-gram overlap % (n = 4 5 6 7 8)");
+    for (std::size_t i = 0; i < nov.size(); ++i) {
+      const auto& n = nov[i];
+      std::string ov;
+      for (const auto& o : n.joint.overlap) {
+        char buf[16];
+        std::snprintf(buf, sizeof buf, " %5.1f", o.total ? 100.0 * o.fraction() : 0.0);
+        ov += buf;
+      }
+      const auto lb = best(low_reports[i]), ub = best(up_reports[i]);
+      char lo[48], up[48];
+      std::snprintf(lo, sizeof lo, "%zu n / #%zu %.0f%%", n.lower.longest_copy.length,
+                    lb.corpus_index + 1, lb.alignment.identity);
+      std::snprintf(up, sizeof up, "%zu n / #%zu %.0f%%", n.upper.longest_copy.length,
+                    ub.corpus_index + 1, ub.alignment.identity);
+      std::printf("%5zu %6zu %10zu %22s %22s %s\n", i + 1, n.steps, n.joint.longest_copy.length, lo,
+                  up, ov.c_str());
+    }
+    std::printf("invalid symbols in the generated file: %zu of %zu\n", gen.skipped, gen.symbols);
+    std::printf("time: index %.2f s, matching %.2f s\n", index_s, match_s);
+    std::printf(
+        "(copy steps = longest run of steps, both voices, found verbatim in one corpus harmony "
+        "(a step is 1/16 s); per voice: longest exact copy in notes / best-aligned corpus "
+        "harmony (1-based) and its identity)\n");
+  }
+  if (!args.json.empty()) {
+    nlohmann::json results = nlohmann::json::array();
+    for (std::size_t i = 0; i < nov.size(); ++i) {
+      nlohmann::json lc = nlohmann::json::array(), uc = nlohmann::json::array();
+      for (const auto& c : low_reports[i].candidates)
+        lc.push_back({{"corpus_index", c.corpus_index},
+                      {"score", c.alignment.score},
+                      {"identity_percent", c.alignment.identity}});
+      for (const auto& c : up_reports[i].candidates)
+        uc.push_back({{"corpus_index", c.corpus_index},
+                      {"score", c.alignment.score},
+                      {"identity_percent", c.alignment.identity}});
+      results.push_back({{"index", i},
+                         {"line", gen.file.melodies[i].line_number},
+                         {"steps", nov[i].steps},
+                         {"joint", novelty_json(nov[i].joint)},
+                         {"lower", novelty_json(nov[i].lower)},
+                         {"upper", novelty_json(nov[i].upper)},
+                         {"lower_candidates", lc},
+                         {"upper_candidates", uc}});
+    }
+    nlohmann::json j = {{"generated", args.generated},
+                        {"corpus", args.corpus},
+                        {"kind", "harmony"},
+                        {"corpus_harmonies", index.size()},
+                        {"corpus_steps", index.joint().total_tokens()},
+                        {"invalid_symbols", {{"skipped", gen.skipped}, {"symbols", gen.symbols}}},
+                        {"seconds", {{"index", index_s}, {"matching", match_s}}},
+                        {"results", results}};
+    melodl::cli::write_file_atomic(args.json, j.dump(2) + "\n");
+    if (!args.quiet) std::printf("report: %s\n", args.json.c_str());
+  }
+  std::fflush(stdout);
+  return 0;
+}
+
 int run_match(const MatchArgs& args) {
   if (args.top == 0) throw melodl::cli::UsageError("--top must be at least 1");
+  for (const auto* p : {&args.generated, &args.corpus})
+    if (!fs::exists(*p)) throw melodl::cli::Error(*p + " does not exist");
+  const bool gen_h = melodl::cli::read_melody_file(args.generated).harmonies;
+  const bool corpus_h = melodl::cli::read_melody_file(args.corpus).harmonies;
+  if (gen_h != corpus_h)
+    throw melodl::cli::Error(std::string("cannot match ") + (gen_h ? "harmonies" : "melodies") +
+                             " (" + args.generated + ") against " +
+                             (corpus_h ? "harmonies" : "melodies") + " (" + args.corpus +
+                             "): give two files of one kind");
+  if (gen_h) return run_match_harmonies(args);
   const auto t0 = std::chrono::steady_clock::now();
   const Loaded gen = load(args.generated, args.format, "generated melodies");
   const Loaded corpus = load(args.corpus, args.format, "corpus");

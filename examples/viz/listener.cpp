@@ -3,10 +3,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <stdexcept>
 #include <unordered_set>
+#include <utility>
 
 namespace melodl::viz {
 
@@ -49,6 +51,14 @@ void ListenerOptions::validate() const {
   if (samples < 1) throw std::invalid_argument("--viz-samples: must be >= 1");
   if (!(rate_hz > 0) || !std::isfinite(rate_hz))
     throw std::invalid_argument("--viz-rate: must be a positive number of snapshots per second");
+}
+
+void validate_requested_lr(double lr) {
+  if (std::isfinite(lr) && lr >= kMinRequestedLr && lr <= kMaxRequestedLr) return;
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "lr: must be a finite number with %g <= lr <= %g, got %g",
+                kMinRequestedLr, kMaxRequestedLr, lr);
+  throw std::invalid_argument(buf);
 }
 
 std::string layout_json(const std::vector<ArrayInfo>& arrays, const ListenerOptions& options) {
@@ -258,6 +268,33 @@ void VizListener::shutdown() {
   }
   gate_cv_.notify_all();
   news_cv_.notify_all();
+}
+
+void VizListener::request_lr(double lr) {
+  validate_requested_lr(lr);
+  {
+    std::lock_guard lock(mu_);
+    requested_lr_ = lr;
+    ++control_seq_;
+  }
+  news_cv_.notify_all();
+}
+
+std::optional<double> VizListener::take_requested_lr() {
+  std::optional<double> out;
+  {
+    std::lock_guard lock(mu_);
+    if (!requested_lr_) return std::nullopt;
+    out = std::exchange(requested_lr_, std::nullopt);
+    ++control_seq_;
+  }
+  news_cv_.notify_all();
+  return out;
+}
+
+std::optional<double> VizListener::requested_lr() const {
+  std::lock_guard lock(mu_);
+  return requested_lr_;
 }
 
 bool VizListener::is_shut_down() const {

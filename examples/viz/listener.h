@@ -4,11 +4,14 @@
 // small snapshot at most `rate_hz` times a second (at most once per step). The HTTP
 // server thread (server.h) waits for new snapshots and serialises them; the training
 // thread only gathers a few hundred floats. The listener also pauses training: on_step
-// blocks while paused, and single_step() lets exactly one more update through.
+// blocks while paused, and single_step() lets exactly one more update through. The page
+// may ask for a new learning rate (request_lr); the training loop polls
+// take_requested_lr() after each update and applies it itself.
 //
 // Example:
 //   VizListener viz(network.layout(), {.samples = 64, .rate_hz = 10, .seed = 1});
 //   ... after each update: viz.on_step(params, grads, step, loss_nats, lr);
+//       if (auto lr = viz.take_requested_lr()) optimizer.set_lr(float(*lr)), ...;
 #pragma once
 
 #include <atomic>
@@ -16,6 +19,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -35,6 +39,14 @@ struct ListenerOptions {
   std::uint64_t seed = 1;
   void validate() const;  // throws std::invalid_argument naming the option
 };
+
+// The learning rates the page may ask for (POST /api/lr): finite, kMinRequestedLr <= lr <=
+// kMaxRequestedLr.
+inline constexpr double kMinRequestedLr = 1e-7;
+inline constexpr double kMaxRequestedLr = 10.0;
+// Throws std::invalid_argument("lr: must be a finite number with 1e-07 <= lr <= 10, got X")
+// unless `lr` is in that range.
+void validate_requested_lr(double lr);
 
 struct ArrayInfo {
   std::string name;                  // "layer0.W", ... "out.b"
@@ -99,6 +111,15 @@ class VizListener {
   void shutdown();  // releases a paused training for good, wakes waiting readers
   bool is_shut_down() const;
 
+  // Learning-rate requests. request_lr (server threads) validates (validate_requested_lr)
+  // and stores the value, replacing an earlier one not yet taken. take_requested_lr (the
+  // training thread, after each update) returns the pending value once, then nullopt until
+  // the next request; the loop applies it to the optimiser before the next update, so the
+  // next snapshot carries it. requested_lr() peeks without taking (for /api/latest).
+  void request_lr(double lr);
+  std::optional<double> take_requested_lr();
+  std::optional<double> requested_lr() const;
+
   // Reader side (server threads).
   Snapshot latest() const;
   EpochSamples latest_samples() const;
@@ -127,6 +148,7 @@ class VizListener {
   std::vector<std::pair<std::int64_t, double>> loss_history_;
   EpochSamples samples_;
   bool paused_ = false, shut_down_ = false;
+  std::optional<double> requested_lr_;
   int step_credits_ = 0;
   std::uint64_t control_seq_ = 0;
   std::int64_t taken_ = 0;

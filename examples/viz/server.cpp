@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -44,6 +46,38 @@ std::string loss_history_json(const std::vector<std::pair<std::int64_t, double>>
     out += buf;
   }
   return out + "]";
+}
+
+std::string lr_json(const std::optional<double>& lr) {
+  return lr ? nlohmann::json(*lr).dump() : std::string("null");
+}
+
+// {"paused","step","lr","lr_requested"}: the control state (answers of the POST routes and
+// the stream's status events); lr is the latest snapshot's, lr_requested a pending request.
+std::string status_json(const VizListener& l) {
+  const Snapshot snap = l.latest();
+  const std::optional<double> req = l.requested_lr();
+  nlohmann::json j;
+  j["paused"] = snap.paused;
+  j["step"] = snap.step;
+  j["lr"] = snap.seq && std::isfinite(snap.lr) ? nlohmann::json(snap.lr) : nlohmann::json();
+  j["lr_requested"] = req ? nlohmann::json(*req) : nlohmann::json();  // null: none pending
+  return j.dump();
+}
+
+// The learning rate in a POST /api/lr body: {"lr": NUMBER} or a bare JSON number. Throws
+// std::invalid_argument with a message for the page otherwise.
+double parse_lr_body(const std::string& body) {
+  const auto j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  const nlohmann::json* v = &j;
+  if (j.is_object() && j.contains("lr")) v = &j.at("lr");
+  if (!v->is_number()) {
+    char range[64];
+    std::snprintf(range, sizeof range, "%g <= lr <= %g", kMinRequestedLr, kMaxRequestedLr);
+    throw std::invalid_argument("lr: expected a JSON body {\"lr\": NUMBER} with " +
+                                std::string(range) + ", got '" + body.substr(0, 80) + "'");
+  }
+  return v->get<double>();
 }
 
 }  // namespace
@@ -100,6 +134,7 @@ VizServer::VizServer(VizListener& listener, const std::string& bind_address, int
     res.set_content(std::string("{\"snapshot\":") + (snap.seq ? snapshot_json(snap) : "null") +
                         ",\"samples\":" + (samples.seq ? samples_json(samples) : "null") +
                         ",\"paused\":" + (impl->listener.paused() ? "true" : "false") +
+                        ",\"lr_requested\":" + lr_json(impl->listener.requested_lr()) +
                         ",\"loss_history\":" + loss_history_json(impl->listener.loss_history()) +
                         "}",
                     "application/json");
@@ -109,15 +144,27 @@ VizServer::VizServer(VizListener& listener, const std::string& bind_address, int
       if (what == "pause") impl->listener.pause();
       if (what == "resume") impl->listener.resume();
       if (what == "step") impl->listener.single_step();
-      const Snapshot snap = impl->listener.latest();
-      res.set_content(std::string("{\"paused\":") + (impl->listener.paused() ? "true" : "false") +
-                          ",\"step\":" + std::to_string(snap.step) + "}",
-                      "application/json");
+      res.set_content(status_json(impl->listener), "application/json");
     };
   };
   s.Post("/api/pause", control("pause"));
   s.Post("/api/resume", control("resume"));
   s.Post("/api/step", control("step"));
+  // A new learning rate for the following updates; the training loop takes it after the
+  // current update (VizListener::take_requested_lr). 400 with {"error"} for a bad value.
+  s.Post("/api/lr", [impl](const httplib::Request& req, httplib::Response& res) {
+    try {
+      impl->listener.request_lr(parse_lr_body(req.body));
+    } catch (const std::invalid_argument& e) {
+      res.status = 400;
+      // (replace: the message quotes the body, which need not be UTF-8)
+      res.set_content(nlohmann::json{{"error", e.what()}}.dump(
+                          -1, ' ', false, nlohmann::json::error_handler_t::replace),
+                      "application/json");
+      return;
+    }
+    res.set_content(status_json(impl->listener), "application/json");
+  });
   // The page's self-test (index.html?selftest=1) reports here; printed for the e2e test.
   s.Post("/api/report", [](const httplib::Request& req, httplib::Response& res) {
     std::string body = req.body.substr(0, 20000);
@@ -150,9 +197,7 @@ VizServer::VizServer(VizListener& listener, const std::string& bind_address, int
       const std::uint64_t control = l.control_seq();
       if (control != cur->control) {
         cur->control = control;
-        const Snapshot snap = l.latest();
-        out += event("status", std::string("{\"paused\":") + (l.paused() ? "true" : "false") +
-                                   ",\"step\":" + std::to_string(snap.step) + "}");
+        out += event("status", status_json(l));
       }
       const Snapshot snap = l.latest();
       if (snap.seq > cur->seq) {

@@ -588,6 +588,27 @@ TEST(HarmonyGrammarTest, AccompanyKeepsTheGivenUpperVoice) {
 // ---------------------------------------------------------------------------
 // Rendering
 
+TEST(HarmonyVoiceMelody, NotesRestsIntervalsAndDurations) {
+  // rest, C4 onset + 2 holds, rest x2, C5 (+12: kept), E4 (-8), 40 steps of G4, rest.
+  std::vector<HarmonySample> v = {{}, {60, true}, {60, false}, {60, false},
+                                  {}, {},         {72, true},  {64, true}};
+  for (int k = 0; k < 40; ++k) v.push_back({67, k == 0});
+  v.push_back({});
+  const SymbolMelody m = voice_melody(v);
+  ASSERT_EQ(m.steps.size(), 5u);                // leading and trailing rests dropped
+  EXPECT_EQ(m.steps[0], (Step{false, 0, 2}));   // 3 steps -> index 2
+  EXPECT_EQ(m.steps[1], (Step{true, 0, 1}));    // 2 rest steps
+  EXPECT_EQ(m.steps[2], (Step{false, 12, 0}));  // one step
+  EXPECT_EQ(m.steps[3], (Step{false, -8, 0}));
+  EXPECT_EQ(m.steps[4], (Step{false, 3, 31}));  // 40 steps capped at index 31
+  // A hold after a rest starts a note (normalized); an octave and more folds into +-12.
+  const SymbolMelody h = voice_melody({{}, {50, false}, {50, false}, {75, true}});
+  ASSERT_EQ(h.steps.size(), 2u);
+  EXPECT_EQ(h.steps[0], (Step{false, 0, 1}));
+  EXPECT_EQ(h.steps[1], (Step{false, 13 - 12, 0}));  // 75 - 50 = 25 -> 13 -> 1
+  EXPECT_TRUE(voice_melody({{}, {}}).steps.empty());
+}
+
 TEST(HarmonyRender, TwoTrackSongSamplesBackToTheSameHarmony) {
   std::mt19937 rng(19);
   for (int trial = 0; trial < 50; ++trial) {

@@ -2,7 +2,8 @@
 // parameter array (bottom: layer0 W, R, b, p, then layer1..., top: out.W, out.b), one
 // sphere per sampled parameter, coloured by its gradient g with
 // hue = 260 - 260 / (1 + exp(k g)), k = 2^slider, sized by |value|. Streams snapshots
-// with Server-Sent Events (/api/events), controls training with POST /api/pause|step|resume.
+// with Server-Sent Events (/api/events), controls training with POST /api/pause|step|resume
+// and asks for a new learning rate with POST /api/lr.
 // index.html?selftest=1 runs the end-to-end checks of tests/viz/ and POSTs /api/report.
 'use strict';
 (function () {
@@ -12,6 +13,7 @@
   const state = {
     layout: null, spheres: [], levels: [], snapshots: 0, lastSnap: null, paused: false,
     loss: [], selected: null, k: Math.pow(2, 4), samples: null, colorUpdates: 0,
+    lrRequested: null,  // a learning rate asked for and not yet seen in a snapshot
   };
   window.melodlViz = state;
 
@@ -142,7 +144,7 @@
     }
     document.getElementById('step').textContent = s.step;
     document.getElementById('loss').textContent = fmt(s.loss);
-    document.getElementById('lr').textContent = fmt(s.lr, 5);
+    showLr(s);
     drawChart();
     if (state.selected) showDetails(state.selected);
   }
@@ -236,6 +238,51 @@
   document.getElementById('pause').onclick = () => post('pause');
   document.getElementById('stepbtn').onclick = () => post('step');
   document.getElementById('resume').onclick = () => post('resume');
+
+  // --- learning rate (POST /api/lr; the training loop applies it after the current update) ---
+  const lrInput = document.getElementById('lrinput');
+  const fmtLr = x => (x === null || x === undefined) ? 'n/a' : String(Number(x.toPrecision(4)));
+  const sameLr = (a, b) => a !== null && b !== null && Math.abs(a - b) <= 1e-6 * Math.abs(b);
+  function lrMessage(text, bad) {
+    const m = document.getElementById('lrmsg');
+    m.textContent = text;
+    m.className = bad ? 'bad' : '';
+  }
+  function showLr(s) {
+    document.getElementById('lr').textContent = fmtLr(s.lr);
+    lrInput.placeholder = fmtLr(s.lr);
+    if (state.lrRequested !== null && sameLr(s.lr, state.lrRequested)) {
+      lrMessage(`lr ${fmtLr(s.lr)} in use since step ${s.step}`, false);
+      state.lrRequested = null;
+    }
+  }
+  function showRequested(req) {  // from a status event or a POST answer
+    if (req === null || req === undefined) {
+      if (state.lrRequested !== null) lrMessage(`lr ${fmtLr(state.lrRequested)} taken by the training loop`, false);
+      return;
+    }
+    state.lrRequested = req;
+    lrMessage(`lr ${fmtLr(req)} requested: used from the next update` + (state.paused ? ' (press Step or Resume)' : ''), false);
+  }
+  async function setLr(value) {
+    const r = await fetch('api/lr', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ lr: value }) });
+    let j = {};
+    try { j = await r.json(); } catch (e) { j = { error: `HTTP ${r.status}` }; }
+    if (!r.ok) {
+      lrMessage(j.error || `HTTP ${r.status}`, true);
+      return { ok: false, status: r.status, error: j.error || '' };
+    }
+    showRequested(j.lr_requested);
+    return { ok: true, status: r.status, requested: j.lr_requested };
+  }
+  document.getElementById('setlr').onclick = () => {
+    const text = lrInput.value.trim(), v = Number(text);
+    if (text === '' || !isFinite(v)) { lrMessage('enter a number from 1e-7 to 10, e.g. 0.001', true); return; }
+    setLr(v);
+  };
+  lrInput.addEventListener('keydown', e => { if (e.key === 'Enter') document.getElementById('setlr').click(); });
+
   const sens = document.getElementById('sens');
   sens.addEventListener('input', () => {
     state.k = Math.pow(2, Number(sens.value));
@@ -282,7 +329,11 @@
     es.onerror = () => { document.getElementById('conn').textContent = 'disconnected (retrying)'; };
     es.addEventListener('snapshot', e => applySnapshot(JSON.parse(e.data)));
     es.addEventListener('samples', e => applySamples(JSON.parse(e.data)));
-    es.addEventListener('status', e => setPaused(JSON.parse(e.data).paused));
+    es.addEventListener('status', e => {
+      const j = JSON.parse(e.data);
+      setPaused(j.paused);
+      showRequested(j.lr_requested);
+    });
     es.addEventListener('end', () => { document.getElementById('conn').textContent = 'training ended'; es.close(); });
   }
 
@@ -297,6 +348,7 @@
     buildScene(await (await fetch('api/layout')).json());
     const latest = await (await fetch('api/latest')).json();
     setPaused(latest.paused);
+    showRequested(latest.lr_requested);
     // The loss curve so far (without the latest point, which applySnapshot adds).
     state.loss = (latest.loss_history || []).filter(p => !latest.snapshot || p[0] < latest.snapshot.step);
     applySnapshot(latest.snapshot);
@@ -348,11 +400,30 @@
       await sleep(2500);
       const still = (await (await fetch('api/latest')).json()).snapshot.step;
       check('pause stops training', state.paused && still === pausedStep, `${pausedStep} -> ${still} during 2.5 s`);
+      // Learning rate: bad values are refused with HTTP 400 and a message; a good one is
+      // pending until the training loop takes it, and the single step below then uses it.
+      const oldLr = state.lastSnap.lr;
+      const tooBig = await setLr(20), zero = await setLr(0);
+      const shown = document.getElementById('lrmsg').textContent;
+      const junk = await fetch('api/lr', { method: 'POST', body: '{"lr":"fast"}' });
+      check('lr rejects bad values', !tooBig.ok && tooBig.status === 400 && zero.status === 400 && junk.status === 400 &&
+        tooBig.error.includes('1e-07 <= lr <= 10') && shown.includes('got 0'), `${tooBig.error} | ${shown} | ${junk.status}`);
+      const newLr = Number((oldLr * 0.5).toPrecision(3));
+      lrInput.value = String(newLr);
+      document.getElementById('setlr').click();
+      await until(() => state.lrRequested === newLr, 5000);
+      const pending = (await (await fetch('api/latest')).json()).lr_requested;
+      check('lr request pending', state.lrRequested === newLr && pending === newLr && state.lastSnap.lr === oldLr,
+        `${oldLr} -> requested ${pending}`);
       await post('step');
       await until(() => state.lastSnap.step > still, 20000);
       await sleep(1000);
-      const one = (await (await fetch('api/latest')).json()).snapshot.step;
+      const afterStep = await (await fetch('api/latest')).json();
+      const one = afterStep.snapshot.step;
       check('single step', one === still + 1, `${still} -> ${one}`);
+      check('lr applied', sameLr(afterStep.snapshot.lr, newLr) && afterStep.lr_requested === null &&
+        document.getElementById('lr').textContent === fmtLr(newLr),
+        `lr ${oldLr} -> ${afterStep.snapshot.lr} at step ${one} (requested ${newLr}, pending ${afterStep.lr_requested})`);
       await post('resume');
       await until(() => state.lastSnap.step > one + 2, 30000);
       check('resume continues', !state.paused && state.lastSnap.step > one + 2, `${one} -> ${state.lastSnap.step}`);
