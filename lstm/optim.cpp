@@ -3,6 +3,7 @@
 #include "lstm/optim.h"
 
 #include <cmath>
+#include <cstdio>
 
 #include "lstm/error.h"
 
@@ -65,6 +66,15 @@ Optimizer::Optimizer(const OptimizerConfig& config, std::size_t n) : config_(con
       slots_.assign(1, std::vector<float>(n, config_.eps));
       break;
   }
+}
+
+void Optimizer::set_lr(float lr) {
+  if (!(std::isfinite(lr) && lr > 0)) {
+    char got[32];
+    std::snprintf(got, sizeof got, "%g", static_cast<double>(lr));
+    throw InvalidArgument(std::string("[Optimizer::set_lr] lr must be finite and > 0, got ") + got);
+  }
+  config_.lr = lr;
 }
 
 std::vector<std::string> Optimizer::slot_names() const {

@@ -42,6 +42,12 @@ class Optimizer {
   const OptimizerConfig& config() const { return config_; }
   std::int64_t steps() const { return steps_; }
 
+  // Changes the learning rate of the following updates (config().lr); the state slots and
+  // the step count are kept (Adam's bias correction goes on from steps()). Throws
+  // InvalidArgument naming the value unless it is finite and > 0. Not thread-safe: call it
+  // between updates, on the thread that calls apply().
+  void set_lr(float lr);
+
   // One update. grads are the gradient of the SUMMED loss over the segment; `count` is the
   // number of unmasked symbols and `sequences` the minibatch size B. Standard modes use the
   // mean gradient grads/count; dl4j_rmsprop uses the sum and divides the update by B.
