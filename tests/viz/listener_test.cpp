@@ -1,7 +1,8 @@
 // tests/viz/listener_test.cpp: the parameter sampler (distinct, sorted, deterministic per
 // seed, K larger than the array), the listener's snapshots (values and gradients at the
 // sampled indices, per-array gradient norm, update-to-weight ratio, rate limit), the
-// JSON stream format, and pause / single step / resume of a synthetic training loop.
+// JSON stream format, pause / single step / resume of a synthetic training loop, and the
+// learning-rate requests (validated, taken exactly once, also across threads).
 // Run: ctest -R Viz  (or ./viz_test in the build's tests/viz/).
 #include <gtest/gtest.h>
 
@@ -221,4 +222,64 @@ TEST(VizListener, ShutdownReleasesPausedTraining) {
   l.shutdown();
   t.join();
   EXPECT_TRUE(done.load());
+}
+
+TEST(VizListener, RequestedLrIsValidatedAndTakenOnce) {
+  const auto layout = small_layout();
+  viz::VizListener l(layout, {.samples = 4, .rate_hz = 10, .seed = 1});
+  EXPECT_FALSE(l.take_requested_lr().has_value()) << "nothing requested yet";
+  for (double bad : {0.0, -0.001, 9e-8, 10.5, 1e300, std::nan(""), HUGE_VAL, -HUGE_VAL}) {
+    try {
+      l.request_lr(bad);
+      ADD_FAILURE() << "request_lr(" << bad << ") accepted";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("1e-07 <= lr <= 10, got "), std::string::npos)
+          << e.what();
+    }
+  }
+  EXPECT_FALSE(l.requested_lr().has_value()) << "a rejected value became pending";
+  EXPECT_FALSE(l.take_requested_lr().has_value());
+
+  // The bounds themselves are allowed; a newer request replaces one not yet taken.
+  const auto seq0 = l.control_seq();
+  l.request_lr(1e-7);
+  l.request_lr(10.0);
+  l.request_lr(0.0025);
+  EXPECT_GT(l.control_seq(), seq0) << "the stream's status event must tell the page";
+  EXPECT_EQ(l.requested_lr(), 0.0025);  // peeking does not take it
+  EXPECT_EQ(l.take_requested_lr(), 0.0025);
+  EXPECT_FALSE(l.take_requested_lr().has_value()) << "the same request was returned twice";
+  EXPECT_FALSE(l.requested_lr().has_value());
+  l.request_lr(0.5);
+  EXPECT_EQ(l.take_requested_lr(), 0.5);
+}
+
+TEST(VizListener, RequestedLrAcrossThreadsIsTakenExactlyOnce) {
+  // A server thread requests distinct rates while the training thread polls after every
+  // step: every value it takes was requested, none twice, in request order, and the last
+  // request is never lost.
+  const auto layout = small_layout();
+  viz::VizListener l(layout, {.samples = 4, .rate_hz = 1000, .seed = 1});
+  std::atomic<bool> done{false};
+  std::vector<double> taken;
+  std::thread trainer([&] {
+    std::vector<float> w(layout.total, 1.0f), g(layout.total, 0.5f);
+    for (std::int64_t i = 1;; ++i) {
+      const bool last_round = done.load();
+      l.on_step(w, g, i, 1.0, 0.1);
+      if (auto lr = l.take_requested_lr()) taken.push_back(*lr);
+      if (last_round) break;
+    }
+  });
+  constexpr int kRequests = 2000;
+  for (int k = 1; k <= kRequests; ++k) {
+    l.request_lr(k * 1e-4);
+    if (k % 50 == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  done.store(true);
+  trainer.join();
+  ASSERT_FALSE(taken.empty());
+  for (std::size_t i = 1; i < taken.size(); ++i) EXPECT_LT(taken[i - 1], taken[i]);
+  EXPECT_DOUBLE_EQ(taken.back(), kRequests * 1e-4) << "the last request was lost";
+  EXPECT_FALSE(l.take_requested_lr().has_value());
 }

@@ -1,7 +1,8 @@
 // tests/viz/server_test.cpp: the --viz HTTP server against a synthetic training loop:
 // the embedded page and three.js are served, /api/layout and /api/latest answer JSON,
 // the SSE stream delivers snapshot events, POST /api/pause stops the loop and
-// /api/resume restarts it, and a busy port is reported.
+// /api/resume restarts it, POST /api/lr refuses bad learning rates with HTTP 400 and hands a
+// good one to a training loop that polls take_requested_lr(), and a busy port is reported.
 // Run: ctest -R VizServer
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -140,4 +141,76 @@ TEST(VizServer, BusyPortIsAnError) {
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find(std::to_string(first.port())), std::string::npos);
   }
+}
+
+TEST(VizServer, LearningRateEndpointValidatesAndTheLoopTakesTheRequestOnce) {
+  const auto layout = small_layout();
+  viz::VizListener listener(layout, {.samples = 4, .rate_hz = 1000, .seed = 3});
+  viz::VizServer server(listener, "127.0.0.1", 0);
+  httplib::Client cli("127.0.0.1", server.port());
+
+  // Bad bodies and values: 400 with an {"error"} naming the problem; nothing pending.
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {R"({"lr": 20})", "1e-07 <= lr <= 10, got 20"},
+      {R"({"lr": 0})", "got 0"},
+      {R"({"lr": -0.01})", "got -0.01"},
+      {R"({"lr": 5e-8})", "got 5e-08"},
+      {R"({"lr": 1e999})", "lr:"},
+      {R"({"lr": "fast"})", "expected a JSON body"},
+      {R"({"rate": 0.01})", "expected a JSON body"},
+      {"NaN", "expected a JSON body"},
+      {"", "expected a JSON body"},
+      {"\xff\xfe{", "expected a JSON body"},  // not UTF-8: still a readable JSON answer
+  };
+  for (const auto& [body, message] : bad) {
+    auto r = cli.Post("/api/lr", body, "application/json");
+    ASSERT_TRUE(r) << body;
+    EXPECT_EQ(r->status, 400) << body;
+    const auto j = nlohmann::json::parse(r->body, nullptr, false);
+    ASSERT_TRUE(j.is_object() && j.contains("error")) << r->body;
+    EXPECT_NE(j.at("error").get<std::string>().find(message), std::string::npos)
+        << body << " -> " << r->body;
+  }
+  EXPECT_FALSE(listener.requested_lr().has_value());
+
+  // A good value (also as a bare number): 200, pending in the answer and in /api/latest.
+  auto ok = cli.Post("/api/lr", "0.5", "application/json");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200) << ok->body;
+  ok = cli.Post("/api/lr", R"({"lr": 0.0025})", "application/json");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200) << ok->body;
+  EXPECT_DOUBLE_EQ(nlohmann::json::parse(ok->body).at("lr_requested").get<double>(), 0.0025);
+  auto latest = cli.Get("/api/latest");
+  ASSERT_TRUE(latest);
+  EXPECT_DOUBLE_EQ(nlohmann::json::parse(latest->body).at("lr_requested").get<double>(), 0.0025);
+
+  // A training loop wired like `melodl train`: after each update it takes a pending rate and
+  // uses it from the next update on (the snapshot carries the lr of its update).
+  std::atomic<bool> stop{false};
+  std::atomic<int> takes{0};
+  std::thread training([&] {
+    std::vector<float> w(layout.total, 0.1f), g(layout.total, 0.01f);
+    double lr = 0.01;
+    for (std::int64_t i = 1; !stop.load(); ++i) {
+      listener.on_step(w, g, i, 1.0, lr);
+      if (auto v = listener.take_requested_lr()) {
+        lr = *v;
+        ++takes;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  });
+  for (int i = 0; i < 200 && listener.latest().lr != 0.0025; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_DOUBLE_EQ(listener.latest().lr, 0.0025);
+  latest = cli.Get("/api/latest");
+  ASSERT_TRUE(latest);
+  const auto jl = nlohmann::json::parse(latest->body);
+  EXPECT_TRUE(jl.at("lr_requested").is_null()) << latest->body;
+  EXPECT_DOUBLE_EQ(jl.at("snapshot").at("lr").get<double>(), 0.0025);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(takes.load(), 1) << "0.5 was replaced by 0.0025 before the loop ran: one take";
+  stop.store(true);
+  training.join();
 }
