@@ -2,7 +2,8 @@
 // per melody (melody-0001.mid, ...), and with --wav a WAV file each, rendered with
 // fluidsynth and a General MIDI soundfont. Instrument and start pitch come from each
 // melody's provenance comment unless given as flags; invalid symbols are skipped
-// and counted.
+// and counted. A harmonies file (`melodl extract --harmonies`, or a harmony model's
+// compositions) gives one two-track file per harmony (harmony-0001.mid, ...).
 // Usage: melodl render out/melodies.txt -o out/midi --limit 8 --wav
 #include <algorithm>
 #include <cstdio>
@@ -11,8 +12,10 @@
 #include <string>
 
 #include "encode/codec.h"
+#include "encode/harmony.h"
 #include "examples/audio.h"
 #include "examples/cli_error.h"
+#include "examples/cmd_train.h"
 #include "examples/command.h"
 #include "examples/fs_util.h"
 #include "examples/melody_file.h"
@@ -30,6 +33,8 @@ struct RenderArgs {
   std::string format = "auto";
   double tempo = 100.0;
   int program = 0;
+  int upper_program = 24;
+  double step_ms = 62.5;
   int start_pitch = 60;
   double unit_ticks = 60.0;
   bool source_timing = false;
@@ -51,9 +56,54 @@ std::string numbered_name(std::size_t index, std::size_t total, const char* ext)
   return "melody-" + digits + ext;
 }
 
+// A harmonies file: one two-track MIDI (and WAV) file per harmony.
+int render_harmonies(const RenderArgs& a, const melodl::cli::MelodyFile& file) {
+  const melodl::encode::HarmonyCodec* codec = nullptr;
+  try {
+    codec = &melodl::encode::harmony_codec_by_name(file.format.empty() ? "native" : file.format);
+  } catch (const std::exception&) {
+    throw melodl::cli::Error(a.input + ": unknown harmony format '" + file.format + "'");
+  }
+  if (!(a.step_ms > 0)) throw melodl::cli::UsageError("--step-ms must be positive");
+  const fs::path dir(a.output_dir);
+  melodl::cli::ensure_directory(dir);
+  std::unique_ptr<melodl::cli::WavRenderer> renderer;
+  if (a.wav)
+    renderer = std::make_unique<melodl::cli::WavRenderer>(melodl::cli::find_soundfont(a.soundfont));
+  melodl::cli::HarmonyPlaybackOptions o;
+  o.lower_program = a.program;
+  o.upper_program = a.upper_program;
+  o.step_seconds = a.step_ms / 1000.0;
+  const std::size_t count =
+      a.limit == 0 ? file.melodies.size() : std::min(a.limit, file.melodies.size());
+  melodl::cli::Progress progress("render", count, a.quiet);
+  std::size_t written = 0, skipped = 0;
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto dec = codec->decode(file.melodies[i].text);
+    skipped += dec.skipped + dec.substituted;
+    std::string stem = numbered_name(i + 1, file.melodies.size(), "");
+    stem.replace(0, 6, "harmony");
+    if (melodl::cli::write_harmony_playback(dir, stem, dec.harmony, o, renderer.get())) ++written;
+    progress.update(i + 1, stem);
+  }
+  progress.finish();
+  if (!a.quiet) {
+    std::printf(
+        "melodl render: %zu two-part harmonies rendered to %s (two tracks: lower program %d, "
+        "upper %d; %.1f ms per step): %zu MIDI%s\n",
+        written, dir.c_str(), o.lower_program, o.upper_program, a.step_ms, written,
+        renderer ? " + WAV files" : " files");
+    if (skipped > 0) std::printf("  skipped or substituted %zu invalid symbols\n", skipped);
+    std::fflush(stdout);
+  }
+  if (written == 0) throw melodl::cli::Error("no playable harmony in " + a.input);
+  return 0;
+}
+
 int run_render(const RenderArgs& a) {
   const melodl::cli::MelodyFile file = melodl::cli::read_melody_file(a.input);
   if (file.melodies.empty()) throw melodl::cli::Error("no melodies in " + a.input);
+  if (file.harmonies) return render_harmonies(a, file);
 
   std::string format = a.format;
   if (format == "auto") {
@@ -157,6 +207,14 @@ melodl::cli::Runner setup(CLI::App& sub) {
                                   "General MIDI program 0..127 for every melody (default: the "
                                   "melody's comment, else 0 = piano)")
                        ->check(CLI::Range(0, 127));
+  sub.add_option("--upper-program", a->upper_program,
+                 "Harmonies files: General MIDI program of the upper voice (--program: the "
+                 "lower; default piano and nylon guitar, as the original)")
+      ->check(CLI::Range(0, 127))
+      ->capture_default_str();
+  sub.add_option("--step-ms", a->step_ms,
+                 "Harmonies files: milliseconds per step (the extraction grid is 62.5)")
+      ->capture_default_str();
   a->start_pitch_opt = sub.add_option("--start-pitch", a->start_pitch,
                                       "MIDI pitch of the first note (default: the melody's "
                                       "comment, else 60 = middle C)")

@@ -418,6 +418,15 @@ TEST(HarmonyCommand, ExtractTrainComposeAccompanyEvalMatch) {
   ASSERT_EQ(mr["results"].size(), 4u);
   for (const auto& res : mr["results"])
     EXPECT_EQ(res["joint"]["longest_copy"], res["steps"]) << res.dump();
+  // render: a harmonies file gives one two-track file per harmony.
+  r = run_command(kExe + " render " + harm.string() + " -q -o " + (dir / "rendered").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  for (int i = 1; i <= 4; ++i) {
+    const auto s =
+        melodl::midi::read_file(dir / "rendered" / ("harmony-000" + std::to_string(i) + ".mid"));
+    ASSERT_TRUE(s) << s.error().what();
+    EXPECT_EQ(voice_tracks(*s).size(), 2u);
+  }
   // Mixing kinds in match, and --accompany with a melody model, are refused clearly.
   std::ofstream(dir / "mel.txt") << "// melodl melodies format=native version=1\n<8M8N8O8>\n";
   r = run_command(kExe + " match " + (dir / "mel.txt").string() + " --corpus " + harm.string());
