@@ -91,6 +91,9 @@ class Trainer {
   // "cuda": the slots are a host mirror (see the class comment).
   Optimizer& optimizer();
   const Optimizer& optimizer() const;
+  // Optimizer::set_lr without touching the slots: on "cuda" no slot copy either way (the
+  // non-const optimizer() would download and later re-upload them).
+  void set_learning_rate(float lr) { optimizer_.set_lr(lr); }
   // Updates applied so far (one per segment).
   std::int64_t step_count() const { return optimizer_.steps(); }
   // A seeded RNG owned by the trainer and saved in checkpoints, for the caller's data order.

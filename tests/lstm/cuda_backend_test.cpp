@@ -331,6 +331,34 @@ TEST_F(CudaBackend, ApplyUpdateMatchesCpuAndSkipsNonFinite) {
   EXPECT_FALSE(tg.parameters_finite());
 }
 
+// set_learning_rate changes the rate of the next device update without a slot round trip;
+// the result equals the slower path through the non-const optimizer().
+TEST_F(CudaBackend, SetLearningRateReachesTheDeviceUpdate) {
+  const Shape s{1, 16, 8, 6, 3, 0, true, false};
+  TrainConfig tc;
+  tc.optimizer.kind = OptimizerKind::rmsprop;
+  tc.optimizer.lr = 0.01f;
+  auto [g1, c1] = twin_networks(s, "fp32", 31);
+  auto [g2, c2] = twin_networks(s, "fp32", 31);
+  Trainer a(std::move(g1), tc), b(std::move(g2), tc);
+  const auto batch = test::random_batch(s.T, s.B, s.V, 1200);
+  a.train_batch(batch.view());
+  b.train_batch(batch.view());
+  a.set_learning_rate(0.2f);
+  b.optimizer().set_lr(0.2f);
+  a.train_batch(batch.view());
+  b.train_batch(batch.view());
+  EXPECT_TRUE(test::allclose(std::as_const(a.network()).params(),
+                             std::as_const(b.network()).params(), 0, 0));
+  // and it differs from not changing the rate
+  auto [g3, c3] = twin_networks(s, "fp32", 31);
+  Trainer c(std::move(g3), tc);
+  c.train_batch(batch.view());
+  c.train_batch(batch.view());
+  EXPECT_FALSE(test::allclose(std::as_const(a.network()).params(),
+                              std::as_const(c.network()).params(), 0, 0));
+}
+
 fs::path temp_path(const std::string& name) {
   const fs::path dir =
       fs::temp_directory_path() / ("melodl_lstm_cuda_" + std::to_string(::getpid()));

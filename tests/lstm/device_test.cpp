@@ -181,6 +181,20 @@ TEST(ApplyUpdate, SkipsNonFiniteLossOrGradientAndEmptyWindows) {
   EXPECT_FALSE(t.parameters_finite());
 }
 
+TEST(ApplyUpdate, SetLearningRateActsOnTheNextUpdate) {
+  const NetworkConfig nc = test::small_config(8, 1, 10, true, 1);
+  Trainer a(Network(nc), optimizer_config(OptimizerKind::adam, 0));
+  Trainer b(Network(nc), optimizer_config(OptimizerKind::adam, 0));
+  a.set_learning_rate(0.05f);
+  b.optimizer().set_lr(0.05f);
+  EXPECT_EQ(a.optimizer().config().lr, 0.05f);
+  const auto batch = test::random_batch(6, 2, 8, 3);
+  a.train_batch(batch.view());
+  b.train_batch(batch.view());
+  EXPECT_TRUE(test::allclose(a.network().params(), b.network().params(), 0, 0));
+  EXPECT_THROW(a.set_learning_rate(0.0f), InvalidArgument);
+}
+
 TEST(ApplyUpdate, RejectsMissingGradientAndBadMinibatch) {
   Trainer t(Network(test::small_config(8, 1, 10, true, 1)), TrainConfig{});
   StepStats st;
