@@ -348,14 +348,16 @@ void apply_preset(TrainArgs& a) {
     if (!a.harmonies)
       throw UsageError("--preset " + a.preset + " is for two-part harmonies: add --harmonies");
     // GravesLSTMForTwoPartHarmonies (54adb04b): 3 x 100 GravesLSTM, Adam, L2 0.0015,
-    // minibatch 32, windows of 2000 symbols, TBPTT 300/300, lr 0.05. Our "harmonies"
-    // preset keeps all of it but the learning rate, 0.002 (docs/training.md: Adam at
-    // 0.05 is unstable on our data).
+    // minibatch 32, windows of 2000 symbols, TBPTT 300/300, lr 0.05. DL4J adds its L2 to
+    // the gradient of the loss summed over a segment's 300 steps (divided by the
+    // minibatch only); ours is the per-symbol mean, 300 x smaller, and Adam does not see
+    // the scale: the same balance is L2 0.0015 / 300 = 5e-6 here (docs/training.md).
+    // Our "harmonies" preset also lowers the learning rate to 0.002.
     if (!given(a, "--layers")) a.layers = 3;
     if (!given(a, "--hidden")) a.hidden = 100;
     if (!given(a, "--optimizer")) a.optimizer = "adam";
     if (!given(a, "--lr")) a.lr = a.preset == "harmonies" ? 2e-3f : 0.05f;
-    if (!given(a, "--l2")) a.l2 = 0.0015f;
+    if (!given(a, "--l2")) a.l2 = 0.0015f / 300.0f;
     if (!given(a, "--tbptt")) a.tbptt = "300";
     if (!given(a, "--batch")) a.batch = 32;
     if (!given(a, "--window")) a.window = 2000;
@@ -679,7 +681,7 @@ int run_train(TrainArgs& a) {
     if (a.viz_bind != "127.0.0.1" && a.viz_bind != "localhost" && a.viz_bind != "::1")
       std::fprintf(stderr,
                    "melodl train: warning: --viz-bind %s exposes the view and its pause/resume "
-                   "controls to the network, without authentication\n",
+                   "and learning-rate controls to the network, without authentication\n",
                    a.viz_bind.c_str());
     try {
       viz_server = std::make_unique<melodl::viz::VizServer>(*viz_listener, a.viz_bind, viz_port);
@@ -751,10 +753,12 @@ int run_train(TrainArgs& a) {
     }
   };
 
-  if (viz_listener)
+  if (viz_listener) {
     cb.step_end = [&](std::span<const float> params, std::span<const float> grads,
                       std::int64_t step, double loss_nats,
                       double lr) { viz_listener->on_step(params, grads, step, loss_nats, lr); };
+    cb.take_lr = [&] { return viz_listener->take_requested_lr(); };
+  }
 
   const auto wall_start = std::chrono::steady_clock::now();
   const pl::RunEnd end = run->run(g_stop, cb);
@@ -900,9 +904,9 @@ melodl::cli::Runner setup(CLI::App& sub) {
       ->capture_default_str();
   sub.add_option("--preset", a->preset,
                  "melodl4j: 2x200, DL4J RMSProp 0.1, L2 0.001, TBPTT 50, batch 32, window 500; "
-                 "harmonies (the default with --harmonies): 3x100, Adam 0.002, L2 0.0015, TBPTT "
-                 "300, batch 32, window 2000; melodl4j-harmonies: the same with Adam 0.05 as the "
-                 "original");
+                 "harmonies (the default with --harmonies): 3x100, Adam 0.002, L2 5e-6 (the "
+                 "original's 0.0015 on DL4J's summed gradient), TBPTT 300, batch 32, window "
+                 "2000; melodl4j-harmonies: the same with Adam 0.05 as the original");
   sub.add_flag("--harmonies", a->harmonies,
                "Train on two-part harmonies (harmonies files of `melodl extract --harmonies`, or "
                "MIDI); samples are two-track MIDI");

@@ -310,6 +310,9 @@ struct TrainingRun::Impl {
     trainer = std::make_unique<lstm::Trainer>(ck.make_trainer());
     st = RunState::from_json(rs->second);
     if (lr_override > 0) st.lr = lr_override;
+    // A rate changed during training (--viz) is in the run state; older checkpoints'
+    // train_config still holds the starting rate.
+    if (st.lr > 0) trainer->set_learning_rate(static_cast<float>(st.lr));
     latest = good.path;
     init_mask();
   }
@@ -380,6 +383,16 @@ struct TrainingRun::Impl {
       if (cb.step_end)
         cb.step_end(trainer->network().params(), trainer->gradients(), trainer->step_count(),
                     ss.loss_sum / ss.count, st.lr);
+      if (cb.take_lr)
+        if (const std::optional<double> v = cb.take_lr()) {
+          trainer->set_learning_rate(static_cast<float>(*v));
+          st.lr = *v;
+          char buf[64];
+          std::snprintf(buf, sizeof buf, "%g", *v);
+          log(cb, "learning rate set to " + std::string(buf) +
+                      " from the live view (after update " + std::to_string(trainer->step_count()) +
+                      ")");
+        }
     }
     return BatchResult::ok;
   }

@@ -22,6 +22,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -107,6 +108,10 @@ struct TrainCallbacks {
   std::function<void(std::span<const float> params, std::span<const float> grads, std::int64_t step,
                      double loss_nats, double lr)>
       step_end;
+  // Polled after every step_end (on the training thread): a learning rate for the following
+  // updates (the --viz page's request), or nullopt. The run applies it with
+  // Trainer::set_learning_rate and records it in RunState::lr.
+  std::function<std::optional<double>()> take_lr;
 };
 
 enum class RunEnd { finished, interrupted };

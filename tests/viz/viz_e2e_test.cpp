@@ -110,7 +110,7 @@ std::vector<std::string> chromium_args(const std::string& chromium, const fs::pa
 // Whether `melodl train` applies the page's learning-rate requests (it polls
 // VizListener::take_requested_lr() after each update). Until it does, the page's
 // "lr applied" check is reported but not required.
-constexpr bool kTrainAppliesRequestedLr = false;
+constexpr bool kTrainAppliesRequestedLr = true;
 
 }  // namespace
 
