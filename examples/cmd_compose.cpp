@@ -51,6 +51,9 @@ LoadedModel load_model(const std::string& where, bool quiet) {
   } catch (const std::exception& e) {
     throw Error(path.string() + ": not a melodl melody model (vocabulary: " + e.what() + ")");
   }
+  // Composing and scoring run on the CPU whatever device trained the model (sampling a few
+  // streams step by step is latency-bound; the CPU backend serves it well).
+  m.checkpoint.network_config.device = "cpu";
   if (m.checkpoint.network_config.vocab != m.vocab.size())
     throw Error(path.string() + ": network has " +
                 std::to_string(m.checkpoint.network_config.vocab) +

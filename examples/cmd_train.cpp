@@ -311,7 +311,7 @@ pl::TrainSettings settings_from_args(const TrainArgs& a) {
   s.network.hidden = a.hidden;
   s.network.seed = 12345 + a.seed;
   s.network.threads = a.threads;
-  s.network.device = "cpu";
+  s.network.device = a.device;
   s.train.optimizer.kind = melodl::lstm::optimizer_kind_from_string(
       a.optimizer == "dl4j-rmsprop" ? std::string("dl4j_rmsprop") : a.optimizer);
   s.train.optimizer.lr = a.lr;
@@ -526,10 +526,14 @@ nlohmann::json harmony_novelty_json(const std::vector<pl::CorpusMelody>& train,
 }
 
 int run_train(TrainArgs& a) {
-  if (a.device != "cpu") {
-    if (a.device == "cuda")
-      throw Error("--device cuda: CUDA backend not built into training yet (use --device cpu)");
-    throw UsageError("--device: expected cpu or cuda, got '" + a.device + "'");
+  // --device: cuda fails with the CUDA probe's reason when no GPU is usable (or the build
+  // has no CUDA); auto falls back to the CPU. Checked before any data is read.
+  try {
+    const std::string backend = melodl::lstm::resolve_device(a.device);
+    if (a.device == "auto" && !a.quiet)
+      std::printf("melodl train: --device auto: training on %s\n", backend.c_str());
+  } catch (const std::exception& e) {
+    throw Error(std::string("--device ") + a.device + ": " + e.what());
   }
   int viz_port = 8765;  // --viz: checked before any work
   if (!a.viz.empty()) {
@@ -589,6 +593,7 @@ int run_train(TrainArgs& a) {
     if (given(a, "--time-budget"))
       settings.time_budget_s = melodl::cli::parse_duration(a.time_budget, "--time-budget");
     if (given(a, "--threads")) settings.network.threads = a.threads;
+    if (given(a, "--device")) settings.network.device = a.device;
   } else {
     settings = settings_from_args(a);
   }
@@ -650,11 +655,12 @@ int run_train(TrainArgs& a) {
     const auto& net = run->network().config();
     std::printf(
         "  model: %d x %d LSTM, vocabulary %d, %zu parameters; %s lr %g, TBPTT %d/%d, batch %d, "
-        "window %d, %zu windows = %zu batches/epoch, %d threads\n",
+        "window %d, %zu windows = %zu batches/epoch, %s, %d threads\n",
         net.layers, net.hidden, net.vocab, run->network().num_params(),
         melodl::lstm::to_string(settings.train.optimizer.kind).c_str(), st0.lr,
         settings.train.tbptt_fwd, settings.train.tbptt_bwd, settings.batch, settings.window,
-        run->windows(), run->batches_per_epoch(), net.resolved_threads());
+        run->windows(), run->batches_per_epoch(), melodl::lstm::resolve_device(net.device).c_str(),
+        net.resolved_threads());
     if (resuming)
       std::printf("  continuing at epoch %d, batch %zu (%s trained so far)\n", st0.epoch + 1,
                   st0.next_batch, fmt_time(st0.elapsed_s).c_str());
@@ -923,7 +929,11 @@ melodl::cli::Runner setup(CLI::App& sub) {
   sub.add_option("--clip", a->clip, "Global gradient-norm clip (0 = off)")->capture_default_str();
   sub.add_option("--epochs", a->epochs, "Epochs (default 10 when no --time-budget)");
   sub.add_option("--time-budget", a->time_budget, "Training time limit, e.g. 10m, 45s, 1h");
-  sub.add_option("--device", a->device, "cpu (cuda: not yet)")->capture_default_str();
+  sub.add_option("--device", a->device,
+                 "cpu, cuda (the GPU backend; docs/kernels.md says what has run on a GPU) or "
+                 "auto (cuda when a GPU is usable, else cpu)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
   sub.add_option("--threads", a->threads,
                  "CPU threads (0 = all); results are deterministic per count")
       ->capture_default_str();

@@ -306,6 +306,8 @@ struct TrainingRun::Impl {
     if (rs == ck.extra.end())
       throw std::invalid_argument(good.path.string() + ": not a `melodl train` checkpoint");
     if (threads > 0) ck.network_config.threads = threads;
+    // The backend is this run's choice, not the one the checkpoint was written on.
+    ck.network_config.device = settings.network.device;
     if (lr_override > 0) ck.train_config->optimizer.lr = static_cast<float>(lr_override);
     trainer = std::make_unique<lstm::Trainer>(ck.make_trainer());
     st = RunState::from_json(rs->second);

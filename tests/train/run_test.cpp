@@ -18,6 +18,7 @@
 
 #include "examples/pipeline/training.h"
 #include "lstm/checkpoint.h"
+#include "lstm/network.h"
 #include "tests/train/train_test_util.h"
 
 namespace pl = melodl::pipeline;
@@ -409,6 +410,18 @@ TEST(TrainCommand, BadInputsGiveClearErrors) {
                   data.string());
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.output.find("bad.safetensors"), std::string::npos) << r.output;
+  // --device cuda without a usable GPU (or in a CPU-only build) fails before any work,
+  // naming the reason; with one it trains.
+  r = run_command(kExe + " train " + data.string() + kTinyFlags + " --device cuda --run-dir " +
+                  (dir / "cu").string());
+  if (melodl::lstm::resolve_device("auto") == "cuda") {
+    EXPECT_EQ(r.code, 0) << r.output;
+  } else {
+    EXPECT_EQ(r.code, 1) << r.output;
+    EXPECT_NE(r.output.find("--device cuda"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("not usable"), std::string::npos) << r.output;
+    EXPECT_FALSE(fs::exists(dir / "cu" / "checkpoints")) << r.output;
+  }
   std::string one_epoch = kTinyFlags;
   one_epoch.replace(one_epoch.find("--epochs 4"), 10, "--epochs 1");
   // A checkpoint with another vocabulary: trained on melodies without big leaps, asked
@@ -434,10 +447,9 @@ TEST(TrainCommand, BadInputsGiveClearErrors) {
   r = run_command(kExe + " train --resume " + dir.string());
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.output.find("config.json"), std::string::npos) << r.output;
-  // CUDA is not in training yet.
-  r = run_command(kExe + " train " + data.string() + " --device cuda --epochs 1");
-  EXPECT_EQ(r.code, 1);
-  EXPECT_NE(r.output.find("CUDA backend not built into training yet"), std::string::npos)
-      << r.output;
+  // An unknown device is a usage error.
+  r = run_command(kExe + " train " + data.string() + " --device tpu --epochs 1");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("--device"), std::string::npos) << r.output;
 }
 #endif
