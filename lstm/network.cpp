@@ -211,6 +211,15 @@ void Network::sync_host() const {
   }
 }
 
+cudabk::DeviceNet* Network::device_net() const {
+  if (!device_) return nullptr;
+  if (device_->device_stale) {
+    device_->net.upload_params(params_.data());
+    device_->device_stale = false;
+  }
+  return &device_->net;
+}
+
 std::span<float> Network::params() {
   if (device_) {
     sync_host();
@@ -251,11 +260,7 @@ void Network::run(std::span<const std::int32_t> symbols, int T, State& state,
                      state.c[l].size() == static_cast<std::size_t>(B) * H,
                  "[Network::run] state h and c of layer " + std::to_string(l) + " must be [B,H]");
   if (device_) {
-    if (device_->device_stale) {
-      device_->net.upload_params(params_.data());
-      device_->device_stale = false;
-    }
-    device_->net.run(symbols, T, state, logits);
+    device_net()->run(symbols, T, state, logits);
     return;
   }
   const float* P = params_.data();

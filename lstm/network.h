@@ -32,6 +32,10 @@
 
 namespace melodl::lstm {
 
+namespace cudabk {
+class DeviceNet;  // lstm/cuda/backend.h (internal)
+}
+
 struct NetworkConfig {
   int vocab = 0;                  // V: number of symbols (input one-hot size and softmax size)
   int layers = 2;                 // number of stacked GravesLSTM layers, >= 1
@@ -155,9 +159,13 @@ class Network {
 
  private:
   friend class Trainer;
+  friend class Sampler;
   struct Device;  // lstm/cuda/backend.h: device parameters and which copy is newer
 
   void sync_host() const;  // downloads the parameters when the device copy is newer
+  // "cuda": the device network with current parameters (uploads them when the host copy is
+  // newer); null on the CPU.
+  cudabk::DeviceNet* device_net() const;
 
   NetworkConfig config_;
   ParamLayout layout_;

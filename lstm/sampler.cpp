@@ -1,10 +1,15 @@
 // lstm/sampler.cpp: Sampler (see sampler.h). Per stream and step: hook -> mask -> top-k ->
 // temperature softmax -> inverse-CDF draw with the sampler's Rng (one uniform per draw).
+// On a "cuda" network the recurrent state stays on the GPU for the whole sample() call
+// (lstm/cuda/backend.h session): per step only the symbols go up and the logits come down;
+// the draw stays on the host, so hook, top-k and the Rng behave as on the CPU.
 #include "lstm/sampler.h"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
+
+#include "lstm/cuda/backend.h"
 
 namespace melodl::lstm {
 
@@ -96,7 +101,15 @@ std::vector<std::vector<std::int32_t>> Sampler::sample(
                                         " out of range [0," + std::to_string(V) + ")");
     max_len = std::max(max_len, p.size());
   }
-  State state = net_->zero_state(n);
+  cudabk::DeviceNet* dev = net_->device_net();
+  State state = dev ? State{} : net_->zero_state(n);
+  if (dev) dev->session_begin(n);
+  auto step_net = [&](std::span<const std::int32_t> symbols, std::span<float> out) {
+    if (dev)
+      dev->session_step(symbols, out);
+    else
+      net_->step(symbols, state, out);
+  };
   AlignedFloats logits(static_cast<std::size_t>(n) * V);
   std::vector<std::int32_t> cur(n);
   // Priming: streams with shorter primes are left-padded by starting later, so that every
@@ -110,15 +123,18 @@ std::vector<std::vector<std::int32_t>> Sampler::sample(
       cur[s] = k >= start ? primes[s][k - start] : primes[s][0];
       if (k <= start) zero_rows.push_back(s);
     }
-    state.reset_rows(zero_rows);
-    net_->step(cur, state, logits);
+    if (dev)
+      dev->session_reset_rows(zero_rows);
+    else
+      state.reset_rows(zero_rows);
+    step_net(cur, logits);
   }
   std::vector<std::vector<std::int32_t>> out(n);
   for (auto& o : out) o.reserve(length);
   for (int step = 0; step < length; ++step) {
     draw(logits, n, step, cur, hook);
     for (int s = 0; s < n; ++s) out[s].push_back(cur[s]);
-    if (step + 1 < length) net_->step(cur, state, logits);
+    if (step + 1 < length) step_net(cur, logits);
   }
   return out;
 }

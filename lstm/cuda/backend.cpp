@@ -97,6 +97,27 @@ struct DeviceNet::Impl {
   Buf<std::int32_t> sym;
   std::vector<Buf<float>> hs, cs, h0, c0;
   Buf<float> gates, logits;
+  // step-by-step session (Sampler): per layer h, c [B,H] of session_batch streams
+  int session_batch = 0;
+  std::vector<Buf<float>> sess_h, sess_c;
+
+  // Inference workspaces for N = T*B rows.
+  void ensure_inference(std::size_t N, std::size_t BH) {
+    const int L = cfg.layers, H = cfg.hidden, G = 4 * H, V = cfg.vocab;
+    ensure(sym, N);
+    ensure(gates, N * G);
+    ensure(logits, N * V);
+    hs.resize(L);
+    cs.resize(L);
+    h0.resize(L);
+    c0.resize(L);
+    for (int l = 0; l < L; ++l) {
+      ensure(hs[l], N * H);
+      ensure(cs[l], N * H);
+      ensure(h0[l], BH);
+      ensure(c0[l], BH);
+    }
+  }
 
   cuda::ExecContext exec() const { return ctx.exec(); }
   cudaStream_t stream() const { return ctx.stream(); }
@@ -170,22 +191,10 @@ void DeviceNet::run(std::span<const std::int32_t> symbols, int T, State& state,
                     std::span<float> logits) {
   guarded("Network::run (cuda)", [&] {
     auto& d = *impl_;
-    const int B = state.batch, H = d.cfg.hidden, G = 4 * H, V = d.cfg.vocab, L = d.cfg.layers;
+    const int B = state.batch, H = d.cfg.hidden, V = d.cfg.vocab, L = d.cfg.layers;
     const std::size_t N = static_cast<std::size_t>(T) * B, BH = static_cast<std::size_t>(B) * H;
     const cudaStream_t s = d.stream();
-    ensure(d.sym, N);
-    ensure(d.gates, N * G);
-    ensure(d.logits, N * V);
-    d.hs.resize(L);
-    d.cs.resize(L);
-    d.h0.resize(L);
-    d.c0.resize(L);
-    for (int l = 0; l < L; ++l) {
-      ensure(d.hs[l], N * H);
-      ensure(d.cs[l], N * H);
-      ensure(d.h0[l], BH);
-      ensure(d.c0[l], BH);
-    }
+    d.ensure_inference(N, BH);
     h2d(d.sym.get(), symbols.data(), N * sizeof(std::int32_t), s);
     for (int l = 0; l < L; ++l) {
       h2d(d.h0[l].get(), state.h[l].data(), BH * kF, s);
@@ -205,6 +214,68 @@ void DeviceNet::run(std::span<const std::int32_t> symbols, int T, State& state,
       d2h(state.c[l].data(), d.cs[l].get() + (N - B) * H, BH * kF, s);
     }
     d.ctx.synchronize();
+  });
+}
+
+void DeviceNet::session_begin(int batch) {
+  guarded("Sampler (cuda): begin", [&] {
+    auto& d = *impl_;
+    const int L = d.cfg.layers, H = d.cfg.hidden;
+    const std::size_t BH = static_cast<std::size_t>(batch) * H;
+    d.session_batch = batch;
+    d.sess_h.resize(L);
+    d.sess_c.resize(L);
+    for (int l = 0; l < L; ++l) {
+      ensure(d.sess_h[l], BH);
+      ensure(d.sess_c[l], BH);
+      MELODL_CUDA_CHECK(cudaMemsetAsync(d.sess_h[l].get(), 0, BH * kF, d.stream()));
+      MELODL_CUDA_CHECK(cudaMemsetAsync(d.sess_c[l].get(), 0, BH * kF, d.stream()));
+    }
+  });
+}
+
+void DeviceNet::session_reset_rows(std::span<const int> rows) {
+  guarded("Sampler (cuda): reset rows", [&] {
+    auto& d = *impl_;
+    const int H = d.cfg.hidden;
+    for (int r : rows) {
+      MELODL_CHECK(r >= 0 && r < d.session_batch,
+                   "[Sampler (cuda)] row " + std::to_string(r) + " out of range");
+      for (int l = 0; l < d.cfg.layers; ++l) {
+        MELODL_CUDA_CHECK(cudaMemsetAsync(d.sess_h[l].get() + static_cast<std::size_t>(r) * H, 0,
+                                          H * kF, d.stream()));
+        MELODL_CUDA_CHECK(cudaMemsetAsync(d.sess_c[l].get() + static_cast<std::size_t>(r) * H, 0,
+                                          H * kF, d.stream()));
+      }
+    }
+  });
+}
+
+void DeviceNet::session_step(std::span<const std::int32_t> symbols, std::span<float> logits) {
+  guarded("Sampler (cuda): step", [&] {
+    auto& d = *impl_;
+    const int B = d.session_batch, H = d.cfg.hidden, V = d.cfg.vocab, L = d.cfg.layers;
+    MELODL_CHECK(symbols.size() == static_cast<std::size_t>(B) &&
+                     logits.size() == static_cast<std::size_t>(B) * V,
+                 "[Sampler (cuda)] step needs symbols [B] and logits [B,V]");
+    const std::size_t BH = static_cast<std::size_t>(B) * H;
+    d.ensure_inference(static_cast<std::size_t>(B), BH);
+    h2d(d.sym.get(), symbols.data(), symbols.size() * sizeof(std::int32_t), d.stream());
+    for (int l = 0; l < L; ++l) {
+      cuda::lstm_layer_forward(
+          d.layer_args(l, 1, B, l == 0 ? d.sym.get() : nullptr, l > 0 ? d.hs[l - 1].get() : nullptr,
+                       d.sess_h[l].get(), d.sess_c[l].get(), d.hs[l].get(), d.cs[l].get(),
+                       d.gates.get(), false),
+          d.exec());
+    }
+    d.output_forward(d.hs[L - 1].get(), B, d.logits.get());
+    d2h(logits.data(), d.logits.get(), logits.size() * kF, d.stream());
+    d.ctx.synchronize();
+    // the step's outputs become the session state (buffers swapped, no copy)
+    for (int l = 0; l < L; ++l) {
+      std::swap(d.sess_h[l], d.hs[l]);
+      std::swap(d.sess_c[l], d.cs[l]);
+    }
   });
 }
 

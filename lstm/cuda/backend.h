@@ -50,6 +50,14 @@ class DeviceNet {
   // and the final state. Synchronous.
   void run(std::span<const std::int32_t> symbols, int T, State& state, std::span<float> logits);
 
+  // Step-by-step inference with the recurrent state kept on the device (Sampler): one
+  // session per network at a time. session_begin zeroes the state of `batch` streams;
+  // session_reset_rows zeroes some streams; session_step feeds symbols [batch] (validated),
+  // advances the state and downloads logits [batch,V]. Synchronous.
+  void session_begin(int batch);
+  void session_reset_rows(std::span<const int> rows);
+  void session_step(std::span<const std::int32_t> symbols, std::span<float> logits);
+
   struct Impl;
   Impl& impl() { return *impl_; }
 

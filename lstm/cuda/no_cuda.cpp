@@ -31,6 +31,14 @@ void DeviceNet::run(std::span<const std::int32_t>, int, State&, std::span<float>
   unreachable("DeviceNet::run");
 }
 
+void DeviceNet::session_begin(int) { unreachable("DeviceNet::session_begin"); }
+void DeviceNet::session_reset_rows(std::span<const int>) {
+  unreachable("DeviceNet::session_reset_rows");
+}
+void DeviceNet::session_step(std::span<const std::int32_t>, std::span<float>) {
+  unreachable("DeviceNet::session_step");
+}
+
 DeviceTrainer::DeviceTrainer(DeviceNet&, const OptimizerConfig&, std::span<const std::uint8_t>) {
   unreachable("DeviceTrainer");
 }

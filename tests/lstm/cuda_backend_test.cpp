@@ -408,29 +408,41 @@ TEST_F(CudaBackend, CheckpointRoundTripAndBitwiseResume) {
   fs::remove_all(p.parent_path());
 }
 
-TEST_F(CudaBackend, GreedySamplingMatchesCpu) {
+// Greedy samples from the CUDA and the CPU network, compared up to each stream's first
+// near-tie (argmax is robust to fp32 reordering except there).
+void expect_same_greedy_samples(const std::vector<std::vector<std::int32_t>>& primes,
+                                std::uint64_t seed) {
   const Shape s{2, 32, 12, 1, 1, 0, true, false};
-  auto [gpu, cpu] = twin_networks(s, "fp32", 29);
-  const std::vector<std::int32_t> prime = {1, 4, 2};
-  constexpr int kStreams = 3, kLength = 40;
+  auto [gpu, cpu] = twin_networks(s, "fp32", seed);
+  const int streams = static_cast<int>(primes.size());
+  constexpr int kLength = 40;
   // the hook records the CPU's gap between the two largest logits per (stream, step)
-  std::vector<std::vector<float>> gap(kStreams, std::vector<float>(kLength, 0.0f));
+  std::vector<std::vector<float>> gap(streams, std::vector<float>(kLength, 0.0f));
   const MaskHook record = [&](int k, int step, std::span<float> z, std::span<std::uint8_t>) {
     std::vector<float> v(z.begin(), z.end());
     std::partial_sort(v.begin(), v.begin() + 2, v.end(), std::greater<float>());
     gap[k][step] = v[0] - v[1];
   };
   Sampler a(gpu, SampleConfig{0.0f, 0, 1}), b(cpu, SampleConfig{0.0f, 0, 1});
-  const auto ga = a.sample(kStreams, kLength, prime);
-  const auto gb = b.sample(kStreams, kLength, prime, record);
-  // argmax is robust to fp32 reordering except at a near-tie: compare up to the first one
-  for (int k = 0; k < kStreams; ++k) {
+  const auto ga = a.sample(kLength, primes);
+  const auto gb = b.sample(kLength, primes, record);
+  for (int k = 0; k < streams; ++k) {
     int n = 0;
     while (n < kLength && gap[k][n] > 1e-3f) ++n;
     EXPECT_GT(n, 0) << "stream " << k << " starts with a near-tie: pick another seed";
     EXPECT_TRUE(std::equal(ga[k].begin(), ga[k].begin() + n, gb[k].begin()))
         << "stream " << k << " differs within its first " << n << " symbols";
   }
+}
+
+TEST_F(CudaBackend, GreedySamplingMatchesCpu) {
+  expect_same_greedy_samples({{1, 4, 2}, {1, 4, 2}, {1, 4, 2}}, 29);
+}
+
+// Primes of different lengths: shorter streams start later from a zero state (the device
+// session's row reset).
+TEST_F(CudaBackend, GreedySamplingWithUnequalPrimesMatchesCpu) {
+  expect_same_greedy_samples({{1, 2, 3, 4, 5}, {6}, {7, 8}, {9, 10, 11}}, 32);
 }
 
 TEST_F(CudaBackend, HostWritesReachTheDevice) {
