@@ -1,7 +1,8 @@
 // bench/cudnn_lstm.cpp: cuDNN 9 RNN API (cudnnRNNForward, cudnnRNNBackwardData_v8,
 // cudnnRNNBackwardWeights_v8) behind bench/cudnn_lstm.h. Descriptor set-up: CUDNN_LSTM,
 // CUDNN_RNN_ALGO_STANDARD, unidirectional, linear input, fp32 data and math, double bias,
-// dropout 0, SEQ_MAJOR_UNPACKED data with every sequence of length T.
+// dropout 0, SEQ_MAJOR_UNPACKED data with every sequence of length T (unpacked layouts need
+// CUDNN_RNN_PADDED_IO_ENABLED in the descriptor's auxFlags).
 // NEVER RUN ON A GPU (no device in the session that wrote it).
 #include "bench/cudnn_lstm.h"
 
@@ -127,7 +128,7 @@ CudnnLstm::CudnnLstm(const CudnnLstmShape& shape, cuda::Stream stream)
       m.rnn, CUDNN_RNN_ALGO_STANDARD, CUDNN_LSTM, CUDNN_RNN_DOUBLE_BIAS, CUDNN_UNIDIRECTIONAL,
       CUDNN_LINEAR_INPUT, CUDNN_DATA_FLOAT, CUDNN_DATA_FLOAT,
       shape.tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH, shape.input, shape.hidden, shape.hidden,
-      shape.layers, m.dropout, CUDNN_RNN_PADDED_IO_DISABLED));
+      shape.layers, m.dropout, CUDNN_RNN_PADDED_IO_ENABLED));
   const std::vector<int32_t> lengths(static_cast<std::size_t>(shape.batch), shape.T);
   m.seq_lengths = cuda::DeviceBuffer<int32_t>(lengths);
   float fill = 0.0f;
