@@ -301,8 +301,10 @@ int run_match_harmonies(const MatchArgs& args) {
 
 int run_match(const MatchArgs& args) {
   if (args.top == 0) throw melodl::cli::UsageError("--top must be at least 1");
-  for (const auto* p : {&args.generated, &args.corpus})
-    if (!fs::exists(*p)) throw melodl::cli::Error(*p + " does not exist");
+  if (!fs::exists(args.generated))
+    throw melodl::cli::Error("generated melodies file " + args.generated + " does not exist");
+  if (!fs::exists(args.corpus))
+    throw melodl::cli::Error("corpus file " + args.corpus + " does not exist");
   const bool gen_h = melodl::cli::read_melody_file(args.generated).harmonies;
   const bool corpus_h = melodl::cli::read_melody_file(args.corpus).harmonies;
   if (gen_h != corpus_h)
