@@ -390,7 +390,8 @@ void DeviceTrainer::upload_state(DeviceNet& net, StateSlot slot, const State& st
       h2d(st.h[l].get(), state.h[l].data(), BH * kF, d.stream());
       h2d(st.c[l].get(), state.c[l].data(), BH * kF, d.stream());
     }
-    d.ctx.synchronize();
+    // no synchronisation: stream-ordered before the segment; the caller's State stays valid
+    // until the segment's own synchronisation (read_scalars / download_state)
   });
 }
 

@@ -89,7 +89,8 @@ class DeviceTrainer {
   DeviceTrainer(const DeviceTrainer&) = delete;
   DeviceTrainer& operator=(const DeviceTrainer&) = delete;
 
-  // Recurrent state slots: per layer h, c [B,H].
+  // Recurrent state slots: per layer h, c [B,H]. upload_state and zero_state only enqueue
+  // (the host State must stay unchanged until the next synchronising call).
   void upload_state(DeviceNet& net, StateSlot slot, const State& state);
   void zero_state(DeviceNet& net, StateSlot slot, int batch);
   void download_state(DeviceNet& net, StateSlot slot, State& state);  // resizes state
