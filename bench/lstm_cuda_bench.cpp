@@ -6,7 +6,9 @@
 // Cases (wall time per iteration, each iteration synchronous: UseRealTime):
 //   Ours/Train/peep:{0,1}  one TBPTT segment of T steps: forward + backward + optimiser
 //                          update (Adam) incl. output layer, softmax-xent and the host copy of
-//                          the loss (Trainer::train_batch of one segment);
+//                          the loss (Trainer::train_batch of one segment), variant (a);
+//   Ours/Train/variant:b/peep:1  the same with the persistent variant-(b) layer forward
+//                          (NetworkConfig::cuda_persistent; skipped where it does not fit);
 //   Cudnn/Train            cuDNN LSTM stack only: forward (training) + backward data + backward
 //                          weights on one-hot rows fed as a dense [T,B,V] input; NO output
 //                          layer, softmax or update (so it favours cuDNN);
@@ -30,6 +32,7 @@
 #include <vector>
 
 #include "kernels/cuda_check.cuh"
+#include "kernels/lstm_layer.h"
 #include "kernels/runtime.h"
 #include "lstm/network.h"
 #include "lstm/sampler.h"
@@ -81,8 +84,10 @@ struct Data {
   }
 };
 
-lstm::NetworkConfig net_config(int L, int H, bool peep, const std::string& device) {
+lstm::NetworkConfig net_config(int L, int H, bool peep, const std::string& device,
+                               bool persistent = false) {
   lstm::NetworkConfig c;
+  c.cuda_persistent = persistent;
   c.vocab = kVocab;
   c.layers = L;
   c.hidden = H;
@@ -92,15 +97,19 @@ lstm::NetworkConfig net_config(int L, int H, bool peep, const std::string& devic
   return c;
 }
 
-void train(benchmark::State& state, const std::string& device, bool peep) {
+void train(benchmark::State& state, const std::string& device, bool peep, bool persistent = false) {
   if (device == "cuda" && !need_device(state)) return;
   const int L = static_cast<int>(state.range(0)), H = static_cast<int>(state.range(1)),
             B = static_cast<int>(state.range(2)), T = static_cast<int>(state.range(3));
+  if (persistent && !cuda::lstm_layer_forward_persistent_fits(B, H)) {
+    state.SkipWithError("variant (b) does not fit this shape on this device");
+    return;
+  }
   lstm::TrainConfig tc;
   tc.optimizer.kind = lstm::OptimizerKind::adam;
   tc.tbptt_fwd = T;
   tc.tbptt_bwd = T;
-  lstm::Trainer trainer(lstm::Network(net_config(L, H, peep, device)), tc);
+  lstm::Trainer trainer(lstm::Network(net_config(L, H, peep, device, persistent)), tc);
   const Data d(T, B);
   const lstm::Batch batch{T, B, d.in, d.tg, {}};
   trainer.train_batch(batch);  // warm-up: workspaces, cuBLAS heuristics
@@ -129,6 +138,7 @@ void sample(benchmark::State& state, const std::string& device) {
 }
 
 void BM_OursTrain(benchmark::State& s, bool peep) { train(s, "cuda", peep); }
+void BM_OursTrainPersistent(benchmark::State& s) { train(s, "cuda", true, true); }
 void BM_CpuTrain(benchmark::State& s) { train(s, "cpu", true); }
 void BM_OursSample(benchmark::State& s) { sample(s, "cuda"); }
 void BM_CpuSample(benchmark::State& s) { sample(s, "cpu"); }
@@ -140,6 +150,11 @@ BENCHMARK_CAPTURE(BM_OursTrain, peep0, false)
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(BM_OursTrain, peep1, true)
     ->Name("Ours/Train/peep:1")
+    ->Apply(matrix)
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_OursTrainPersistent)
+    ->Name("Ours/Train/variant:b/peep:1")
     ->Apply(matrix)
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);

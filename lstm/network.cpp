@@ -72,6 +72,7 @@ std::string NetworkConfig::to_json() const {
   j["threads"] = threads;
   j["device"] = device;
   j["cuda_math"] = cuda_math;
+  j["cuda_persistent"] = cuda_persistent;
   return j.dump();
 }
 
@@ -88,6 +89,7 @@ NetworkConfig NetworkConfig::from_json(const std::string& text) {
     c.threads = j.value("threads", 0);
     c.device = j.value("device", std::string("cpu"));
     c.cuda_math = j.value("cuda_math", std::string("tf32"));
+    c.cuda_persistent = j.value("cuda_persistent", false);
   } catch (const nlohmann::json::exception& e) {
     throw InvalidArgument(std::string("[NetworkConfig::from_json] bad network config JSON: ") +
                           e.what());

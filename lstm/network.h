@@ -51,6 +51,10 @@ struct NetworkConfig {
   // GEMM precision of the CUDA backend: "tf32" (TF32 tensor cores, fp32 accumulation, the
   // default) or "fp32" (exact fp32). Ignored on the CPU.
   std::string cuda_math = "tf32";
+  // CUDA backend, experimental: the layer forward as the persistent variant-(b) kernel (R kept
+  // in shared memory across all steps; kernels/lstm_layer.h) wherever the device can run the
+  // shape, variant (a) elsewhere. Same results up to rounding. Ignored on the CPU.
+  bool cuda_persistent = false;
 
   // Throws InvalidArgument naming the field and the value when a field is out of range.
   void validate() const;

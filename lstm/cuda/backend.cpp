@@ -5,7 +5,8 @@
 //
 // Per segment (T steps, B streams, N = T*B rows), on one stream:
 //   upload inputs, targets (and mask) [T,B];
-//   per layer l: lstm_layer_forward from the slot's state (h0, c0) -> hs[l], cs[l], gates[l];
+//   per layer l: lstm_layer_forward (or, with NetworkConfig::cuda_persistent and where the shape
+//   fits, lstm_layer_forward_persistent) from the slot's state -> hs[l], cs[l], gates[l];
 //   logits [N,V] = broadcast(by) (a gather of row 0 with all-zero indices: an exact copy)
 //                  + hs[top] Wy (cuBLAS);
 //   softmax_xent (weights = mask): loss sum -> scalar kLoss, dlogits in place;
@@ -19,6 +20,7 @@
 #include "lstm/cuda/backend.h"
 
 #include <cmath>
+#include <map>
 #include <utility>
 
 #include "kernels/cuda_check.cuh"
@@ -156,6 +158,23 @@ struct DeviceNet::Impl {
     return a;
   }
 
+  // Layer forward: variant (b) (persistent) when requested and the device runs the shape,
+  // else variant (a). Whether (B,H) fits is asked once per shape.
+  std::map<std::pair<int, int>, bool> persistent_fits;
+  void layer_forward(const LayerFwdArgs& a, const cuda::ExecContext& ex) {
+    if (cfg.cuda_persistent) {
+      const auto key = std::make_pair(a.B, a.H);
+      auto it = persistent_fits.find(key);
+      if (it == persistent_fits.end())
+        it = persistent_fits.emplace(key, cuda::lstm_layer_forward_persistent_fits(a.B, a.H)).first;
+      if (it->second) {
+        cuda::lstm_layer_forward_persistent(a, ex);
+        return;
+      }
+    }
+    cuda::lstm_layer_forward(a, ex);
+  }
+
   // logits [N,V] = y [N,H] Wy + by.
   void output_forward(const float* y, std::int64_t N, float* out) {
     const int H = cfg.hidden, V = cfg.vocab;
@@ -201,7 +220,7 @@ void DeviceNet::run(std::span<const std::int32_t> symbols, int T, State& state,
       h2d(d.c0[l].get(), state.c[l].data(), BH * kF, s);
     }
     for (int l = 0; l < L; ++l) {
-      cuda::lstm_layer_forward(
+      d.layer_forward(
           d.layer_args(l, T, B, l == 0 ? d.sym.get() : nullptr, l > 0 ? d.hs[l - 1].get() : nullptr,
                        d.h0[l].get(), d.c0[l].get(), d.hs[l].get(), d.cs[l].get(), d.gates.get(),
                        false),
@@ -262,7 +281,7 @@ void DeviceNet::session_step(std::span<const std::int32_t> symbols, std::span<fl
     d.ensure_inference(static_cast<std::size_t>(B), BH);
     h2d(d.sym.get(), symbols.data(), symbols.size() * sizeof(std::int32_t), d.stream());
     for (int l = 0; l < L; ++l) {
-      cuda::lstm_layer_forward(
+      d.layer_forward(
           d.layer_args(l, 1, B, l == 0 ? d.sym.get() : nullptr, l > 0 ? d.hs[l - 1].get() : nullptr,
                        d.sess_h[l].get(), d.sess_c[l].get(), d.hs[l].get(), d.cs[l].get(),
                        d.gates.get(), false),
@@ -471,7 +490,7 @@ void DeviceTrainer::enqueue_segment(DeviceNet& net, const Batch& seg, StateSlot 
 
     // forward
     for (int l = 0; l < L; ++l) {
-      cuda::lstm_layer_forward(
+      d.layer_forward(
           d.layer_args(l, T, B, l == 0 ? t.in.get() : nullptr, l > 0 ? t.hs[l - 1].get() : nullptr,
                        st.h[l].get(), st.c[l].get(), t.hs[l].get(), t.cs[l].get(), t.gates[l].get(),
                        backward),

@@ -26,10 +26,17 @@
 #include <sstream>
 #include <utility>
 
+#include "kernels/lstm_layer.h"
 #include "kernels/runtime.h"
 #include "lstm/checkpoint.h"
 #include "lstm/sampler.h"
 #include "lstm_test_util.h"
+
+#ifdef MELODL_CUDA_EMULATION
+namespace melodl::cuda {
+extern int persistent_forward_calls;  // tests/lstm/cuda_emulation.cpp
+}
+#endif
 
 namespace melodl::lstm {
 namespace {
@@ -80,8 +87,10 @@ NetworkConfig config(const Shape& s, const std::string& device, const std::strin
 
 // A CUDA network with random (unsaturated) weights and a CPU network with the same weights.
 std::pair<Network, Network> twin_networks(const Shape& s, const std::string& math,
-                                          std::uint64_t seed) {
-  Network gpu(config(s, "cuda", math));
+                                          std::uint64_t seed, bool persistent = false) {
+  NetworkConfig gc = config(s, "cuda", math);
+  gc.cuda_persistent = persistent;
+  Network gpu(gc);
   test::randomize(gpu, seed);  // writes the host mirror; uploaded before the next device use
   const std::span<const float> p = std::as_const(gpu).params();
   Network cpu(config(s, "cpu", math), std::vector<float>(p.begin(), p.end()));
@@ -357,6 +366,51 @@ TEST_F(CudaBackend, SetLearningRateReachesTheDeviceUpdate) {
   c.train_batch(batch.view());
   EXPECT_FALSE(test::allclose(std::as_const(a.network()).params(),
                               std::as_const(c.network()).params(), 0, 0));
+}
+
+// NetworkConfig::cuda_persistent: the variant-(b) layer forward inside training (its
+// activations feed the variant-(a) backward) and inference, against the CPU in exact fp32
+// (the persistent recurrence is FP32 SIMT whatever cuda_math says).
+TEST_F(CudaBackend, PersistentVariantMatchesCpu) {
+  for (const Shape& s :
+       {Shape{2, 33, 11, 20, 7, 8, true, true}, Shape{1, 13, 7, 5, 3, 0, false, false},
+        Shape{2, 200, 60, 50, 32, 0, true, false}}) {
+    if (kEmulated && s.H >= 200) continue;  // naive reference GEMMs
+    if (!melodl::cuda::lstm_layer_forward_persistent_fits(s.B, s.H)) {
+      ADD_FAILURE() << "variant (b) does not fit B=" << s.B << " H=" << s.H
+                    << " on this device (it should on sm_80/sm_90)";
+      continue;
+    }
+    auto [gpu, cpu] = twin_networks(s, "fp32", 41, /*persistent=*/true);
+    EXPECT_TRUE(gpu.config().cuda_persistent);
+    const ParamLayout L = cpu.layout();
+    const auto seg = test::random_batch(s.T, s.B, s.V, 42, s.mask);
+    // inference
+    State ig = random_state(cpu, s.B, 7), ic = random_state(cpu, s.B, 7);
+    std::vector<float> lg(static_cast<std::size_t>(s.T) * s.B * s.V), lc(lg.size());
+    gpu.run(seg.inputs, s.T, ig, lg);
+    cpu.run(seg.inputs, s.T, ic, lc);
+    EXPECT_TRUE(test::allclose(lg, lc, 1e-5, 1e-4)) << s;
+    // training gradients
+    Trainer tg(std::move(gpu), TrainConfig{}), tc(std::move(cpu), TrainConfig{});
+    State sg = random_state(tc.network(), s.B, 8), sc = random_state(tc.network(), s.B, 8);
+    const StepStats a = tg.compute_gradients(seg.view(), sg, s.bwd);
+    const StepStats e = tc.compute_gradients(seg.view(), sc, s.bwd);
+    EXPECT_NEAR(a.loss_sum, e.loss_sum, 1e-4 * std::abs(e.loss_sum)) << s;
+    const std::vector<float> ga(tg.gradients().begin(), tg.gradients().end());
+    const std::vector<float> ge(tc.gradients().begin(), tc.gradients().end());
+    for (const auto& t : L.tensors) {
+      const std::vector<float> x(ga.begin() + t.offset, ga.begin() + t.offset + t.size());
+      const std::vector<float> y(ge.begin() + t.offset, ge.begin() + t.offset + t.size());
+      double scale = 0;
+      for (float v : y) scale = std::max(scale, std::abs(static_cast<double>(v)));
+      EXPECT_TRUE(test::allclose(x, y, 1e-4 * std::max(1.0, scale), 1e-3))
+          << "tensor " << t.name << " " << s;
+    }
+  }
+#ifdef MELODL_CUDA_EMULATION
+  EXPECT_GT(melodl::cuda::persistent_forward_calls, 0) << "the backend never took variant (b)";
+#endif
 }
 
 fs::path temp_path(const std::string& name) {

@@ -84,14 +84,17 @@ TEST(Device, ConfigFieldsValidateAndRoundTrip) {
   c.cuda_math = "fp16";
   EXPECT_NE(message_of([&] { c.validate(); }).find("cuda_math"), std::string::npos);
   c.cuda_math = "fp32";
+  c.cuda_persistent = true;
   const NetworkConfig d = NetworkConfig::from_json(c.to_json());
   EXPECT_EQ(d.device, "auto");
   EXPECT_EQ(d.cuda_math, "fp32");
+  EXPECT_TRUE(d.cuda_persistent);
   // configs written before these fields existed read as cpu / tf32
   const NetworkConfig old = NetworkConfig::from_json(
       R"({"vocab":7,"layers":1,"hidden":5,"peepholes":false,"forget_bias_init":1.0,"seed":3})");
   EXPECT_EQ(old.device, "cpu");
   EXPECT_EQ(old.cuda_math, "tf32");
+  EXPECT_FALSE(old.cuda_persistent);
 }
 
 TrainConfig optimizer_config(OptimizerKind kind, float clip) {
