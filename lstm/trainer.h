@@ -114,7 +114,9 @@ class Trainer {
   StepStats evaluate(const Batch& batch);
 
   // Forward + backward of one segment without an update: fills gradients() with the gradient
-  // of the SUMMED cross-entropy over the last `bwd` steps' window (0 = all). For tests/benches.
+  // of the SUMMED cross-entropy over the last `bwd` steps' window (0 = all). With
+  // apply_update, the building block of training loops that check each step (on "cuda" the
+  // gradient stays on the device; `state` is uploaded and the final state downloaded).
   StepStats compute_gradients(const Batch& segment, State& state, int bwd = 0);
   std::span<const float> gradients() const;
   // Writable host copy of the gradient (e.g. to inject a fault in a test); on "cuda" it is
@@ -130,7 +132,8 @@ class Trainer {
   // rmsprop; the sum for dl4j_rmsprop) before clipping, also when the update is skipped.
   // Throws InvalidArgument when no gradient was computed yet or sequences < 1.
   UpdateReport apply_update(const StepStats& stats, int sequences);
-  // Whether every parameter is finite (on "cuda" a device reduction; no parameter copy).
+  // Whether every parameter is finite (on "cuda" a device sum of squares, no parameter copy;
+  // a float overflow there, |w| beyond ~1e19, also reads as non-finite).
   bool parameters_finite() const;
 
  private:
