@@ -25,6 +25,10 @@ struct CudnnCase {
   int L, V, H, B, T;
 };
 
+void PrintTo(const CudnnCase& c, std::ostream* os) {
+  *os << "L" << c.L << " V" << c.V << " H" << c.H << " B" << c.B << " T" << c.T;
+}
+
 class CudnnLstmMatch : public test::CudaParamTest<CudnnCase> {};
 
 std::vector<float> download(const cuda::DeviceBuffer<float>& b, const cuda::DeviceContext& dc) {
