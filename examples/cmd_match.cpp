@@ -236,7 +236,7 @@ int run_match_harmonies(const MatchArgs& args) {
         "%zu + %zu notes)\n",
         gen.harmonies.size(), index.size(), index.joint().total_tokens(),
         index.lower().total_tokens(), index.upper().total_tokens());
-    std::printf("%5s %6s %10s %22s %22s  %s\n", "gen", "steps", "copy steps",
+    std::printf("%5s %6s %10s %16s %22s %22s  %s\n", "gen", "steps", "copy steps", "onset copy",
                 "lower: copy/best ident", "upper: copy/best ident",
                 "step n-gram overlap % (n = 4 5 6 7 8)");
     for (std::size_t i = 0; i < nov.size(); ++i) {
@@ -253,15 +253,18 @@ int run_match_harmonies(const MatchArgs& args) {
                     lb.corpus_index + 1, lb.alignment.identity);
       std::snprintf(up, sizeof up, "%zu n / #%zu %.0f%%", n.upper.longest_copy.length,
                     ub.corpus_index + 1, ub.alignment.identity);
-      std::printf("%5zu %6zu %10zu %22s %22s %s\n", i + 1, n.steps, n.joint.longest_copy.length, lo,
-                  up, ov.c_str());
+      char oc[40];
+      std::snprintf(oc, sizeof oc, "%zu in %zu st", n.onset_copy, n.onset_copy_steps);
+      std::printf("%5zu %6zu %10zu %16s %22s %22s %s\n", i + 1, n.steps,
+                  n.joint.longest_copy.length, oc, lo, up, ov.c_str());
     }
     std::printf("invalid symbols in the generated file: %zu of %zu\n", gen.skipped, gen.symbols);
     std::printf("time: index %.2f s, matching %.2f s\n", index_s, match_s);
     std::printf(
         "(copy steps = longest run of steps, both voices, found verbatim in one corpus harmony "
-        "(a step is 1/16 s); per voice: longest exact copy in notes / best-aligned corpus "
-        "harmony (1-based) and its identity)\n");
+        "(a step is 1/16 s; held notes make it long); onset copy = the copied run with the most "
+        "note onsets (both voices) and its steps; per voice: longest exact copy in notes / "
+        "best-aligned corpus harmony (1-based) and its identity)\n");
   }
   if (!args.json.empty()) {
     nlohmann::json results = nlohmann::json::array();
@@ -275,14 +278,16 @@ int run_match_harmonies(const MatchArgs& args) {
         uc.push_back({{"corpus_index", c.corpus_index},
                       {"score", c.alignment.score},
                       {"identity_percent", c.alignment.identity}});
-      results.push_back({{"index", i},
-                         {"line", gen.file.melodies[i].line_number},
-                         {"steps", nov[i].steps},
-                         {"joint", novelty_json(nov[i].joint)},
-                         {"lower", novelty_json(nov[i].lower)},
-                         {"upper", novelty_json(nov[i].upper)},
-                         {"lower_candidates", lc},
-                         {"upper_candidates", uc}});
+      results.push_back(
+          {{"index", i},
+           {"line", gen.file.melodies[i].line_number},
+           {"steps", nov[i].steps},
+           {"joint", novelty_json(nov[i].joint)},
+           {"onset_copy", {{"onsets", nov[i].onset_copy}, {"steps", nov[i].onset_copy_steps}}},
+           {"lower", novelty_json(nov[i].lower)},
+           {"upper", novelty_json(nov[i].upper)},
+           {"lower_candidates", lc},
+           {"upper_candidates", uc}});
     }
     nlohmann::json j = {{"generated", args.generated},
                         {"corpus", args.corpus},

@@ -489,7 +489,7 @@ nlohmann::json harmony_novelty_json(const std::vector<pl::CorpusMelody>& train,
   const pl::HarmonyCorpusIndex index(corpus);
   const int last_epoch = samples.back().epoch;
   constexpr std::size_t kOrders = pl::kMaxNgram - pl::kMinNgram + 1;
-  std::size_t n = 0, steps = 0, joint = 0, lower = 0, upper = 0;
+  std::size_t n = 0, steps = 0, joint = 0, lower = 0, upper = 0, onsets = 0, onset_steps = 0;
   std::size_t found[kOrders] = {}, total[kOrders] = {};
   for (const auto& s : samples) {
     if (s.epoch != last_epoch) continue;
@@ -499,6 +499,10 @@ nlohmann::json harmony_novelty_json(const std::vector<pl::CorpusMelody>& train,
     ++n;
     steps += nov.steps;
     joint = std::max(joint, nov.joint.longest_copy.length);
+    if (nov.onset_copy > onsets) {
+      onsets = nov.onset_copy;
+      onset_steps = nov.onset_copy_steps;
+    }
     lower = std::max(lower, nov.lower.longest_copy.length);
     upper = std::max(upper, nov.upper.longest_copy.length);
     for (std::size_t i = 0; i < kOrders; ++i) {
@@ -511,6 +515,8 @@ nlohmann::json harmony_novelty_json(const std::vector<pl::CorpusMelody>& train,
   j["samples"] = n;
   j["steps"] = steps;
   j["longest_exact_copy_steps"] = joint;
+  j["most_onsets_in_a_copy"] = onsets;
+  j["most_onsets_copy_steps"] = onset_steps;
   j["lower_longest_exact_copy_notes"] = lower;
   j["upper_longest_exact_copy_notes"] = upper;
   for (std::size_t i = 0; i < kOrders; ++i)
@@ -519,9 +525,10 @@ nlohmann::json harmony_novelty_json(const std::vector<pl::CorpusMelody>& train,
   if (!quiet)
     std::printf(
         "novelty of epoch %d's %zu harmonies (%zu steps) vs the training set: longest exact copy "
-        "of both voices %zu steps (%.1f s); of the lower voice alone %zu notes, of the upper "
-        "%zu notes\n",
-        last_epoch, n, steps, joint, 0.0625 * static_cast<double>(joint), lower, upper);
+        "of both voices %zu steps (%.1f s), the copy with the most note onsets %zu onsets in %zu "
+        "steps; of the lower voice alone %zu notes, of the upper %zu notes\n",
+        last_epoch, n, steps, joint, 0.0625 * static_cast<double>(joint), onsets, onset_steps,
+        lower, upper);
   return j;
 }
 

@@ -58,7 +58,23 @@ HarmonyNovelty HarmonyCorpusIndex::novelty(const encode::SymbolHarmony& generate
   n.upper_notes = up.tokens.size();
   n.lower = lower_.novelty(lo.tokens);
   n.upper = upper_.novelty(up.tokens);
-  n.joint = joint_.novelty(harmony_step_tokens(generated));
+  const std::vector<Token> steps = harmony_step_tokens(generated);
+  n.joint = joint_.novelty(steps);
+  // Matching statistics give, for every start step, the longest copied run; the prefix
+  // sums of onsets count the onsets inside it.
+  std::vector<std::size_t> length, pos;
+  joint_.matching_statistics(steps, length, pos);
+  const encode::SymbolHarmony h = encode::normalize(generated);
+  std::vector<std::size_t> onsets(h.steps() + 1, 0);
+  for (std::size_t k = 0; k < h.steps(); ++k)
+    onsets[k + 1] = onsets[k] + (h.lower[k].onset ? 1 : 0) + (h.upper[k].onset ? 1 : 0);
+  for (std::size_t i = 0; i < length.size(); ++i) {
+    const std::size_t o = onsets[i + length[i]] - onsets[i];
+    if (o > n.onset_copy || (o == n.onset_copy && length[i] > n.onset_copy_steps)) {
+      n.onset_copy = o;
+      n.onset_copy_steps = length[i];
+    }
+  }
   return n;
 }
 

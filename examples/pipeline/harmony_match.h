@@ -31,6 +31,11 @@ struct HarmonyNovelty {
   std::size_t lower_notes = 0, upper_notes = 0;
   Novelty lower, upper;  // each voice against the corpus voices of its role (notes)
   Novelty joint;         // both voices, in steps (longest_copy.length = steps)
+  // Held notes make long step copies cheap (a chord held for 10 s is 160 identical
+  // steps), so copies are also measured in note onsets: the most onsets (both voices)
+  // inside one run of steps found verbatim in a corpus harmony, and that run's steps.
+  std::size_t onset_copy = 0;
+  std::size_t onset_copy_steps = 0;
 };
 
 class HarmonyCorpusIndex {

@@ -265,6 +265,17 @@ TEST(HarmonyPipeline, NoveltyFindsCopiesOfBothVoicesInSteps) {
   EXPECT_EQ(self.joint.longest_copy.length, 60u);
   EXPECT_EQ(self.joint.longest_copy.corpus_index, 2u);
   EXPECT_GE(self.upper.longest_copy.length, self.upper_notes - 1);
+  EXPECT_EQ(self.onset_copy, onsets(corpus[2]));
+  EXPECT_EQ(self.onset_copy_steps, 60u);
+  // 40 steps of one held chord, in the corpus too: a long copy with 2 onsets.
+  enc::SymbolHarmony held;
+  for (int k = 0; k < 40; ++k) {
+    held.lower.push_back({40, k == 0});
+    held.upper.push_back({70, k == 0});
+  }
+  const auto hn = pl::HarmonyCorpusIndex({held}).novelty(held);
+  EXPECT_EQ(hn.joint.longest_copy.length, 40u);
+  EXPECT_EQ(hn.onset_copy, 2u);
   // Steps 10..39 of corpus[3] with the upper voice changed at step 20 (a pitch the corpus
   // never uses): the longest joint copy is the 20 steps before the change, less the first
   // step when it holds a note in the corpus (here it starts the note: normalized).
