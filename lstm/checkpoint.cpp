@@ -56,7 +56,10 @@ void save_checkpoint(const std::filesystem::path& path, const Trainer& trainer,
     f.tensors.push_back(make_tensor(pre + "h", carried.h[l], shape));
     f.tensors.push_back(make_tensor(pre + "c", carried.c[l], shape));
   }
-  f.metadata["lstm.train_config"] = trainer.config().to_json();
+  // The optimiser's own config: its lr may have changed since the start (Optimizer::set_lr).
+  TrainConfig config = trainer.config();
+  config.optimizer = opt.config();
+  f.metadata["lstm.train_config"] = config.to_json();
   f.metadata["lstm.optimizer_slots"] = slot_list;
   f.metadata["lstm.step"] = std::to_string(trainer.step_count());
   f.metadata["lstm.rng"] = trainer.rng().state();

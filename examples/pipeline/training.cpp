@@ -209,8 +209,6 @@ struct TrainingRun::Impl {
   std::vector<Window> windows;
   std::uint64_t hash = 0;
   std::unique_ptr<lstm::Trainer> trainer;
-  std::vector<std::uint8_t> weight_mask;
-  std::vector<float> grads;
   RunState st;
   fs::path latest;
   int consecutive_bad = 0;
@@ -231,13 +229,6 @@ struct TrainingRun::Impl {
     fault_grad_count = env_int("MELODL_FAULT_NAN_GRAD_COUNT", 1);
     fault_weight_at = env_int("MELODL_FAULT_NAN_WEIGHT_AT_STEP", -1);
     pause_ms = env_int("MELODL_FAULT_CHECKPOINT_PAUSE_MS", 0);
-  }
-
-  void init_mask() {
-    const auto& layout = trainer->network().layout();
-    weight_mask.assign(layout.total, 0);
-    for (const auto& t : layout.tensors)
-      if (t.is_weight) std::fill_n(weight_mask.begin() + static_cast<long>(t.offset), t.size(), 1);
   }
 
   std::size_t batches() const {
@@ -262,7 +253,7 @@ struct TrainingRun::Impl {
 
   // Writes a checkpoint unless the weights are non-finite; returns whether it did.
   bool save(const TrainCallbacks& cb) {
-    if (!all_finite(trainer->network().params())) {
+    if (!trainer->parameters_finite()) {
       log(cb, "not writing a checkpoint: the weights are not finite");
       return false;
     }
@@ -316,7 +307,6 @@ struct TrainingRun::Impl {
     // train_config still holds the starting rate.
     if (st.lr > 0) trainer->set_learning_rate(static_cast<float>(st.lr));
     latest = good.path;
-    init_mask();
   }
 
   enum class BatchResult { ok, reload };
@@ -351,18 +341,19 @@ struct TrainingRun::Impl {
                     std::span(tg).subspan(o, n), std::span(mask).subspan(o, n)};
       ++st.attempts;
       const lstm::StepStats ss = trainer->compute_gradients(s, state, settings.train.tbptt_bwd);
-      const auto g = trainer->gradients();
-      grads.assign(g.begin(), g.end());
       if (fault_grad_at >= 0 && st.attempts >= fault_grad_at &&
-          st.attempts < fault_grad_at + fault_grad_count)
-        grads[grads.size() / 2] = std::numeric_limits<float>::quiet_NaN();
-      double norm2 = 0.0;
-      for (float x : grads) norm2 += static_cast<double>(x) * x;
-      if (!std::isfinite(ss.loss_sum) || !std::isfinite(norm2)) {
+          st.attempts < fault_grad_at + fault_grad_count) {
+        const auto g = trainer->mutable_gradients();
+        g[g.size() / 2] = std::numeric_limits<float>::quiet_NaN();
+      }
+      // Checks the loss and the gradient and only then updates (on the GPU backend all of
+      // it on the device: no parameter or gradient copies per step).
+      const lstm::UpdateReport up = trainer->apply_update(ss, B);
+      if (!up.finite_loss || !up.finite_gradient) {
         ++st.skipped_steps;
         ++consecutive_bad;
         log(cb, "step " + std::to_string(st.attempts) + ": non-finite " +
-                    (std::isfinite(ss.loss_sum) ? "gradient norm" : "loss") + ", update skipped (" +
+                    (up.finite_loss ? "gradient norm" : "loss") + ", update skipped (" +
                     std::to_string(st.skipped_steps) + " skipped so far)");
         if (consecutive_bad >= settings.max_bad_steps) return BatchResult::reload;
         bool state_ok = true;
@@ -372,19 +363,20 @@ struct TrainingRun::Impl {
         continue;
       }
       consecutive_bad = 0;
-      if (ss.count <= 0) continue;
-      trainer->optimizer().apply(trainer->network().params(), grads, weight_mask, ss.count, B);
+      if (!up.applied) continue;  // nothing unmasked in this segment
       if (fault_weight_at >= 0 && st.attempts == fault_weight_at)
         trainer->network().params()[0] = std::numeric_limits<float>::quiet_NaN();
-      if (!all_finite(trainer->network().params())) {
+      if (!trainer->parameters_finite()) {
         log(cb, "step " + std::to_string(st.attempts) + ": non-finite weights after the update");
         return BatchResult::reload;
       }
       loss += ss.loss_sum;
       count += ss.count;
-      if (cb.step_end)
-        cb.step_end(trainer->network().params(), trainer->gradients(), trainer->step_count(),
-                    ss.loss_sum / ss.count, st.lr);
+      if (cb.step_end) {
+        const lstm::Trainer& ct = *trainer;  // const accessors: host copies, nothing re-uploaded
+        cb.step_end(ct.network().params(), ct.gradients(), ct.step_count(), ss.loss_sum / ss.count,
+                    st.lr);
+      }
       if (cb.take_lr)
         if (const std::optional<double> v = cb.take_lr()) {
           trainer->set_learning_rate(static_cast<float>(*v));
@@ -467,7 +459,6 @@ TrainingRun::TrainingRun(fs::path run_dir, const TrainSettings& settings, Split 
                                 " already holds checkpoints: use --resume or another --run-dir");
   m.trainer = std::make_unique<lstm::Trainer>(lstm::Network(m.settings.network), m.settings.train);
   m.st.lr = m.settings.train.optimizer.lr;
-  m.init_mask();
 }
 
 TrainingRun TrainingRun::resume(fs::path run_dir, const TrainSettings& settings, Split data,

@@ -133,7 +133,7 @@ TEST(OptimLr, TrainerOptimizerFollowsSetLr) {
 // trainer.optimizer().config(), so a rate changed with set_lr is not saved yet and a
 // resumed trainer goes back to the old rate. Enable this test with the fix there (a copy of
 // trainer.config() whose .optimizer is trainer.optimizer().config()).
-TEST(OptimLr, DISABLED_TrainerCheckpointKeepsTheChangedRate) {
+TEST(OptimLr, TrainerCheckpointKeepsTheChangedRate) {
   NetworkConfig nc = test::small_config(7, 1, 6, true, 1);
   TrainConfig tc;
   tc.optimizer.kind = OptimizerKind::adam;
