@@ -117,7 +117,10 @@ melodl::cli::Runner setup(CLI::App& sub) {
   sub.add_option("--peepholes", a->peepholes, "on (GravesLSTM) or off (standard LSTM)")
       ->capture_default_str();
   sub.add_option("--threads", a->threads, "CPU threads (0 = all cores)")->capture_default_str();
-  sub.add_option("--device", a->device, "cpu")->capture_default_str();
+  sub.add_option("--device", a->device,
+                 "cpu, cuda (never run on a GPU yet: docs/kernels.md) or auto (cuda when usable)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
   sub.add_option("--iters", a->iters, "Timed training steps (median reported)")
       ->capture_default_str();
   sub.add_option("--warmup", a->warmup, "Untimed training steps first")->capture_default_str();

@@ -142,6 +142,12 @@ TEST_P(CudnnLstmMatch, ForwardAndGradientsMatch) {
   ref.backward(d_x.get(), d_hx.get(), d_cx.get(), y.get(), d_dy.get(), nullptr, rdhx.get(),
                rdcx.get());
   const auto grads = ref.get_weight_grads();
+  ASSERT_EQ(grads.size(), static_cast<std::size_t>(L)) << "cuDNN returned one gradient per layer";
+  for (int l = 0; l < L; ++l) {
+    ASSERT_EQ(grads[l].W.size(), host[l].W.size()) << "layer " << l;
+    ASSERT_EQ(grads[l].R.size(), host[l].R.size()) << "layer " << l;
+    ASSERT_EQ(grads[l].b.size(), host[l].b.size()) << "layer " << l;
+  }
 
   // ---- compare
   test::expect_allclose(download(hs[L - 1], dc), download(y, dc), 1e-5, 1e-4, "top outputs y",
