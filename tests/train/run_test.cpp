@@ -300,9 +300,24 @@ TEST(TrainCommand, KillNineAtRandomTimesThenResumeIsBitIdentical) {
               static_cast<char*>(nullptr));
       ::_exit(127);
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(250 + 137 * attempt % 400));
     int status = 0;
-    if (::waitpid(pid, &status, WNOHANG) == 0) {
+    bool exited = false;
+    if (!resume) {
+      // A fresh start first reads the data and writes config.json; on a loaded machine that
+      // can take longer than the kill delays below, and every kill would land before the run
+      // exists. Wait for it (up to 60 s), so the kills land in training and checkpointing.
+      const auto t0 = std::chrono::steady_clock::now();
+      while (!fs::exists(run / "config.json") &&
+             std::chrono::steady_clock::now() - t0 < std::chrono::seconds(60)) {
+        if (::waitpid(pid, &status, WNOHANG) == pid) {
+          exited = true;
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+    }
+    if (!exited) std::this_thread::sleep_for(std::chrono::milliseconds(250 + 137 * attempt % 400));
+    if (!exited && ::waitpid(pid, &status, WNOHANG) == 0) {
       ::kill(pid, SIGKILL);
       ::waitpid(pid, &status, 0);
       ++kills;
@@ -313,7 +328,8 @@ TEST(TrainCommand, KillNineAtRandomTimesThenResumeIsBitIdentical) {
   }
   EXPECT_GE(kills, 1);
   if (!fs::exists(run / "manifest.json")) {
-    const auto fin = run_command(kExe + " train -q --resume " + run.string());
+    const auto fin = run_command(
+        fs::exists(run / "config.json") ? kExe + " train -q --resume " + run.string() : cmd);
     ASSERT_EQ(fin.code, 0) << fin.output;
   }
   const auto ma = manifest(dir / "full"), mb = manifest(run);
