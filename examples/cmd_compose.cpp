@@ -120,6 +120,24 @@ std::vector<melodl::encode::HarmonySample> voice_to_accompany(const ComposeArgs&
   return samples;
 }
 
+// Samples with the options; a bad option (prime, length, accompaniment) is a usage error.
+std::vector<pl::Composition> compose_pieces(const melodl::lstm::Network& net,
+                                            const pl::Vocabulary& vocab,
+                                            const pl::ComposeOptions& o, pl::ComposeStats& stats) {
+  try {
+    return pl::compose(net, vocab, o, &stats);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
+}
+
+// Creates the output directory; the WAV renderer when --wav is given (else null).
+std::unique_ptr<melodl::cli::WavRenderer> prepare_output(const ComposeArgs& a) {
+  melodl::cli::ensure_directory(a.output);
+  if (!a.wav) return nullptr;
+  return std::make_unique<melodl::cli::WavRenderer>(melodl::cli::find_soundfont());
+}
+
 int run_harmonies(const ComposeArgs& a, const melodl::cli::LoadedModel& model,
                   const melodl::lstm::Network& net);
 
@@ -153,17 +171,10 @@ int run_compose(const ComposeArgs& a) {
     if (!a.start_pitch_opt->count()) start_pitch = res.melodies.front().start_pitch;
   }
   pl::ComposeStats stats;
-  std::vector<pl::Composition> pieces;
-  try {
-    pieces = pl::compose(net, model.vocab, o, &stats);
-  } catch (const std::invalid_argument& e) {
-    throw UsageError(e.what());
-  }
+  const std::vector<pl::Composition> pieces = compose_pieces(net, model.vocab, o, stats);
 
   const fs::path dir(a.output);
-  melodl::cli::ensure_directory(dir);
-  std::unique_ptr<melodl::cli::WavRenderer> renderer;
-  if (a.wav) renderer = std::make_unique<melodl::cli::WavRenderer>(melodl::cli::find_soundfont());
+  const auto renderer = prepare_output(a);
   melodl::cli::PlaybackOptions playback;
   playback.program = a.program;
   playback.start_pitch = start_pitch;
@@ -220,16 +231,9 @@ int run_harmonies(const ComposeArgs& a, const melodl::cli::LoadedModel& model,
     o.length = static_cast<int>(2 * o.accompany.size() + 1);
   }
   pl::ComposeStats stats;
-  std::vector<pl::Composition> pieces;
-  try {
-    pieces = pl::compose(net, model.vocab, o, &stats);
-  } catch (const std::invalid_argument& e) {
-    throw UsageError(e.what());
-  }
+  const std::vector<pl::Composition> pieces = compose_pieces(net, model.vocab, o, stats);
   const fs::path dir(a.output);
-  melodl::cli::ensure_directory(dir);
-  std::unique_ptr<melodl::cli::WavRenderer> renderer;
-  if (a.wav) renderer = std::make_unique<melodl::cli::WavRenderer>(melodl::cli::find_soundfont());
+  const auto renderer = prepare_output(a);
   melodl::cli::HarmonyPlaybackOptions playback;
   playback.lower_program = a.program;
   playback.upper_program = a.upper_program;

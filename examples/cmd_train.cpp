@@ -864,16 +864,7 @@ int run_train(TrainArgs& a) {
                       {"batches_per_epoch", run->batches_per_epoch()}};
   manifest["parameters"] = run->network().num_params();
   manifest["epochs"] = nlohmann::json::array();
-  for (const auto& m : st.history)
-    manifest["epochs"].push_back({{"epoch", m.epoch},
-                                  {"partial", m.partial},
-                                  {"train_bits_per_symbol", m.train_bits_per_symbol},
-                                  {"valid_bits_per_symbol", m.valid_bits_per_symbol},
-                                  {"valid_bits_per_note", m.valid_bits_per_note},
-                                  {"seconds", m.seconds},
-                                  {"steps", m.steps},
-                                  {"symbols", m.symbols},
-                                  {"lr", m.lr}});
+  for (const auto& m : st.history) manifest["epochs"].push_back(nlohmann::json::parse(m.to_json()));
   manifest["timings"] = {
       {"training_seconds", st.elapsed_s},
       {"this_session_wall_seconds",

@@ -107,6 +107,8 @@ nlohmann::json metrics_json(const EpochMetrics& m) {
 
 }  // namespace
 
+std::string EpochMetrics::to_json() const { return metrics_json(*this).dump(); }
+
 void write_atomic(const fs::path& path, const std::string& content) {
   if (path.has_parent_path()) fs::create_directories(path.parent_path());
   const fs::path tmp = path.string() + ".tmp" + std::to_string(::getpid());

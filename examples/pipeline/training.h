@@ -61,6 +61,8 @@ struct EpochMetrics {
   std::int64_t steps = 0;
   std::uint64_t symbols = 0;  // training predictions so far
   double lr = 0.0;
+
+  std::string to_json() const;  // one flat JSON object (the manifest's and run state's form)
 };
 
 struct ComposedSample {
