@@ -95,7 +95,8 @@ void lstm_layer_backward(const LayerBwdArgs& a, const ExecContext& ctx);
 // lstm_layer_forward_persistent_fits(B, H): whether the current device can run the shape
 // (shared memory per CTA, co-residency); lstm_layer_forward_persistent throws
 // InvalidArgument when it cannot. Seed H = 200, B = 32 fits; H = 1024, B = 64 does not.
-bool lstm_layer_forward_persistent_fits(int B, int H);
+bool lstm_layer_forward_persistent_fits(int B, int H);  // fp32 storage, as (B, H, kTf32)
+bool lstm_layer_forward_persistent_fits(int B, int H, GemmMath math);  // kBf16: H 1024 B 64 fits
 void lstm_layer_forward_persistent(const LayerFwdArgs& a, const ExecContext& ctx);
 }  // namespace cuda
 
