@@ -8,6 +8,8 @@
 //   After the loop: dR = hs[0..T-2]^T dz[1..T-1] (one GEMM over (T-1)B rows) + h0^T dz_0;
 //   dW = x^T dz (one GEMM) or the one-hot scatter; dx = dz W^T; db, dp = deterministic
 //   column sums over the T*B rows. No atomics: bitwise reproducible on one device.
+//   That post-recurrence part and the argument checks are detail:: functions shared with
+//   variant (b)'s backward (kernels/lstm_layer_persistent_bwd.cu).
 // Critical path per step: one GEMM launch + one pointwise launch (~2 x 2-5 us launch-bound
 // at the seed size on any GPU; see docs/kernels.md). Variant (b), a persistent kernel, is
 // the planned answer.
@@ -76,17 +78,48 @@ void lstm_layer_forward(const LayerFwdArgs& a, const ExecContext& ctx) {
   }
 }
 
+namespace detail {
+
+void validate_layer_backward(const LayerBwdArgs& a, const ExecContext& ctx, const char* where) {
+  validate_layer(a, where);
+  require(a.hs && a.cs && a.gates && a.dhs && a.dW && a.dR && a.db && a.workspace, where,
+          "hs, cs, gates, dhs, dW, dR, db, workspace must be non-null");
+  require(!a.peephole || a.dp, where, "dp must be non-null when peephole is on");
+  require(!(a.dx && a.symbols), where, "dx needs a dense input");
+  require(ctx.blas != nullptr, where, "ExecContext.blas must be set");
+  require(static_cast<int64_t>(a.T) * a.B <= 0x7fffffff, where, "T*B must fit in int (cuBLAS)");
+}
+
+void lstm_layer_backward_weight_grads(const LayerBwdArgs& a, const float* dz, const float* dp_part,
+                                      const ExecContext& ctx) {
+  const int T = a.T, B = a.B, I = a.I, H = a.H, G = 4 * H;
+  const int64_t N = static_cast<int64_t>(T) * B;
+  const float beta = a.accumulate ? 1.f : 0.f;
+  if (T > 1) {
+    gemm(ctx, true, false, H, G, static_cast<int>((T - 1) * static_cast<int64_t>(B)), 1.f, a.hs, H,
+         dz + B * static_cast<int64_t>(G), G, beta, a.dR, G);
+  } else if (!a.accumulate) {
+    MELODL_CUDA_CHECK(
+        cudaMemsetAsync(a.dR, 0, static_cast<size_t>(H) * G * sizeof(float), ctx.stream));
+  }
+  gemm(ctx, true, false, H, G, B, 1.f, a.h0, H, dz, G, 1.f, a.dR, G);
+  if (a.symbols) {
+    onehot_weight_grad(OnehotGradArgs{N, I, G, a.symbols, dz, a.dW, a.accumulate}, ctx);
+  } else {
+    gemm(ctx, true, false, I, G, static_cast<int>(N), 1.f, a.x, I, dz, G, beta, a.dW, G);
+    if (a.dx) gemm(ctx, false, true, static_cast<int>(N), I, G, 1.f, dz, G, a.W, G, 0.f, a.dx, I);
+  }
+  column_sum(dz, N, G, a.db, a.accumulate, ctx);
+  if (a.peephole) column_sum(dp_part, N, 3 * static_cast<int64_t>(H), a.dp, a.accumulate, ctx);
+}
+
+}  // namespace detail
+
 void lstm_layer_backward(const LayerBwdArgs& a, const ExecContext& ctx) {
   constexpr const char* kWhere = "cuda::lstm_layer_backward";
-  validate_layer(a, kWhere);
-  require(a.hs && a.cs && a.gates && a.dhs && a.dW && a.dR && a.db && a.workspace, kWhere,
-          "hs, cs, gates, dhs, dW, dR, db, workspace must be non-null");
-  require(!a.peephole || a.dp, kWhere, "dp must be non-null when peephole is on");
-  require(!(a.dx && a.symbols), kWhere, "dx needs a dense input");
-  require(ctx.blas != nullptr, kWhere, "ExecContext.blas must be set");
-  const int T = a.T, B = a.B, I = a.I, H = a.H, G = 4 * H;
+  detail::validate_layer_backward(a, ctx, kWhere);
+  const int T = a.T, B = a.B, H = a.H, G = 4 * H;
   const int64_t N = static_cast<int64_t>(T) * B, BH = static_cast<int64_t>(B) * H;
-  require(N <= 0x7fffffff, kWhere, "T*B must fit in int (cuBLAS)");
   // Workspace carve-up (lstm_layer_bwd_workspace_floats).
   float* dz = a.workspace;          // [T,B,G]
   float* dp_part = dz + N * G;      // [T,B,3H]
@@ -124,23 +157,7 @@ void lstm_layer_backward(const LayerBwdArgs& a, const ExecContext& ctx) {
     }
   }
   if (a.dc0) copy(a.dc0, dc, BH, ctx);
-  const float beta = a.accumulate ? 1.f : 0.f;
-  if (T > 1) {
-    gemm(ctx, true, false, H, G, static_cast<int>((T - 1) * static_cast<int64_t>(B)), 1.f, a.hs, H,
-         dz + B * static_cast<int64_t>(G), G, beta, a.dR, G);
-  } else if (!a.accumulate) {
-    MELODL_CUDA_CHECK(
-        cudaMemsetAsync(a.dR, 0, static_cast<size_t>(H) * G * sizeof(float), ctx.stream));
-  }
-  gemm(ctx, true, false, H, G, B, 1.f, a.h0, H, dz, G, 1.f, a.dR, G);
-  if (a.symbols) {
-    onehot_weight_grad(OnehotGradArgs{N, I, G, a.symbols, dz, a.dW, a.accumulate}, ctx);
-  } else {
-    gemm(ctx, true, false, I, G, static_cast<int>(N), 1.f, a.x, I, dz, G, beta, a.dW, G);
-    if (a.dx) gemm(ctx, false, true, static_cast<int>(N), I, G, 1.f, dz, G, a.W, G, 0.f, a.dx, I);
-  }
-  column_sum(dz, N, G, a.db, a.accumulate, ctx);
-  if (a.peephole) column_sum(dp_part, N, 3 * static_cast<int64_t>(H), a.dp, a.accumulate, ctx);
+  detail::lstm_layer_backward_weight_grads(a, dz, dp_part, ctx);
 }
 
 }  // namespace melodl::cuda

@@ -98,6 +98,26 @@ void lstm_layer_backward(const LayerBwdArgs& a, const ExecContext& ctx);
 bool lstm_layer_forward_persistent_fits(int B, int H);  // fp32 storage, as (B, H, kTf32)
 bool lstm_layer_forward_persistent_fits(int B, int H, GemmMath math);  // kBf16: H 1024 B 64 fits
 void lstm_layer_forward_persistent(const LayerFwdArgs& a, const ExecContext& ctx);
+
+// Variant (b), backward (kernels/lstm_layer_persistent_bwd.cu): the contract of
+// lstm_layer_backward (same arguments, workspace size, outputs, accumulate semantics) with
+// the recurrence dh_{t-1} = dhs[t-1] + dz_t R^T and the pointwise backward of all T steps in
+// one persistent cooperative kernel (R rows of each CTA's own units in shared memory, FP32
+// SIMT, one grid-wide barrier per step); then the weight gradients exactly as variant (a).
+// lstm_layer_backward_persistent_fits(B, H): whether the current device can run the shape;
+// lstm_layer_backward_persistent throws InvalidArgument when it cannot.
+bool lstm_layer_backward_persistent_fits(int B, int H);
+void lstm_layer_backward_persistent(const LayerBwdArgs& a, const ExecContext& ctx);
+
+namespace detail {
+// Shared by both backward variants (defined in kernels/lstm_layer.cu): the argument checks,
+// and everything after the recurrence: dR = h_{t-1}^T dz over all steps (incl. the h0 term),
+// dW (GEMM or one-hot scatter), dx = dz W^T, db and dp by column sums of dz [T,B,G] and the
+// peephole partials dp_part [T,B,3H] (null without peepholes).
+void validate_layer_backward(const LayerBwdArgs& a, const ExecContext& ctx, const char* where);
+void lstm_layer_backward_weight_grads(const LayerBwdArgs& a, const float* dz, const float* dp_part,
+                                      const ExecContext& ctx);
+}  // namespace detail
 }  // namespace cuda
 
 namespace ref {

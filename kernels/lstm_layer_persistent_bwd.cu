@@ -1,0 +1,266 @@
+// kernels/lstm_layer_persistent_bwd.cu: GravesLSTM layer backward, variant (b): one persistent
+// cooperative kernel runs the whole backward recurrence of a TBPTT segment (all T pointwise
+// backward steps and dh_{t-1} = dhs[t-1] + dz_t R^T) with the needed rows of R in shared
+// memory; afterwards the weight gradients exactly as variant (a) (shared code in
+// kernels/lstm_layer.cu). Same contract as cuda::lstm_layer_backward (kernels/lstm_layer.h).
+// First version, written without a GPU: FP32 SIMT, correctness first, to be measured.
+// Mapping: P CTAs (<= one per SM) of 256 threads; CTA c owns hidden units [c*U, c*U+U),
+//   U = ceil(H / #SMs), with all four gates of those units. It keeps R[k, :] (G floats) for
+//   its own k in shared memory, and dL/dh_t, dL/dc_t of its own units (CTA-local: nothing
+//   else reads them). Per step t = T-1..0:
+//   (A) one thread per own (b, unit) pair: the fused pointwise backward (the math of
+//       kernels/lstm_pointwise.cu) -> dz_t[b, 4 gates of the unit] to the workspace's dz
+//       (needed by the weight gradients anyway), dc_{t-1} (kept in shared memory), the
+//       peephole partials; at t = 0 also dc0.
+//   grid.sync(): dz_t [B,G] of every CTA is visible.
+//   (B) one warp per batch row b: lane l reads dz_t[b, j] for j = l, l+32, ... (coalesced,
+//       __ldcg: L2, other CTAs wrote it) and accumulates dz_t[b, j] R[k, j] for the CTA's
+//       own k from shared memory; a fixed xor-butterfly sums the 32 lanes; lane 0 stores
+//       dh_{t-1}[b, k] = dhs[t-1][b, k] + sum (at t = 0: dh0 = sum). __syncthreads().
+//   One grid barrier per step (none after t = 0 when dh0 is not wanted). No atomics: the
+//   summation order depends only on the shape, so repeat runs are bitwise equal.
+// Shared memory per CTA: 4*(U*G + 2*B*U) bytes; 132 SMs: seed (H 200, B 32: U = 2, P = 100)
+//   6.9 KB; H 512, B 64 (U = 4, P = 128) 34 KB; H 1024, B 64 (U = 8, P = 128) 132 KB (fits
+//   the 227 KB opt-in). Fits iff that fits one CTA and all P CTAs are co-resident
+//   (lstm_layer_backward_persistent_fits); the launcher throws InvalidArgument otherwise.
+// Per step per CTA: 2*B*U*G FLOPs and B*G*4 bytes of dz read from L2 (seed: 102 KB).
+// Test: tests/kernels/lstm_layer_cuda_test.cpp (PersistentBackward*).
+#include <cooperative_groups.h>
+
+#include <string>
+
+#include "kernels/cuda_check.cuh"
+#include "kernels/launch.cuh"
+#include "kernels/lstm_layer.h"
+
+namespace melodl::cuda {
+namespace {
+namespace cg = cooperative_groups;
+using detail::ceil_div;
+using detail::tanh_act;
+
+constexpr int kThreads = 256;  // 8 warps: phase (B) takes batch rows warp by warp
+constexpr int kWarps = kThreads / 32;
+
+struct BwdParams {
+  int T, B, H, U;
+  const float* R;      // [H,G]
+  const float* p;      // [3,H] or null (no peepholes)
+  const float* c0;     // [B,H]
+  const float* cs;     // [T,B,H]
+  const float* gates;  // [T,B,G] activations i, f, g, o
+  const float* dhs;    // [T,B,H]
+  const float* dh_T;   // [B,H] or null
+  const float* dc_T;   // [B,H] or null
+  float* dz;           // [T,B,G] out (workspace)
+  float* dp_part;      // [T,B,3H] out (workspace; peepholes only)
+  float* dh0;          // [B,H] out or null
+  float* dc0;          // [B,H] out or null
+};
+
+// kUC: own units handled per pass over a dz row in phase (B) (register accumulators);
+// the launcher picks the smallest of 1, 2, 4, 8 that is >= U (8 when U > 8: several passes).
+template <bool kPeephole, int kUC>
+__global__ void __launch_bounds__(kThreads) persistent_bwd_kernel(BwdParams prm) {
+  cg::grid_group grid = cg::this_grid();
+  extern __shared__ float smem[];
+  const int B = prm.B, H = prm.H, U = prm.U, G = 4 * H;
+  const int64_t BH = static_cast<int64_t>(B) * H, BG = static_cast<int64_t>(B) * G;
+  float* Rs = smem;            // [U][G]: Rs[u*G + j] = R[j0 + u, j]; rows u >= nu are 0
+  float* dh_s = Rs + U * G;    // [B][U]: dL/dh_t of the own units (dhs[t] + recurrent part)
+  float* dc_s = dh_s + B * U;  // [B][U]: dL/dc_t of the own units (from step t+1)
+  const int j0 = blockIdx.x * U;
+  const int nu = min(U, H - j0);  // units owned by this CTA (>= 1 by construction)
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+
+  for (int e = threadIdx.x; e < U * G; e += kThreads) {
+    const int u = e / G, j = e - u * G;
+    Rs[e] = u < nu ? prm.R[static_cast<int64_t>(j0 + u) * G + j] : 0.f;
+  }
+  const float* dh_last = prm.dhs + (prm.T - 1) * BH;  // [B,H]
+  for (int e = threadIdx.x; e < B * U; e += kThreads) {
+    const int bi = e / U, u = e - bi * U;
+    float dh = 0.f, dc = 0.f;
+    if (u < nu) {
+      const int64_t idx = static_cast<int64_t>(bi) * H + j0 + u;
+      dh = dh_last[idx];
+      if (prm.dh_T) dh += prm.dh_T[idx];
+      if (prm.dc_T) dc = prm.dc_T[idx];
+    }
+    dh_s[e] = dh;
+    dc_s[e] = dc;
+  }
+  __syncthreads();
+
+  for (int t = prm.T - 1; t >= 0; --t) {
+    // (A) pointwise backward of step t for the own units: same math as
+    // pointwise_bwd_kernel in kernels/lstm_pointwise.cu.
+    const float* g_t = prm.gates + t * BG;                  // [B,G]
+    const float* c_t = prm.cs + t * BH;                     // [B,H]
+    const float* c_p = t ? prm.cs + (t - 1) * BH : prm.c0;  // [B,H]
+    float* dz_t = prm.dz + t * BG;                          // [B,G]
+    for (int pair = threadIdx.x; pair < B * nu; pair += kThreads) {
+      const int bi = pair / nu, u = pair - bi * nu, j = j0 + u;
+      const int64_t idx = static_cast<int64_t>(bi) * H + j;
+      const float* gr = g_t + static_cast<int64_t>(bi) * G;  // [G]
+      const float i = gr[j], f = gr[H + j], g = gr[2 * H + j], o = gr[3 * H + j];
+      const float cp = c_p[idx], cn = c_t[idx], dhv = dh_s[bi * U + u];
+      float pi = 0.f, pf = 0.f, po = 0.f;
+      if constexpr (kPeephole) {
+        pi = prm.p[j];
+        pf = prm.p[H + j];
+        po = prm.p[2 * H + j];
+      }
+      const float tc = tanh_act(cn);
+      const float dz_o = dhv * tc * o * (1.f - o);
+      const float dc = dc_s[bi * U + u] + dhv * o * (1.f - tc * tc) + dz_o * po;
+      const float dz_i = dc * g * i * (1.f - i);
+      const float dz_f = dc * cp * f * (1.f - f);
+      const float dz_g = dc * i * (1.f - g * g);
+      float* dzr = dz_t + static_cast<int64_t>(bi) * G;  // [G]
+      dzr[j] = dz_i;
+      dzr[H + j] = dz_f;
+      dzr[2 * H + j] = dz_g;
+      dzr[3 * H + j] = dz_o;
+      const float dc_prev = dc * f + dz_i * pi + dz_f * pf;
+      dc_s[bi * U + u] = dc_prev;
+      if (t == 0 && prm.dc0) prm.dc0[idx] = dc_prev;
+      if constexpr (kPeephole) {
+        float* dpr = prm.dp_part + (t * static_cast<int64_t>(B) + bi) * 3 * H;  // [3H]
+        dpr[j] = dz_i * cp;
+        dpr[H + j] = dz_f * cp;
+        dpr[2 * H + j] = dz_o * cn;
+      }
+    }
+    if (t == 0 && !prm.dh0) break;  // grid-uniform: nothing is left to compute
+    grid.sync();                    // dz_t of every CTA is visible in L2
+
+    // (B) dh_{t-1}[b, k] = dhs[t-1][b, k] + sum_j dz_t[b, j] R[k, j] for the own k.
+    const float* dhs_prev = t ? prm.dhs + (t - 1) * BH : nullptr;  // [B,H]
+    for (int bi = warp; bi < B; bi += kWarps) {
+      const float* dzr = dz_t + static_cast<int64_t>(bi) * G;  // [G]
+      for (int u0 = 0; u0 < nu; u0 += kUC) {
+        const int nrem = nu - u0;  // warp-uniform
+        float acc[kUC];
+#pragma unroll
+        for (int q = 0; q < kUC; ++q) acc[q] = 0.f;
+#pragma unroll 4
+        for (int j = lane; j < G; j += 32) {
+          const float d = __ldcg(dzr + j);
+#pragma unroll
+          for (int q = 0; q < kUC; ++q)
+            if (q < nrem) acc[q] += d * Rs[(u0 + q) * G + j];
+        }
+#pragma unroll
+        for (int q = 0; q < kUC; ++q)
+#pragma unroll
+          for (int off = 16; off > 0; off >>= 1)
+            acc[q] += __shfl_xor_sync(0xffffffffu, acc[q], off);  // every lane: the same sum
+        if (lane == 0) {
+#pragma unroll
+          for (int q = 0; q < kUC; ++q) {
+            if (q < nrem) {
+              const int u = u0 + q;
+              const int64_t idx = static_cast<int64_t>(bi) * H + j0 + u;
+              if (t > 0)
+                dh_s[bi * U + u] = dhs_prev[idx] + acc[q];
+              else
+                prm.dh0[idx] = acc[q];
+            }
+          }
+        }
+      }
+    }
+    __syncthreads();  // dh_s complete before the next step's (A)
+  }
+}
+
+using KernelFn = void (*)(BwdParams);
+
+template <bool kPeephole>
+KernelFn kernel_for_chunk(int uc) {
+  switch (uc) {
+    case 1:
+      return persistent_bwd_kernel<kPeephole, 1>;
+    case 2:
+      return persistent_bwd_kernel<kPeephole, 2>;
+    case 4:
+      return persistent_bwd_kernel<kPeephole, 4>;
+    default:
+      return persistent_bwd_kernel<kPeephole, 8>;
+  }
+}
+
+struct Plan {
+  int U = 0, P = 0;
+  size_t smem = 0;
+  KernelFn kernel = nullptr;
+  std::string why_not;  // empty when the shape fits
+};
+
+Plan plan_for(int B, int H, bool peephole) {
+  Plan pl;
+  int dev = 0, sms = 0, smem_optin = 0, coop = 0;
+  MELODL_CUDA_CHECK(cudaGetDevice(&dev));
+  MELODL_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+  MELODL_CUDA_CHECK(
+      cudaDeviceGetAttribute(&smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+  MELODL_CUDA_CHECK(cudaDeviceGetAttribute(&coop, cudaDevAttrCooperativeLaunch, dev));
+  if (!coop) {
+    pl.why_not = "device does not support cooperative launch";
+    return pl;
+  }
+  pl.U = static_cast<int>(ceil_div(H, sms));
+  pl.P = static_cast<int>(ceil_div(H, pl.U));
+  const int uc = pl.U <= 1 ? 1 : pl.U <= 2 ? 2 : pl.U <= 4 ? 4 : 8;
+  pl.kernel = peephole ? kernel_for_chunk<true>(uc) : kernel_for_chunk<false>(uc);
+  const size_t U = static_cast<size_t>(pl.U);
+  pl.smem = sizeof(float) * (U * 4 * static_cast<size_t>(H) + 2 * static_cast<size_t>(B) * U);
+  if (pl.smem > static_cast<size_t>(smem_optin)) {
+    pl.why_not = "needs " + std::to_string(pl.smem) + " bytes of shared memory per CTA, device " +
+                 "allows " + std::to_string(smem_optin);
+    return pl;
+  }
+  MELODL_CUDA_CHECK(cudaFuncSetAttribute(pl.kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         static_cast<int>(pl.smem)));
+  int per_sm = 0;
+  MELODL_CUDA_CHECK(
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, pl.kernel, kThreads, pl.smem));
+  if (per_sm * sms < pl.P) {
+    pl.why_not = std::to_string(pl.P) + " CTAs cannot be co-resident";
+    return pl;
+  }
+  return pl;
+}
+
+}  // namespace
+
+bool lstm_layer_backward_persistent_fits(int B, int H) {
+  require(B >= 1 && H >= 1, "cuda::lstm_layer_backward_persistent_fits", "B, H must be >= 1");
+  return plan_for(B, H, true).why_not.empty() && plan_for(B, H, false).why_not.empty();
+}
+
+void lstm_layer_backward_persistent(const LayerBwdArgs& a, const ExecContext& ctx) {
+  constexpr const char* kWhere = "cuda::lstm_layer_backward_persistent";
+  detail::validate_layer_backward(a, ctx, kWhere);
+  const Plan pl = plan_for(a.B, a.H, a.peephole);
+  require(pl.why_not.empty(), kWhere,
+          "shape B=" + std::to_string(a.B) + " H=" + std::to_string(a.H) +
+              " does not fit: " + pl.why_not + " (use lstm_layer_backward)");
+  const int64_t N = static_cast<int64_t>(a.T) * a.B, G = 4 * static_cast<int64_t>(a.H);
+  // Workspace carve-up as in variant (a) (lstm_layer_bwd_workspace_floats); the trailing
+  // dh, dc [B,H] are not used: they live in shared memory here.
+  float* dz = a.workspace;      // [T,B,G]
+  float* dp_part = dz + N * G;  // [T,B,3H]
+  BwdParams prm{a.T,  a.B,     a.H,     pl.U,  a.R,    a.peephole ? a.p : nullptr,
+                a.c0, a.cs,    a.gates, a.dhs, a.dh_T, a.dc_T,
+                dz,   dp_part, a.dh0,   a.dc0};
+  void* args[] = {&prm};
+  MELODL_CUDA_CHECK(cudaLaunchCooperativeKernel(reinterpret_cast<const void*>(pl.kernel),
+                                                dim3(pl.P), dim3(kThreads), args, pl.smem,
+                                                ctx.stream));
+  MELODL_CUDA_CHECK_LAUNCH();
+  detail::lstm_layer_backward_weight_grads(a, dz, a.peephole ? dp_part : nullptr, ctx);
+}
+
+}  // namespace melodl::cuda
