@@ -44,8 +44,11 @@ void NetworkConfig::validate() const {
   if (threads < 0 || threads > 1024) fail("threads", "must be in [0, 1024]", str(threads));
   if (device != "cpu" && device != "cuda" && device != "auto")
     fail("device", "must be \"cpu\", \"cuda\" or \"auto\"", str(device));
-  if (cuda_math != "tf32" && cuda_math != "fp32")
-    fail("cuda_math", "must be \"tf32\" or \"fp32\"", str(cuda_math));
+  if (cuda_math != "tf32" && cuda_math != "fp32" && cuda_math != "bf16")
+    fail("cuda_math", "must be \"tf32\", \"fp32\" or \"bf16\"", str(cuda_math));
+  if (cuda_wavefront < 0 || cuda_wavefront > 1000000)
+    fail("cuda_wavefront", "must be in [0, 1000000] (steps per chunk; 0 = off)",
+         str(cuda_wavefront));
 }
 
 std::string resolve_device(const std::string& device) {
@@ -73,6 +76,8 @@ std::string NetworkConfig::to_json() const {
   j["device"] = device;
   j["cuda_math"] = cuda_math;
   j["cuda_persistent"] = cuda_persistent;
+  j["cuda_graphs"] = cuda_graphs;
+  j["cuda_wavefront"] = cuda_wavefront;
   return j.dump();
 }
 
@@ -90,6 +95,8 @@ NetworkConfig NetworkConfig::from_json(const std::string& text) {
     c.device = j.value("device", std::string("cpu"));
     c.cuda_math = j.value("cuda_math", std::string("tf32"));
     c.cuda_persistent = j.value("cuda_persistent", false);
+    c.cuda_graphs = j.value("cuda_graphs", false);
+    c.cuda_wavefront = j.value("cuda_wavefront", 0);
   } catch (const nlohmann::json::exception& e) {
     throw InvalidArgument(std::string("[NetworkConfig::from_json] bad network config JSON: ") +
                           e.what());

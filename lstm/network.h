@@ -49,12 +49,25 @@ struct NetworkConfig {
   // choice like `threads`: set it before LoadedCheckpoint::make_*() to move a run.
   std::string device = "cpu";
   // GEMM precision of the CUDA backend: "tf32" (TF32 tensor cores, fp32 accumulation, the
-  // default) or "fp32" (exact fp32). Ignored on the CPU.
+  // default), "fp32" (exact fp32) or "bf16" (operands rounded to bf16, fp32 accumulation;
+  // the persistent kernels then hold R and h on chip in bf16). Storage of parameters,
+  // activations and cell state stays fp32. Ignored on the CPU.
   std::string cuda_math = "tf32";
-  // CUDA backend, experimental: the layer forward as the persistent variant-(b) kernel (R kept
-  // in shared memory across all steps; kernels/lstm_layer.h) wherever the device can run the
-  // shape, variant (a) elsewhere. Same results up to rounding. Ignored on the CPU.
+  // CUDA backend, experimental: the layers as the persistent variant-(b) kernels (R kept
+  // on chip across all steps; kernels/lstm_layer.h) wherever the device can run the shape,
+  // variant (a) elsewhere. Same results up to rounding. Ignored on the CPU.
   bool cuda_persistent = false;
+  // CUDA backend, experimental: capture each TBPTT segment's forward and backward as a CUDA
+  // Graph, one per segment shape, replayed with one launch (the ~500 kernel launches of a
+  // seed segment otherwise cost 2-5 us each on the host). Bitwise the same results. Ignored
+  // on the CPU.
+  bool cuda_graphs = false;
+  // CUDA backend, experimental: > 0 runs the layers as a wavefront, layer l on its own stream
+  // working on chunks of this many steps while layer l+1 works on the previous chunk (and the
+  // reverse in backward); 0 = layer after layer. Equal up to rounding (weight gradients summed
+  // per chunk). Not combined with cuda_persistent (cooperative kernels cannot share the GPU).
+  // Ignored on the CPU.
+  int cuda_wavefront = 0;
 
   // Throws InvalidArgument naming the field and the value when a field is out of range.
   void validate() const;

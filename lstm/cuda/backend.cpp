@@ -19,8 +19,12 @@
 // NEVER RUN ON A GPU (no device in the session that wrote it).
 #include "lstm/cuda/backend.h"
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstring>
 #include <map>
+#include <tuple>
 #include <utility>
 
 #include "kernels/cuda_check.cuh"
@@ -39,11 +43,77 @@ namespace {
 template <class T>
 using Buf = cuda::DeviceBuffer<T>;
 
+// Bumped by every device (re)allocation of a workspace: a captured CUDA graph is only valid
+// while the buffers it captured live, so graphs remember the generation they were captured at.
+std::atomic<std::uint64_t> g_alloc_generation{0};
+
 // Grow-only (re)allocation; contents are undefined after a reallocation.
 template <class T>
 void ensure(Buf<T>& b, std::size_t n) {
-  if (b.size() < n) b = Buf<T>(n);
+  if (b.size() < n) {
+    b = Buf<T>(n);
+    g_alloc_generation.fetch_add(1, std::memory_order_relaxed);
+  }
 }
+
+// Owners of a CUDA event, graph and graph executable (destructors never throw).
+struct Event {
+  cudaEvent_t e = nullptr;
+  Event() { MELODL_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming)); }
+  Event(const Event&) = delete;
+  Event& operator=(const Event&) = delete;
+  ~Event() {
+    if (e) cudaEventDestroy(e);
+  }
+};
+struct GraphExec {
+  cudaGraphExec_t exec = nullptr;
+  std::uint64_t generation = 0;
+  GraphExec() = default;
+  GraphExec(const GraphExec&) = delete;
+  GraphExec& operator=(const GraphExec&) = delete;
+  ~GraphExec() {
+    if (exec) cudaGraphExecDestroy(exec);
+  }
+};
+
+// Pinned host staging buffer (page-locked: truly asynchronous uploads). Reused only after
+// the copies out of it finished (done_ is recorded after them).
+class Staging {
+ public:
+  Staging() = default;
+  Staging(const Staging&) = delete;
+  Staging& operator=(const Staging&) = delete;
+  ~Staging() {
+    if (p_) cudaFreeHost(p_);
+  }
+  // Host memory for `bytes`, free to overwrite (waits for earlier uploads from it).
+  char* get(std::size_t bytes) {
+    if (in_flight_) MELODL_CUDA_CHECK(cudaEventSynchronize(done_.e));
+    in_flight_ = false;
+    if (bytes > n_) {
+      if (p_) MELODL_CUDA_CHECK(cudaFreeHost(p_));
+      p_ = nullptr;
+      n_ = 0;
+      void* q = nullptr;
+      MELODL_CUDA_CHECK(cudaMallocHost(&q, bytes));
+      p_ = static_cast<char*>(q);
+      n_ = bytes;
+    }
+    return p_;
+  }
+  // Marks the end of the uploads enqueued on s from the buffer.
+  void uploaded(cudaStream_t s) {
+    MELODL_CUDA_CHECK(cudaEventRecord(done_.e, s));
+    in_flight_ = true;
+  }
+
+ private:
+  char* p_ = nullptr;
+  std::size_t n_ = 0;
+  Event done_;
+  bool in_flight_ = false;
+};
 
 template <class F>
 auto guarded(const char* where, F&& fn) -> decltype(fn()) {
@@ -67,6 +137,7 @@ void d2d(void* dst, const void* src, std::size_t bytes, cudaStream_t s) {
 }
 
 cuda::GemmMath gemm_math(const NetworkConfig& c) {
+  MELODL_CHECK(c.cuda_math != "bf16", "[Network (cuda)] cuda_math \"bf16\" is not wired yet");
   return c.cuda_math == "fp32" ? cuda::GemmMath::kFp32 : cuda::GemmMath::kTf32;
 }
 
@@ -123,6 +194,7 @@ struct DeviceNet::Impl {
 
   cuda::ExecContext exec() const { return ctx.exec(); }
   cudaStream_t stream() const { return ctx.stream(); }
+  cuda::GemmMath ctx_math() const { return gemm_math(cfg); }
 
   void ensure_zeros(std::int64_t n) {
     if (zeros.size() < static_cast<std::size_t>(n)) {
@@ -173,6 +245,11 @@ struct DeviceNet::Impl {
       }
     }
     cuda::lstm_layer_forward(a, ex);
+  }
+
+  // Layer backward (variant (a)).
+  void layer_backward(const LayerBwdArgs& a, const cuda::ExecContext& ex) {
+    cuda::lstm_layer_backward(a, ex);
   }
 
   // logits [N,V] = y [N,H] Wy + by.
@@ -336,6 +413,22 @@ struct DeviceTrainer::Impl {
   std::vector<Buf<float>> hs, cs, gates, dH;
   Buf<float> logits, loss_rows, bwd_ws;
   DevState carried, scratch;
+  Staging staging;  // pinned host copy of a segment's inputs, targets and mask
+  // CUDA graphs of segment bodies by (T, B, bwd, backward, carried slot, mask)
+  std::map<std::tuple<int, int, int, bool, bool, bool>, std::unique_ptr<GraphExec>> graphs;
+  // wavefront: a stream + cuBLAS handle for each layer above 0, events, per-layer backward
+  // workspaces and (dh, dc) pairs passed between chunks
+  std::vector<cuda::DeviceContext> side;
+  std::vector<std::unique_ptr<Event>> events;
+  std::vector<Buf<float>> wf_ws, wf_dhc;
+
+  // Steps per wavefront chunk for a segment of T steps, or 0 when layers run one after another.
+  int wavefront_chunk(const DeviceNet::Impl& d, int T) const;
+  void ensure_wavefront(DeviceNet::Impl& d, int T, int B, bool backward);
+  // Enqueues forward, loss, backward and the final-state copy of one segment whose inputs are
+  // already on the device; allocates nothing (it may be captured into a CUDA graph).
+  void segment_body(DeviceNet::Impl& d, DevState& st, int T, int B, int bwd, bool backward,
+                    bool has_mask, int chunk);
 
   DevState& slot(StateSlot s) { return s == StateSlot::carried ? carried : scratch; }
 
@@ -457,21 +550,18 @@ void DeviceTrainer::enqueue_segment(DeviceNet& net, const Batch& seg, StateSlot 
     MELODL_CHECK(st.batch == B, "[Trainer (cuda)] device state holds batch " +
                                     std::to_string(st.batch) + ", segment has " +
                                     std::to_string(B));
-    const std::int64_t N = static_cast<std::int64_t>(T) * B;
-    const std::size_t n = static_cast<std::size_t>(N), BH = static_cast<std::size_t>(B) * H;
+    const std::size_t n = static_cast<std::size_t>(T) * B;
     if (bwd <= 0 || bwd > T) bwd = T;
-    const int t0 = T - bwd;
-    const std::size_t wr0 = static_cast<std::size_t>(t0) * B;  // first row of the window
-    const std::int64_t nw = N - static_cast<std::int64_t>(wr0);
-    const cudaStream_t s = d.stream();
-    const cuda::ExecContext ex = d.exec();
-    const float* P = d.params.get();
+    const bool has_mask = !seg.mask.empty();
+    const int chunk = t.wavefront_chunk(d, T);
 
+    // 1. every allocation first (none may happen inside a graph capture)
     ensure(t.in, n);
     ensure(t.tg, n);
-    if (!seg.mask.empty()) ensure(t.wts, n);
+    if (has_mask) ensure(t.wts, n);
     ensure(t.logits, n * V);
     ensure(t.loss_rows, n);
+    d.ensure_zeros(static_cast<std::int64_t>(n));
     t.hs.resize(L);
     t.cs.resize(L);
     t.gates.resize(L);
@@ -483,78 +573,208 @@ void DeviceTrainer::enqueue_segment(DeviceNet& net, const Batch& seg, StateSlot 
       if (backward) ensure(t.dH[l], n * H);
     }
     if (backward) ensure(t.bwd_ws, cuda::lstm_layer_bwd_workspace_floats(bwd, B, H));
+    if (chunk > 0) t.ensure_wavefront(d, T, B, backward);
 
-    h2d(t.in.get(), seg.inputs.data(), n * sizeof(std::int32_t), s);
-    h2d(t.tg.get(), seg.targets.data(), n * sizeof(std::int32_t), s);
-    if (!seg.mask.empty()) h2d(t.wts.get(), seg.mask.data(), n * kF, s);
+    // 2. inputs, targets and mask through the pinned staging buffer
+    const std::size_t ib = n * sizeof(std::int32_t), mb = has_mask ? n * kF : 0;
+    char* stage = t.staging.get(2 * ib + mb);
+    std::memcpy(stage, seg.inputs.data(), ib);
+    std::memcpy(stage + ib, seg.targets.data(), ib);
+    if (has_mask) std::memcpy(stage + 2 * ib, seg.mask.data(), mb);
+    h2d(t.in.get(), stage, ib, d.stream());
+    h2d(t.tg.get(), stage + ib, ib, d.stream());
+    if (has_mask) h2d(t.wts.get(), stage + 2 * ib, mb, d.stream());
+    t.staging.uploaded(d.stream());
 
-    // forward
-    for (int l = 0; l < L; ++l) {
-      d.layer_forward(
-          d.layer_args(l, T, B, l == 0 ? t.in.get() : nullptr, l > 0 ? t.hs[l - 1].get() : nullptr,
-                       st.h[l].get(), st.c[l].get(), t.hs[l].get(), t.cs[l].get(), t.gates[l].get(),
-                       backward),
-          ex);
+    // 3. forward, loss, backward and the final state: eagerly or as a (cached) CUDA graph
+    if (!d.cfg.cuda_graphs) {
+      t.segment_body(d, st, T, B, bwd, backward, has_mask, chunk);
+      return;
     }
-    const float* top = t.hs[L - 1].get();
-    d.output_forward(top, N, t.logits.get());
-    SoftmaxXentArgs sx;
-    sx.N = N;
-    sx.V = V;
-    sx.logits = t.logits.get();
-    sx.targets = t.tg.get();
-    sx.weights = seg.mask.empty() ? nullptr : t.wts.get();
-    sx.loss_rows = t.loss_rows.get();
-    sx.dlogits = backward ? t.logits.get() : nullptr;
-    sx.loss_sum = t.scalars.get() + Scalar::kLoss;
-    sx.workspace = t.ws.get();
-    cuda::softmax_xent(sx, ex);
+    const auto key = std::make_tuple(T, B, bwd, backward, slot == StateSlot::carried, has_mask);
+    const std::uint64_t gen = g_alloc_generation.load(std::memory_order_relaxed);
+    auto& ge = t.graphs[key];
+    if (!ge || ge->generation != gen) {
+      if (ge && ge->generation != gen) t.graphs.clear();  // a captured buffer was reallocated
+      auto fresh = std::make_unique<GraphExec>();
+      fresh->generation = gen;
+      cudaGraph_t graph = nullptr;
+      MELODL_CUDA_CHECK(cudaStreamBeginCapture(d.stream(), cudaStreamCaptureModeThreadLocal));
+      try {
+        t.segment_body(d, st, T, B, bwd, backward, has_mask, chunk);
+      } catch (...) {
+        cudaGraph_t broken = nullptr;
+        if (cudaStreamEndCapture(d.stream(), &broken) == cudaSuccess && broken)
+          cudaGraphDestroy(broken);
+        throw;
+      }
+      MELODL_CUDA_CHECK(cudaStreamEndCapture(d.stream(), &graph));
+      const cudaError_t e = cudaGraphInstantiate(&fresh->exec, graph, 0);
+      cudaGraphDestroy(graph);
+      MELODL_CUDA_CHECK(e);
+      MELODL_CHECK(g_alloc_generation.load(std::memory_order_relaxed) == gen,
+                   "[Trainer (cuda)] internal error: a buffer was allocated during graph capture");
+      t.graphs[key] = std::move(fresh);
+    }
+    MELODL_CUDA_CHECK(cudaGraphLaunch(t.graphs[key]->exec, d.stream()));
+  });
+}
 
-    if (backward) {
-      float* g = t.grads.get();
-      const float* dlog = t.logits.get() + wr0 * V;
-      // output layer over the window rows
-      cuda::gemm(ex, true, false, H, V, static_cast<int>(nw), 1.f, top + wr0 * H, H, dlog, V, 0.f,
-                 g + d.layout.Wy, V);
-      cuda::column_sum(dlog, nw, V, g + d.layout.by, false, ex);
-      cuda::gemm(ex, false, true, static_cast<int>(nw), H, V, 1.f, dlog, V, P + d.layout.Wy, V, 0.f,
-                 t.dH[L - 1].get() + wr0 * H, H);
-      // LSTM layers, top to bottom, over the window
+int DeviceTrainer::Impl::wavefront_chunk(const DeviceNet::Impl& d, int T) const {
+  const int c = d.cfg.cuda_wavefront;
+  if (c <= 0 || d.cfg.layers < 2 || d.cfg.cuda_persistent || c >= T) return 0;
+  return c;
+}
+
+void DeviceTrainer::Impl::ensure_wavefront(DeviceNet::Impl& d, int T, int B, bool backward) {
+  const int L = d.cfg.layers, H = d.cfg.hidden;
+  const int C = d.cfg.cuda_wavefront, K = (T + C - 1) / C;
+  while (static_cast<int>(side.size()) < L - 1) side.emplace_back(d.ctx_math());
+  const std::size_t need = static_cast<std::size_t>(L) * K * 2 + 1;
+  while (events.size() < need) events.push_back(std::make_unique<Event>());
+  if (backward) {
+    const std::size_t BH = static_cast<std::size_t>(B) * H;
+    wf_ws.resize(L);
+    wf_dhc.resize(L);
+    for (int l = 0; l < L; ++l) {
+      ensure(wf_ws[l], cuda::lstm_layer_bwd_workspace_floats(std::min(C, T), B, H));
+      ensure(wf_dhc[l], 4 * BH);  // two (dh, dc) pairs: chunk k writes one, reads the other
+    }
+  }
+}
+
+void DeviceTrainer::Impl::segment_body(DeviceNet::Impl& d, DevState& st, int T, int B, int bwd,
+                                       bool backward, bool has_mask, int chunk) {
+  const int L = d.cfg.layers, H = d.cfg.hidden, G = 4 * H, V = d.cfg.vocab;
+  const std::int64_t N = static_cast<std::int64_t>(T) * B;
+  const std::size_t n = static_cast<std::size_t>(N), BH = static_cast<std::size_t>(B) * H;
+  const int t0 = T - bwd;
+  const std::size_t wr0 = static_cast<std::size_t>(t0) * B;  // first row of the window
+  const std::int64_t nw = N - static_cast<std::int64_t>(wr0);
+  const cudaStream_t s = d.stream();
+  const cuda::ExecContext ex = d.exec();
+  const float* P = d.params.get();
+  // stream and context of layer l (the wavefront gives each layer above 0 its own)
+  auto lctx = [&](int l) { return chunk > 0 && l > 0 ? side[l - 1].exec() : ex; };
+
+  // forward: layer after layer, or as a wavefront of chunks
+  if (chunk == 0) {
+    for (int l = 0; l < L; ++l)
+      d.layer_forward(d.layer_args(l, T, B, l == 0 ? in.get() : nullptr,
+                                   l > 0 ? hs[l - 1].get() : nullptr, st.h[l].get(), st.c[l].get(),
+                                   hs[l].get(), cs[l].get(), gates[l].get(), backward),
+                      ex);
+  } else {
+    const int K = (T + chunk - 1) / chunk;
+    auto ev = [&](int l, int k) { return events[static_cast<std::size_t>(l) * K + k]->e; };
+    cudaEvent_t fork = events.back()->e;
+    MELODL_CUDA_CHECK(cudaEventRecord(fork, s));
+    for (int l = 1; l < L; ++l) MELODL_CUDA_CHECK(cudaStreamWaitEvent(lctx(l).stream, fork, 0));
+    for (int k = 0; k < K; ++k) {
+      const int ta = k * chunk, len = std::min(chunk, T - ta);
+      const std::size_t r = static_cast<std::size_t>(ta) * B;  // first row of the chunk
+      for (int l = 0; l < L; ++l) {
+        const cuda::ExecContext lc = lctx(l);
+        if (l > 0) MELODL_CUDA_CHECK(cudaStreamWaitEvent(lc.stream, ev(l - 1, k), 0));
+        d.layer_forward(
+            d.layer_args(l, len, B, l == 0 ? in.get() + r : nullptr,
+                         l > 0 ? hs[l - 1].get() + r * H : nullptr,
+                         k == 0 ? st.h[l].get() : hs[l].get() + (r - B) * H,
+                         k == 0 ? st.c[l].get() : cs[l].get() + (r - B) * H, hs[l].get() + r * H,
+                         cs[l].get() + r * H, gates[l].get() + r * G, backward),
+            lc);
+        MELODL_CUDA_CHECK(cudaEventRecord(ev(l, k), lc.stream));
+      }
+    }
+    for (int l = 1; l < L; ++l) MELODL_CUDA_CHECK(cudaStreamWaitEvent(s, ev(l, K - 1), 0));
+  }
+  const float* top = hs[L - 1].get();
+  d.output_forward(top, N, logits.get());
+  SoftmaxXentArgs sx;
+  sx.N = N;
+  sx.V = V;
+  sx.logits = logits.get();
+  sx.targets = tg.get();
+  sx.weights = has_mask ? wts.get() : nullptr;
+  sx.loss_rows = loss_rows.get();
+  sx.dlogits = backward ? logits.get() : nullptr;
+  sx.loss_sum = scalars.get() + Scalar::kLoss;
+  sx.workspace = ws.get();
+  cuda::softmax_xent(sx, ex);
+
+  if (backward) {
+    float* g = grads.get();
+    const float* dlog = logits.get() + wr0 * V;
+    // output layer over the window rows
+    cuda::gemm(ex, true, false, H, V, static_cast<int>(nw), 1.f, top + wr0 * H, H, dlog, V, 0.f,
+               g + d.layout.Wy, V);
+    cuda::column_sum(dlog, nw, V, g + d.layout.by, false, ex);
+    cuda::gemm(ex, false, true, static_cast<int>(nw), H, V, 1.f, dlog, V, P + d.layout.Wy, V, 0.f,
+               dH[L - 1].get() + wr0 * H, H);
+    // LSTM layers over the window [t0, T): top to bottom, each over the whole window, or as a
+    // wavefront of chunks (from the last to the first; chunk k takes dh_T, dc_T from chunk
+    // k+1's dh0, dc0 and adds its weight gradients to the later chunks')
+    const int C = chunk > 0 ? chunk : bwd;
+    const int K = (bwd + C - 1) / C;
+    auto ev = [&](int l, int k) {
+      return events[static_cast<std::size_t>(L) * K + static_cast<std::size_t>(l) * K + k]->e;
+    };
+    if (K > 1) {
+      cudaEvent_t fork = events.back()->e;
+      MELODL_CUDA_CHECK(cudaEventRecord(fork, s));
+      for (int l = 1; l < L; ++l) MELODL_CUDA_CHECK(cudaStreamWaitEvent(lctx(l).stream, fork, 0));
+    }
+    for (int k = K - 1; k >= 0; --k) {
+      const int ta = t0 + k * C, len = std::min(C, T - ta);
+      const std::size_t r = static_cast<std::size_t>(ta) * B;
       for (int l = L - 1; l >= 0; --l) {
+        const cuda::ExecContext lc = K > 1 ? lctx(l) : ex;
+        if (K > 1 && l < L - 1) MELODL_CUDA_CHECK(cudaStreamWaitEvent(lc.stream, ev(l + 1, k), 0));
         const auto& ly = d.layout.layers[l];
         LayerBwdArgs a;
-        a.T = bwd;
+        a.T = len;
         a.B = B;
         a.I = ly.input;
         a.H = H;
         a.peephole = ly.peepholes;
-        a.accumulate = false;
-        a.symbols = l == 0 ? t.in.get() + wr0 : nullptr;
-        a.x = l > 0 ? t.hs[l - 1].get() + wr0 * H : nullptr;
+        a.accumulate = k != K - 1;
+        a.symbols = l == 0 ? in.get() + r : nullptr;
+        a.x = l > 0 ? hs[l - 1].get() + r * H : nullptr;
         a.W = P + ly.W;
         a.R = P + ly.R;
         a.p = ly.peepholes ? P + ly.p : nullptr;
-        a.h0 = t0 > 0 ? t.hs[l].get() + (wr0 - B) * H : st.h[l].get();
-        a.c0 = t0 > 0 ? t.cs[l].get() + (wr0 - B) * H : st.c[l].get();
-        a.hs = t.hs[l].get() + wr0 * H;
-        a.cs = t.cs[l].get() + wr0 * H;
-        a.gates = t.gates[l].get() + wr0 * G;
-        a.dhs = t.dH[l].get() + wr0 * H;
+        a.h0 = ta > 0 ? hs[l].get() + (r - B) * H : st.h[l].get();
+        a.c0 = ta > 0 ? cs[l].get() + (r - B) * H : st.c[l].get();
+        a.hs = hs[l].get() + r * H;
+        a.cs = cs[l].get() + r * H;
+        a.gates = gates[l].get() + r * G;
+        a.dhs = dH[l].get() + r * H;
+        if (K > 1) {
+          float* mine = wf_dhc[l].get() + static_cast<std::size_t>(k % 2) * 2 * BH;
+          const float* later = wf_dhc[l].get() + static_cast<std::size_t>((k + 1) % 2) * 2 * BH;
+          a.dh_T = k < K - 1 ? later : nullptr;
+          a.dc_T = k < K - 1 ? later + BH : nullptr;
+          a.dh0 = k > 0 ? mine : nullptr;
+          a.dc0 = k > 0 ? mine + BH : nullptr;
+        }
         a.dW = g + ly.W;
         a.dR = g + ly.R;
         a.db = g + ly.b;
         a.dp = ly.peepholes ? g + ly.p : nullptr;
-        a.dx = l > 0 ? t.dH[l - 1].get() + wr0 * H : nullptr;
-        a.workspace = t.bwd_ws.get();
-        cuda::lstm_layer_backward(a, ex);
+        a.dx = l > 0 ? dH[l - 1].get() + r * H : nullptr;
+        a.workspace = K > 1 ? wf_ws[l].get() : bwd_ws.get();
+        d.layer_backward(a, lc);
+        if (K > 1) MELODL_CUDA_CHECK(cudaEventRecord(ev(l, k), lc.stream));
       }
     }
-    // the final state becomes the slot's state (after backward, which read the old one)
-    for (int l = 0; l < L; ++l) {
-      d2d(st.h[l].get(), t.hs[l].get() + (n - B) * H, BH * kF, s);
-      d2d(st.c[l].get(), t.cs[l].get() + (n - B) * H, BH * kF, s);
-    }
-  });
+    if (K > 1)
+      for (int l = 1; l < L; ++l) MELODL_CUDA_CHECK(cudaStreamWaitEvent(s, ev(l, 0), 0));
+  }
+  // the final state becomes the slot's state (after backward, which read the old one)
+  for (int l = 0; l < L; ++l) {
+    d2d(st.h[l].get(), hs[l].get() + (n - B) * H, BH * kF, s);
+    d2d(st.c[l].get(), cs[l].get() + (n - B) * H, BH * kF, s);
+  }
 }
 
 void DeviceTrainer::enqueue_grad_sumsq(DeviceNet& net) {

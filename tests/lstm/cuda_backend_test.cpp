@@ -35,7 +35,8 @@
 #ifdef MELODL_CUDA_EMULATION
 namespace melodl::cuda {
 extern int persistent_forward_calls;  // tests/lstm/cuda_emulation.cpp
-}
+extern int graph_launches;            // cudaGraphLaunch calls
+}  // namespace melodl::cuda
 #endif
 
 namespace melodl::lstm {
@@ -268,6 +269,87 @@ TEST_F(CudaBackend, RepeatRunsAreBitwiseEqual) {
   const auto first = run(), second = run();
   EXPECT_EQ(first.first, second.first);
   EXPECT_EQ(first.second, second.second);
+}
+
+// Everything a training loop does, on one trainer: train_batch over segments of two lengths
+// (10, 10, 3), with the carried state; compute_gradients from a caller's state with a mask and
+// a partial backward window; apply_update; evaluate; a larger batch (its buffers are
+// reallocated, so captured graphs must be rebuilt) and the first batch size again. Returns
+// every loss, score, norm and gradient value, then the parameters.
+std::vector<double> training_trace(const Shape& s, const std::string& math, bool graphs,
+                                   int wavefront) {
+  NetworkConfig gc = config(s, "cuda", math);
+  gc.cuda_graphs = graphs;
+  gc.cuda_wavefront = wavefront;
+  Network net(gc);
+  test::randomize(net, 41);
+  TrainConfig tc;
+  tc.optimizer.kind = OptimizerKind::adam;
+  tc.optimizer.lr = 5e-3f;
+  tc.optimizer.clip_norm = 2.0f;
+  tc.tbptt_fwd = 10;
+  tc.tbptt_bwd = 7;
+  Trainer t(std::move(net), tc);
+  std::vector<double> out;
+  auto stats = [&](const StepStats& st) {
+    out.push_back(st.loss_sum);
+    out.push_back(st.score);
+    out.push_back(st.grad_norm);
+  };
+  for (int k = 0; k < 3; ++k) stats(t.train_batch(test::random_batch(23, s.B, s.V, 60 + k).view()));
+  State st = random_state(t.network(), s.B, 8);
+  const auto mb = test::random_batch(9, s.B, s.V, 70, true);
+  const StepStats g = t.compute_gradients(mb.view(), st, 5);
+  stats(g);
+  for (const auto& h : st.h) out.insert(out.end(), h.begin(), h.end());
+  const auto grads = std::as_const(t).gradients();
+  out.insert(out.end(), grads.begin(), grads.end());
+  const UpdateReport r = t.apply_update(g, s.B);
+  out.push_back(r.grad_norm);
+  stats(t.evaluate(test::random_batch(23, s.B, s.V, 71).view()));
+  stats(t.train_batch(test::random_batch(12, s.B + 3, s.V, 72).view()));
+  stats(t.train_batch(test::random_batch(23, s.B, s.V, 73).view()));
+  const auto p = std::as_const(t.network()).params();
+  out.insert(out.end(), p.begin(), p.end());
+  return out;
+}
+
+// CUDA graphs replay exactly the work of the eager path: bitwise the same trace, through
+// segment shapes changing and buffers reallocated (in the emulation a graph that kept a
+// freed buffer fails its extent check, and work forked onto a stream but not joined fails
+// the capture).
+TEST_F(CudaBackend, GraphsGiveBitwiseTheEagerResults) {
+  for (const int wavefront : {0, 4}) {
+    const Shape s{3, 9, 11, 0, 4, 0, true, false};
+#ifdef MELODL_CUDA_EMULATION
+    const int launches = melodl::cuda::graph_launches;
+#endif
+    const auto eager = training_trace(s, "fp32", false, wavefront);
+    const auto graph = training_trace(s, "fp32", true, wavefront);
+    ASSERT_EQ(eager.size(), graph.size());
+    EXPECT_EQ(eager, graph) << "wavefront " << wavefront;
+#ifdef MELODL_CUDA_EMULATION
+    // 3 x 3 segments, 1 compute_gradients, 3 evaluate, 2 + 3 segments
+    EXPECT_EQ(melodl::cuda::graph_launches - launches, 9 + 1 + 3 + 2 + 3);
+#endif
+  }
+}
+
+// The layer wavefront (chunks of 4 steps; 3 layers; backward window 7 of 10, so chunks
+// start inside the window) against layer after layer: the same forward (one-hot layer 0 is
+// a gather; layers above run the same GEMMs on fewer rows), weight gradients summed chunk by
+// chunk (fp32 rounding only).
+TEST_F(CudaBackend, WavefrontMatchesLayerByLayer) {
+  for (const bool peep : {true, false}) {
+    const Shape s{3, 9, 11, 0, 4, 0, peep, false};
+    const auto plain = training_trace(s, "fp32", false, 0);
+    for (const int chunk : {1, 4, 9}) {
+      const auto wave = training_trace(s, "fp32", false, chunk);
+      ASSERT_EQ(plain.size(), wave.size());
+      EXPECT_TRUE(test::allclose(wave, plain, 1e-5, 1e-4))
+          << "chunk " << chunk << (peep ? " peep" : " nopeep");
+    }
+  }
 }
 
 // train_batch on CUDA against the CPU with every optimiser: the score (with L2) and the

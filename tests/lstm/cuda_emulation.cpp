@@ -11,13 +11,28 @@
 // a wrong offset or a too-small buffer throws, naming the launcher and the argument); copies
 // check their direction (host vs device side); and cudaMalloc fills new memory with NaN bytes,
 // so reading device memory that was never written poisons the results. Streams are
-// synchronous here, so ordering bugs between streams cannot show up (there is one stream).
+// synchronous here, so ordering bugs between streams cannot show up.
+//
+// CUDA Graphs (stream capture) are emulated as CUDA defines them: between
+// cudaStreamBeginCapture and cudaStreamEndCapture, work enqueued on a capturing stream is
+// recorded, not run; a stream joins the capture by waiting on an event recorded on a
+// capturing stream, and must be joined back before the capture ends (else
+// cudaErrorStreamCaptureUnjoined); work on a stream outside the capture runs at once (as on a
+// GPU, which is the bug this catches: results read before they exist); cudaMalloc and copies
+// to or from host memory are refused while capturing (allocations and host staging belong
+// before the capture); cudaGraphLaunch replays the recorded work, re-checking every pointer,
+// so a graph that outlives a buffer it captured fails by name (freed allocations are
+// forgotten). Pinned host memory (cudaMallocHost) counts as host memory.
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
 #include <cstring>
+#include <functional>
 #include <map>
+#include <memory>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "kernels/gather.h"
 #include "kernels/gemm.h"
@@ -62,6 +77,53 @@ void dev(const void* p, std::size_t bytes, const char* where, const char* arg) {
          std::to_string(off) + " of a " + std::to_string(it->second) + "-byte allocation");
 }
 
+// ---- streams, events and capture ----
+struct EmuStream {
+  bool capturing = false;
+  long ops = 0;     // work recorded on this stream during the current capture
+  long joined = 0;  // ops the origin stream has waited for (via an event)
+};
+struct EmuEvent {
+  EmuStream* stream = nullptr;  // stream the last record was on (null: none)
+  bool captured = false;        // recorded during a capture
+  long ops = 0;                 // that stream's op count at the record
+};
+struct Capture {
+  bool active = false;
+  EmuStream* origin = nullptr;
+  std::vector<std::function<void()>> work;
+};
+Capture& capture() {
+  static Capture c;
+  return c;
+}
+std::set<EmuStream*>& streams() {
+  static std::set<EmuStream*> s;
+  return s;
+}
+EmuStream& default_stream() {
+  static EmuStream s;
+  return s;
+}
+EmuStream* stream_of(cudaStream_t s) {
+  if (s == nullptr) return &default_stream();
+  auto* e = reinterpret_cast<EmuStream*>(s);
+  if (!streams().count(e)) fail("a stream that cudaStreamCreateWithFlags did not return");
+  return e;
+}
+// True when the call on stream s is being captured: then `work` is recorded instead of run.
+bool recorded(cudaStream_t s, std::function<void()> work) {
+  EmuStream* st = stream_of(s);
+  if (!st->capturing) return false;
+  ++st->ops;
+  capture().work.push_back(std::move(work));
+  return true;
+}
+void not_capturing(const char* what) {
+  if (capture().active)
+    fail(std::string(what) + " while a stream capture is active (do it before the capture)");
+}
+
 void host(const void* p, const char* where, const char* arg) {
   if (owner(p) != allocations().end())
     fail(std::string(where) + ": " + arg + " is device memory, expected host memory");
@@ -82,11 +144,16 @@ std::size_t span(int rows, int cols, int ld) {
 
 }  // namespace
 
+namespace melodl::cuda {
+int graph_launches = 0;  // cudaGraphLaunch calls (read by the emulated tests)
+}
+
 // ---- CUDA runtime and cuBLAS entry points used by the backend ---------------------------
 
 extern "C" {
 
 cudaError_t cudaMalloc(void** p, size_t n) {
+  not_capturing("cudaMalloc");
   char* q = new char[n > 0 ? n : 1];
   std::memset(q, 0xFF, n);  // 0xFFFFFFFF is a NaN: uninitialised reads poison results
   allocations()[q] = n > 0 ? n : 1;
@@ -96,17 +163,22 @@ cudaError_t cudaMalloc(void** p, size_t n) {
 
 cudaError_t cudaFree(void* p) {
   if (p == nullptr) return cudaSuccess;
+  not_capturing("cudaFree");
   auto& a = allocations();
   const auto it = a.find(static_cast<const char*>(p));
   if (it == a.end()) fail("cudaFree of a pointer that cudaMalloc did not return");
   a.erase(it);
-  delete[] static_cast<char*>(p);
+  // The memory is kept (never reused), so a graph replaying work on a freed buffer fails the
+  // extent check instead of writing into a newer allocation at the same address.
   return cudaSuccess;
 }
 
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t n, cudaMemcpyKind kind,
-                            cudaStream_t) {
+                            cudaStream_t s) {
   if (n == 0) return cudaSuccess;
+  if (kind != cudaMemcpyDeviceToDevice && stream_of(s)->capturing)
+    fail("cudaMemcpyAsync to or from host memory inside a stream capture (stage it outside)");
+  if (recorded(s, [=] { cudaMemcpyAsync(dst, src, n, kind, nullptr); })) return cudaSuccess;
   switch (kind) {
     case cudaMemcpyHostToDevice:
       dev(dst, n, "cudaMemcpyAsync H2D", "dst");
@@ -127,21 +199,129 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t n, cudaMemcpyKind
   return cudaSuccess;
 }
 
-cudaError_t cudaMemsetAsync(void* p, int value, size_t n, cudaStream_t) {
+cudaError_t cudaMemsetAsync(void* p, int value, size_t n, cudaStream_t s) {
+  if (recorded(s, [=] { cudaMemsetAsync(p, value, n, nullptr); })) return cudaSuccess;
   dev(p, n, "cudaMemsetAsync", "devPtr");
   std::memset(p, value, n);
   return cudaSuccess;
 }
 
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned int) {
-  *s = reinterpret_cast<cudaStream_t>(new int(0));
+  auto* e = new EmuStream;
+  streams().insert(e);
+  *s = reinterpret_cast<cudaStream_t>(e);
   return cudaSuccess;
 }
 cudaError_t cudaStreamDestroy(cudaStream_t s) {
-  delete reinterpret_cast<int*>(s);
+  EmuStream* e = stream_of(s);
+  if (e->capturing) fail("cudaStreamDestroy of a capturing stream");
+  streams().erase(e);
+  delete e;
   return cudaSuccess;
 }
-cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+cudaError_t cudaStreamSynchronize(cudaStream_t s) {
+  if (stream_of(s)->capturing) fail("cudaStreamSynchronize of a capturing stream");
+  return cudaSuccess;
+}
+
+cudaError_t cudaMallocHost(void** p, size_t n) {
+  not_capturing("cudaMallocHost");
+  *p = new char[n > 0 ? n : 1];
+  return cudaSuccess;
+}
+cudaError_t cudaFreeHost(void* p) {
+  delete[] static_cast<char*>(p);
+  return cudaSuccess;
+}
+
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned int) {
+  *e = reinterpret_cast<cudaEvent_t>(new EmuEvent);
+  return cudaSuccess;
+}
+cudaError_t cudaEventDestroy(cudaEvent_t e) {
+  delete reinterpret_cast<EmuEvent*>(e);
+  return cudaSuccess;
+}
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
+  auto* ev = reinterpret_cast<EmuEvent*>(e);
+  EmuStream* st = stream_of(s);
+  ev->stream = st;
+  ev->captured = st->capturing;
+  ev->ops = st->ops;
+  return cudaSuccess;
+}
+cudaError_t cudaEventSynchronize(cudaEvent_t e) {
+  auto* ev = reinterpret_cast<EmuEvent*>(e);
+  if (ev->captured) fail("cudaEventSynchronize on an event recorded inside a capture");
+  return cudaSuccess;
+}
+cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned int) {
+  auto* ev = reinterpret_cast<EmuEvent*>(e);
+  EmuStream* st = stream_of(s);
+  if (ev->captured && ev->stream && ev->stream->capturing) {
+    // fork: a stream waiting on captured work joins the capture
+    st->capturing = true;
+    if (st == capture().origin) ev->stream->joined = std::max(ev->stream->joined, ev->ops);
+  } else if (st->capturing && ev->stream && !ev->captured) {
+    fail("cudaStreamWaitEvent: a capturing stream waits on an event recorded outside the capture");
+  }
+  return cudaSuccess;
+}
+cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode) {
+  auto& c = capture();
+  if (c.active) fail("cudaStreamBeginCapture while another capture is active");
+  EmuStream* st = stream_of(s);
+  c.active = true;
+  c.origin = st;
+  c.work.clear();
+  st->capturing = true;
+  for (EmuStream* o : streams()) o->ops = o->joined = 0;
+  return cudaSuccess;
+}
+cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t* graph) {
+  auto& c = capture();
+  EmuStream* st = stream_of(s);
+  if (!c.active || st != c.origin) fail("cudaStreamEndCapture on a stream that did not begin it");
+  bool unjoined = false;
+  for (EmuStream* o : streams())
+    if (o != st && o->capturing && o->ops > o->joined) unjoined = true;
+  for (EmuStream* o : streams()) o->capturing = false;
+  default_stream().capturing = false;
+  if (unjoined) {  // the capture is over either way, as on a GPU
+    c = Capture{};
+    fail(
+        "cudaStreamEndCapture: cudaErrorStreamCaptureUnjoined (a forked stream's work was "
+        "not joined back into the origin stream)");
+  }
+  auto* g = new std::vector<std::function<void()>>(std::move(c.work));
+  c = Capture{};
+  *graph = reinterpret_cast<cudaGraph_t>(g);
+  return cudaSuccess;
+}
+cudaError_t cudaStreamIsCapturing(cudaStream_t s, cudaStreamCaptureStatus* status) {
+  *status = stream_of(s)->capturing ? cudaStreamCaptureStatusActive : cudaStreamCaptureStatusNone;
+  return cudaSuccess;
+}
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long) {
+  not_capturing("cudaGraphInstantiate");
+  auto* g = reinterpret_cast<std::vector<std::function<void()>>*>(graph);
+  *exec = reinterpret_cast<cudaGraphExec_t>(new std::vector<std::function<void()>>(*g));
+  return cudaSuccess;
+}
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t s) {
+  if (stream_of(s)->capturing) fail("cudaGraphLaunch inside a capture is not emulated");
+  ++melodl::cuda::graph_launches;
+  for (auto& w : *reinterpret_cast<std::vector<std::function<void()>>*>(exec)) w();
+  return cudaSuccess;
+}
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
+  delete reinterpret_cast<std::vector<std::function<void()>>*>(exec);
+  return cudaSuccess;
+}
+cudaError_t cudaGraphDestroy(cudaGraph_t graph) {
+  delete reinterpret_cast<std::vector<std::function<void()>>*>(graph);
+  return cudaSuccess;
+}
 cudaError_t cudaGetLastError(void) { return cudaSuccess; }
 const char* cudaGetErrorName(cudaError_t) { return "cudaErrorEmulated"; }
 const char* cudaGetErrorString(cudaError_t) { return "error in the CUDA emulation"; }
@@ -163,10 +343,19 @@ cublasStatus_t cublasSetStream_v2(cublasHandle_t, cudaStream_t) { return CUBLAS_
 namespace melodl::cuda {
 
 bool available() { return true; }
+
+namespace {
+// The context a recorded launch replays on: the default stream (not capturing).
+ExecContext now(const ExecContext& c) { return ExecContext{nullptr, c.blas, c.math}; }
+}  // namespace
 std::string unavailable_reason() { return ""; }
 
 void gemm(const ExecContext& ctx, bool trans_a, bool trans_b, int M, int N, int K, float alpha,
           const float* A, int lda, const float* B, int ldb, float beta, float* C, int ldc) {
+  if (recorded(ctx.stream, [=] {
+        gemm(now(ctx), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      }))
+    return;
   constexpr const char* w = "cuda::gemm";
   require(M >= 0 && N >= 0 && K >= 0, w, "M, N, K must be >= 0");
   if (M == 0 || N == 0) return;
@@ -180,7 +369,8 @@ void gemm(const ExecContext& ctx, bool trans_a, bool trans_b, int M, int N, int 
   ref::gemm<float>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-void gather_rows(const GatherArgs& a, const ExecContext&) {
+void gather_rows(const GatherArgs& a, const ExecContext& ctx) {
+  if (recorded(ctx.stream, [=] { gather_rows(a, now(ctx)); })) return;
   constexpr const char* w = "cuda::gather_rows";
   require(a.N >= 0 && a.I >= 0 && a.G >= 0, w, "sizes must be >= 0");
   if (a.N == 0 || a.G == 0) return;
@@ -191,7 +381,8 @@ void gather_rows(const GatherArgs& a, const ExecContext&) {
   ref::gather_rows(a);
 }
 
-void onehot_weight_grad(const OnehotGradArgs& a, const ExecContext&) {
+void onehot_weight_grad(const OnehotGradArgs& a, const ExecContext& ctx) {
+  if (recorded(ctx.stream, [=] { onehot_weight_grad(a, now(ctx)); })) return;
   constexpr const char* w = "cuda::onehot_weight_grad";
   require(a.N >= 0 && a.I >= 0 && a.G >= 0, w, "sizes must be >= 0");
   if (a.I == 0 || a.G == 0) return;
@@ -202,7 +393,8 @@ void onehot_weight_grad(const OnehotGradArgs& a, const ExecContext&) {
 }
 
 void column_sum(const float* x, int64_t N, int64_t M, float* out, bool accumulate,
-                const ExecContext&) {
+                const ExecContext& ctx) {
+  if (recorded(ctx.stream, [=] { column_sum(x, N, M, out, accumulate, now(ctx)); })) return;
   constexpr const char* w = "cuda::column_sum";
   require(N >= 0 && M >= 0, w, "N and M must be >= 0");
   dev(x, bytes<float>(N * M), w, "x");
@@ -211,7 +403,8 @@ void column_sum(const float* x, int64_t N, int64_t M, float* out, bool accumulat
 }
 
 void sum(const float* x, int64_t n, bool squares, float* out, float* workspace,
-         const ExecContext&) {
+         const ExecContext& ctx) {
+  if (recorded(ctx.stream, [=] { sum(x, n, squares, out, workspace, now(ctx)); })) return;
   constexpr const char* w = "cuda::sum";
   require(n >= 0, w, "n must be >= 0");
   dev(x, bytes<float>(n), w, "x");
@@ -221,6 +414,7 @@ void sum(const float* x, int64_t n, bool squares, float* out, float* workspace,
 }
 
 void softmax_xent(const SoftmaxXentArgs& a, const ExecContext& ctx) {
+  if (recorded(ctx.stream, [=] { softmax_xent(a, now(ctx)); })) return;
   constexpr const char* w = "cuda::softmax_xent";
   require(a.N >= 0 && a.V > 0, w, "N must be >= 0 and V > 0");
   require(a.loss_sum == nullptr || a.workspace != nullptr, w,
@@ -240,7 +434,8 @@ void softmax_xent(const SoftmaxXentArgs& a, const ExecContext& ctx) {
   if (a.loss_sum) sum(a.loss_rows, a.N, false, a.loss_sum, a.workspace, ctx);
 }
 
-void optim_step(const OptimArgs& a, const ExecContext&) {
+void optim_step(const OptimArgs& a, const ExecContext& ctx) {
+  if (recorded(ctx.stream, [=] { optim_step(a, now(ctx)); })) return;
   constexpr const char* w = "cuda::optim_step";
   validate(a, w);
   const bool need_norm = a.clip_norm > 0.f || a.norm_out != nullptr;
@@ -276,6 +471,7 @@ void forward_checked(const LayerFwdArgs& a, const char* w) {
 }  // namespace
 
 void lstm_layer_forward(const LayerFwdArgs& a, const ExecContext& ctx) {
+  if (recorded(ctx.stream, [=] { lstm_layer_forward(a, now(ctx)); })) return;
   constexpr const char* w = "cuda::lstm_layer_forward";
   validate_layer(a, w);
   require(a.b && a.hs && a.cs && a.gates, w, "b, hs, cs, gates must be non-null");
@@ -284,6 +480,7 @@ void lstm_layer_forward(const LayerFwdArgs& a, const ExecContext& ctx) {
 }
 
 void lstm_layer_backward(const LayerBwdArgs& a, const ExecContext& ctx) {
+  if (recorded(ctx.stream, [=] { lstm_layer_backward(a, now(ctx)); })) return;
   constexpr const char* w = "cuda::lstm_layer_backward";
   validate_layer(a, w);
   require(a.hs && a.cs && a.gates && a.dhs && a.dW && a.dR && a.db && a.workspace, w,
@@ -335,6 +532,7 @@ bool lstm_layer_forward_persistent_fits(int B, int H) {
   return true;
 }
 void lstm_layer_forward_persistent(const LayerFwdArgs& a, const ExecContext& ctx) {
+  if (recorded(ctx.stream, [=] { lstm_layer_forward_persistent(a, now(ctx)); })) return;
   constexpr const char* w = "cuda::lstm_layer_forward_persistent";
   validate_layer(a, w);
   require(a.b && a.hs && a.cs && a.gates, w, "b, hs, cs, gates must be non-null");
@@ -342,6 +540,15 @@ void lstm_layer_forward_persistent(const LayerFwdArgs& a, const ExecContext& ctx
   ++persistent_forward_calls;
   forward_checked(a, w);
 }
-void sample(const SampleArgs&, const ExecContext&) { fail("cuda::sample is not emulated"); }
+void sample(const SampleArgs& a, const ExecContext& ctx) {
+  if (recorded(ctx.stream, [=] { sample(a, now(ctx)); })) return;
+  constexpr const char* w = "cuda::sample";
+  validate(a, w);
+  if (a.B == 0) return;
+  dev(a.logits, bytes<float>(std::int64_t(a.B) * a.V), w, "logits");
+  dev(a.u, bytes<float>(a.B), w, "u");
+  dev(a.out, bytes<int32_t>(a.B), w, "out");
+  ref::sample(a);
+}
 
 }  // namespace melodl::cuda
