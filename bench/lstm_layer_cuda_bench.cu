@@ -2,6 +2,8 @@
 // variants (a) and (b)) over one TBPTT segment on the GPU: forward, backward, both, per GEMM
 // precision. Shapes (docs/performance.md 10(iii)): seed S1 = 2 x 200, one-hot V = 80, B 32,
 // T 50; M1 = 2 x 512, M2 = 2 x 1024, dense I = H, B 64, T 50.
+// Variants: bit 0 = forward (b) (lstm_layer_forward_persistent), bit 1 = backward (b)
+// (lstm_layer_backward_persistent); 0 = (a) both ways.
 // Timing: cudaEvent pair around each iteration (UseManualTime), after a warm-up iteration.
 // Counters: items_per_second = B*T time steps (training chars/s for S1), GFLOP/s by the
 // formula of performance.md 1 (forward 8H(I+H) per (t,b) and layer, 0 input FLOPs for
@@ -97,7 +99,7 @@ struct Stack {
         cuda::lstm_layer_forward(a, ctx);
     }
   }
-  void backward(const cuda::ExecContext& ctx) {
+  void backward(const cuda::ExecContext& ctx, bool persistent = false) {
     for (int l = L - 1; l >= 0; --l) {
       LayerBwdArgs a;
       a.T = T;
@@ -121,7 +123,10 @@ struct Stack {
       a.dp = dp[l].get();
       a.dx = l > 0 ? dx[l].get() : nullptr;
       a.workspace = ws.get();
-      cuda::lstm_layer_backward(a, ctx);
+      if (persistent)
+        cuda::lstm_layer_backward_persistent(a, ctx);
+      else
+        cuda::lstm_layer_backward(a, ctx);
     }
   }
   // performance.md 1: forward FLOPs of the stack for the segment.
@@ -135,8 +140,9 @@ struct Stack {
   }
 };
 
-// Args: L, H, B, T, V (0 = dense), phase, tf32, variant (0: (a) per-step cuBLAS + fused
-// pointwise; 1: forward with (b), the persistent kernel; backward is always (a)).
+// Args: L, H, B, T, V (0 = dense), phase, tf32, variant (bit mask: 0 = (a) per-step cuBLAS +
+// fused pointwise both ways; bit 0: forward with (b), bit 1: backward with (b), the
+// persistent kernels).
 void BM_lstm_stack(benchmark::State& state) {
   if (!cuda::available()) {
     state.SkipWithError(("no CUDA device: " + cuda::unavailable_reason()).c_str());
@@ -147,9 +153,14 @@ void BM_lstm_stack(benchmark::State& state) {
             V = static_cast<int>(state.range(4));
   const auto phase = static_cast<Phase>(state.range(5));
   const bool tf32 = state.range(6) != 0;
-  const bool persistent = state.range(7) != 0;
-  if (persistent && !cuda::lstm_layer_forward_persistent_fits(B, H)) {
-    state.SkipWithError("variant (b) does not fit this shape on this device");
+  const bool persistent = (state.range(7) & 1) != 0;
+  const bool persistent_bwd = (state.range(7) & 2) != 0;
+  if (persistent && phase != kBackward && !cuda::lstm_layer_forward_persistent_fits(B, H)) {
+    state.SkipWithError("variant (b) forward does not fit this shape on this device");
+    return;
+  }
+  if (persistent_bwd && phase != kForward && !cuda::lstm_layer_backward_persistent_fits(B, H)) {
+    state.SkipWithError("variant (b) backward does not fit this shape on this device");
     return;
   }
   cuda::DeviceContext dc(tf32 ? cuda::GemmMath::kTf32 : cuda::GemmMath::kFp32);
@@ -157,7 +168,7 @@ void BM_lstm_stack(benchmark::State& state) {
   const auto ctx = dc.exec();
   auto step = [&] {
     if (phase != kBackward) s.forward(ctx, persistent);
-    if (phase != kForward) s.backward(ctx);
+    if (phase != kForward) s.backward(ctx, persistent_bwd);
   };
   s.forward(ctx);  // backward-only timing needs a forward's activations
   step();          // warm-up (cuBLAS heuristics, first-launch costs)
@@ -194,8 +205,18 @@ void shapes(benchmark::internal::Benchmark* b) {
     b->Args({2, 200, 32, 50, 80, phase, 1, 1});
     b->Args({2, 512, 64, 50, 0, phase, 1, 1});
   }
+  for (int tf32 : {1, 0}) {  // variant (b) backward alone, next to (a)'s kBackward above
+    b->Args({2, 200, 32, 50, 80, kBackward, tf32, 2});
+    b->Args({2, 512, 64, 50, 0, kBackward, tf32, 2});
+    b->Args({2, 1024, 64, 50, 0, kBackward, tf32, 2});
+  }
+  b->Args({2, 200, 32, 50, 80, kBoth, 1, 3});  // whole layer in variant (b)
+  b->Args({2, 512, 64, 50, 0, kBoth, 1, 3});
+  b->Args({2, 1024, 64, 50, 0, kBoth, 1, 2});   // fp32 forward (b) does not fit M2: (a) + (b)
   b->Args({1, 200, 1, 1, 80, kForward, 1, 0});  // sampling-like latency: one step, B = 1
   b->Args({1, 200, 1, 1, 80, kForward, 1, 1});
+  b->Args({1, 200, 1, 1, 80, kBoth, 1, 0});  // one training step, B = 1: (a) vs (b)
+  b->Args({1, 200, 1, 1, 80, kBoth, 1, 3});
 }
 BENCHMARK(BM_lstm_stack)->Apply(shapes)->UseManualTime()->Unit(benchmark::kMicrosecond);
 
