@@ -36,6 +36,7 @@
 namespace melodl::cuda {
 extern int persistent_forward_calls;  // tests/lstm/cuda_emulation.cpp
 extern int graph_launches;            // cudaGraphLaunch calls
+extern bool emulated_schedule_late;   // order in which the emulation runs ready work
 }  // namespace melodl::cuda
 #endif
 
@@ -321,17 +322,23 @@ std::vector<double> training_trace(const Shape& s, const std::string& math, bool
 TEST_F(CudaBackend, GraphsGiveBitwiseTheEagerResults) {
   for (const int wavefront : {0, 4}) {
     const Shape s{3, 9, 11, 0, 4, 0, true, false};
-#ifdef MELODL_CUDA_EMULATION
-    const int launches = melodl::cuda::graph_launches;
-#endif
     const auto eager = training_trace(s, "fp32", false, wavefront);
-    const auto graph = training_trace(s, "fp32", true, wavefront);
-    ASSERT_EQ(eager.size(), graph.size());
-    EXPECT_EQ(eager, graph) << "wavefront " << wavefront;
+    for (const bool late : {false, true}) {
 #ifdef MELODL_CUDA_EMULATION
-    // 3 x 3 segments, 1 compute_gradients, 3 evaluate, 2 + 3 segments
-    EXPECT_EQ(melodl::cuda::graph_launches - launches, 9 + 1 + 3 + 2 + 3);
+      melodl::cuda::emulated_schedule_late = late;
+      const int launches = melodl::cuda::graph_launches;
+#else
+      if (late) continue;
 #endif
+      const auto graph = training_trace(s, "fp32", true, wavefront);
+      ASSERT_EQ(eager.size(), graph.size());
+      EXPECT_EQ(eager, graph) << "wavefront " << wavefront << (late ? " late" : " early");
+#ifdef MELODL_CUDA_EMULATION
+      // 3 x 3 segments, 1 compute_gradients, 3 evaluate, 2 + 3 segments
+      EXPECT_EQ(melodl::cuda::graph_launches - launches, 9 + 1 + 3 + 2 + 3);
+      melodl::cuda::emulated_schedule_late = false;
+#endif
+    }
   }
 }
 
@@ -344,10 +351,20 @@ TEST_F(CudaBackend, WavefrontMatchesLayerByLayer) {
     const Shape s{3, 9, 11, 0, 4, 0, peep, false};
     const auto plain = training_trace(s, "fp32", false, 0);
     for (const int chunk : {1, 4, 9}) {
-      const auto wave = training_trace(s, "fp32", false, chunk);
-      ASSERT_EQ(plain.size(), wave.size());
-      EXPECT_TRUE(test::allclose(wave, plain, 1e-5, 1e-4))
-          << "chunk " << chunk << (peep ? " peep" : " nopeep");
+      for (const bool late : {false, true}) {
+#ifdef MELODL_CUDA_EMULATION
+        melodl::cuda::emulated_schedule_late = late;
+#else
+        if (late) continue;
+#endif
+        const auto wave = training_trace(s, "fp32", false, chunk);
+        ASSERT_EQ(plain.size(), wave.size());
+        EXPECT_TRUE(test::allclose(wave, plain, 1e-5, 1e-4))
+            << "chunk " << chunk << (peep ? " peep" : " nopeep") << (late ? " late" : " early");
+#ifdef MELODL_CUDA_EMULATION
+        melodl::cuda::emulated_schedule_late = false;
+#endif
+      }
     }
   }
 }

@@ -44,6 +44,11 @@
 #include "kernels/sample.h"
 #include "kernels/softmax_xent.h"
 
+namespace melodl::cuda {
+int graph_launches = 0;               // cudaGraphLaunch calls (read by the emulated tests)
+bool emulated_schedule_late = false;  // the scheduler's order (see below; set by tests)
+}  // namespace melodl::cuda
+
 namespace {
 
 std::map<const char*, std::size_t>& allocations() {
@@ -77,29 +82,59 @@ void dev(const void* p, std::size_t bytes, const char* where, const char* arg) {
          std::to_string(off) + " of a " + std::to_string(it->second) + "-byte allocation");
 }
 
-// ---- streams, events and capture ----
+// ---- streams, events, capture and the adversarial scheduler ----
+// Work is not run when it is enqueued: every operation becomes a node of a dependency graph
+// (the previous node of its stream, plus the event a cudaStreamWaitEvent names), and runs
+// when the host synchronises (stream or event synchronisation, cudaFree, cudaFreeHost),
+// in an order chosen to break missing dependencies: with Schedule::kEarly the ready node of
+// the most recently created stream runs first (a side stream runs ahead of work it forgot
+// to wait for), with kLate the default and oldest streams run first (a side stream runs
+// after work that overwrote its inputs). Host memory is read when a copy runs, so a host
+// buffer released before the synchronisation shows up too.
+struct Node {
+  std::function<void()> work;  // empty: a barrier (event wait, graph end)
+  std::vector<long> deps;      // ids of nodes that must run first
+  int rank = 0;                // creation rank of its stream
+};
 struct EmuStream {
+  int rank = 0;
   bool capturing = false;
-  long ops = 0;     // work recorded on this stream during the current capture
-  long joined = 0;  // ops the origin stream has waited for (via an event)
+  long last = -1;            // last eager node on this stream
+  long cap_last = -1;        // last captured node (index into the capture) while capturing
+  long ops = 0, joined = 0;  // captured ops, and how many the origin has waited for
 };
 struct EmuEvent {
-  EmuStream* stream = nullptr;  // stream the last record was on (null: none)
-  bool captured = false;        // recorded during a capture
-  long ops = 0;                 // that stream's op count at the record
+  EmuStream* stream = nullptr;
+  bool captured = false;
+  long node = -1;  // the recording stream's last node (eager id or capture index)
+  long ops = 0;
 };
 struct Capture {
   bool active = false;
   EmuStream* origin = nullptr;
-  std::vector<std::function<void()>> work;
+  std::vector<Node> nodes;  // deps are indices into nodes
+};
+struct Scheduler {
+  std::map<long, Node> pending;  // eager nodes not yet run, by id
+  std::set<long> done_ids;       // ids run (only ids still referenced matter; kept simple)
+  long next = 0;
+  bool executing = false;
 };
 Capture& capture() {
   static Capture c;
   return c;
 }
+Scheduler& sched() {
+  static Scheduler s;
+  return s;
+}
 std::set<EmuStream*>& streams() {
   static std::set<EmuStream*> s;
   return s;
+}
+int& stream_ranks() {
+  static int r = 0;
+  return r;
 }
 EmuStream& default_stream() {
   static EmuStream s;
@@ -111,12 +146,74 @@ EmuStream* stream_of(cudaStream_t s) {
   if (!streams().count(e)) fail("a stream that cudaStreamCreateWithFlags did not return");
   return e;
 }
-// True when the call on stream s is being captured: then `work` is recorded instead of run.
-bool recorded(cudaStream_t s, std::function<void()> work) {
-  EmuStream* st = stream_of(s);
-  if (!st->capturing) return false;
-  ++st->ops;
-  capture().work.push_back(std::move(work));
+
+// Adds a node on stream st (captured or pending) with extra dependency `extra` (an eager id
+// or a capture index, matching the stream's mode; -1 = none).
+void add_node(EmuStream* st, std::function<void()> work, long extra = -1) {
+  Node n;
+  n.work = std::move(work);
+  n.rank = st->rank;
+  if (st->capturing) {
+    auto& c = capture();
+    if (st->cap_last >= 0) n.deps.push_back(st->cap_last);
+    if (extra >= 0) n.deps.push_back(extra);
+    c.nodes.push_back(std::move(n));
+    st->cap_last = static_cast<long>(c.nodes.size()) - 1;
+    ++st->ops;
+  } else {
+    auto& sc = sched();
+    if (st->last >= 0) n.deps.push_back(st->last);
+    if (extra >= 0) n.deps.push_back(extra);
+    const long id = sc.next++;
+    sc.pending.emplace(id, std::move(n));
+    st->last = id;
+  }
+}
+
+// Runs every pending node, in the adversarial order the schedule asks for.
+void flush() {
+  auto& sc = sched();
+  if (sc.executing) return;
+  sc.executing = true;
+  while (!sc.pending.empty()) {
+    long pick = -1;
+    int best = 0;
+    for (const auto& [id, n] : sc.pending) {
+      bool ready = true;
+      for (long d : n.deps)
+        if (sc.pending.count(d)) {
+          ready = false;
+          break;
+        }
+      if (!ready) continue;
+      const int key = melodl::cuda::emulated_schedule_late ? -n.rank : n.rank;
+      if (pick < 0 || key > best) {
+        pick = id;
+        best = key;
+      }
+    }
+    if (pick < 0) {
+      sc.executing = false;
+      fail("dependency cycle in the emulated streams");
+    }
+    Node n = std::move(sc.pending.at(pick));
+    sc.pending.erase(pick);
+    try {
+      if (n.work) n.work();
+    } catch (...) {
+      sc.pending.clear();
+      sc.executing = false;
+      throw;
+    }
+  }
+  sc.executing = false;
+}
+
+// Enqueues `work` on stream s and returns true, or returns false while the scheduler runs a
+// node (then the caller does the work inline: it IS the node's work).
+bool enqueued(cudaStream_t s, std::function<void()> work) {
+  if (sched().executing) return false;
+  add_node(stream_of(s), std::move(work));
   return true;
 }
 void not_capturing(const char* what) {
@@ -144,10 +241,6 @@ std::size_t span(int rows, int cols, int ld) {
 
 }  // namespace
 
-namespace melodl::cuda {
-int graph_launches = 0;  // cudaGraphLaunch calls (read by the emulated tests)
-}
-
 // ---- CUDA runtime and cuBLAS entry points used by the backend ---------------------------
 
 extern "C" {
@@ -164,6 +257,7 @@ cudaError_t cudaMalloc(void** p, size_t n) {
 cudaError_t cudaFree(void* p) {
   if (p == nullptr) return cudaSuccess;
   not_capturing("cudaFree");
+  flush();  // as on a GPU: cudaFree waits for the device
   auto& a = allocations();
   const auto it = a.find(static_cast<const char*>(p));
   if (it == a.end()) fail("cudaFree of a pointer that cudaMalloc did not return");
@@ -178,7 +272,7 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t n, cudaMemcpyKind
   if (n == 0) return cudaSuccess;
   if (kind != cudaMemcpyDeviceToDevice && stream_of(s)->capturing)
     fail("cudaMemcpyAsync to or from host memory inside a stream capture (stage it outside)");
-  if (recorded(s, [=] { cudaMemcpyAsync(dst, src, n, kind, nullptr); })) return cudaSuccess;
+  if (enqueued(s, [=] { cudaMemcpyAsync(dst, src, n, kind, nullptr); })) return cudaSuccess;
   switch (kind) {
     case cudaMemcpyHostToDevice:
       dev(dst, n, "cudaMemcpyAsync H2D", "dst");
@@ -200,7 +294,7 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t n, cudaMemcpyKind
 }
 
 cudaError_t cudaMemsetAsync(void* p, int value, size_t n, cudaStream_t s) {
-  if (recorded(s, [=] { cudaMemsetAsync(p, value, n, nullptr); })) return cudaSuccess;
+  if (enqueued(s, [=] { cudaMemsetAsync(p, value, n, nullptr); })) return cudaSuccess;
   dev(p, n, "cudaMemsetAsync", "devPtr");
   std::memset(p, value, n);
   return cudaSuccess;
@@ -208,6 +302,7 @@ cudaError_t cudaMemsetAsync(void* p, int value, size_t n, cudaStream_t s) {
 
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned int) {
   auto* e = new EmuStream;
+  e->rank = ++stream_ranks();
   streams().insert(e);
   *s = reinterpret_cast<cudaStream_t>(e);
   return cudaSuccess;
@@ -215,12 +310,14 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned int) {
 cudaError_t cudaStreamDestroy(cudaStream_t s) {
   EmuStream* e = stream_of(s);
   if (e->capturing) fail("cudaStreamDestroy of a capturing stream");
+  flush();
   streams().erase(e);
   delete e;
   return cudaSuccess;
 }
 cudaError_t cudaStreamSynchronize(cudaStream_t s) {
   if (stream_of(s)->capturing) fail("cudaStreamSynchronize of a capturing stream");
+  flush();
   return cudaSuccess;
 }
 
@@ -230,6 +327,7 @@ cudaError_t cudaMallocHost(void** p, size_t n) {
   return cudaSuccess;
 }
 cudaError_t cudaFreeHost(void* p) {
+  flush();  // as on a GPU: freeing pinned memory waits for the device
   delete[] static_cast<char*>(p);
   return cudaSuccess;
 }
@@ -247,35 +345,46 @@ cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
   EmuStream* st = stream_of(s);
   ev->stream = st;
   ev->captured = st->capturing;
+  ev->node = st->capturing ? st->cap_last : st->last;
   ev->ops = st->ops;
   return cudaSuccess;
 }
 cudaError_t cudaEventSynchronize(cudaEvent_t e) {
   auto* ev = reinterpret_cast<EmuEvent*>(e);
   if (ev->captured) fail("cudaEventSynchronize on an event recorded inside a capture");
+  flush();
   return cudaSuccess;
 }
 cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned int) {
   auto* ev = reinterpret_cast<EmuEvent*>(e);
   EmuStream* st = stream_of(s);
-  if (ev->captured && ev->stream && ev->stream->capturing) {
-    // fork: a stream waiting on captured work joins the capture
-    st->capturing = true;
+  if (ev->stream == nullptr) return cudaSuccess;  // never recorded: no dependency
+  if (ev->captured) {
+    if (!ev->stream->capturing || !capture().active)
+      fail("cudaStreamWaitEvent on an event captured by a capture that has ended");
+    if (!st->capturing) {  // fork: the waiting stream joins the capture
+      st->capturing = true;
+      st->cap_last = -1;
+      st->ops = st->joined = 0;
+    }
     if (st == capture().origin) ev->stream->joined = std::max(ev->stream->joined, ev->ops);
-  } else if (st->capturing && ev->stream && !ev->captured) {
+  } else if (st->capturing) {
     fail("cudaStreamWaitEvent: a capturing stream waits on an event recorded outside the capture");
   }
+  add_node(st, {}, ev->node);    // a barrier: later work on st waits for the event's node
+  if (st->capturing) --st->ops;  // a wait is not work that needs joining
   return cudaSuccess;
 }
 cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode) {
   auto& c = capture();
   if (c.active) fail("cudaStreamBeginCapture while another capture is active");
   EmuStream* st = stream_of(s);
+  c = Capture{};
   c.active = true;
   c.origin = st;
-  c.work.clear();
   st->capturing = true;
-  for (EmuStream* o : streams()) o->ops = o->joined = 0;
+  st->cap_last = -1;
+  st->ops = st->joined = 0;
   return cudaSuccess;
 }
 cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t* graph) {
@@ -287,14 +396,14 @@ cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t* graph) {
     if (o != st && o->capturing && o->ops > o->joined) unjoined = true;
   for (EmuStream* o : streams()) o->capturing = false;
   default_stream().capturing = false;
+  auto* g = new std::vector<Node>(std::move(c.nodes));
+  c = Capture{};
   if (unjoined) {  // the capture is over either way, as on a GPU
-    c = Capture{};
+    delete g;
     fail(
         "cudaStreamEndCapture: cudaErrorStreamCaptureUnjoined (a forked stream's work was "
         "not joined back into the origin stream)");
   }
-  auto* g = new std::vector<std::function<void()>>(std::move(c.work));
-  c = Capture{};
   *graph = reinterpret_cast<cudaGraph_t>(g);
   return cudaSuccess;
 }
@@ -304,22 +413,40 @@ cudaError_t cudaStreamIsCapturing(cudaStream_t s, cudaStreamCaptureStatus* statu
 }
 cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long) {
   not_capturing("cudaGraphInstantiate");
-  auto* g = reinterpret_cast<std::vector<std::function<void()>>*>(graph);
-  *exec = reinterpret_cast<cudaGraphExec_t>(new std::vector<std::function<void()>>(*g));
+  *exec = reinterpret_cast<cudaGraphExec_t>(
+      new std::vector<Node>(*reinterpret_cast<std::vector<Node>*>(graph)));
   return cudaSuccess;
 }
+// Launch: the graph's nodes join the pending work (each keeps its captured dependencies and
+// its stream's rank; roots wait for the launching stream); the stream then waits for all.
 cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t s) {
-  if (stream_of(s)->capturing) fail("cudaGraphLaunch inside a capture is not emulated");
+  EmuStream* st = stream_of(s);
+  if (st->capturing) fail("cudaGraphLaunch inside a capture is not emulated");
   ++melodl::cuda::graph_launches;
-  for (auto& w : *reinterpret_cast<std::vector<std::function<void()>>*>(exec)) w();
+  const auto& nodes = *reinterpret_cast<std::vector<Node>*>(exec);
+  auto& sc = sched();
+  const long base = sc.next;
+  sc.next += static_cast<long>(nodes.size());
+  Node end;
+  end.rank = st->rank;
+  for (std::size_t k = 0; k < nodes.size(); ++k) {
+    Node n = nodes[k];
+    for (long& d : n.deps) d += base;
+    if (st->last >= 0) n.deps.push_back(st->last);
+    sc.pending.emplace(base + static_cast<long>(k), std::move(n));
+    end.deps.push_back(base + static_cast<long>(k));
+  }
+  const long id = sc.next++;
+  sc.pending.emplace(id, std::move(end));
+  st->last = id;
   return cudaSuccess;
 }
 cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
-  delete reinterpret_cast<std::vector<std::function<void()>>*>(exec);
+  delete reinterpret_cast<std::vector<Node>*>(exec);
   return cudaSuccess;
 }
 cudaError_t cudaGraphDestroy(cudaGraph_t graph) {
-  delete reinterpret_cast<std::vector<std::function<void()>>*>(graph);
+  delete reinterpret_cast<std::vector<Node>*>(graph);
   return cudaSuccess;
 }
 cudaError_t cudaGetLastError(void) { return cudaSuccess; }
@@ -352,7 +479,7 @@ std::string unavailable_reason() { return ""; }
 
 void gemm(const ExecContext& ctx, bool trans_a, bool trans_b, int M, int N, int K, float alpha,
           const float* A, int lda, const float* B, int ldb, float beta, float* C, int ldc) {
-  if (recorded(ctx.stream, [=] {
+  if (enqueued(ctx.stream, [=] {
         gemm(now(ctx), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
       }))
     return;
@@ -370,7 +497,7 @@ void gemm(const ExecContext& ctx, bool trans_a, bool trans_b, int M, int N, int 
 }
 
 void gather_rows(const GatherArgs& a, const ExecContext& ctx) {
-  if (recorded(ctx.stream, [=] { gather_rows(a, now(ctx)); })) return;
+  if (enqueued(ctx.stream, [=] { gather_rows(a, now(ctx)); })) return;
   constexpr const char* w = "cuda::gather_rows";
   require(a.N >= 0 && a.I >= 0 && a.G >= 0, w, "sizes must be >= 0");
   if (a.N == 0 || a.G == 0) return;
@@ -382,7 +509,7 @@ void gather_rows(const GatherArgs& a, const ExecContext& ctx) {
 }
 
 void onehot_weight_grad(const OnehotGradArgs& a, const ExecContext& ctx) {
-  if (recorded(ctx.stream, [=] { onehot_weight_grad(a, now(ctx)); })) return;
+  if (enqueued(ctx.stream, [=] { onehot_weight_grad(a, now(ctx)); })) return;
   constexpr const char* w = "cuda::onehot_weight_grad";
   require(a.N >= 0 && a.I >= 0 && a.G >= 0, w, "sizes must be >= 0");
   if (a.I == 0 || a.G == 0) return;
@@ -394,7 +521,7 @@ void onehot_weight_grad(const OnehotGradArgs& a, const ExecContext& ctx) {
 
 void column_sum(const float* x, int64_t N, int64_t M, float* out, bool accumulate,
                 const ExecContext& ctx) {
-  if (recorded(ctx.stream, [=] { column_sum(x, N, M, out, accumulate, now(ctx)); })) return;
+  if (enqueued(ctx.stream, [=] { column_sum(x, N, M, out, accumulate, now(ctx)); })) return;
   constexpr const char* w = "cuda::column_sum";
   require(N >= 0 && M >= 0, w, "N and M must be >= 0");
   dev(x, bytes<float>(N * M), w, "x");
@@ -404,7 +531,7 @@ void column_sum(const float* x, int64_t N, int64_t M, float* out, bool accumulat
 
 void sum(const float* x, int64_t n, bool squares, float* out, float* workspace,
          const ExecContext& ctx) {
-  if (recorded(ctx.stream, [=] { sum(x, n, squares, out, workspace, now(ctx)); })) return;
+  if (enqueued(ctx.stream, [=] { sum(x, n, squares, out, workspace, now(ctx)); })) return;
   constexpr const char* w = "cuda::sum";
   require(n >= 0, w, "n must be >= 0");
   dev(x, bytes<float>(n), w, "x");
@@ -414,7 +541,7 @@ void sum(const float* x, int64_t n, bool squares, float* out, float* workspace,
 }
 
 void softmax_xent(const SoftmaxXentArgs& a, const ExecContext& ctx) {
-  if (recorded(ctx.stream, [=] { softmax_xent(a, now(ctx)); })) return;
+  if (enqueued(ctx.stream, [=] { softmax_xent(a, now(ctx)); })) return;
   constexpr const char* w = "cuda::softmax_xent";
   require(a.N >= 0 && a.V > 0, w, "N must be >= 0 and V > 0");
   require(a.loss_sum == nullptr || a.workspace != nullptr, w,
@@ -435,7 +562,7 @@ void softmax_xent(const SoftmaxXentArgs& a, const ExecContext& ctx) {
 }
 
 void optim_step(const OptimArgs& a, const ExecContext& ctx) {
-  if (recorded(ctx.stream, [=] { optim_step(a, now(ctx)); })) return;
+  if (enqueued(ctx.stream, [=] { optim_step(a, now(ctx)); })) return;
   constexpr const char* w = "cuda::optim_step";
   validate(a, w);
   const bool need_norm = a.clip_norm > 0.f || a.norm_out != nullptr;
@@ -471,7 +598,7 @@ void forward_checked(const LayerFwdArgs& a, const char* w) {
 }  // namespace
 
 void lstm_layer_forward(const LayerFwdArgs& a, const ExecContext& ctx) {
-  if (recorded(ctx.stream, [=] { lstm_layer_forward(a, now(ctx)); })) return;
+  if (enqueued(ctx.stream, [=] { lstm_layer_forward(a, now(ctx)); })) return;
   constexpr const char* w = "cuda::lstm_layer_forward";
   validate_layer(a, w);
   require(a.b && a.hs && a.cs && a.gates, w, "b, hs, cs, gates must be non-null");
@@ -480,7 +607,7 @@ void lstm_layer_forward(const LayerFwdArgs& a, const ExecContext& ctx) {
 }
 
 void lstm_layer_backward(const LayerBwdArgs& a, const ExecContext& ctx) {
-  if (recorded(ctx.stream, [=] { lstm_layer_backward(a, now(ctx)); })) return;
+  if (enqueued(ctx.stream, [=] { lstm_layer_backward(a, now(ctx)); })) return;
   constexpr const char* w = "cuda::lstm_layer_backward";
   validate_layer(a, w);
   require(a.hs && a.cs && a.gates && a.dhs && a.dW && a.dR && a.db && a.workspace, w,
@@ -532,7 +659,7 @@ bool lstm_layer_forward_persistent_fits(int B, int H) {
   return true;
 }
 void lstm_layer_forward_persistent(const LayerFwdArgs& a, const ExecContext& ctx) {
-  if (recorded(ctx.stream, [=] { lstm_layer_forward_persistent(a, now(ctx)); })) return;
+  if (enqueued(ctx.stream, [=] { lstm_layer_forward_persistent(a, now(ctx)); })) return;
   constexpr const char* w = "cuda::lstm_layer_forward_persistent";
   validate_layer(a, w);
   require(a.b && a.hs && a.cs && a.gates, w, "b, hs, cs, gates must be non-null");
@@ -541,7 +668,7 @@ void lstm_layer_forward_persistent(const LayerFwdArgs& a, const ExecContext& ctx
   forward_checked(a, w);
 }
 void sample(const SampleArgs& a, const ExecContext& ctx) {
-  if (recorded(ctx.stream, [=] { sample(a, now(ctx)); })) return;
+  if (enqueued(ctx.stream, [=] { sample(a, now(ctx)); })) return;
   constexpr const char* w = "cuda::sample";
   validate(a, w);
   if (a.B == 0) return;
