@@ -35,9 +35,16 @@ inline void require(bool cond, const char* where, const std::string& what) {
   if (!cond) throw InvalidArgument(std::string("[") + where + "] " + what);
 }
 
-// GEMM precision. kTf32: TF32 tensor cores, fp32 accumulation (default, ~1e-3 relative
-// error per product). kFp32: exact fp32 SIMT math (slower on large GEMMs).
-enum class GemmMath { kTf32, kFp32 };
+// Precision of the matrix products (storage in global memory is fp32 in every mode).
+// kTf32: TF32 tensor cores, fp32 accumulation (default, ~1e-3 relative error per product).
+// kFp32: exact fp32 SIMT math (slower on large GEMMs).
+// kBf16: operands rounded to bf16 (8-bit significand, round to nearest even), products
+//   accumulated in fp32; inputs and outputs stay fp32 in global memory. cuda::gemm asks
+//   cuBLAS for CUBLAS_COMPUTE_32F_FAST_16BF (bf16 tensor cores; cuBLAS may also pick TF32,
+//   which is more accurate); the persistent layer forward holds R and h_{t-1} as bf16 in
+//   shared memory (half the bytes, so larger shapes fit; kernels/lstm_layer_persistent.cu).
+//   Cell state, pointwise math and all outputs stay fp32. CPU spec: kernels/bf16.h.
+enum class GemmMath { kTf32, kFp32, kBf16 };
 
 // Where a launcher runs: a stream, and (for launchers that call cuBLAS) a cuBLAS handle.
 // Non-owning; see DeviceContext in kernels/cuda_check.cuh for an owner.

@@ -4,8 +4,9 @@
 //   A: [M,K] (or [K,M] when trans_a), B: [K,N] (or [N,K] when trans_b), leading dimensions
 //   lda/ldb/ldc in elements (row strides). beta == 0 overwrites C (NaNs in C are ignored).
 // Precision: ctx.math (GemmMath::kTf32 by default: TF32 tensor cores, fp32 accumulation;
-// kFp32: exact fp32). cuBLAS results are bitwise reproducible run to run on one device.
-// Tests: tests/kernels/gemm_cuda_test.cpp.
+// kFp32: exact fp32; kBf16: A and B rounded to bf16, fp32 accumulation, fp32 C; spec
+// ref::gemm_bf16 in kernels/bf16.h). cuBLAS results are bitwise reproducible run to run on
+// one device. Tests: tests/kernels/basics_cuda_test.cpp, tests/kernels/bf16_cuda_test.cpp.
 #pragma once
 #include "kernels/common.h"
 

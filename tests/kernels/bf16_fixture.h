@@ -1,0 +1,74 @@
+// tests/kernels/bf16_fixture.h: helpers shared by the bf16 tests (bf16_ref_test.cpp on the
+// CPU, bf16_cuda_test.cpp on the GPU): the bf16 reference forward of a LayerProblem
+// (tests/kernels/layer_fixture.h), a float-rounded problem, and the loose tolerances of
+// GemmMath::kBf16 against exact math, derived from bf16's unit roundoff u = 2^-8.
+#pragma once
+#include <cmath>
+#include <vector>
+
+#include "kernels/bf16.h"
+#include "tests/kernels/layer_fixture.h"
+#include "tests/kernels/test_util.h"
+
+namespace melodl::test {
+
+constexpr double kBf16Unit = 1.0 / 256;  // 2^-8: relative error bound of one rounding
+
+// Loose bound for a kBf16 GEMM vs exact math, operands U(-1,1): each product a*b (|ab| <= 1)
+// carries a relative error <= 2u (two roundings, the product itself is exact in fp32), the
+// K errors have random signs and add like a random walk (~sqrt(K) of them), and the result
+// is scaled by |alpha|; a factor 2 covers the tail over thousands of elements. Any indexing
+// bug is O(sqrt(K)), 20x larger.
+inline double bf16_gemm_loose_atol(int K, double alpha) {
+  return 2 * std::abs(alpha) * 2 * kBf16Unit * std::sqrt(double(K) + 1);
+}
+
+// Loose bound for a kBf16 layer forward (hs, cs, gates) vs exact math, weights
+// U(+-1/sqrt(H)), |h| < 1: a pre-activation sum over H (and I) terms errs by about
+// 2u * sqrt(H) * rms(h) * rms(R) (a few 1e-3 at most, random signs), the sigmoids have slope
+// <= 1/4 and tanh <= 1, and the cell state carries past errors scaled by f < 1. Measured on
+// the CPU (bf16_ref_test, Bf16LayerRef.LooseToleranceHoldsOnTheCpu prints it): at most
+// 3.6e-3 over the GPU tests' shapes (seed dense layer: gates 3.6e-3, cs 3.0e-3, hs 1.5e-3).
+// 1e-2 leaves ~3x; an fp32 GPU adds only ~1e-6 of summation-order noise.
+constexpr double kBf16LayerAtol = 1e-2, kBf16LayerRtol = 1e-2;
+
+// The problem's data rounded to float (what a GPU sees), as a double problem.
+inline LayerProblem float_problem(const LayerShape& shape, uint32_t seed = 100) {
+  LayerProblem P(shape, seed);
+  for (auto* v : {&P.x, &P.W, &P.R, &P.b, &P.p, &P.h0, &P.c0, &P.dhs, &P.dh_T, &P.dc_T})
+    *v = cast<double>(cast<float>(*v));
+  return P;
+}
+
+// ref::lstm_layer_forward_bf16 of the problem in scalar type S.
+template <typename S>
+LayerProblem::Outputs<S> forward_bf16_ref(const LayerProblem& P, bool training = true) {
+  const auto& s = P.s;
+  const size_t T = s.T, B = s.B, H = s.H;
+  const auto xs = cast<S>(P.x), Ws = cast<S>(P.W), Rs = cast<S>(P.R), bs = cast<S>(P.b),
+             ps = cast<S>(P.p), h0s = cast<S>(P.h0), c0s = cast<S>(P.c0);
+  LayerProblem::Outputs<S> o{std::vector<S>(T * B * H), std::vector<S>(T * B * H),
+                             std::vector<S>(T * B * 4 * H)};
+  LayerFwdArgsT<S> a;
+  a.T = s.T;
+  a.B = s.B;
+  a.I = s.I;
+  a.H = s.H;
+  a.peephole = s.peephole;
+  a.training = training;
+  a.symbols = s.onehot ? P.symbols.data() : nullptr;
+  a.x = s.onehot ? nullptr : xs.data();
+  a.W = Ws.data();
+  a.R = Rs.data();
+  a.b = bs.data();
+  a.p = s.peephole ? ps.data() : nullptr;
+  a.h0 = h0s.data();
+  a.c0 = c0s.data();
+  a.hs = o.hs.data();
+  a.cs = o.cs.data();
+  a.gates = o.gates.data();
+  ref::lstm_layer_forward_bf16(a);
+  return o;
+}
+
+}  // namespace melodl::test
