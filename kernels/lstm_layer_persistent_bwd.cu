@@ -11,22 +11,28 @@
 //   (A) one thread per own (b, unit) pair: the fused pointwise backward (the math of
 //       kernels/lstm_pointwise.cu) -> dz_t[b, 4 gates of the unit] to the workspace's dz
 //       (needed by the weight gradients anyway), dc_{t-1} (kept in shared memory), the
-//       peephole partials; at t = 0 also dc0.
+//       peephole partials; dh_{t-1} := dhs[t-1] (its load off the critical path); at t = 0
+//       also dc0.
 //   grid.sync(): dz_t [B,G] of every CTA is visible.
-//   (B) one warp per batch row b: lane l reads dz_t[b, j] for j = l, l+32, ... (coalesced,
-//       __ldcg: L2, other CTAs wrote it) and accumulates dz_t[b, j] R[k, j] for the CTA's
-//       own k from shared memory; a fixed xor-butterfly sums the 32 lanes; lane 0 stores
-//       dh_{t-1}[b, k] = dhs[t-1][b, k] + sum (at t = 0: dh0 = sum). __syncthreads().
+//   (B) each warp takes groups of 4 batch rows: lane l reads dz_t[b, 4m..4m+3] for
+//       m = l, l+32, ... (float4, coalesced, __ldcg: L2, written by other CTAs) and
+//       accumulates dz_t[b, j] R[k, j] for the CTA's own k (<= 8 per pass) from shared
+//       memory, each R value feeding 4 rows; a fixed xor-butterfly sums the 32 lanes; lane 0
+//       adds the sums into dh_{t-1} (at t = 0: writes dh0). __syncthreads().
 //   One grid barrier per step (none after t = 0 when dh0 is not wanted). No atomics: the
-//   summation order depends only on the shape, so repeat runs are bitwise equal.
+//   summation order depends only on the shape, so repeat runs are bitwise equal. A
+//   workspace that is not 16-byte aligned takes a scalar-load path (another fixed order).
 // Shared memory per CTA: 4*(U*G + 2*B*U) bytes; 132 SMs: seed (H 200, B 32: U = 2, P = 100)
 //   6.9 KB; H 512, B 64 (U = 4, P = 128) 34 KB; H 1024, B 64 (U = 8, P = 128) 132 KB (fits
 //   the 227 KB opt-in). Fits iff that fits one CTA and all P CTAs are co-resident
 //   (lstm_layer_backward_persistent_fits); the launcher throws InvalidArgument otherwise.
-// Per step per CTA: 2*B*U*G FLOPs and B*G*4 bytes of dz read from L2 (seed: 102 KB).
+// Per step per CTA: 2*B*U*G FLOPs, B*G*4 bytes of dz read from L2 (seed: 102 KB, the
+//   expected bottleneck there, ~1 us at ~64 B/clk per SM), B*U*G bytes of R from shared
+//   memory. Critical path per step: grid.sync + that L2 read + the pointwise step.
 // Test: tests/kernels/lstm_layer_cuda_test.cpp (PersistentBackward*).
 #include <cooperative_groups.h>
 
+#include <cstdint>
 #include <string>
 
 #include "kernels/cuda_check.cuh"
@@ -58,12 +64,80 @@ struct BwdParams {
   float* dc0;          // [B,H] out or null
 };
 
-// kUC: own units handled per pass over a dz row in phase (B) (register accumulators);
-// the launcher picks the smallest of 1, 2, 4, 8 that is >= U (8 when U > 8: several passes).
-template <bool kPeephole, int kUC>
+// Phase (B) for one group of kRB batch rows [b0, b0+nr) and kUC own units [u0, u0+nuc): the
+// lane-strided partial dot products acc[r][q] = sum_{j = lane (mod 32 lanes)} dz[b0+r, j]
+// Rs[u0+q, j], then a fixed xor-butterfly over the warp (every lane ends with the same sums).
+// kVec: dz rows read as float4 (needs 16-byte alignment: G = 4H floats per row, so only the
+// workspace's base pointer matters) and Rs rows as float4; otherwise scalar. In both cases
+// each lane adds its terms in increasing j, so the order depends only on the shape.
+template <int kRB, int kUC, bool kVec>
+__device__ __forceinline__ void row_group_dots(const float* dz_t, const float* Rs, int G, int b0,
+                                               int nr, int u0, int nuc, int lane,
+                                               float (&acc)[kRB][kUC]) {
+#pragma unroll
+  for (int r = 0; r < kRB; ++r)
+#pragma unroll
+    for (int q = 0; q < kUC; ++q) acc[r][q] = 0.f;
+  if constexpr (kVec) {
+    const int G4 = G / 4;
+    const float4* dz4 = reinterpret_cast<const float4*>(dz_t) + static_cast<int64_t>(b0) * G4;
+    const float4* Rs4 = reinterpret_cast<const float4*>(Rs);
+#pragma unroll 2
+    for (int j4 = lane; j4 < G4; j4 += 32) {
+      float4 d[kRB];
+#pragma unroll
+      for (int r = 0; r < kRB; ++r)
+        d[r] = r < nr ? __ldcg(dz4 + r * G4 + j4) : make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll
+      for (int q = 0; q < kUC; ++q) {
+        if (q < nuc) {
+          const float4 w = Rs4[(u0 + q) * G4 + j4];
+#pragma unroll
+          for (int r = 0; r < kRB; ++r) {
+            acc[r][q] += d[r].x * w.x;
+            acc[r][q] += d[r].y * w.y;
+            acc[r][q] += d[r].z * w.z;
+            acc[r][q] += d[r].w * w.w;
+          }
+        }
+      }
+    }
+  } else {
+    const float* dz = dz_t + static_cast<int64_t>(b0) * G;
+#pragma unroll 4
+    for (int j = lane; j < G; j += 32) {
+      float d[kRB];
+#pragma unroll
+      for (int r = 0; r < kRB; ++r) d[r] = r < nr ? __ldcg(dz + r * G + j) : 0.f;
+#pragma unroll
+      for (int q = 0; q < kUC; ++q) {
+        if (q < nuc) {
+          const float w = Rs[(u0 + q) * G + j];
+#pragma unroll
+          for (int r = 0; r < kRB; ++r) acc[r][q] += d[r] * w;
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < kRB; ++r)
+#pragma unroll
+    for (int q = 0; q < kUC; ++q)
+#pragma unroll
+      for (int off = 16; off > 0; off >>= 1)
+        acc[r][q] += __shfl_xor_sync(0xffffffffu, acc[r][q], off);
+}
+
+constexpr int kRB = 4;  // batch rows per warp pass in phase (B): each R value feeds 4 rows
+
+// kUC: own units per pass over the dz rows in phase (B) (register accumulators); the
+// launcher picks the smallest of 1, 2, 4, 8 that is >= U (8 when U > 8: several passes).
+// kVec: the float4 path (16-byte aligned workspace), else scalar loads.
+template <bool kPeephole, int kUC, bool kVec>
 __global__ void __launch_bounds__(kThreads) persistent_bwd_kernel(BwdParams prm) {
   cg::grid_group grid = cg::this_grid();
-  extern __shared__ float smem[];
+  extern __shared__ float4 smem4[];  // float4: 16-byte aligned rows for the kVec path
+  float* smem = reinterpret_cast<float*>(smem4);
   const int B = prm.B, H = prm.H, U = prm.U, G = 4 * H;
   const int64_t BH = static_cast<int64_t>(B) * H, BG = static_cast<int64_t>(B) * G;
   float* Rs = smem;            // [U][G]: Rs[u*G + j] = R[j0 + u, j]; rows u >= nu are 0
@@ -95,10 +169,11 @@ __global__ void __launch_bounds__(kThreads) persistent_bwd_kernel(BwdParams prm)
   for (int t = prm.T - 1; t >= 0; --t) {
     // (A) pointwise backward of step t for the own units: same math as
     // pointwise_bwd_kernel in kernels/lstm_pointwise.cu.
-    const float* g_t = prm.gates + t * BG;                  // [B,G]
-    const float* c_t = prm.cs + t * BH;                     // [B,H]
-    const float* c_p = t ? prm.cs + (t - 1) * BH : prm.c0;  // [B,H]
-    float* dz_t = prm.dz + t * BG;                          // [B,G]
+    const float* g_t = prm.gates + t * BG;                         // [B,G]
+    const float* c_t = prm.cs + t * BH;                            // [B,H]
+    const float* c_p = t ? prm.cs + (t - 1) * BH : prm.c0;         // [B,H]
+    const float* dhs_prev = t ? prm.dhs + (t - 1) * BH : nullptr;  // [B,H]
+    float* dz_t = prm.dz + t * BG;                                 // [B,G]
     for (int pair = threadIdx.x; pair < B * nu; pair += kThreads) {
       const int bi = pair / nu, u = pair - bi * nu, j = j0 + u;
       const int64_t idx = static_cast<int64_t>(bi) * H + j;
@@ -125,6 +200,8 @@ __global__ void __launch_bounds__(kThreads) persistent_bwd_kernel(BwdParams prm)
       const float dc_prev = dc * f + dz_i * pi + dz_f * pf;
       dc_s[bi * U + u] = dc_prev;
       if (t == 0 && prm.dc0) prm.dc0[idx] = dc_prev;
+      // dh_{t-1} starts as dhs[t-1] (loaded now, off the critical path); (B) adds dz_t R^T.
+      if (t > 0) dh_s[bi * U + u] = dhs_prev[idx];
       if constexpr (kPeephole) {
         float* dpr = prm.dp_part + (t * static_cast<int64_t>(B) + bi) * 3 * H;  // [3H]
         dpr[j] = dz_i * cp;
@@ -135,37 +212,26 @@ __global__ void __launch_bounds__(kThreads) persistent_bwd_kernel(BwdParams prm)
     if (t == 0 && !prm.dh0) break;  // grid-uniform: nothing is left to compute
     grid.sync();                    // dz_t of every CTA is visible in L2
 
-    // (B) dh_{t-1}[b, k] = dhs[t-1][b, k] + sum_j dz_t[b, j] R[k, j] for the own k.
-    const float* dhs_prev = t ? prm.dhs + (t - 1) * BH : nullptr;  // [B,H]
-    for (int bi = warp; bi < B; bi += kWarps) {
-      const float* dzr = dz_t + static_cast<int64_t>(bi) * G;  // [G]
+    // (B) dh_{t-1}[b, k] = dhs[t-1][b, k] + sum_j dz_t[b, j] R[k, j] for the own k (at t = 0:
+    // dh0 = the sum): warp w takes the row groups w, w + 8, ... of kRB rows each.
+    for (int b0 = warp * kRB; b0 < B; b0 += kWarps * kRB) {
+      const int nr = min(kRB, B - b0);
       for (int u0 = 0; u0 < nu; u0 += kUC) {
-        const int nrem = nu - u0;  // warp-uniform
-        float acc[kUC];
-#pragma unroll
-        for (int q = 0; q < kUC; ++q) acc[q] = 0.f;
-#pragma unroll 4
-        for (int j = lane; j < G; j += 32) {
-          const float d = __ldcg(dzr + j);
-#pragma unroll
-          for (int q = 0; q < kUC; ++q)
-            if (q < nrem) acc[q] += d * Rs[(u0 + q) * G + j];
-        }
-#pragma unroll
-        for (int q = 0; q < kUC; ++q)
-#pragma unroll
-          for (int off = 16; off > 0; off >>= 1)
-            acc[q] += __shfl_xor_sync(0xffffffffu, acc[q], off);  // every lane: the same sum
+        const int nuc = nu - u0;  // warp-uniform; only q < nuc are used
+        float acc[kRB][kUC];
+        row_group_dots<kRB, kUC, kVec>(dz_t, Rs, G, b0, nr, u0, nuc, lane, acc);
         if (lane == 0) {
 #pragma unroll
-          for (int q = 0; q < kUC; ++q) {
-            if (q < nrem) {
-              const int u = u0 + q;
-              const int64_t idx = static_cast<int64_t>(bi) * H + j0 + u;
-              if (t > 0)
-                dh_s[bi * U + u] = dhs_prev[idx] + acc[q];
-              else
-                prm.dh0[idx] = acc[q];
+          for (int r = 0; r < kRB; ++r) {
+#pragma unroll
+            for (int q = 0; q < kUC; ++q) {
+              if (r < nr && q < nuc) {
+                const int bi = b0 + r, u = u0 + q;
+                if (t > 0)
+                  dh_s[bi * U + u] += acc[r][q];
+                else
+                  prm.dh0[static_cast<int64_t>(bi) * H + j0 + u] = acc[r][q];
+              }
             }
           }
         }
@@ -177,18 +243,23 @@ __global__ void __launch_bounds__(kThreads) persistent_bwd_kernel(BwdParams prm)
 
 using KernelFn = void (*)(BwdParams);
 
-template <bool kPeephole>
+template <bool kPeephole, bool kVec>
 KernelFn kernel_for_chunk(int uc) {
   switch (uc) {
     case 1:
-      return persistent_bwd_kernel<kPeephole, 1>;
+      return persistent_bwd_kernel<kPeephole, 1, kVec>;
     case 2:
-      return persistent_bwd_kernel<kPeephole, 2>;
+      return persistent_bwd_kernel<kPeephole, 2, kVec>;
     case 4:
-      return persistent_bwd_kernel<kPeephole, 4>;
+      return persistent_bwd_kernel<kPeephole, 4, kVec>;
     default:
-      return persistent_bwd_kernel<kPeephole, 8>;
+      return persistent_bwd_kernel<kPeephole, 8, kVec>;
   }
+}
+
+KernelFn kernel_for(bool peephole, int uc, bool vec) {
+  if (peephole) return vec ? kernel_for_chunk<true, true>(uc) : kernel_for_chunk<true, false>(uc);
+  return vec ? kernel_for_chunk<false, true>(uc) : kernel_for_chunk<false, false>(uc);
 }
 
 struct Plan {
@@ -198,7 +269,7 @@ struct Plan {
   std::string why_not;  // empty when the shape fits
 };
 
-Plan plan_for(int B, int H, bool peephole) {
+Plan plan_for(int B, int H, bool peephole, bool vec) {
   Plan pl;
   int dev = 0, sms = 0, smem_optin = 0, coop = 0;
   MELODL_CUDA_CHECK(cudaGetDevice(&dev));
@@ -213,7 +284,7 @@ Plan plan_for(int B, int H, bool peephole) {
   pl.U = static_cast<int>(ceil_div(H, sms));
   pl.P = static_cast<int>(ceil_div(H, pl.U));
   const int uc = pl.U <= 1 ? 1 : pl.U <= 2 ? 2 : pl.U <= 4 ? 4 : 8;
-  pl.kernel = peephole ? kernel_for_chunk<true>(uc) : kernel_for_chunk<false>(uc);
+  pl.kernel = kernel_for(peephole, uc, vec);
   const size_t U = static_cast<size_t>(pl.U);
   pl.smem = sizeof(float) * (U * 4 * static_cast<size_t>(H) + 2 * static_cast<size_t>(B) * U);
   if (pl.smem > static_cast<size_t>(smem_optin)) {
@@ -237,13 +308,18 @@ Plan plan_for(int B, int H, bool peephole) {
 
 bool lstm_layer_backward_persistent_fits(int B, int H) {
   require(B >= 1 && H >= 1, "cuda::lstm_layer_backward_persistent_fits", "B, H must be >= 1");
-  return plan_for(B, H, true).why_not.empty() && plan_for(B, H, false).why_not.empty();
+  for (const bool peephole : {true, false})
+    for (const bool vec : {true, false})
+      if (!plan_for(B, H, peephole, vec).why_not.empty()) return false;
+  return true;
 }
 
 void lstm_layer_backward_persistent(const LayerBwdArgs& a, const ExecContext& ctx) {
   constexpr const char* kWhere = "cuda::lstm_layer_backward_persistent";
   detail::validate_layer_backward(a, ctx, kWhere);
-  const Plan pl = plan_for(a.B, a.H, a.peephole);
+  // float4 reads of dz when the workspace is 16-byte aligned (cudaMalloc's always is).
+  const bool vec = reinterpret_cast<uintptr_t>(a.workspace) % 16 == 0;
+  const Plan pl = plan_for(a.B, a.H, a.peephole, vec);
   require(pl.why_not.empty(), kWhere,
           "shape B=" + std::to_string(a.B) + " H=" + std::to_string(a.H) +
               " does not fit: " + pl.why_not + " (use lstm_layer_backward)");

@@ -46,6 +46,8 @@ struct RunOpts {
   bool final_grads = true;        // false: dh_T, dc_T are null
   bool state_grads = true;        // false: dh0, dc0 are null (their results stay empty)
   bool poison = false;            // fill every backward output and the workspace with NaN
+  bool offset_workspace = false;  // workspace 4 bytes past a 16-byte boundary (variant (b)'s
+                                  // scalar path; its float4 path needs 16-byte alignment)
 };
 
 // Runs forward + backward on the device with the problem's (float) data.
@@ -67,7 +69,7 @@ CudaLayerResult run_cuda(const LayerProblem& P, const RunOpts& o) {
   cuda::DeviceBuffer<float> hs(T * B * H), cs(T * B * H), gates(T * B * G);
   auto dW = out(I * G), dR = out(H * G), db = out(G), dp = out(3 * H),
        dx = out(s.onehot ? 0 : T * B * I), dh0 = out(B * H), dc0 = out(B * H),
-       ws = out(cuda::lstm_layer_bwd_workspace_floats(s.T, s.B, s.H));
+       ws = out(cuda::lstm_layer_bwd_workspace_floats(s.T, s.B, s.H) + 1);
   LayerFwdArgs f;
   f.T = s.T;
   f.B = s.B;
@@ -115,7 +117,7 @@ CudaLayerResult run_cuda(const LayerProblem& P, const RunOpts& o) {
   g.dx = s.onehot ? nullptr : dx.get();
   g.dh0 = o.state_grads ? dh0.get() : nullptr;
   g.dc0 = o.state_grads ? dc0.get() : nullptr;
-  g.workspace = ws.get();
+  g.workspace = ws.get() + (o.offset_workspace ? 1 : 0);
   auto backward = [&] {
     if (o.persistent_bwd)
       cuda::lstm_layer_backward_persistent(g, dc.exec());
@@ -304,7 +306,8 @@ RunOpts persistent_bwd_opts() {
 class PersistentBackward : public test::CudaParamTest<LayerShape> {};
 
 // One test per shape: (b) against ref<double> and against (a), repeat runs bitwise equal,
-// the whole variant-(b) layer (forward and backward) where the forward fits too, TF32.
+// the whole variant-(b) layer (forward and backward) where the forward fits too, the
+// scalar-load path (misaligned workspace), TF32.
 TEST_P(PersistentBackward, MatchesReferenceAndVariantA) {
   const LayerProblem P = float_problem(GetParam());
   if (!cuda::lstm_layer_backward_persistent_fits(P.s.B, P.s.H))
@@ -332,6 +335,14 @@ TEST_P(PersistentBackward, MatchesReferenceAndVariantA) {
     const auto both = run_cuda(P, ob);
     compare(P, r, both, /*tf32=*/false);
     EXPECT_TRUE(both == run_cuda(P, ob)) << "repeat run is not bitwise equal";
+  }
+  {
+    SCOPED_TRACE("backward (b), misaligned workspace (scalar loads), exact fp32");
+    RunOpts om = o;
+    om.offset_workspace = true;
+    const auto mis = run_cuda(P, om);
+    compare(P, r, mis, /*tf32=*/false);
+    EXPECT_TRUE(mis == run_cuda(P, om)) << "repeat run is not bitwise equal";
   }
   {
     SCOPED_TRACE("backward (b), TF32 GEMMs (forward (a) and the weight-gradient GEMMs)");
@@ -418,7 +429,7 @@ TEST_F(PersistentBackwardMisc, NullFinalAndInitialStateGradients) {
 
 // The fits check agrees with the documented plan: U = ceil(H / #SMs) units per CTA,
 // 4*(4UH + 2BU) bytes of shared memory per CTA, which must fit the opt-in limit (with
-// <= 64 registers x 256 threads one CTA per SM is always co-resident); on an H100
+// <= 128 registers x 256 threads one CTA per SM is always co-resident); on an H100
 // (132 SMs, 227 KB) the seed shape, H 512 B 64 and H 1024 B 64 fit.
 TEST_F(PersistentBackwardMisc, FitsFollowsSharedMemoryFormula) {
   int dev = 0, sms = 0, optin = 0, coop = 0;
