@@ -11,8 +11,8 @@
 //   (A) one thread per own (b, unit) pair: the fused pointwise backward (the math of
 //       kernels/lstm_pointwise.cu) -> dz_t[b, 4 gates of the unit] to the workspace's dz
 //       (needed by the weight gradients anyway), dc_{t-1} (kept in shared memory), the
-//       peephole partials; dh_{t-1} := dhs[t-1] (its load off the critical path); at t = 0
-//       also dc0.
+//       peephole partials; dh_{t-1} := dhs[t-1] (its load off the critical path); an L1
+//       prefetch of the pair's inputs for step t-1; at t = 0 also dc0.
 //   grid.sync(): dz_t [B,G] of every CTA is visible.
 //   (B) each warp takes groups of 4 batch rows: lane l reads dz_t[b, 4m..4m+3] for
 //       m = l, l+32, ... (float4, coalesced, __ldcg: L2, written by other CTAs) and
@@ -128,6 +128,13 @@ __device__ __forceinline__ void row_group_dots(const float* dz_t, const float* R
         acc[r][q] += __shfl_xor_sync(0xffffffffu, acc[r][q], off);
 }
 
+// A hint: start moving the line at p into L1 (no register, no fault, results unchanged). Used
+// for the next step's read-only inputs of (A), which the kernel never writes, so the L1
+// copies cannot be stale.
+__device__ __forceinline__ void prefetch_l1(const float* p) {
+  asm volatile("prefetch.global.L1 [%0];" ::"l"(p));
+}
+
 constexpr int kRB = 4;  // batch rows per warp pass in phase (B): each R value feeds 4 rows
 
 // kUC: own units per pass over the dz rows in phase (B) (register accumulators); the
@@ -201,7 +208,18 @@ __global__ void __launch_bounds__(kThreads) persistent_bwd_kernel(BwdParams prm)
       dc_s[bi * U + u] = dc_prev;
       if (t == 0 && prm.dc0) prm.dc0[idx] = dc_prev;
       // dh_{t-1} starts as dhs[t-1] (loaded now, off the critical path); (B) adds dz_t R^T.
-      if (t > 0) dh_s[bi * U + u] = dhs_prev[idx];
+      if (t > 0) {
+        dh_s[bi * U + u] = dhs_prev[idx];
+        // Prefetch this pair's inputs of step t-1 (gates, c_{t-1}, c_{t-2}) during the
+        // barrier and (B).
+        const float* gn = gr - BG;
+        prefetch_l1(gn + j);
+        prefetch_l1(gn + H + j);
+        prefetch_l1(gn + 2 * H + j);
+        prefetch_l1(gn + 3 * H + j);
+        prefetch_l1(c_p + idx);  // c_{t-1}
+        prefetch_l1((t > 1 ? c_p - BH : prm.c0) + idx);
+      }
       if constexpr (kPeephole) {
         float* dpr = prm.dp_part + (t * static_cast<int64_t>(B) + bi) * 3 * H;  // [3H]
         dpr[j] = dz_i * cp;
