@@ -338,18 +338,25 @@ INSTANTIATE_TEST_SUITE_P(
 
 // ---- fits() against the formula ---------------------------------------------------------------
 TEST_F(Bf16Cuda, PersistentFitsFollowsSharedMemoryFormula) {
-  int dev = 0, sms = 0, optin = 0, coop = 0;
+  int dev = 0, sms = 0, optin = 0, coop = 0, per_sm = 0, reserved = 0;
   MELODL_CUDA_CHECK(cudaGetDevice(&dev));
+  MELODL_CUDA_CHECK(
+      cudaDeviceGetAttribute(&per_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, dev));
+  MELODL_CUDA_CHECK(
+      cudaDeviceGetAttribute(&reserved, cudaDevAttrReservedSharedMemoryPerBlock, dev));
   MELODL_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
   MELODL_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
   MELODL_CUDA_CHECK(cudaDeviceGetAttribute(&coop, cudaDevAttrCooperativeLaunch, dev));
-  std::printf("device: %d SMs, %d bytes opt-in shared memory per block, cooperative %d\n", sms,
-              optin, coop);
+  std::printf(
+      "device: %d SMs, shared memory %d bytes opt-in per block, %d per SM (%d reserved "
+      "per block), cooperative %d\n",
+      sms, optin, per_sm, reserved, coop);
   // s * (4UH + BH) bytes, U = ceil(H / #SMs); one CTA per SM suffices (P <= #SMs), 128
-  // threads, so the shared memory decides.
+  // threads, so the shared memory decides (per block, and with the reserve per SM).
   auto predicted = [&](int B, int H, int s) {
     const long long U = (H + sms - 1) / sms;
-    return coop && s * (4 * U * H + static_cast<long long>(B) * H) <= optin;
+    const long long bytes = s * (4 * U * H + static_cast<long long>(B) * H);
+    return coop && bytes <= optin && bytes + reserved <= per_sm;
   };
   for (const auto& [B, H] : {std::pair{32, 200}, {64, 512}, {64, 1024}, {64, 2048}, {1, 1}}) {
     EXPECT_EQ(cuda::lstm_layer_forward_persistent_fits(B, H, GemmMath::kBf16), predicted(B, H, 2))
