@@ -1,8 +1,12 @@
 // lstm/sampler.cpp: Sampler (see sampler.h). Per stream and step: hook -> mask -> top-k ->
 // temperature softmax -> inverse-CDF draw with the sampler's Rng (one uniform per draw).
 // On a "cuda" network the recurrent state stays on the GPU for the whole sample() call
-// (lstm/cuda/backend.h session): per step only the symbols go up and the logits come down;
-// the draw stays on the host, so hook, top-k and the Rng behave as on the CPU.
+// (lstm/cuda/backend.h session). With a mask hook, top-k or greedy decoding, per step the
+// symbols go up, the logits come down and the draw runs here as on the CPU. Otherwise the
+// draws run on the GPU too (kernels/sample.h, the same inverse CDF with the same uniforms
+// from this sampler's Rng, in the same order): no copy and no synchronisation per step, the
+// symbols come down once at the end; the results equal the host draw's except where a
+// uniform falls within float rounding of a CDF boundary (the host sums in double).
 #include "lstm/sampler.h"
 
 #include <algorithm>
@@ -104,9 +108,11 @@ std::vector<std::vector<std::int32_t>> Sampler::sample(
   cudabk::DeviceNet* dev = net_->device_net();
   State state = dev ? State{} : net_->zero_state(n);
   if (dev) dev->session_begin(n);
+  // draws on the GPU (see the file comment): the logits never need to come down
+  const bool device_draw = dev && !hook && config_.top_k == 0 && config_.temperature > 0;
   auto step_net = [&](std::span<const std::int32_t> symbols, std::span<float> out) {
     if (dev)
-      dev->session_step(symbols, out);
+      dev->session_step(symbols, device_draw ? std::span<float>{} : out);
     else
       net_->step(symbols, state, out);
   };
@@ -131,6 +137,17 @@ std::vector<std::vector<std::int32_t>> Sampler::sample(
   }
   std::vector<std::vector<std::int32_t>> out(n);
   for (auto& o : out) o.reserve(length);
+  if (device_draw) {
+    // the uniforms of the host draw, in its order (step by step, stream by stream), as
+    // floats below 1 (a double just below 1 would round to 1.0f)
+    std::vector<float> u(static_cast<std::size_t>(length) * n);
+    for (auto& x : u) x = std::min(static_cast<float>(rng_.uniform()), 0x1.fffffep-1f);
+    std::vector<std::int32_t> drawn(u.size());
+    dev->session_generate(length, config_.temperature, u, drawn);
+    for (int step = 0; step < length; ++step)
+      for (int s = 0; s < n; ++s) out[s].push_back(drawn[static_cast<std::size_t>(step) * n + s]);
+    return out;
+  }
   for (int step = 0; step < length; ++step) {
     draw(logits, n, step, cur, hook);
     for (int s = 0; s < n; ++s) out[s].push_back(cur[s]);

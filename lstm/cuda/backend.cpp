@@ -34,6 +34,7 @@
 #include "kernels/optim.h"
 #include "kernels/reduce.h"
 #include "kernels/runtime.h"
+#include "kernels/sample.h"
 #include "kernels/softmax_xent.h"
 
 namespace melodl::lstm::cudabk {
@@ -173,6 +174,16 @@ struct DeviceNet::Impl {
   // step-by-step session (Sampler): per layer h, c [B,H] of session_batch streams
   int session_batch = 0;
   std::vector<Buf<float>> sess_h, sess_c;
+  Buf<float> gen_u;           // session_generate: uniforms [length*B]
+  Buf<std::int32_t> gen_out;  // session_generate: drawn symbols [length*B]
+
+  // A step's outputs become the session state (buffers swapped, no copy).
+  void session_swap() {
+    for (int l = 0; l < cfg.layers; ++l) {
+      std::swap(sess_h[l], hs[l]);
+      std::swap(sess_c[l], cs[l]);
+    }
+  }
 
   // Inference workspaces for N = T*B rows.
   void ensure_inference(std::size_t N, std::size_t BH) {
@@ -352,8 +363,8 @@ void DeviceNet::session_step(std::span<const std::int32_t> symbols, std::span<fl
     auto& d = *impl_;
     const int B = d.session_batch, H = d.cfg.hidden, V = d.cfg.vocab, L = d.cfg.layers;
     MELODL_CHECK(symbols.size() == static_cast<std::size_t>(B) &&
-                     logits.size() == static_cast<std::size_t>(B) * V,
-                 "[Sampler (cuda)] step needs symbols [B] and logits [B,V]");
+                     (logits.empty() || logits.size() == static_cast<std::size_t>(B) * V),
+                 "[Sampler (cuda)] step needs symbols [B] and logits [B,V] (or none)");
     const std::size_t BH = static_cast<std::size_t>(B) * H;
     d.ensure_inference(static_cast<std::size_t>(B), BH);
     h2d(d.sym.get(), symbols.data(), symbols.size() * sizeof(std::int32_t), d.stream());
@@ -365,13 +376,47 @@ void DeviceNet::session_step(std::span<const std::int32_t> symbols, std::span<fl
           d.exec());
     }
     d.output_forward(d.hs[L - 1].get(), B, d.logits.get());
-    d2h(logits.data(), d.logits.get(), logits.size() * kF, d.stream());
-    d.ctx.synchronize();
-    // the step's outputs become the session state (buffers swapped, no copy)
-    for (int l = 0; l < L; ++l) {
-      std::swap(d.sess_h[l], d.hs[l]);
-      std::swap(d.sess_c[l], d.cs[l]);
+    if (!logits.empty()) d2h(logits.data(), d.logits.get(), logits.size() * kF, d.stream());
+    d.ctx.synchronize();  // also releases `symbols` (pageable memory)
+    d.session_swap();
+  });
+}
+
+void DeviceNet::session_generate(int length, float temperature, std::span<const float> u,
+                                 std::span<std::int32_t> out) {
+  guarded("Sampler (cuda): generate", [&] {
+    auto& d = *impl_;
+    const int B = d.session_batch, H = d.cfg.hidden, V = d.cfg.vocab, L = d.cfg.layers;
+    const std::size_t n = static_cast<std::size_t>(length) * B;
+    MELODL_CHECK(length >= 0 && temperature > 0 && u.size() == n && out.size() == n,
+                 "[Sampler (cuda)] generate needs temperature > 0, u and out [length*batch]");
+    if (n == 0) return;
+    d.ensure_inference(static_cast<std::size_t>(B), static_cast<std::size_t>(B) * H);
+    ensure(d.gen_u, n);
+    ensure(d.gen_out, n);
+    h2d(d.gen_u.get(), u.data(), n * kF, d.stream());
+    for (int step = 0; step < length; ++step) {
+      std::int32_t* drawn = d.gen_out.get() + static_cast<std::size_t>(step) * B;
+      SampleArgs sa;
+      sa.B = B;
+      sa.V = V;
+      sa.logits = d.logits.get();
+      sa.temperature = temperature;
+      sa.u = d.gen_u.get() + static_cast<std::size_t>(step) * B;
+      sa.out = drawn;
+      cuda::sample(sa, d.exec());
+      if (step + 1 == length) break;
+      for (int l = 0; l < L; ++l)
+        d.layer_forward(
+            d.layer_args(l, 1, B, l == 0 ? drawn : nullptr, l > 0 ? d.hs[l - 1].get() : nullptr,
+                         d.sess_h[l].get(), d.sess_c[l].get(), d.hs[l].get(), d.cs[l].get(),
+                         d.gates.get(), false),
+            d.exec());
+      d.output_forward(d.hs[L - 1].get(), B, d.logits.get());
+      d.session_swap();
     }
+    d2h(out.data(), d.gen_out.get(), n * sizeof(std::int32_t), d.stream());
+    d.ctx.synchronize();
   });
 }
 

@@ -56,7 +56,14 @@ class DeviceNet {
   // advances the state and downloads logits [batch,V]. Synchronous.
   void session_begin(int batch);
   void session_reset_rows(std::span<const int> rows);
+  // logits may be empty: the step's logits then stay on the device (for session_generate).
   void session_step(std::span<const std::int32_t> symbols, std::span<float> logits);
+  // Draws `length` symbols per stream on the device, starting from the logits of the last
+  // session_step: per step one inverse-CDF draw per stream at `temperature` (> 0) with the
+  // uniforms u[step*batch + stream] (kernels/sample.h), fed back as the next input without
+  // leaving the device. out [length*batch] (step-major) is downloaded once at the end.
+  void session_generate(int length, float temperature, std::span<const float> u,
+                        std::span<std::int32_t> out);
 
   struct Impl;
   Impl& impl() { return *impl_; }

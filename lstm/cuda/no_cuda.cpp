@@ -38,6 +38,9 @@ void DeviceNet::session_reset_rows(std::span<const int>) {
 void DeviceNet::session_step(std::span<const std::int32_t>, std::span<float>) {
   unreachable("DeviceNet::session_step");
 }
+void DeviceNet::session_generate(int, float, std::span<const float>, std::span<std::int32_t>) {
+  unreachable("DeviceNet::session_generate");
+}
 
 DeviceTrainer::DeviceTrainer(DeviceNet&, const OptimizerConfig&, std::span<const std::uint8_t>) {
   unreachable("DeviceTrainer");

@@ -23,6 +23,7 @@
 #include <filesystem>
 #include <functional>
 #include <limits>
+#include <set>
 #include <sstream>
 #include <utility>
 
@@ -37,6 +38,7 @@ namespace melodl::cuda {
 extern int persistent_forward_calls;  // tests/lstm/cuda_emulation.cpp
 extern int graph_launches;            // cudaGraphLaunch calls
 extern bool emulated_schedule_late;   // order in which the emulation runs ready work
+extern int sample_calls;              // cuda::sample launches
 }  // namespace melodl::cuda
 #endif
 
@@ -585,6 +587,35 @@ void expect_same_greedy_samples(const std::vector<std::vector<std::int32_t>>& pr
     EXPECT_GT(n, 0) << "stream " << k << " starts with a near-tie: pick another seed";
     EXPECT_TRUE(std::equal(ga[k].begin(), ga[k].begin() + n, gb[k].begin()))
         << "stream " << k << " differs within its first " << n << " symbols";
+  }
+}
+
+// Without a hook, top-k or greedy decoding the draws run on the device (kernels/sample.h)
+// with the sampler's uniforms in the host draw's order: the same symbols as the host draw
+// (forced here by a hook that changes nothing) on the same network, for streams with
+// priming sequences of different lengths, two temperatures, and a second call continuing the
+// sampler's random stream.
+TEST_F(CudaBackend, DeviceDrawMatchesHostDraw) {
+  const Shape s{2, 24, 14, 1, 1, 0, true, false};
+  auto [gpu, cpu] = twin_networks(s, "fp32", 30);
+  const std::vector<std::vector<std::int32_t>> primes = {{1, 4, 2}, {7}, {3, 3}};
+  const MaskHook nothing = [](int, int, std::span<float>, std::span<std::uint8_t>) {};
+  for (const float temperature : {0.7f, 1.3f}) {
+#ifdef MELODL_CUDA_EMULATION
+    const int before = melodl::cuda::sample_calls;
+#endif
+    Sampler dev_draw(gpu, SampleConfig{temperature, 0, 5}), host_draw(gpu, {temperature, 0, 5});
+    for (int call = 0; call < 2; ++call) {
+      const auto a = dev_draw.sample(50, primes);
+      const auto b = host_draw.sample(50, primes, nothing);
+      ASSERT_EQ(a.size(), primes.size());
+      EXPECT_EQ(a, b) << "temperature " << temperature << " call " << call;
+      std::set<std::int32_t> distinct(a[0].begin(), a[0].end());
+      EXPECT_GT(distinct.size(), 2u) << "the draw is not random";
+    }
+#ifdef MELODL_CUDA_EMULATION
+    EXPECT_EQ(melodl::cuda::sample_calls - before, 2 * 50) << "the device draw was not used";
+#endif
   }
 }
 

@@ -47,6 +47,7 @@
 namespace melodl::cuda {
 int graph_launches = 0;               // cudaGraphLaunch calls (read by the emulated tests)
 bool emulated_schedule_late = false;  // the scheduler's order (see below; set by tests)
+int sample_calls = 0;                 // cuda::sample launches
 }  // namespace melodl::cuda
 
 namespace {
@@ -671,6 +672,7 @@ void sample(const SampleArgs& a, const ExecContext& ctx) {
   if (enqueued(ctx.stream, [=] { sample(a, now(ctx)); })) return;
   constexpr const char* w = "cuda::sample";
   validate(a, w);
+  ++sample_calls;
   if (a.B == 0) return;
   dev(a.logits, bytes<float>(std::int64_t(a.B) * a.V), w, "logits");
   dev(a.u, bytes<float>(a.B), w, "u");
