@@ -16,7 +16,8 @@ namespace melodl::cuda {
 namespace {
 
 // The handle's math mode for each GemmMath. kBf16's precision comes from the compute type of
-// cublasGemmEx; the default mode leaves it alone (and the K == 0 cublasSgeam exact).
+// cublasGemmEx; the default mode leaves it alone (and the K == 0 cublasSgeam exact), and the
+// flag keeps every partial sum (split-K included) in the fp32 accumulator.
 cublasMath_t math_mode(GemmMath math) {
   switch (math) {
     case GemmMath::kTf32:
@@ -24,7 +25,8 @@ cublasMath_t math_mode(GemmMath math) {
     case GemmMath::kFp32:
       return CUBLAS_PEDANTIC_MATH;
     case GemmMath::kBf16:
-      return CUBLAS_DEFAULT_MATH;
+      return static_cast<cublasMath_t>(CUBLAS_DEFAULT_MATH |
+                                       CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION);
   }
   throw InvalidArgument("[cuda::gemm] unknown GemmMath " + std::to_string(static_cast<int>(math)));
 }
