@@ -99,7 +99,8 @@ struct Stack {
         cuda::lstm_layer_forward(a, ctx);
     }
   }
-  void backward(const cuda::ExecContext& ctx, bool persistent = false) {
+  // persistent: variant (b) with units_per_cta (0: automatic).
+  void backward(const cuda::ExecContext& ctx, bool persistent = false, int units_per_cta = 0) {
     for (int l = L - 1; l >= 0; --l) {
       LayerBwdArgs a;
       a.T = T;
@@ -124,7 +125,7 @@ struct Stack {
       a.dx = l > 0 ? dx[l].get() : nullptr;
       a.workspace = ws.get();
       if (persistent)
-        cuda::lstm_layer_backward_persistent(a, ctx);
+        cuda::lstm_layer_backward_persistent(a, ctx, units_per_cta);
       else
         cuda::lstm_layer_backward(a, ctx);
     }
@@ -139,6 +140,28 @@ struct Stack {
     return f;
   }
 };
+
+// One warm-up call of step (cuBLAS heuristics, first-launch costs), then a cudaEvent pair
+// around each timed call.
+template <typename Step>
+void time_iterations(benchmark::State& state, const cuda::DeviceContext& dc, Step step) {
+  step();
+  dc.synchronize();
+  cudaEvent_t start, stop;
+  MELODL_CUDA_CHECK(cudaEventCreate(&start));
+  MELODL_CUDA_CHECK(cudaEventCreate(&stop));
+  for (auto _ : state) {
+    MELODL_CUDA_CHECK(cudaEventRecord(start, dc.stream()));
+    step();
+    MELODL_CUDA_CHECK(cudaEventRecord(stop, dc.stream()));
+    MELODL_CUDA_CHECK(cudaEventSynchronize(stop));
+    float ms = 0;
+    MELODL_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+    state.SetIterationTime(ms / 1e3);
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+}
 
 // Args: L, H, B, T, V (0 = dense), phase, tf32, variant (bit mask: 0 = (a) per-step cuBLAS +
 // fused pointwise both ways; bit 0: forward with (b), bit 1: backward with (b), the
@@ -171,22 +194,7 @@ void BM_lstm_stack(benchmark::State& state) {
     if (phase != kForward) s.backward(ctx, persistent_bwd);
   };
   s.forward(ctx);  // backward-only timing needs a forward's activations
-  step();          // warm-up (cuBLAS heuristics, first-launch costs)
-  dc.synchronize();
-  cudaEvent_t start, stop;
-  MELODL_CUDA_CHECK(cudaEventCreate(&start));
-  MELODL_CUDA_CHECK(cudaEventCreate(&stop));
-  for (auto _ : state) {
-    MELODL_CUDA_CHECK(cudaEventRecord(start, dc.stream()));
-    step();
-    MELODL_CUDA_CHECK(cudaEventRecord(stop, dc.stream()));
-    MELODL_CUDA_CHECK(cudaEventSynchronize(stop));
-    float ms = 0;
-    MELODL_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-    state.SetIterationTime(ms / 1e3);
-  }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
+  time_iterations(state, dc, step);
   const double flops = s.forward_flops() * (phase == kForward ? 1 : phase == kBackward ? 2 : 3);
   state.SetItemsProcessed(state.iterations() * int64_t(B) * T);
   state.counters["GFLOP/s"] =
@@ -219,6 +227,40 @@ void shapes(benchmark::internal::Benchmark* b) {
   b->Args({1, 200, 1, 1, 80, kBoth, 1, 3});
 }
 BENCHMARK(BM_lstm_stack)->Apply(shapes)->UseManualTime()->Unit(benchmark::kMicrosecond);
+
+// Variant (b) backward alone (TF32 weight-gradient GEMMs) with a chosen number of hidden
+// units per CTA, to tune the automatic choice (U = ceil(H / #SMs), one CTA per SM): fewer,
+// fuller CTAs read less of L2 in total per step (every CTA reads all of dz_t), each does
+// more FMAs. Args: L, H, B, T, V (0 = dense), U (0 = automatic).
+void BM_lstm_bwd_units(benchmark::State& state) {
+  if (!cuda::available()) {
+    state.SkipWithError(("no CUDA device: " + cuda::unavailable_reason()).c_str());
+    return;
+  }
+  const int L = static_cast<int>(state.range(0)), H = static_cast<int>(state.range(1)),
+            B = static_cast<int>(state.range(2)), T = static_cast<int>(state.range(3)),
+            V = static_cast<int>(state.range(4)), U = static_cast<int>(state.range(5));
+  if (!cuda::lstm_layer_backward_persistent_fits(B, H, U)) {
+    state.SkipWithError("variant (b) backward does not fit this shape and U on this device");
+    return;
+  }
+  cuda::DeviceContext dc(cuda::GemmMath::kTf32);
+  Stack s(L, T, B, V, H);
+  const auto ctx = dc.exec();
+  s.forward(ctx);
+  time_iterations(state, dc, [&] { s.backward(ctx, /*persistent=*/true, U); });
+  state.SetItemsProcessed(state.iterations() * int64_t(B) * T);
+  state.counters["GFLOP/s"] = benchmark::Counter(2 * s.forward_flops() * 1e-9,
+                                                 benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void units_shapes(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"L", "H", "B", "T", "V", "U"});
+  for (int U : {0, 2, 3, 4, 6, 8}) b->Args({2, 200, 32, 50, 80, U});  // S1
+  for (int U : {0, 4, 6, 8, 10}) b->Args({2, 512, 64, 50, 0, U});     // M1
+  for (int U : {0, 8, 10, 12, 13}) b->Args({2, 1024, 64, 50, 0, U});  // M2
+}
+BENCHMARK(BM_lstm_bwd_units)->Apply(units_shapes)->UseManualTime()->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace melodl

@@ -105,9 +105,12 @@ void lstm_layer_forward_persistent(const LayerFwdArgs& a, const ExecContext& ctx
 // one persistent cooperative kernel (R rows of each CTA's own units in shared memory, FP32
 // SIMT, one grid-wide barrier per step); then the weight gradients exactly as variant (a).
 // lstm_layer_backward_persistent_fits(B, H): whether the current device can run the shape;
-// lstm_layer_backward_persistent throws InvalidArgument when it cannot.
-bool lstm_layer_backward_persistent_fits(int B, int H);
-void lstm_layer_backward_persistent(const LayerBwdArgs& a, const ExecContext& ctx);
+// lstm_layer_backward_persistent throws InvalidArgument when it cannot. units_per_cta:
+// hidden units per CTA, in [1, H]; 0 (default) = ceil(H / #SMs), one CTA per SM; other
+// values are for tuning and tests (fits() must be asked with the same value).
+bool lstm_layer_backward_persistent_fits(int B, int H, int units_per_cta = 0);
+void lstm_layer_backward_persistent(const LayerBwdArgs& a, const ExecContext& ctx,
+                                    int units_per_cta = 0);
 
 namespace detail {
 // Shared by both backward variants (defined in kernels/lstm_layer.cu): the argument checks,

@@ -4,8 +4,10 @@
 // memory; afterwards the weight gradients exactly as variant (a) (shared code in
 // kernels/lstm_layer.cu). Same contract as cuda::lstm_layer_backward (kernels/lstm_layer.h).
 // First version, written without a GPU: FP32 SIMT, correctness first, to be measured.
-// Mapping: P CTAs (<= one per SM) of 256 threads; CTA c owns hidden units [c*U, c*U+U),
-//   U = ceil(H / #SMs), with all four gates of those units. It keeps R[k, :] (G floats) for
+// Mapping: P = ceil(H / U) CTAs of 256 threads; CTA c owns hidden units [c*U, c*U+U),
+//   U = ceil(H / #SMs) (one CTA per SM; a caller may choose U, e.g. the bench sweeps it:
+//   fewer CTAs read less of L2 in total per step, each does more FMAs), with all four
+//   gates of those units. It keeps R[k, :] (G floats) for
 //   its own k in shared memory, and dL/dh_t, dL/dc_t of its own units (CTA-local: nothing
 //   else reads them). Per step t = T-1..0:
 //   (A) one thread per own (b, unit) pair: the fused pointwise backward (the math of
@@ -287,7 +289,7 @@ struct Plan {
   std::string why_not;  // empty when the shape fits
 };
 
-Plan plan_for(int B, int H, bool peephole, bool vec) {
+Plan plan_for(int B, int H, bool peephole, bool vec, int units_per_cta) {
   Plan pl;
   int dev = 0, sms = 0, smem_optin = 0, coop = 0;
   MELODL_CUDA_CHECK(cudaGetDevice(&dev));
@@ -299,7 +301,7 @@ Plan plan_for(int B, int H, bool peephole, bool vec) {
     pl.why_not = "device does not support cooperative launch";
     return pl;
   }
-  pl.U = static_cast<int>(ceil_div(H, sms));
+  pl.U = units_per_cta > 0 ? units_per_cta : static_cast<int>(ceil_div(H, sms));
   pl.P = static_cast<int>(ceil_div(H, pl.U));
   const int uc = pl.U <= 1 ? 1 : pl.U <= 2 ? 2 : pl.U <= 4 ? 4 : 8;
   pl.kernel = kernel_for(peephole, uc, vec);
@@ -324,23 +326,30 @@ Plan plan_for(int B, int H, bool peephole, bool vec) {
 
 }  // namespace
 
-bool lstm_layer_backward_persistent_fits(int B, int H) {
-  require(B >= 1 && H >= 1, "cuda::lstm_layer_backward_persistent_fits", "B, H must be >= 1");
+bool lstm_layer_backward_persistent_fits(int B, int H, int units_per_cta) {
+  constexpr const char* kWhere = "cuda::lstm_layer_backward_persistent_fits";
+  require(B >= 1 && H >= 1, kWhere, "B, H must be >= 1");
+  require(units_per_cta >= 0 && units_per_cta <= H, kWhere,
+          "units_per_cta must be in [0, H] (0: automatic)");
   for (const bool peephole : {true, false})
     for (const bool vec : {true, false})
-      if (!plan_for(B, H, peephole, vec).why_not.empty()) return false;
+      if (!plan_for(B, H, peephole, vec, units_per_cta).why_not.empty()) return false;
   return true;
 }
 
-void lstm_layer_backward_persistent(const LayerBwdArgs& a, const ExecContext& ctx) {
+void lstm_layer_backward_persistent(const LayerBwdArgs& a, const ExecContext& ctx,
+                                    int units_per_cta) {
   constexpr const char* kWhere = "cuda::lstm_layer_backward_persistent";
   detail::validate_layer_backward(a, ctx, kWhere);
+  require(units_per_cta >= 0 && units_per_cta <= a.H, kWhere,
+          "units_per_cta must be in [0, H] (0: automatic), got " + std::to_string(units_per_cta));
   // float4 reads of dz when the workspace is 16-byte aligned (cudaMalloc's always is).
   const bool vec = reinterpret_cast<uintptr_t>(a.workspace) % 16 == 0;
-  const Plan pl = plan_for(a.B, a.H, a.peephole, vec);
+  const Plan pl = plan_for(a.B, a.H, a.peephole, vec, units_per_cta);
   require(pl.why_not.empty(), kWhere,
           "shape B=" + std::to_string(a.B) + " H=" + std::to_string(a.H) +
-              " does not fit: " + pl.why_not + " (use lstm_layer_backward)");
+              " (U=" + std::to_string(pl.U) + ") does not fit: " + pl.why_not +
+              " (use lstm_layer_backward)");
   const int64_t N = static_cast<int64_t>(a.T) * a.B, G = 4 * static_cast<int64_t>(a.H);
   // Workspace carve-up as in variant (a) (lstm_layer_bwd_workspace_floats); the trailing
   // dh, dc [B,H] are not used: they live in shared memory here.

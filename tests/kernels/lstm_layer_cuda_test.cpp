@@ -48,6 +48,7 @@ struct RunOpts {
   bool poison = false;            // fill every backward output and the workspace with NaN
   bool offset_workspace = false;  // workspace 4 bytes past a 16-byte boundary (variant (b)'s
                                   // scalar path; its float4 path needs 16-byte alignment)
+  int units_per_cta = 0;          // variant (b) backward: hidden units per CTA (0: automatic)
 };
 
 // Runs forward + backward on the device with the problem's (float) data.
@@ -120,7 +121,7 @@ CudaLayerResult run_cuda(const LayerProblem& P, const RunOpts& o) {
   g.workspace = ws.get() + (o.offset_workspace ? 1 : 0);
   auto backward = [&] {
     if (o.persistent_bwd)
-      cuda::lstm_layer_backward_persistent(g, dc.exec());
+      cuda::lstm_layer_backward_persistent(g, dc.exec(), o.units_per_cta);
     else
       cuda::lstm_layer_backward(g, dc.exec());
   };
@@ -425,6 +426,42 @@ TEST_F(PersistentBackwardMisc, NullFinalAndInitialStateGradients) {
     no_state.dc0 = with_state.dc0;
     EXPECT_TRUE(no_state == with_state) << "dh0/dc0 = null changed other outputs (T = 1)";
   }
+}
+
+// Hidden units per CTA chosen by the caller: every CTA mapping of small shapes, incl. a
+// partial last CTA (H 33: U 5 -> 7 CTAs, the last owns 3; U 10 -> 4 CTAs, the last 3),
+// kUC 8 with guards (U 5) and several passes (U 10, 17: 8 + 8 + 1), one CTA (U = H), and
+// more CTAs than SMs where several fit per SM (U 1 at H 257). Also the range check.
+TEST_F(PersistentBackwardMisc, ChosenUnitsPerCta) {
+  for (const auto& shape :
+       {LayerShape{5, 7, 5, 33, true, false}, LayerShape{3, 9, 11, 33, false, true},
+        LayerShape{2, 5, 7, 257, true, false}}) {
+    const LayerProblem P = float_problem(shape);
+    SCOPED_TRACE(P.s.name());
+    const Refs r(P);
+    for (const int U : {1, 2, 3, 5, 8, 10, 17, 33, 64, 257}) {
+      if (U > P.s.H) continue;
+      SCOPED_TRACE("units_per_cta " + std::to_string(U));
+      if (!cuda::lstm_layer_backward_persistent_fits(P.s.B, P.s.H, U)) {
+        std::printf("%s: U=%d does not fit on this device: not tested\n", P.s.name().c_str(), U);
+        continue;
+      }
+      RunOpts o = persistent_bwd_opts();
+      o.units_per_cta = U;
+      const auto got = run_cuda(P, o);
+      compare(P, r, got, /*tf32=*/false);
+      EXPECT_TRUE(got == run_cuda(P, o)) << "repeat run is not bitwise equal";
+      o.offset_workspace = true;
+      compare(P, r, run_cuda(P, o), /*tf32=*/false);
+    }
+  }
+  EXPECT_TRUE(cuda::lstm_layer_backward_persistent_fits(7, 33, 33));  // one CTA: 19 KB
+  EXPECT_THROW(cuda::lstm_layer_backward_persistent_fits(7, 33, -1), cuda::InvalidArgument);
+  EXPECT_THROW(cuda::lstm_layer_backward_persistent_fits(7, 33, 34), cuda::InvalidArgument);
+  const LayerProblem P = float_problem(LayerShape{2, 3, 4, 5, true, false});
+  RunOpts o = persistent_bwd_opts();
+  o.units_per_cta = 6;  // > H
+  EXPECT_THROW(run_cuda(P, o), cuda::InvalidArgument);
 }
 
 // The fits check agrees with the documented plan: U = ceil(H / #SMs) units per CTA,
