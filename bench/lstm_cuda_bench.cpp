@@ -7,14 +7,19 @@
 //   Ours/Train/peep:{0,1}  one TBPTT segment of T steps: forward + backward + optimiser
 //                          update (Adam) incl. output layer, softmax-xent and the host copy of
 //                          the loss (Trainer::train_batch of one segment), variant (a);
-//   Ours/Train/variant:b/peep:1  the same with the persistent variant-(b) layer forward
+//   Ours/Train/variant:b/peep:1  the same with the persistent variant-(b) layers
 //                          (NetworkConfig::cuda_persistent; skipped where it does not fit);
+//   Ours/Train/graphs:1/peep:{0,1}  variant (a) with the segment captured as a CUDA graph
+//                          (NetworkConfig::cuda_graphs);
+//   Ours/Train/graphs:1/wavefront:10/peep:1  the same with the layers as a wavefront of
+//                          10-step chunks (NetworkConfig::cuda_wavefront);
+//   Ours/Train/variant:b/graphs:1/peep:1  persistent layers inside the graph;
 //   Cudnn/Train            cuDNN LSTM stack only: forward (training) + backward data + backward
 //                          weights on one-hot rows fed as a dense [T,B,V] input; NO output
 //                          layer, softmax or update (so it favours cuDNN);
 //   Cpu/Train              the CPU backend's train_batch (all hardware threads);
-//   Ours/Sample, Cpu/Sample  Sampler::sample of B streams x 50 symbols (network step on the
-//                          device, draw on the host), temperature 1;
+//   Ours/Sample, Cpu/Sample  Sampler::sample of B streams x 50 symbols, temperature 1 (on
+//                          the device the draw too: no per-step copy);
 //   Cudnn/SampleStep       50 single-step cuDNN inference forwards of the LSTM stack for B
 //                          streams (no output layer, no draw).
 // Counters: items_per_second = B*T symbols (train) or B*50 (sampling); GFLOP/s by the formula
@@ -84,10 +89,19 @@ struct Data {
   }
 };
 
+// Options of our CUDA backend a case turns on.
+struct Variant {
+  bool persistent = false;
+  bool graphs = false;
+  int wavefront = 0;
+};
+
 lstm::NetworkConfig net_config(int L, int H, bool peep, const std::string& device,
-                               bool persistent = false) {
+                               const Variant& v = {}) {
   lstm::NetworkConfig c;
-  c.cuda_persistent = persistent;
+  c.cuda_persistent = v.persistent;
+  c.cuda_graphs = v.graphs;
+  c.cuda_wavefront = v.wavefront;
   c.vocab = kVocab;
   c.layers = L;
   c.hidden = H;
@@ -97,11 +111,11 @@ lstm::NetworkConfig net_config(int L, int H, bool peep, const std::string& devic
   return c;
 }
 
-void train(benchmark::State& state, const std::string& device, bool peep, bool persistent = false) {
+void train(benchmark::State& state, const std::string& device, bool peep, const Variant& v = {}) {
   if (device == "cuda" && !need_device(state)) return;
   const int L = static_cast<int>(state.range(0)), H = static_cast<int>(state.range(1)),
             B = static_cast<int>(state.range(2)), T = static_cast<int>(state.range(3));
-  if (persistent && !cuda::lstm_layer_forward_persistent_fits(B, H)) {
+  if (v.persistent && !cuda::lstm_layer_forward_persistent_fits(B, H)) {
     state.SkipWithError("variant (b) does not fit this shape on this device");
     return;
   }
@@ -109,7 +123,7 @@ void train(benchmark::State& state, const std::string& device, bool peep, bool p
   tc.optimizer.kind = lstm::OptimizerKind::adam;
   tc.tbptt_fwd = T;
   tc.tbptt_bwd = T;
-  lstm::Trainer trainer(lstm::Network(net_config(L, H, peep, device, persistent)), tc);
+  lstm::Trainer trainer(lstm::Network(net_config(L, H, peep, device, v)), tc);
   const Data d(T, B);
   const lstm::Batch batch{T, B, d.in, d.tg, {}};
   trainer.train_batch(batch);  // warm-up: workspaces, cuBLAS heuristics
@@ -138,7 +152,7 @@ void sample(benchmark::State& state, const std::string& device) {
 }
 
 void BM_OursTrain(benchmark::State& s, bool peep) { train(s, "cuda", peep); }
-void BM_OursTrainPersistent(benchmark::State& s) { train(s, "cuda", true, true); }
+void BM_OursTrainVariant(benchmark::State& s, bool peep, Variant v) { train(s, "cuda", peep, v); }
 void BM_CpuTrain(benchmark::State& s) { train(s, "cpu", true); }
 void BM_OursSample(benchmark::State& s) { sample(s, "cuda"); }
 void BM_CpuSample(benchmark::State& s) { sample(s, "cpu"); }
@@ -153,8 +167,28 @@ BENCHMARK_CAPTURE(BM_OursTrain, peep1, true)
     ->Apply(matrix)
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_OursTrainPersistent)
+BENCHMARK_CAPTURE(BM_OursTrainVariant, b, true, Variant{true, false, 0})
     ->Name("Ours/Train/variant:b/peep:1")
+    ->Apply(matrix)
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_OursTrainVariant, graphs_peep0, false, Variant{false, true, 0})
+    ->Name("Ours/Train/graphs:1/peep:0")
+    ->Apply(matrix)
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_OursTrainVariant, graphs_peep1, true, Variant{false, true, 0})
+    ->Name("Ours/Train/graphs:1/peep:1")
+    ->Apply(matrix)
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_OursTrainVariant, graphs_wave, true, Variant{false, true, 10})
+    ->Name("Ours/Train/graphs:1/wavefront:10/peep:1")
+    ->Apply(matrix)
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_OursTrainVariant, b_graphs, true, Variant{true, true, 0})
+    ->Name("Ours/Train/variant:b/graphs:1/peep:1")
     ->Apply(matrix)
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
