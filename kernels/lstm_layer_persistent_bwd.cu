@@ -7,9 +7,9 @@
 // Mapping: P = ceil(H / U) CTAs of 256 threads; CTA c owns hidden units [c*U, c*U+U),
 //   U = ceil(H / #SMs) (one CTA per SM; a caller may choose U, e.g. the bench sweeps it:
 //   fewer CTAs read less of L2 in total per step, each does more FMAs), with all four
-//   gates of those units. It keeps R[k, :] (G floats) for
-//   its own k in shared memory, and dL/dh_t, dL/dc_t of its own units (CTA-local: nothing
-//   else reads them). Per step t = T-1..0:
+//   gates of those units. It keeps R[k, :] (G floats) for its own k in shared memory, and
+//   dL/dh_t, dL/dc_t of its own units (CTA-local: nothing else reads them). Per step
+//   t = T-1..0:
 //   (A) one thread per own (b, unit) pair: the fused pointwise backward (the math of
 //       kernels/lstm_pointwise.cu) -> dz_t[b, 4 gates of the unit] to the workspace's dz
 //       (needed by the weight gradients anyway), dc_{t-1} (kept in shared memory), the
@@ -28,9 +28,10 @@
 //   6.9 KB; H 512, B 64 (U = 4, P = 128) 34 KB; H 1024, B 64 (U = 8, P = 128) 132 KB (fits
 //   the 227 KB opt-in). Fits iff that fits one CTA and all P CTAs are co-resident
 //   (lstm_layer_backward_persistent_fits); the launcher throws InvalidArgument otherwise.
-// Per step per CTA: 2*B*U*G FLOPs, B*G*4 bytes of dz read from L2 (seed: 102 KB, the
-//   expected bottleneck there, ~1 us at ~64 B/clk per SM), B*U*G bytes of R from shared
-//   memory. Critical path per step: grid.sync + that L2 read + the pointwise step.
+// Per step per CTA: 2*B*U*G FLOPs, B*G*4 bytes of dz read from L2 (seed: 102 KB; all
+//   P CTAs together 10 MB per step, est. 1.5-2 us of L2 bandwidth: the expected
+//   bottleneck), B*U*G bytes of R from shared memory. Critical path per step: grid.sync +
+//   that L2 read + the pointwise step (est. 3-4 us at the seed; docs/kernels.md).
 // Test: tests/kernels/lstm_layer_cuda_test.cpp (PersistentBackward*).
 #include <cooperative_groups.h>
 
