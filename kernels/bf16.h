@@ -47,6 +47,13 @@ void gemm_bf16(bool trans_a, bool trans_b, int M, int N, int K, Scalar alpha, co
 template <typename Scalar>
 void lstm_layer_forward_bf16(const LayerFwdArgsT<Scalar>& a);
 
+// ref::lstm_layer_backward (kernels/lstm_layer.h) under GemmMath::kBf16, as variant (a) runs
+// it: every matrix product (dz R^T, h^T dz, x^T dz, dz W^T) on bf16-rounded operands; the
+// pointwise chain rule, column sums (db, dp) and the one-hot scatter stay unrounded. Feed it
+// the activations of lstm_layer_forward_bf16.
+template <typename Scalar>
+void lstm_layer_backward_bf16(const LayerBwdArgsT<Scalar>& a);
+
 }  // namespace ref
 
 namespace cuda {

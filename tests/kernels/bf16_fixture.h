@@ -32,6 +32,13 @@ inline double bf16_gemm_loose_atol(int K, double alpha) {
 // 1e-2 leaves ~3x; an fp32 GPU adds only ~1e-6 of summation-order noise.
 constexpr double kBf16LayerAtol = 1e-2, kBf16LayerRtol = 1e-2;
 
+// Gradients of a kBf16 layer (variant (a)'s backward, every GEMM on bf16 operands) vs
+// exact math, as relative Frobenius norms ||got - exact|| / ||exact||: products carry <= 2u
+// relative error with random signs, so a norm-wise error of order u = 4e-3 is expected.
+// Measured on the CPU (Bf16LayerRef.BackwardCloseToExactAndToPlainBackward prints it): at
+// most 3.3e-3 (dW of T2_B7_I3_H3), 2.6e-3 on the seed shapes; 1e-2 leaves ~3x.
+constexpr double kBf16GradRelTol = 1e-2;
+
 // The problem's data rounded to float (what a GPU sees), as a double problem.
 inline LayerProblem float_problem(const LayerShape& shape, uint32_t seed = 100) {
   LayerProblem P(shape, seed);
@@ -69,6 +76,63 @@ LayerProblem::Outputs<S> forward_bf16_ref(const LayerProblem& P, bool training =
   a.gates = o.gates.data();
   ref::lstm_layer_forward_bf16(a);
   return o;
+}
+
+// ref::lstm_layer_backward_bf16 of the problem in scalar type S on forward outputs o.
+template <typename S>
+LayerProblem::Grads<S> backward_bf16_ref(const LayerProblem& P, const LayerProblem::Outputs<S>& o) {
+  const auto& s = P.s;
+  const size_t T = s.T, B = s.B, I = s.I, H = s.H, G = 4 * H;
+  const auto xs = cast<S>(P.x), Ws = cast<S>(P.W), Rs = cast<S>(P.R), ps = cast<S>(P.p),
+             h0s = cast<S>(P.h0), c0s = cast<S>(P.c0), dhss = cast<S>(P.dhs),
+             dhTs = cast<S>(P.dh_T), dcTs = cast<S>(P.dc_T);
+  LayerProblem::Grads<S> g{std::vector<S>(I * G),
+                           std::vector<S>(H * G),
+                           std::vector<S>(G),
+                           std::vector<S>(3 * H),
+                           std::vector<S>(s.onehot ? 0 : T * B * I),
+                           std::vector<S>(B * H),
+                           std::vector<S>(B * H)};
+  LayerBwdArgsT<S> a;
+  a.T = s.T;
+  a.B = s.B;
+  a.I = s.I;
+  a.H = s.H;
+  a.peephole = s.peephole;
+  a.symbols = s.onehot ? P.symbols.data() : nullptr;
+  a.x = s.onehot ? nullptr : xs.data();
+  a.W = Ws.data();
+  a.R = Rs.data();
+  a.p = s.peephole ? ps.data() : nullptr;
+  a.h0 = h0s.data();
+  a.c0 = c0s.data();
+  a.hs = o.hs.data();
+  a.cs = o.cs.data();
+  a.gates = o.gates.data();
+  a.dhs = dhss.data();
+  a.dh_T = dhTs.data();
+  a.dc_T = dcTs.data();
+  a.dW = g.dW.data();
+  a.dR = g.dR.data();
+  a.db = g.db.data();
+  a.dp = s.peephole ? g.dp.data() : nullptr;
+  a.dx = s.onehot ? nullptr : g.dx.data();
+  a.dh0 = g.dh0.data();
+  a.dc0 = g.dc0.data();
+  ref::lstm_layer_backward_bf16(a);
+  return g;
+}
+
+// ||got - want|| / ||want|| (Frobenius; the absolute norm when want is zero).
+template <typename A>
+double rel_err(const std::vector<A>& got, const std::vector<double>& want) {
+  double num = 0, den = 0;
+  for (size_t k = 0; k < got.size(); ++k) {
+    const double d = static_cast<double>(got[k]) - want[k];
+    num += d * d;
+    den += want[k] * want[k];
+  }
+  return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
 }
 
 }  // namespace melodl::test

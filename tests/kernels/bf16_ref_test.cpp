@@ -6,12 +6,14 @@
 // within the loose tolerance the GPU tests use, and really differs from exact math.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <limits>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "kernels/bf16.h"
@@ -250,6 +252,83 @@ TEST(Bf16LayerRef, LooseToleranceHoldsOnTheCpu) {
     const auto bff = test::forward_bf16_ref<float>(P);
     EXPECT_LT(test::max_abs_diff(bff.hs, bf.hs), 1e-3);
   }
+}
+
+// The bf16 backward (variant (a)'s products on rounded operands): every gradient within
+// kBf16GradRelTol (relative Frobenius norm) of the exact gradients and of the plain backward
+// on the same bf16 activations, but not equal to the latter. Prints the measured errors
+// (the calibration of the GPU bound in bf16_fixture.h).
+TEST(Bf16LayerRef, BackwardCloseToExactAndToPlainBackward) {
+  for (const LayerShape& s :
+       {LayerShape{2, 7, 3, 3, true, false}, LayerShape{37, 7, 5, 33, true, false},
+        LayerShape{37, 1, 33, 33, false, false}, LayerShape{37, 7, 17, 257, true, true},
+        LayerShape{50, 32, 80, 200, true, true}}) {  // (the seed's dense layer: 2.6e-3 max)
+    SCOPED_TRACE(s.name());
+    const LayerProblem P = test::float_problem(s);
+    const auto fb = test::forward_bf16_ref<double>(P);
+    const auto gb = test::backward_bf16_ref<double>(P, fb);
+    const auto ge = P.backward_ref<double>(P.forward_ref<double>());
+    const auto gp = P.backward_ref<double>(fb);
+    const std::pair<const char*, std::vector<const std::vector<double>*>> grads[] = {
+        {"dW", {&gb.dW, &ge.dW, &gp.dW}},    {"dR", {&gb.dR, &ge.dR, &gp.dR}},
+        {"db", {&gb.db, &ge.db, &gp.db}},    {"dp", {&gb.dp, &ge.dp, &gp.dp}},
+        {"dx", {&gb.dx, &ge.dx, &gp.dx}},    {"dh0", {&gb.dh0, &ge.dh0, &gp.dh0}},
+        {"dc0", {&gb.dc0, &ge.dc0, &gp.dc0}}};
+    double worst = 0;
+    for (const auto& [name, v] : grads) {
+      if (v[0]->empty()) continue;  // dx of a one-hot input
+      const double e_exact = test::rel_err(*v[0], *v[1]), e_plain = test::rel_err(*v[0], *v[2]);
+      std::printf("%s %s: relative error vs exact %.3g, vs plain backward %.3g\n", s.name().c_str(),
+                  name, e_exact, e_plain);
+      EXPECT_LT(e_exact, test::kBf16GradRelTol) << name;
+      EXPECT_LT(e_plain, test::kBf16GradRelTol) << name;
+      worst = std::max(worst, e_plain);
+    }
+    EXPECT_GT(worst, 1e-6) << "bf16 rounding had no effect on the backward";
+  }
+}
+
+// accumulate adds to dW, dR, db, dp (as the plain reference does).
+TEST(Bf16LayerRef, BackwardAccumulateDoubles) {
+  const LayerProblem P = test::float_problem(LayerShape{4, 3, 5, 6, true, false});
+  const auto fb = test::forward_bf16_ref<double>(P);
+  const auto once = test::backward_bf16_ref<double>(P, fb);
+  auto twice = once;
+  LayerBwdArgsT<double> a;  // the same call as backward_bf16_ref, accumulating into `twice`
+  const auto& s = P.s;
+  a.T = s.T;
+  a.B = s.B;
+  a.I = s.I;
+  a.H = s.H;
+  a.peephole = s.peephole;
+  a.accumulate = true;
+  a.x = P.x.data();
+  a.W = P.W.data();
+  a.R = P.R.data();
+  a.p = P.p.data();
+  a.h0 = P.h0.data();
+  a.c0 = P.c0.data();
+  a.hs = fb.hs.data();
+  a.cs = fb.cs.data();
+  a.gates = fb.gates.data();
+  a.dhs = P.dhs.data();
+  a.dh_T = P.dh_T.data();
+  a.dc_T = P.dc_T.data();
+  a.dW = twice.dW.data();
+  a.dR = twice.dR.data();
+  a.db = twice.db.data();
+  a.dp = twice.dp.data();
+  a.dx = twice.dx.data();
+  ref::lstm_layer_backward_bf16(a);
+  auto doubled = [](std::vector<double> v) {
+    for (auto& x : v) x *= 2;
+    return v;
+  };
+  test::expect_allclose(twice.dW, doubled(once.dW), 1e-12, 1e-12, "dW");
+  test::expect_allclose(twice.dR, doubled(once.dR), 1e-12, 1e-12, "dR");
+  test::expect_allclose(twice.db, doubled(once.db), 1e-12, 1e-12, "db");
+  test::expect_allclose(twice.dp, doubled(once.dp), 1e-12, 1e-12, "dp");
+  EXPECT_EQ(twice.dx, once.dx);  // overwritten, never accumulated
 }
 
 }  // namespace
