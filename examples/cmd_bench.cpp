@@ -14,6 +14,7 @@
 
 #include "examples/cli_error.h"
 #include "examples/command.h"
+#include "examples/cuda_options.h"
 #include "lstm/sampler.h"
 #include "lstm/trainer.h"
 
@@ -24,6 +25,8 @@ struct BenchArgs {
   int warmup = 2, sample_length = 2000, sample_streams = 1;
   std::string peepholes = "on", device = "cpu";
   std::uint64_t seed = 12345;
+  melodl::cli::CudaOptions cuda;  // --cuda-* (examples/cuda_options.h)
+  CLI::App* sub = nullptr;
 };
 
 using Clock = std::chrono::steady_clock;
@@ -44,6 +47,7 @@ int run_bench(const BenchArgs& a) {
   cfg.peepholes = a.peepholes == "on";
   cfg.threads = a.threads;
   cfg.device = a.device;
+  melodl::cli::apply_cuda_options(*a.sub, a.cuda, cfg, false);
   cfg.seed = a.seed;
   L::TrainConfig tc = L::TrainConfig::melody_modeling_example();
   tc.tbptt_fwd = tc.tbptt_bwd = a.tbptt;
@@ -87,6 +91,10 @@ int run_bench(const BenchArgs& a) {
 
   nlohmann::json j;
   j["device"] = cfg.device;
+  j["cuda_math"] = cfg.cuda_math;
+  j["cuda_graphs"] = cfg.cuda_graphs;
+  j["cuda_wavefront"] = cfg.cuda_wavefront;
+  j["cuda_persistent"] = cfg.cuda_persistent;
   j["layers"] = a.layers;
   j["hidden"] = a.hidden;
   j["vocab"] = a.vocab;
@@ -121,6 +129,8 @@ melodl::cli::Runner setup(CLI::App& sub) {
                  "cpu, cuda (never run on a GPU yet: docs/kernels.md) or auto (cuda when usable)")
       ->capture_default_str()
       ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
+  melodl::cli::add_cuda_options(sub, a->cuda);
+  a->sub = &sub;
   sub.add_option("--iters", a->iters, "Timed training steps (median reported)")
       ->capture_default_str();
   sub.add_option("--warmup", a->warmup, "Untimed training steps first")->capture_default_str();

@@ -25,6 +25,7 @@
 #include "examples/audio.h"
 #include "examples/cli_error.h"
 #include "examples/command.h"
+#include "examples/cuda_options.h"
 #include "examples/extract_run.h"
 #include "examples/fs_util.h"
 #include "examples/melody_file.h"
@@ -269,6 +270,7 @@ struct TrainArgs {
   int epochs = 0;
   std::string time_budget;
   std::string device = "cpu";
+  melodl::cli::CudaOptions cuda;  // --cuda-* (examples/cuda_options.h)
   int threads = 0;
   std::string run_dir;
   std::string resume;
@@ -312,6 +314,7 @@ pl::TrainSettings settings_from_args(const TrainArgs& a) {
   s.network.seed = 12345 + a.seed;
   s.network.threads = a.threads;
   s.network.device = a.device;
+  melodl::cli::apply_cuda_options(*a.sub, a.cuda, s.network, false);
   s.train.optimizer.kind = melodl::lstm::optimizer_kind_from_string(
       a.optimizer == "dl4j-rmsprop" ? std::string("dl4j_rmsprop") : a.optimizer);
   s.train.optimizer.lr = a.lr;
@@ -601,6 +604,7 @@ int run_train(TrainArgs& a) {
       settings.time_budget_s = melodl::cli::parse_duration(a.time_budget, "--time-budget");
     if (given(a, "--threads")) settings.network.threads = a.threads;
     if (given(a, "--device")) settings.network.device = a.device;
+    melodl::cli::apply_cuda_options(*a.sub, a.cuda, settings.network, true);
   } else {
     settings = settings_from_args(a);
   }
@@ -932,6 +936,7 @@ melodl::cli::Runner setup(CLI::App& sub) {
                  "auto (cuda when a GPU is usable, else cpu)")
       ->capture_default_str()
       ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
+  melodl::cli::add_cuda_options(sub, a->cuda);
   sub.add_option("--threads", a->threads,
                  "CPU threads (0 = all); results are deterministic per count")
       ->capture_default_str();
