@@ -226,46 +226,6 @@ FwdOut run_forward(const LayerProblem& P, GemmMath math, bool training, bool per
   return {hs.download(), cs.download(), gates.download()};
 }
 
-// The spec applied one step at a time to the GPU's own inputs: the input projection `proj`
-// [T,B,G] the GPU computed (an inference run leaves it in `gates`) and the GPU's h_{t-1},
-// c_{t-1}. Each step: z = proj_t + round(h_{t-1}) round(R), then the pointwise reference, all
-// in double. No rounding flip of h can differ from the GPU's, so the comparison is tight.
-LayerProblem::Outputs<double> teacher_forced_ref(const LayerProblem& P, const FwdOut& gpu,
-                                                 const std::vector<float>& proj) {
-  const auto& s = P.s;
-  const size_t T = s.T, B = s.B, H = s.H, G = 4 * H, BH = B * H;
-  const auto Rr = ref::round_bf16(P.R.data(), int64_t(P.R.size()));
-  LayerProblem::Outputs<double> o{std::vector<double>(T * BH), std::vector<double>(T * BH),
-                                  std::vector<double>(T * B * G)};
-  for (size_t t = 0; t < T; ++t) {
-    std::vector<double> h_prev =
-        t ? cast<double>(std::vector<float>(gpu.hs.begin() + (t - 1) * BH, gpu.hs.begin() + t * BH))
-          : P.h0;
-    std::vector<double> c_prev =
-        t ? cast<double>(std::vector<float>(gpu.cs.begin() + (t - 1) * BH, gpu.cs.begin() + t * BH))
-          : P.c0;
-    const auto hr = ref::round_bf16(h_prev.data(), int64_t(BH));
-    double* z = o.gates.data() + t * B * G;
-    for (size_t k = 0; k < B * G; ++k) z[k] = proj[t * B * G + k];
-    ref::gemm<double>(false, false, s.B, int(G), s.H, 1, hr.data(), s.H, Rr.data(), int(G), 1, z,
-                      int(G));
-    PointwiseFwdArgsT<double> pw;
-    pw.B = s.B;
-    pw.H = s.H;
-    pw.peephole = s.peephole;
-    pw.training = true;
-    pw.z = z;
-    pw.b = P.b.data();
-    pw.p = s.peephole ? P.p.data() : nullptr;
-    pw.c_prev = c_prev.data();
-    pw.c = o.cs.data() + t * BH;
-    pw.h = o.hs.data() + t * BH;
-    pw.gates = z;
-    ref::lstm_pointwise_fwd(pw);
-  }
-  return o;
-}
-
 class PersistentBf16 : public test::CudaParamTest<LayerShape> {};
 
 TEST_P(PersistentBf16, MatchesReference) {
@@ -280,14 +240,14 @@ TEST_P(PersistentBf16, MatchesReference) {
   // An inference run leaves the input projection in `gates` (its kernel writes no gates).
   {
     SCOPED_TRACE("step by step against the reference fed the GPU's own state (tight)");
-    const auto want = teacher_forced_ref(P, train, infer.gates);
+    const auto want = test::teacher_forced_bf16_ref(P, train.hs, train.cs, infer.gates);
     // fp32 sums of H (+1) terms in another order than double: ~1e-6; 2e-5 / 1e-4 as the
     // fp32 layer tests (docs/kernels.md "Precision modes").
     expect_allclose(train.hs, want.hs, 2e-5, 1e-4, "hs", {T, B, H});
     expect_allclose(train.cs, want.cs, 2e-5, 1e-4, "cs", {T, B, H});
     expect_allclose(train.gates, want.gates, 2e-5, 1e-4, "gates", {T, B, G});
     SCOPED_TRACE("inference run, same check");
-    const auto want_inf = teacher_forced_ref(P, infer, infer.gates);
+    const auto want_inf = test::teacher_forced_bf16_ref(P, infer.hs, infer.cs, infer.gates);
     expect_allclose(infer.hs, want_inf.hs, 2e-5, 1e-4, "hs (inference)", {T, B, H});
     expect_allclose(infer.cs, want_inf.cs, 2e-5, 1e-4, "cs (inference)", {T, B, H});
   }

@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "kernels/bf16.h"
+#include "kernels/gemm.h"
+#include "kernels/lstm_pointwise.h"
 #include "tests/kernels/layer_fixture.h"
 #include "tests/kernels/test_util.h"
 
@@ -121,6 +123,47 @@ LayerProblem::Grads<S> backward_bf16_ref(const LayerProblem& P, const LayerProbl
   a.dc0 = g.dc0.data();
   ref::lstm_layer_backward_bf16(a);
   return g;
+}
+
+// The bf16 spec applied one step at a time to given fp32 states (a GPU's own outputs): the
+// input projection `proj` [T,B,G] and h_{t-1}, c_{t-1} taken from hs, cs [T,B,H] (h0, c0 at
+// t = 0). Each step: z = proj_t + round(h_{t-1}) round(R), then the pointwise reference, in
+// double. Fed the GPU's states, no rounding flip of h can differ from the GPU's, so the
+// comparison is tight (fp32 summation order only). Checked on the CPU by bf16_ref_test.
+inline LayerProblem::Outputs<double> teacher_forced_bf16_ref(const LayerProblem& P,
+                                                             const std::vector<float>& hs,
+                                                             const std::vector<float>& cs,
+                                                             const std::vector<float>& proj) {
+  const auto& s = P.s;
+  const size_t T = s.T, B = s.B, H = s.H, G = 4 * H, BH = B * H;
+  const auto Rr = ref::round_bf16(P.R.data(), int64_t(P.R.size()));
+  LayerProblem::Outputs<double> o{std::vector<double>(T * BH), std::vector<double>(T * BH),
+                                  std::vector<double>(T * B * G)};
+  for (size_t t = 0; t < T; ++t) {
+    const std::vector<double> h_prev =
+        t ? cast<double>(std::vector<float>(hs.begin() + (t - 1) * BH, hs.begin() + t * BH)) : P.h0;
+    const std::vector<double> c_prev =
+        t ? cast<double>(std::vector<float>(cs.begin() + (t - 1) * BH, cs.begin() + t * BH)) : P.c0;
+    const auto hr = ref::round_bf16(h_prev.data(), int64_t(BH));
+    double* z = o.gates.data() + t * B * G;
+    for (size_t k = 0; k < B * G; ++k) z[k] = proj[t * B * G + k];
+    ref::gemm<double>(false, false, s.B, int(G), s.H, 1, hr.data(), s.H, Rr.data(), int(G), 1, z,
+                      int(G));
+    PointwiseFwdArgsT<double> pw;
+    pw.B = s.B;
+    pw.H = s.H;
+    pw.peephole = s.peephole;
+    pw.training = true;
+    pw.z = z;
+    pw.b = P.b.data();
+    pw.p = s.peephole ? P.p.data() : nullptr;
+    pw.c_prev = c_prev.data();
+    pw.c = o.cs.data() + t * BH;
+    pw.h = o.hs.data() + t * BH;
+    pw.gates = z;
+    ref::lstm_pointwise_fwd(pw);
+  }
+  return o;
 }
 
 // ||got - want|| / ||want|| (Frobenius; the absolute norm when want is zero).

@@ -228,6 +228,38 @@ TEST(Bf16LayerRef, InferenceEqualsTraining) {
   EXPECT_EQ(train.cs, infer.cs);
 }
 
+// The GPU test's step-by-step reference (teacher_forced_bf16_ref), fed the fp32 bf16
+// reference's own states and input projection, reproduces that reference within the GPU
+// test's tight tolerance: the helper itself is right before any GPU runs it.
+TEST(Bf16LayerRef, TeacherForcedReferenceReproducesTheSpec) {
+  for (const LayerShape& s :
+       {LayerShape{1, 1, 1, 1, true, false}, LayerShape{37, 7, 5, 33, true, false},
+        LayerShape{37, 1, 33, 33, false, false}, LayerShape{37, 7, 17, 257, true, true}}) {
+    SCOPED_TRACE(s.name());
+    const LayerProblem P = test::float_problem(s);
+    const auto f = test::forward_bf16_ref<float>(P);
+    const size_t N = size_t(s.T) * s.B, G = 4 * size_t(s.H);
+    std::vector<float> proj(N * G);
+    const auto Wf = cast<float>(P.W), xf = cast<float>(P.x);
+    if (s.onehot) {
+      for (size_t n = 0; n < N; ++n)
+        for (size_t g = 0; g < G; ++g) proj[n * G + g] = Wf[size_t(P.symbols[n]) * G + g];
+    } else {
+      ref::gemm_bf16<float>(false, false, int(N), int(G), s.I, 1, xf.data(), s.I, Wf.data(), int(G),
+                            0, proj.data(), int(G));
+    }
+    const auto want = test::teacher_forced_bf16_ref(P, f.hs, f.cs, proj);
+    const std::vector<int64_t> dims = {s.T, s.B, s.H};
+    test::expect_allclose(f.hs, want.hs, 2e-5, 1e-4, "hs", dims);
+    test::expect_allclose(f.cs, want.cs, 2e-5, 1e-4, "cs", dims);
+    test::expect_allclose(f.gates, want.gates, 2e-5, 1e-4, "gates");
+    // and it is sensitive: fp32 states of the exact (unrounded) forward do not pass
+    const auto ex = P.forward_ref<float>();
+    EXPECT_GT(test::max_abs_diff(ex.hs, test::teacher_forced_bf16_ref(P, ex.hs, ex.cs, proj).hs),
+              2e-5);
+  }
+}
+
 // The loose tolerance of the GPU tests (bf16 vs exact) holds for the references on the GPU
 // tests' shapes, and the bf16 forward really differs from the exact one.
 TEST(Bf16LayerRef, LooseToleranceHoldsOnTheCpu) {
