@@ -55,5 +55,9 @@ bool lstm_layer_forward_persistent_fits(int, int) { return false; }
 void lstm_layer_forward_persistent(const LayerFwdArgs&, const ExecContext&) {
   no_cuda("cuda::lstm_layer_forward_persistent");
 }
+bool lstm_layer_backward_persistent_fits(int, int, int) { return false; }
+void lstm_layer_backward_persistent(const LayerBwdArgs&, const ExecContext&, int) {
+  no_cuda("cuda::lstm_layer_backward_persistent");
+}
 void sample(const SampleArgs&, const ExecContext&) { no_cuda("cuda::sample"); }
 }  // namespace melodl::cuda

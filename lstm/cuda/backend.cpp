@@ -138,8 +138,9 @@ void d2d(void* dst, const void* src, std::size_t bytes, cudaStream_t s) {
 }
 
 cuda::GemmMath gemm_math(const NetworkConfig& c) {
-  MELODL_CHECK(c.cuda_math != "bf16", "[Network (cuda)] cuda_math \"bf16\" is not wired yet");
-  return c.cuda_math == "fp32" ? cuda::GemmMath::kFp32 : cuda::GemmMath::kTf32;
+  if (c.cuda_math == "fp32") return cuda::GemmMath::kFp32;
+  if (c.cuda_math == "bf16") return cuda::GemmMath::kBf16;
+  return cuda::GemmMath::kTf32;
 }
 
 constexpr std::size_t kF = sizeof(float);
@@ -241,15 +242,18 @@ struct DeviceNet::Impl {
     return a;
   }
 
-  // Layer forward: variant (b) (persistent) when requested and the device runs the shape,
-  // else variant (a). Whether (B,H) fits is asked once per shape.
-  std::map<std::pair<int, int>, bool> persistent_fits;
+  // Layers: variant (b) (persistent) when requested and the device runs the shape (in the
+  // network's math: bf16 halves the on-chip storage), else variant (a). Whether (B,H) fits is
+  // asked once per shape and direction.
+  std::map<std::pair<int, int>, bool> persistent_fwd_fits, persistent_bwd_fits;
   void layer_forward(const LayerFwdArgs& a, const cuda::ExecContext& ex) {
     if (cfg.cuda_persistent) {
       const auto key = std::make_pair(a.B, a.H);
-      auto it = persistent_fits.find(key);
-      if (it == persistent_fits.end())
-        it = persistent_fits.emplace(key, cuda::lstm_layer_forward_persistent_fits(a.B, a.H)).first;
+      auto it = persistent_fwd_fits.find(key);
+      if (it == persistent_fwd_fits.end())
+        it = persistent_fwd_fits
+                 .emplace(key, cuda::lstm_layer_forward_persistent_fits(a.B, a.H, ex.math))
+                 .first;
       if (it->second) {
         cuda::lstm_layer_forward_persistent(a, ex);
         return;
@@ -257,9 +261,18 @@ struct DeviceNet::Impl {
     }
     cuda::lstm_layer_forward(a, ex);
   }
-
-  // Layer backward (variant (a)).
   void layer_backward(const LayerBwdArgs& a, const cuda::ExecContext& ex) {
+    if (cfg.cuda_persistent) {
+      const auto key = std::make_pair(a.B, a.H);
+      auto it = persistent_bwd_fits.find(key);
+      if (it == persistent_bwd_fits.end())
+        it = persistent_bwd_fits.emplace(key, cuda::lstm_layer_backward_persistent_fits(a.B, a.H))
+                 .first;
+      if (it->second) {
+        cuda::lstm_layer_backward_persistent(a, ex);
+        return;
+      }
+    }
     cuda::lstm_layer_backward(a, ex);
   }
 

@@ -36,9 +36,10 @@
 #ifdef MELODL_CUDA_EMULATION
 namespace melodl::cuda {
 extern int persistent_forward_calls;  // tests/lstm/cuda_emulation.cpp
-extern int graph_launches;            // cudaGraphLaunch calls
-extern bool emulated_schedule_late;   // order in which the emulation runs ready work
-extern int sample_calls;              // cuda::sample launches
+extern int persistent_backward_calls;
+extern int graph_launches;           // cudaGraphLaunch calls
+extern bool emulated_schedule_late;  // order in which the emulation runs ready work
+extern int sample_calls;             // cuda::sample launches
 }  // namespace melodl::cuda
 #endif
 
@@ -511,7 +512,42 @@ TEST_F(CudaBackend, PersistentVariantMatchesCpu) {
   }
 #ifdef MELODL_CUDA_EMULATION
   EXPECT_GT(melodl::cuda::persistent_forward_calls, 0) << "the backend never took variant (b)";
+  EXPECT_GT(melodl::cuda::persistent_backward_calls, 0)
+      << "the backend never took variant (b)'s backward";
 #endif
+}
+
+// cuda_math "bf16" (bf16 GEMM operands, fp32 accumulation; persistent kernels with R and h in
+// bf16 on chip) against the CPU: loose tolerances from bf16's 8-bit mantissa (relative
+// rounding 2^-9 per operand; the kernels' CPU spec measured gradient errors of 3.3e-3 of the
+// largest entry, docs/kernels.md "bf16 mode"). Starting values: NEVER RUN ON A GPU.
+TEST_F(CudaBackend, Bf16MathMatchesCpuLoosely) {
+  for (const bool persistent : {false, true}) {
+    const Shape s{2, 33, 11, 20, 7, 8, true, true};
+    NetworkConfig gc = config(s, "cuda", "bf16");
+    gc.cuda_persistent = persistent;
+    Network gpu(gc);
+    test::randomize(gpu, 43);
+    const std::span<const float> p = std::as_const(gpu).params();
+    Network cpu(config(s, "cpu", "fp32"), std::vector<float>(p.begin(), p.end()));
+    const auto seg = test::random_batch(s.T, s.B, s.V, 44, s.mask);
+    State ig = random_state(cpu, s.B, 7), ic = random_state(cpu, s.B, 7);
+    std::vector<float> lg(static_cast<std::size_t>(s.T) * s.B * s.V), lc(lg.size());
+    gpu.run(seg.inputs, s.T, ig, lg);
+    cpu.run(seg.inputs, s.T, ic, lc);
+    EXPECT_TRUE(test::allclose(lg, lc, 3e-2, 3e-2)) << "logits, persistent " << persistent;
+    Trainer tg(std::move(gpu), TrainConfig{}), tc(std::move(cpu), TrainConfig{});
+    State sg = random_state(tc.network(), s.B, 8), sc = random_state(tc.network(), s.B, 8);
+    const StepStats a = tg.compute_gradients(seg.view(), sg, s.bwd);
+    const StepStats e = tc.compute_gradients(seg.view(), sc, s.bwd);
+    EXPECT_NEAR(a.loss_sum, e.loss_sum, 1e-2 * std::abs(e.loss_sum)) << persistent;
+    const std::vector<float> ga(tg.gradients().begin(), tg.gradients().end());
+    const std::vector<float> ge(tc.gradients().begin(), tc.gradients().end());
+    double scale = 0;
+    for (float v : ge) scale = std::max(scale, std::abs(static_cast<double>(v)));
+    EXPECT_TRUE(test::allclose(ga, ge, 2e-2 * std::max(1.0, scale), 5e-2))
+        << "gradients, persistent " << persistent;
+  }
 }
 
 fs::path temp_path(const std::string& name) {

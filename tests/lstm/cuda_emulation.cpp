@@ -607,9 +607,29 @@ void lstm_layer_forward(const LayerFwdArgs& a, const ExecContext& ctx) {
   forward_checked(a, w);
 }
 
+namespace {
+void backward_checked(const LayerBwdArgs& a, const ExecContext& ctx, const char* w);
+}  // namespace
+
 void lstm_layer_backward(const LayerBwdArgs& a, const ExecContext& ctx) {
   if (enqueued(ctx.stream, [=] { lstm_layer_backward(a, now(ctx)); })) return;
-  constexpr const char* w = "cuda::lstm_layer_backward";
+  backward_checked(a, ctx, "cuda::lstm_layer_backward");
+}
+
+// Variant (b)'s backward has variant (a)'s contract: the same checks and spec; counted.
+int persistent_backward_calls = 0;
+bool lstm_layer_backward_persistent_fits(int B, int H, int) {
+  require(B >= 1 && H >= 1, "cuda::lstm_layer_backward_persistent_fits", "B, H must be >= 1");
+  return true;
+}
+void lstm_layer_backward_persistent(const LayerBwdArgs& a, const ExecContext& ctx, int) {
+  if (enqueued(ctx.stream, [=] { lstm_layer_backward_persistent(a, now(ctx), 0); })) return;
+  ++persistent_backward_calls;
+  backward_checked(a, ctx, "cuda::lstm_layer_backward_persistent");
+}
+
+namespace {
+void backward_checked(const LayerBwdArgs& a, const ExecContext& ctx, const char* w) {
   validate_layer(a, w);
   require(a.hs && a.cs && a.gates && a.dhs && a.dW && a.dR && a.db && a.workspace, w,
           "hs, cs, gates, dhs, dW, dR, db, workspace must be non-null");
@@ -642,6 +662,7 @@ void lstm_layer_backward(const LayerBwdArgs& a, const ExecContext& ctx) {
       "workspace");
   ref::lstm_layer_backward(a);
 }
+}  // namespace
 
 // Not used by the backend; present so that a stray call fails loudly.
 void lstm_pointwise_fwd(const PointwiseFwdArgs&, const ExecContext&) {
@@ -658,6 +679,9 @@ int persistent_forward_calls = 0;
 bool lstm_layer_forward_persistent_fits(int B, int H) {
   require(B >= 1 && H >= 1, "cuda::lstm_layer_forward_persistent_fits", "B, H must be >= 1");
   return true;
+}
+bool lstm_layer_forward_persistent_fits(int B, int H, GemmMath) {
+  return lstm_layer_forward_persistent_fits(B, H);
 }
 void lstm_layer_forward_persistent(const LayerFwdArgs& a, const ExecContext& ctx) {
   if (enqueued(ctx.stream, [=] { lstm_layer_forward_persistent(a, now(ctx)); })) return;
