@@ -25,6 +25,14 @@ inline double bf16_gemm_loose_atol(int K, double alpha) {
   return 2 * std::abs(alpha) * 2 * kBf16Unit * std::sqrt(double(K) + 1);
 }
 
+// Tight bound for a kBf16 GEMM vs ref::gemm_bf16<double> (the same rounded operands): the
+// products are exact in fp32, only the fp32 summation differs; tensor cores may align with
+// truncation, so allow K * 2^-21 * |alpha| (~25x the random-walk estimate of sequential
+// fp32 summation), still >= 20x below the effect of not rounding or rounding differently.
+inline double bf16_gemm_tight_atol(int K, double alpha) {
+  return std::ldexp(double(K) + 1, -21) * std::abs(alpha) + 1e-5;
+}
+
 // Loose bound for a kBf16 layer forward (hs, cs, gates) vs exact math, weights
 // U(+-1/sqrt(H)), |h| < 1: a pre-activation sum over H (and I) terms errs by about
 // 2u * sqrt(H) * rms(h) * rms(R) (a few 1e-3 at most, random signs), the sigmoids have slope

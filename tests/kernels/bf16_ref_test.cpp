@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <limits>
 #include <random>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -153,6 +154,35 @@ TEST(Bf16Ref, GemmBf16IsGemmOnRoundedOperands) {
       const double err = test::max_abs_diff(got, exact);
       EXPECT_LE(err, test::bf16_gemm_loose_atol(K, 1.5)) << "ta=" << ta << " tb=" << tb;
       EXPECT_GT(err, 1e-4) << "bf16 rounding had no effect";
+    }
+  }
+}
+
+// The GPU GEMM test's bounds on its shapes (alpha 1.5, beta 0.5, U(-1,1)): fp32 summation
+// of the rounded operands (gemm_bf16<float>) stays within the tight bound of the double
+// result, and bf16 vs exact stays within the loose bound but outside the tight one.
+TEST(Bf16Ref, GemmTolerancesHoldOnTheCpu) {
+  for (const auto& [M, N, K] : {std::tuple{1, 1, 1}, std::tuple{7, 33, 5}, std::tuple{37, 257, 129},
+                                std::tuple{32, 800, 200}, std::tuple{16, 48, 3200}}) {
+    SCOPED_TRACE(testing::Message() << "M=" << M << " N=" << N << " K=" << K);
+    const auto A = cast<double>(test::uniform<float>(size_t(M) * K, 31));
+    const auto Bm = cast<double>(test::uniform<float>(size_t(K) * N, 32));
+    const auto C = cast<double>(test::uniform<float>(size_t(M) * N, 33));
+    auto d = C, exact = C;
+    auto f = cast<float>(C);
+    const auto Af = cast<float>(A), Bf = cast<float>(Bm);
+    ref::gemm_bf16<double>(false, false, M, N, K, 1.5, A.data(), K, Bm.data(), N, 0.5, d.data(), N);
+    ref::gemm_bf16<float>(false, false, M, N, K, 1.5f, Af.data(), K, Bf.data(), N, 0.5f, f.data(),
+                          N);
+    ref::gemm<double>(false, false, M, N, K, 1.5, A.data(), K, Bm.data(), N, 0.5, exact.data(), N);
+    const double e_f = test::max_abs_diff(f, d), e_ex = test::max_abs_diff(d, exact);
+    std::printf(
+        "M=%d N=%d K=%d: fp32 summation %.3g (tight %.3g), bf16 vs exact %.3g (loose %.3g)\n", M, N,
+        K, e_f, test::bf16_gemm_tight_atol(K, 1.5), e_ex, test::bf16_gemm_loose_atol(K, 1.5));
+    EXPECT_LE(e_f, test::bf16_gemm_tight_atol(K, 1.5) / 4);
+    EXPECT_LE(e_ex, test::bf16_gemm_loose_atol(K, 1.5) / 2);
+    if (K > 1) {
+      EXPECT_GT(e_ex, 2 * test::bf16_gemm_tight_atol(K, 1.5));
     }
   }
 }
