@@ -1,7 +1,11 @@
 // examples/audio.cpp: see audio.h. The only file of melodl that talks to fluidsynth.
+// MELODL_HAS_FLUIDSYNTH (examples/CMakeLists.txt) is defined when the build has it; without
+// it the WAV I/O stays and rendering throws kNoAudioMessage.
 #include "examples/audio.h"
 
+#ifdef MELODL_HAS_FLUIDSYNTH
 #include <fluidsynth.h>
+#endif
 
 #include <algorithm>
 #include <cmath>
@@ -18,6 +22,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
+#ifdef MELODL_HAS_FLUIDSYNTH
 // Longest song we render: a guard against a corrupt tempo map asking for days of audio.
 constexpr double kMaxSeconds = 3600.0;
 
@@ -33,6 +38,7 @@ struct Event {
   int a;  // program or pitch
   int velocity;
 };
+#endif
 
 // Byte by byte: GCC 12 reports a false -Wstringop-overflow on vector::insert of a list.
 void put_tag(std::vector<std::uint8_t>& b, const char (&tag)[5]) {
@@ -57,7 +63,24 @@ std::uint16_t get_u16(const std::string& s, std::size_t at) {
 
 }  // namespace
 
+#ifdef MELODL_HAS_FLUIDSYNTH
+bool audio_available() { return true; }
+#else
+bool audio_available() { return false; }
+
+namespace {
+Error no_audio_error() {
+  return Error(std::string(kNoAudioMessage) +
+               ": WAV files need a melodl configured with fluidsynth "
+               "(Debian: libfluidsynth-dev, then -DMELODL_AUDIO=AUTO or ON)");
+}
+}  // namespace
+#endif
+
 fs::path find_soundfont(const fs::path& requested) {
+#ifndef MELODL_HAS_FLUIDSYNTH
+  throw no_audio_error();
+#endif
   std::error_code ec;
   if (!requested.empty()) {
     if (!fs::is_regular_file(requested, ec))
@@ -77,6 +100,7 @@ fs::path find_soundfont(const fs::path& requested) {
       "or pass --soundfont PATH");
 }
 
+#ifdef MELODL_HAS_FLUIDSYNTH
 struct WavRenderer::Impl {
   fluid_settings_t* settings = nullptr;
   fluid_synth_t* synth = nullptr;
@@ -171,6 +195,17 @@ Audio WavRenderer::render(const midi::Song& song, double max_seconds) {
   }
   return audio;
 }
+
+#else  // no fluidsynth: nothing can be rendered
+
+struct WavRenderer::Impl {};
+
+WavRenderer::WavRenderer(const fs::path&, int) { throw no_audio_error(); }
+
+WavRenderer::~WavRenderer() = default;
+
+Audio WavRenderer::render(const midi::Song&, double) { throw no_audio_error(); }
+#endif
 
 void WavRenderer::render(const midi::Song& song, const fs::path& wav_path, double max_seconds) {
   const std::vector<std::uint8_t> bytes = wav_bytes(render(song, max_seconds));

@@ -3,6 +3,9 @@
 // Events are fed to the synthesizer at their exact sample frame (no real-time audio
 // driver, no sequencer thread), so rendering runs as fast as the CPU allows and the
 // result is the same on every run. fluidsynth's own log output is silenced.
+// A build configured without fluidsynth (MELODL_AUDIO=OFF, or AUTO when pkg-config finds
+// none) keeps the WAV reader and writer; find_soundfont() and WavRenderer then throw
+// cli::Error starting with kNoAudioMessage.
 //
 // Example:
 //   auto sf = melodl::cli::find_soundfont();              // throws cli::Error if none
@@ -20,10 +23,14 @@
 
 namespace melodl::cli {
 
+// Whether this build renders audio (false when built without fluidsynth).
+bool audio_available();
+inline constexpr char kNoAudioMessage[] = "built without fluidsynth (audio rendering disabled)";
+
 // The soundfont to use: `requested` when not empty (must exist), else the first of
 // /usr/share/sounds/sf2/FluidR3_GM.sf2, /usr/share/sounds/sf2/default-GM.sf2,
 // /usr/share/sounds/sf3/default-GM.sf3, ... Throws cli::Error naming the Debian
-// package fluid-soundfont-gm when none is installed.
+// package fluid-soundfont-gm when none is installed. Without audio, throws kNoAudioMessage.
 std::filesystem::path find_soundfont(const std::filesystem::path& requested = {});
 
 // Interleaved stereo samples.

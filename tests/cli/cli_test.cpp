@@ -355,6 +355,15 @@ TEST_F(CliTest, RenderSkipsInvalidSymbolsAndRejectsGarbage) {
 }
 
 TEST_F(CliTest, RenderWavIsAudible) {
+  if (!melodl::cli::audio_available()) {
+    // A build without fluidsynth: --wav must fail with the reason instead.
+    std::ofstream(dir_ / "m.txt") << "<8O8N8M8>\n";
+    RunResult r =
+        run_melodl({"render", (dir_ / "m.txt").string(), "-o", (dir_ / "out").string(), "--wav"});
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(r.output.find(melodl::cli::kNoAudioMessage), std::string::npos) << r.output;
+    GTEST_SKIP() << melodl::cli::kNoAudioMessage;
+  }
   try {
     melodl::cli::find_soundfont();
   } catch (const std::exception& e) {
@@ -377,6 +386,7 @@ TEST_F(CliTest, RenderWavIsAudible) {
 }
 
 TEST_F(CliTest, RenderWavWithMissingSoundfontNamesIt) {
+  if (!melodl::cli::audio_available()) GTEST_SKIP() << melodl::cli::kNoAudioMessage;
   const fs::path in = dir_ / "m.txt";
   std::ofstream(in) << "<8O8N8M8>\n";
   const std::string sf = (dir_ / "none.sf2").string();
