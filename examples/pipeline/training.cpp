@@ -497,6 +497,14 @@ RunEnd TrainingRun::run(const std::atomic<bool>& stop, const TrainCallbacks& cb)
   auto& m = *impl_;
   for (const auto& s : resume_notes_) m.log(cb, "passing over checkpoint " + s);
   resume_notes_.clear();
+  // A run that ended may have been resumed with more epochs or more time: whether it is
+  // finished is decided by the settings now in force (whichever limit comes first).
+  if (m.st.finished) {
+    const bool epochs_left = m.settings.epochs <= 0 || m.st.epoch < m.settings.epochs;
+    const bool time_left =
+        m.settings.time_budget_s <= 0 || m.st.elapsed_s < m.settings.time_budget_s;
+    if (epochs_left && time_left) m.st.finished = false;
+  }
   if (m.latest.empty()) m.save(cb);  // the first good checkpoint, for reloads
   const auto session_start = Clock::now();
   const double base_elapsed = m.st.elapsed_s;

@@ -402,6 +402,42 @@ TEST(TrainCommand, ComposeAndEvalFromARunDirectory) {
   EXPECT_GT(j["model"]["bits_per_note"].get<double>(), 0.0);
 }
 
+// A finished run resumed with more epochs trains on: the manifest then lists every epoch,
+// and the continuation equals a run given all the epochs at once (bitwise: same
+// validation numbers).
+TEST(TrainCommand, ResumeWithMoreEpochsContinuesAFinishedRun) {
+  const auto dir = temp_dir("more-epochs");
+  const fs::path data = write_melodies(dir);
+  const fs::path run = dir / "run", whole = dir / "whole";
+  auto with_epochs = [](int n) {
+    std::string f = kTinyFlags;
+    f.replace(f.find(" --epochs 4"), 11, " --epochs " + std::to_string(n));
+    return f;
+  };
+  const std::string flags = with_epochs(2);
+  ASSERT_EQ(
+      run_command(kExe + " train " + data.string() + flags + " --run-dir " + run.string()).code, 0);
+  ASSERT_EQ(manifest(run)["epochs"].size(), 2u);
+  const auto r = run_command(kExe + " train -q --resume " + run.string() + " --epochs 3");
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto m = manifest(run);
+  ASSERT_EQ(m["epochs"].size(), 3u) << r.output;
+  EXPECT_EQ(m["epochs"][2]["epoch"], 3);
+  EXPECT_TRUE(fs::exists(run / "samples" / "epoch-003" / "sample-01.mid"));
+  ASSERT_EQ(run_command(kExe + " train " + data.string() + with_epochs(3) + " --run-dir " +
+                        whole.string())
+                .code,
+            0);
+  const auto w = manifest(whole);
+  for (int k = 0; k < 3; ++k)
+    EXPECT_EQ(m["epochs"][k]["valid_bits_per_symbol"], w["epochs"][k]["valid_bits_per_symbol"])
+        << "epoch " << k + 1;
+  // resuming a finished run without more epochs does nothing and says so cleanly
+  const auto again = run_command(kExe + " train -q --resume " + run.string());
+  EXPECT_EQ(again.code, 0) << again.output;
+  EXPECT_EQ(manifest(run)["epochs"].size(), 3u);
+}
+
 TEST(TrainCommand, BadInputsGiveClearErrors) {
   const auto dir = temp_dir("bad");
   const fs::path data = write_melodies(dir);
