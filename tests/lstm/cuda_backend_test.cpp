@@ -518,9 +518,10 @@ TEST_F(CudaBackend, PersistentVariantMatchesCpu) {
 }
 
 // cuda_math "bf16" (bf16 GEMM operands, fp32 accumulation; persistent kernels with R and h in
-// bf16 on chip) against the CPU: loose tolerances from bf16's 8-bit mantissa (relative
-// rounding 2^-9 per operand; the kernels' CPU spec measured gradient errors of 3.3e-3 of the
-// largest entry, docs/kernels.md "bf16 mode"). Starting values: NEVER RUN ON A GPU.
+// bf16 on chip) against the CPU. The emulation runs the bf16 specs (kernels/bf16.h), which
+// give here at most 2.9e-4 absolute on the logits and 6e-4 of the largest gradient entry;
+// the bounds are about 10 times that (cuBLAS may round differently: at least as accurate,
+// docs/kernels.md "bf16 mode"). NEVER RUN ON A GPU.
 TEST_F(CudaBackend, Bf16MathMatchesCpuLoosely) {
   for (const bool persistent : {false, true}) {
     const Shape s{2, 33, 11, 20, 7, 8, true, true};
@@ -535,7 +536,7 @@ TEST_F(CudaBackend, Bf16MathMatchesCpuLoosely) {
     std::vector<float> lg(static_cast<std::size_t>(s.T) * s.B * s.V), lc(lg.size());
     gpu.run(seg.inputs, s.T, ig, lg);
     cpu.run(seg.inputs, s.T, ic, lc);
-    EXPECT_TRUE(test::allclose(lg, lc, 3e-2, 3e-2)) << "logits, persistent " << persistent;
+    EXPECT_TRUE(test::allclose(lg, lc, 3e-3, 1e-2)) << "logits, persistent " << persistent;
     Trainer tg(std::move(gpu), TrainConfig{}), tc(std::move(cpu), TrainConfig{});
     State sg = random_state(tc.network(), s.B, 8), sc = random_state(tc.network(), s.B, 8);
     const StepStats a = tg.compute_gradients(seg.view(), sg, s.bwd);
@@ -545,7 +546,7 @@ TEST_F(CudaBackend, Bf16MathMatchesCpuLoosely) {
     const std::vector<float> ge(tc.gradients().begin(), tc.gradients().end());
     double scale = 0;
     for (float v : ge) scale = std::max(scale, std::abs(static_cast<double>(v)));
-    EXPECT_TRUE(test::allclose(ga, ge, 2e-2 * std::max(1.0, scale), 5e-2))
+    EXPECT_TRUE(test::allclose(ga, ge, 5e-3 * std::max(1.0, scale), 1e-2))
         << "gradients, persistent " << persistent;
   }
 }

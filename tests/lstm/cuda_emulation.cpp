@@ -34,6 +34,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/bf16.h"
 #include "kernels/gather.h"
 #include "kernels/gemm.h"
 #include "kernels/lstm_layer.h"
@@ -494,7 +495,10 @@ void gemm(const ExecContext& ctx, bool trans_a, bool trans_b, int M, int N, int 
   dev(A, trans_a ? span(K, M, lda) : span(M, K, lda), w, "A");
   dev(B, trans_b ? span(N, K, ldb) : span(K, N, ldb), w, "B");
   dev(C, span(M, N, ldc), w, "C");
-  ref::gemm<float>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  if (ctx.math == GemmMath::kBf16)  // the bf16 spec: operands rounded, fp32 sums
+    ref::gemm_bf16<float>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  else
+    ref::gemm<float>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 void gather_rows(const GatherArgs& a, const ExecContext& ctx) {
@@ -581,7 +585,7 @@ void optim_step(const OptimArgs& a, const ExecContext& ctx) {
 
 namespace {
 // Extents of a layer forward's arguments, then its spec.
-void forward_checked(const LayerFwdArgs& a, const char* w) {
+void forward_checked(const LayerFwdArgs& a, const char* w, bool bf16 = false) {
   const std::int64_t N = std::int64_t(a.T) * a.B, BH = std::int64_t(a.B) * a.H, G = 4 * a.H;
   if (a.symbols) dev(a.symbols, bytes<int32_t>(N), w, "symbols");
   if (a.x) dev(a.x, bytes<float>(N * a.I), w, "x");
@@ -594,7 +598,10 @@ void forward_checked(const LayerFwdArgs& a, const char* w) {
   dev(a.hs, bytes<float>(N * a.H), w, "hs");
   dev(a.cs, bytes<float>(N * a.H), w, "cs");
   dev(a.gates, bytes<float>(N * G), w, "gates");
-  ref::lstm_layer_forward(a);
+  if (bf16)
+    ref::lstm_layer_forward_bf16(a);
+  else
+    ref::lstm_layer_forward(a);
 }
 }  // namespace
 
@@ -604,7 +611,7 @@ void lstm_layer_forward(const LayerFwdArgs& a, const ExecContext& ctx) {
   validate_layer(a, w);
   require(a.b && a.hs && a.cs && a.gates, w, "b, hs, cs, gates must be non-null");
   require(ctx.blas != nullptr, w, "ExecContext.blas must be set");
-  forward_checked(a, w);
+  forward_checked(a, w, ctx.math == GemmMath::kBf16);
 }
 
 namespace {
@@ -660,7 +667,10 @@ void backward_checked(const LayerBwdArgs& a, const ExecContext& ctx, const char*
   dev(a.workspace,
       bytes<float>(static_cast<std::int64_t>(lstm_layer_bwd_workspace_floats(a.T, a.B, a.H))), w,
       "workspace");
-  ref::lstm_layer_backward(a);
+  if (ctx.math == GemmMath::kBf16)
+    ref::lstm_layer_backward_bf16(a);
+  else
+    ref::lstm_layer_backward(a);
 }
 }  // namespace
 
@@ -690,7 +700,7 @@ void lstm_layer_forward_persistent(const LayerFwdArgs& a, const ExecContext& ctx
   require(a.b && a.hs && a.cs && a.gates, w, "b, hs, cs, gates must be non-null");
   require(a.symbols || ctx.blas != nullptr, w, "ExecContext.blas must be set for a dense input");
   ++persistent_forward_calls;
-  forward_checked(a, w);
+  forward_checked(a, w, ctx.math == GemmMath::kBf16);
 }
 void sample(const SampleArgs& a, const ExecContext& ctx) {
   if (enqueued(ctx.stream, [=] { sample(a, now(ctx)); })) return;
