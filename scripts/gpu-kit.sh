@@ -147,7 +147,13 @@ step_cmd() {
     STEP_RC=0
     return
   fi
-  echo "+ $*" >>"$log"
+  local shown=("$@")
+  if [ "$1" = env ]; then  # log the command without the environment it runs in
+    shown=()
+    local a
+    for a in "${@:2}"; do [[ "$a" == *=* && ${#shown[@]} -eq 0 ]] || shown+=("$a"); done
+  fi
+  echo "+ ${shown[*]}" >>"$log"
   set +e
   timeout -k 10 "$timeout_s" "$@" >>"$log" 2>&1
   STEP_RC=$?
@@ -237,14 +243,21 @@ summarize() {
   case "$name" in
     build) re='FAILED:|error:|Error|CMake Warning|ninja: build stopped|cuDNN|fluidsynth|TIMED OUT' ;;
     kernels | cudnn | lstm) re='\[  (PASSED|FAILED|SKIPPED) |Failure|Expected|Which is|TIMED OUT|not built' ;;
-    bench*) re='^\+ |no CUDA device|error|ERROR|TIMED OUT|no time left|not built' ;;
+    bench*)
+      grep -E '^\+ |TIMED OUT|no time left|not built' "$log" | cut -c1-200 || true
+      awk '/ERROR OCCURRED/ { e++; if (!first) first = $0 }
+           /[0-9.]+ (ns|us|ms|s) +[0-9.]+ (ns|us|ms|s) +[0-9]+/ { n++ }
+           END { printf "  %d benchmarks measured, %d errors\n", n, e
+                 if (first) print "  first error: " substr(first, 1, 250) }' "$log"
+      return 0
+      ;;
     e2e) re='^\+ |^epoch|^melodl|^\{|error|TIMED OUT|no time left' ;;
     ctest-*) re='tests passed|tests failed|following tests|Failed|Timeout|Not Run|SEGFAULT|Exception|TIMED OUT' ;;
     *) re='error|TIMED OUT' ;;
   esac
-  grep -E "$re" "$log" | cut -c1-300 | head -n 60 || true
+  grep -E "$re" "$log" | cut -c1-250 | head -n 40 || true
   echo "  --- last lines of $name.log:"
-  tail -n 6 "$log" | cut -c1-300 | sed 's/^/  /'
+  tail -n 4 "$log" | cut -c1-250 | sed 's/^/  /'
 }
 
 run_step() {
@@ -391,6 +404,11 @@ bench_programs() {
       rc=124
       continue
     fi
+    if [ "$DRY" -eq 0 ] && [ ! -x "$BUILD/bench/$prog" ]; then
+      echo "not built: $BUILD/bench/$prog" >>"$log"
+      rc=127
+      continue
+    fi
     local args=("--benchmark_min_time=$min" "--benchmark_out=$OUTDIR/bench-$name.json"
                 --benchmark_out_format=json)
     [ -z "$filter" ] || args+=("--benchmark_filter=$filter")
@@ -409,6 +427,11 @@ step_bench_cpu() { bench_programs "$1" "$2" lstm_cuda_bench:lstm-cpu:Cpu; }
 step_e2e() {
   local t=$1 log=$2 deadline=$(($(date +%s) + $1)) rc=0
   local melodl=$BUILD/examples/melodl runs=$BUILD/kit-runs
+  if [ "$DRY" -eq 0 ] && [ ! -x "$melodl" ]; then
+    echo "not built: $melodl" >"$log"
+    STEP_RC=127
+    return
+  fi
   [ "$DRY" -eq 1 ] || rm -rf "$runs"
   local -a cmds=(
     "train data/bach --device cuda --epochs 2 --seed 1 --run-dir $runs/gpu"
