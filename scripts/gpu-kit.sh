@@ -213,6 +213,13 @@ export LD_LIBRARY_PATH="$DEPS/usr/lib/$MULTIARCH\${LD_LIBRARY_PATH:+:\$LD_LIBRAR
 exec "$DEPS/usr/bin/pkgconf" "\$@"
 EOF
   chmod +x "$DEPS/bin/pkg-config"
+  # The package's own pkg-config names (links to pkgconf) become the wrapper too: CMake
+  # looks in <prefix>/bin before PATH when CMAKE_PREFIX_PATH is the unpacked /usr.
+  local name
+  for name in pkg-config $MULTIARCH-pkg-config $MULTIARCH-pkgconf; do
+    rm -f "$DEPS/usr/bin/$name"
+    cp "$DEPS/bin/pkg-config" "$DEPS/usr/bin/$name"
+  done
   cp "$DEBS/MANIFEST" "$DEPS/.kit-manifest"
 }
 
