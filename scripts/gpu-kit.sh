@@ -16,6 +16,7 @@ Usage:
   scripts/gpu-kit.sh fetch [--dry-run]
   scripts/gpu-kit.sh run [OUTDIR] [--steps LIST] [--budget SECONDS] [--jobs N]
                          [--build-dir DIR] [--targets "T1 T2"] [--no-build] [--dry-run]
+  scripts/gpu-kit.sh rehearse [OUTDIR] [run's options]
   scripts/gpu-kit.sh --help
 
 fetch   Download the Debian 12 packages of melodl's build dependencies (Eigen, nlohmann-json,
@@ -53,10 +54,16 @@ run     OUTDIR (default $OUT, else ./gpu-out) receives at most 6 files: summary.
   --targets "…"  build only these targets (default: what the steps run)
   --dry-run      print the commands instead of running them
 
+rehearse  `run` here (root, Debian), in a private mount namespace where the system's copies
+        of the kit's packages are hidden, so the build can use only the unpacked ones. E.g.
+        scripts/gpu-kit.sh rehearse /tmp/kit-out --build-dir build-kit-gpu --jobs 2 \
+          --steps kernels --targets "melodl kernels_cuda_test" --budget 3000
+
 Environment: CUDNN_ROOT (else found through python3's nvidia.cudnn package),
 GPU_KIT_COMMIT (recorded when the tree has no .git), GPU_KIT_CMAKE_ARGS (extra configure
 arguments), MELODL_DEPS (unpack folder, default /tmp/melodl-deps), BENCH_MIN_TIME (default 0.1),
-GPU_KIT_BUILD_TIMEOUT (seconds, default 480).
+GPU_KIT_BUILD_TIMEOUT (seconds, default 480), GPU_KIT_STRICT=1 (the unpacked /usr/include
+only where a target links the package).
 EOF
 }
 
@@ -362,10 +369,22 @@ build_targets() {
   fi
 }
 
+# The build's environment: the pkg-config wrapper first on PATH, and the unpacked headers as
+# system directories after the targets' own: the multiarch folder Debian's gcc searches by
+# itself (openssl/opensslconf.h, which httplib.h includes), and /usr/include for a target
+# that includes a package it does not link (on Debian the header is in /usr/include anyway).
+# GPU_KIT_STRICT=1 leaves the latter out, to find such targets.
+build_env() {
+  local inc=$DEPS/usr/include/$MULTIARCH
+  [ "${GPU_KIT_STRICT:-0}" = 1 ] || inc+=:$DEPS/usr/include
+  BUILD_ENV=(env "PATH=$DEPS/bin:$PATH" "CPLUS_INCLUDE_PATH=$inc${CPLUS_INCLUDE_PATH:+:$CPLUS_INCLUDE_PATH}")
+}
+
 step_build() {
   local t=$1 log=$2 deadline=$(($(date +%s) + $1))
   configure_args
-  step_cmd "$t" "$log" env "PATH=$DEPS/bin:$PATH" "${CONFIGURE[@]}"
+  build_env
+  step_cmd "$t" "$log" "${BUILD_ENV[@]}" "${CONFIGURE[@]}"
   [ "$STEP_RC" -eq 0 ] || return 0
   build_targets
   local first=("${BUILD_FIRST[@]}")
@@ -378,11 +397,12 @@ step_build() {
     first=(${have[@]+"${have[@]}"})
   fi
   if [ "${#first[@]}" -gt 0 ]; then
-    step_cmd $((deadline - $(date +%s))) "$log" cmake --build "$BUILD" -j "$JOBS" --target "${first[@]}"
+    step_cmd $((deadline - $(date +%s))) "$log" "${BUILD_ENV[@]}" cmake --build "$BUILD" -j "$JOBS" \
+      --target "${first[@]}"
     [ "$STEP_RC" -eq 0 ] || return 0
   fi
   [ "$BUILD_ALL" -eq 1 ] || return 0
-  step_cmd $((deadline - $(date +%s))) "$log" cmake --build "$BUILD" -j "$JOBS"
+  step_cmd $((deadline - $(date +%s))) "$log" "${BUILD_ENV[@]}" cmake --build "$BUILD" -j "$JOBS"
 }
 
 gtest_step() {  # TIMEOUT LOG BINARY
@@ -537,6 +557,28 @@ run() {
 }
 
 # ---------------------------------------------------------------------------------------
+# rehearse: `run` here, in a private mount namespace where the system's copies of the kit's
+# packages are hidden (empty folders and /dev/null bound over them), so the build can only
+# use the unpacked ones, as on the GPU machine. Needs root (unshare -m).
+hide_system_copies() {
+  local lib=/usr/lib/$MULTIARCH inc=/usr/include d f
+  mkdir -p /tmp/melodl-empty
+  for d in $inc/nlohmann $inc/eigen3 $inc/gtest $inc/gmock $inc/benchmark $inc/CLI \
+           $inc/glib-2.0 $inc/openssl $inc/brotli $inc/$MULTIARCH/openssl $lib/pkgconfig \
+           /usr/share/pkgconfig $lib/cmake /usr/share/cmake /usr/share/eigen3 $lib/glib-2.0 \
+           /usr/src/googletest; do
+    [ ! -d "$d" ] || mount --bind /tmp/melodl-empty "$d"
+  done
+  for f in $inc/httplib.h $inc/smf.h $inc/zlib.h $inc/zconf.h $inc/pcre2.h $inc/fluidsynth.h \
+           /usr/bin/pkg-config /usr/bin/pkgconf /usr/bin/$MULTIARCH-pkg-config \
+           $lib/libsmf.so $lib/libsmf.so.0 $lib/libcpp-httplib.so $lib/libcpp-httplib.so.0.11 \
+           $lib/libbenchmark.so $lib/libbenchmark.so.1 $lib/libgtest.a $lib/libgtest_main.a \
+           $lib/libglib-2.0.so; do
+    [ ! -e "$f" ] || mount --bind /dev/null "$f"
+  done
+}
+
+# ---------------------------------------------------------------------------------------
 [ $# -gt 0 ] || {
   usage
   exit 2
@@ -549,7 +591,15 @@ case "$CMD" in
     exit 0
     ;;
   fetch | run) ;;
-  *) die "unknown command '$CMD' (fetch, run, --help)" ;;
+  rehearse)
+    [ "$(id -u)" -eq 0 ] || die "rehearse needs root (unshare -m, mount --bind)"
+    exec unshare -m bash "$ROOT/scripts/gpu-kit.sh" __hidden-run "$@"
+    ;;
+  __hidden-run)
+    hide_system_copies
+    CMD=run
+    ;;
+  *) die "unknown command '$CMD' (fetch, run, rehearse, --help)" ;;
 esac
 OUTDIR=""
 TARGETS=""
