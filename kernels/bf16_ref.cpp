@@ -7,6 +7,7 @@
 #include "kernels/bf16.h"
 #include "kernels/gather.h"
 #include "kernels/gemm.h"
+#include "kernels/lstm_layer.h"
 #include "kernels/lstm_pointwise.h"
 #include "kernels/reduce.h"
 
@@ -87,67 +88,11 @@ void lstm_layer_forward_bf16(const LayerFwdArgsT<Scalar>& a) {
 
 // ref::lstm_layer_backward (kernels/lstm_layer_ref.cpp) with every GEMM a gemm_bf16: what
 // variant (a)'s backward computes under kBf16 (cuBLAS rounds the operands of each GEMM).
-// The same algorithm line by line; only the matrix products differ.
+// The same algorithm (one implementation, detail::lstm_layer_backward_with); only the matrix
+// products differ.
 template <typename Scalar>
 void lstm_layer_backward_bf16(const LayerBwdArgsT<Scalar>& a) {
-  constexpr const char* kWhere = "ref::lstm_layer_backward_bf16";
-  validate_layer(a, kWhere);
-  cuda::require(a.hs && a.cs && a.gates && a.dhs && a.dW && a.dR && a.db, kWhere,
-                "hs, cs, gates, dhs, dW, dR, db must be non-null");
-  cuda::require(!a.peephole || a.dp, kWhere, "dp must be non-null when peephole is on");
-  cuda::require(!(a.dx && a.symbols), kWhere, "dx needs a dense input");
-  const int T = a.T, B = a.B, I = a.I, H = a.H, G = 4 * H;
-  const int64_t N = static_cast<int64_t>(T) * B, BH = static_cast<int64_t>(B) * H;
-  std::vector<Scalar> dz(static_cast<size_t>(N * G)), dp_part(static_cast<size_t>(N * 3 * H));
-  std::vector<Scalar> dh(static_cast<size_t>(BH)), dc(static_cast<size_t>(BH), Scalar(0));
-  for (int64_t k = 0; k < BH; ++k) {
-    dh[k] = a.dhs[(T - 1) * BH + k] + (a.dh_T ? a.dh_T[k] : Scalar(0));
-    if (a.dc_T) dc[k] = a.dc_T[k];
-  }
-  for (int t = T - 1; t >= 0; --t) {
-    Scalar* dz_t = dz.data() + t * B * static_cast<int64_t>(G);  // [B,G]
-    PointwiseBwdArgsT<Scalar> pw;
-    pw.B = B;
-    pw.H = H;
-    pw.peephole = a.peephole;
-    pw.dh = dh.data();
-    pw.dc_next = dc.data();
-    pw.gates = a.gates + t * B * static_cast<int64_t>(G);
-    pw.c_prev = t ? a.cs + (t - 1) * BH : a.c0;
-    pw.c = a.cs + t * BH;
-    pw.p = a.p;
-    pw.dz = dz_t;
-    pw.dc_prev = dc.data();  // in place: dc_{t} -> dc_{t-1}
-    pw.dp_partial = a.peephole ? dp_part.data() + t * B * 3 * static_cast<int64_t>(H) : nullptr;
-    lstm_pointwise_bwd(pw);
-    if (t > 0) {  // dh_{t-1} = dhs[t-1] + dz_t R^T
-      for (int64_t k = 0; k < BH; ++k) dh[k] = a.dhs[(t - 1) * BH + k];
-      gemm_bf16<Scalar>(false, true, B, H, G, 1, dz_t, G, a.R, G, 1, dh.data(), H);
-    } else if (a.dh0) {
-      gemm_bf16<Scalar>(false, true, B, H, G, 1, dz_t, G, a.R, G, 0, a.dh0, H);
-    }
-  }
-  if (a.dc0)
-    for (int64_t k = 0; k < BH; ++k) a.dc0[k] = dc[k];
-  const Scalar beta = a.accumulate ? Scalar(1) : Scalar(0);
-  if (T > 1) {  // dR = sum_t h_{t-1}^T dz_t: steps 1..T-1, then the h0 term
-    gemm_bf16<Scalar>(true, false, H, G, static_cast<int>((T - 1) * static_cast<int64_t>(B)), 1,
-                      a.hs, H, dz.data() + B * static_cast<int64_t>(G), G, beta, a.dR, G);
-  } else if (!a.accumulate) {
-    for (int64_t k = 0; k < static_cast<int64_t>(H) * G; ++k) a.dR[k] = 0;
-  }
-  gemm_bf16<Scalar>(true, false, H, G, B, 1, a.h0, H, dz.data(), G, 1, a.dR, G);
-  if (a.symbols) {
-    onehot_weight_grad(OnehotGradArgsT<Scalar>{N, I, G, a.symbols, dz.data(), a.dW, a.accumulate});
-  } else {
-    gemm_bf16<Scalar>(true, false, I, G, static_cast<int>(N), 1, a.x, I, dz.data(), G, beta, a.dW,
-                      G);
-    if (a.dx)
-      gemm_bf16<Scalar>(false, true, static_cast<int>(N), I, G, 1, dz.data(), G, a.W, G, 0, a.dx,
-                        I);
-  }
-  column_sum(dz.data(), N, G, a.db, a.accumulate);
-  if (a.peephole) column_sum(dp_part.data(), N, 3 * static_cast<int64_t>(H), a.dp, a.accumulate);
+  detail::lstm_layer_backward_with<Scalar>(a, &gemm_bf16<Scalar>, "ref::lstm_layer_backward_bf16");
 }
 
 template std::vector<float> round_bf16<float>(const float*, int64_t);

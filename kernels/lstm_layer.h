@@ -128,6 +128,18 @@ template <typename Scalar>
 void lstm_layer_forward(const LayerFwdArgsT<Scalar>& a);
 template <typename Scalar>
 void lstm_layer_backward(const LayerBwdArgsT<Scalar>& a);
+
+namespace detail {
+// A row-major GEMM with ref::gemm's signature (kernels/gemm.h).
+template <typename Scalar>
+using GemmFn = void (*)(bool, bool, int, int, int, Scalar, const Scalar*, int, const Scalar*, int,
+                        Scalar, Scalar*, int);
+// lstm_layer_backward with every matrix product done by `gemm`: ref::gemm gives the spec,
+// ref::gemm_bf16 the bf16 spec (kernels/bf16.h). `where` names the caller in errors.
+template <typename Scalar>
+void lstm_layer_backward_with(const LayerBwdArgsT<Scalar>& a, GemmFn<Scalar> gemm,
+                              const char* where);
+}  // namespace detail
 }  // namespace ref
 
 }  // namespace melodl

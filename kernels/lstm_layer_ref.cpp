@@ -47,8 +47,8 @@ void lstm_layer_forward(const LayerFwdArgsT<Scalar>& a) {
 }
 
 template <typename Scalar>
-void lstm_layer_backward(const LayerBwdArgsT<Scalar>& a) {
-  constexpr const char* kWhere = "ref::lstm_layer_backward";
+void detail::lstm_layer_backward_with(const LayerBwdArgsT<Scalar>& a, GemmFn<Scalar> gemm,
+                                      const char* kWhere) {
   validate_layer(a, kWhere);
   cuda::require(a.hs && a.cs && a.gates && a.dhs && a.dW && a.dR && a.db, kWhere,
                 "hs, cs, gates, dhs, dW, dR, db must be non-null");
@@ -81,9 +81,9 @@ void lstm_layer_backward(const LayerBwdArgsT<Scalar>& a) {
     // dh_{t-1} = dhs[t-1] + dz_t R^T  (at t = 0 this is dh0 without the dhs term)
     if (t > 0) {
       for (int64_t k = 0; k < BH; ++k) dh[k] = a.dhs[(t - 1) * BH + k];
-      gemm<Scalar>(false, true, B, H, G, 1, dz_t, G, a.R, G, 1, dh.data(), H);
+      gemm(false, true, B, H, G, 1, dz_t, G, a.R, G, 1, dh.data(), H);
     } else if (a.dh0) {
-      gemm<Scalar>(false, true, B, H, G, 1, dz_t, G, a.R, G, 0, a.dh0, H);
+      gemm(false, true, B, H, G, 1, dz_t, G, a.R, G, 0, a.dh0, H);
     }
   }
   if (a.dc0)
@@ -91,27 +91,35 @@ void lstm_layer_backward(const LayerBwdArgsT<Scalar>& a) {
   const Scalar beta = a.accumulate ? Scalar(1) : Scalar(0);
   // dR = sum_t h_{t-1}^T dz_t: steps 1..T-1 in one GEMM, then the h0 term.
   if (T > 1) {
-    gemm<Scalar>(true, false, H, G, static_cast<int>((T - 1) * static_cast<int64_t>(B)), 1, a.hs, H,
-                 dz.data() + B * static_cast<int64_t>(G), G, beta, a.dR, G);
+    gemm(true, false, H, G, static_cast<int>((T - 1) * static_cast<int64_t>(B)), 1, a.hs, H,
+         dz.data() + B * static_cast<int64_t>(G), G, beta, a.dR, G);
   } else if (!a.accumulate) {
     for (int64_t k = 0; k < static_cast<int64_t>(H) * G; ++k) a.dR[k] = 0;
   }
-  gemm<Scalar>(true, false, H, G, B, 1, a.h0, H, dz.data(), G, 1, a.dR, G);
+  gemm(true, false, H, G, B, 1, a.h0, H, dz.data(), G, 1, a.dR, G);
   // dW: scatter for one-hot input, x^T dz otherwise; dx = dz W^T.
   if (a.symbols) {
     onehot_weight_grad(OnehotGradArgsT<Scalar>{N, I, G, a.symbols, dz.data(), a.dW, a.accumulate});
   } else {
-    gemm<Scalar>(true, false, I, G, static_cast<int>(N), 1, a.x, I, dz.data(), G, beta, a.dW, G);
-    if (a.dx)
-      gemm<Scalar>(false, true, static_cast<int>(N), I, G, 1, dz.data(), G, a.W, G, 0, a.dx, I);
+    gemm(true, false, I, G, static_cast<int>(N), 1, a.x, I, dz.data(), G, beta, a.dW, G);
+    if (a.dx) gemm(false, true, static_cast<int>(N), I, G, 1, dz.data(), G, a.W, G, 0, a.dx, I);
   }
   column_sum(dz.data(), N, G, a.db, a.accumulate);
   if (a.peephole) column_sum(dp_part.data(), N, 3 * static_cast<int64_t>(H), a.dp, a.accumulate);
+}
+
+template <typename Scalar>
+void lstm_layer_backward(const LayerBwdArgsT<Scalar>& a) {
+  detail::lstm_layer_backward_with<Scalar>(a, &gemm<Scalar>, "ref::lstm_layer_backward");
 }
 
 template void lstm_layer_forward<float>(const LayerFwdArgsT<float>&);
 template void lstm_layer_forward<double>(const LayerFwdArgsT<double>&);
 template void lstm_layer_backward<float>(const LayerBwdArgsT<float>&);
 template void lstm_layer_backward<double>(const LayerBwdArgsT<double>&);
+template void detail::lstm_layer_backward_with<float>(const LayerBwdArgsT<float>&,
+                                                      detail::GemmFn<float>, const char*);
+template void detail::lstm_layer_backward_with<double>(const LayerBwdArgsT<double>&,
+                                                       detail::GemmFn<double>, const char*);
 
 }  // namespace melodl::ref
