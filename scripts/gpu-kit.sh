@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# scripts/gpu-kit.sh: build and run everything CUDA on a borrowed GPU machine that has nvcc,
+# scripts/gpu-kit.sh: the FALLBACK of a GPU window (docs/gpu-session.md): the normal path builds
+# here with scripts/gpu-bundle.sh and only runs there with scripts/gpu-device.sh, which calls
+# this script to rebuild a program there only when a bundled one cannot load.
+# Build and run everything CUDA on a borrowed GPU machine that has nvcc,
 # CMake, ninja and python3 (with pip's cuDNN) but none of melodl's C++ dependencies and no
 # network. Two halves (docs/gpu-session.md says how a session uses them):
 #   fetch  (here, Debian 12 with its mirrors): apt-get download the .debs melodl builds
