@@ -3,7 +3,6 @@
 // CUDNN_RNN_ALGO_STANDARD, unidirectional, linear input, fp32 data and math, double bias,
 // dropout 0, SEQ_MAJOR_UNPACKED data with every sequence of length T (unpacked layouts need
 // CUDNN_RNN_PADDED_IO_ENABLED in the descriptor's auxFlags).
-// NEVER RUN ON A GPU (no device in the session that wrote it).
 #include "bench/cudnn_lstm.h"
 
 #include <cudnn.h>

@@ -12,7 +12,6 @@
 // gradients of both cuDNN biases equal melodl's db (get_weight_grads returns the input one).
 // Layouts read back from cudnnGetRNNWeightParams (dims and strides), not assumed.
 // Activations: x [T,B,I_0], y [T,B,H] time-major; hx, cx, hy, cy, dhx, dcx [L,B,H].
-// NEVER RUN ON A GPU (no device in the session that wrote it).
 #pragma once
 
 #include <memory>

@@ -27,7 +27,6 @@
 // layer). Without a usable device every case reports "no CUDA device: <reason>".
 // Run: build-cuda/bench/lstm_cuda_bench --benchmark_out=lstm_cuda.json
 //        --benchmark_out_format=json [--benchmark_filter=Ours|Cudnn] (Cpu cases are slow).
-// NEVER RUN ON A GPU (no device in the session that wrote it).
 #include <benchmark/benchmark.h>
 
 #include <cmath>

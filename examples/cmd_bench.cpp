@@ -126,7 +126,7 @@ melodl::cli::Runner setup(CLI::App& sub) {
       ->capture_default_str();
   sub.add_option("--threads", a->threads, "CPU threads (0 = all cores)")->capture_default_str();
   sub.add_option("--device", a->device,
-                 "cpu, cuda (never run on a GPU yet: docs/kernels.md) or auto (cuda when usable)")
+                 "cpu, cuda (the GPU backend) or auto (cuda when usable)")
       ->capture_default_str()
       ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
   melodl::cli::add_cuda_options(sub, a->cuda);

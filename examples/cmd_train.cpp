@@ -932,7 +932,7 @@ melodl::cli::Runner setup(CLI::App& sub) {
   sub.add_option("--epochs", a->epochs, "Epochs (default 10 when no --time-budget)");
   sub.add_option("--time-budget", a->time_budget, "Training time limit, e.g. 10m, 45s, 1h");
   sub.add_option("--device", a->device,
-                 "cpu, cuda (the GPU backend; docs/kernels.md says what has run on a GPU) or "
+                 "cpu, cuda (the GPU backend) or "
                  "auto (cuda when a GPU is usable, else cpu)")
       ->capture_default_str()
       ->check(CLI::IsMember({"cpu", "cuda", "auto"}));

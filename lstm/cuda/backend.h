@@ -12,7 +12,6 @@
 // non-const host accessor marks the host copy newer, and the next device operation uploads
 // it. Every public operation synchronises the stream before it returns, so a host buffer is
 // never read or written by the device after the call that used it.
-// NEVER RUN ON A GPU (no device in the session that wrote it).
 #pragma once
 
 #include <cstddef>

@@ -7,7 +7,7 @@
 // gradient; its recurrent-bias gradient is the same quantity), dh0 and dc0.
 // Both sides in exact fp32 (GemmMath::kFp32, CUDNN_FMA_MATH): forward atol 1e-5 / rtol 1e-4,
 // gradients atol 1e-4 x (largest entry) / rtol 1e-3. Label cuda; built only when cuDNN is
-// found; skips without a device. NEVER RUN ON A GPU (no device in the session that wrote it).
+// found; skips without a device.
 #include <gtest/gtest.h>
 
 #include <algorithm>
