@@ -1,15 +1,16 @@
-// examples/cli_error.h: the two error kinds of the melodl program. main.cpp turns
-// them into `melodl <cmd>: error: ...` and the exit code: 1 for Error (bad input,
-// unwritable output), 2 for UsageError (a flag combination that cannot work).
+// examples/cli_error.h: the two error kinds of the melodl program, on top of base/error.h.
+// main.cpp turns them into `melodl <cmd>: error: ...` and the exit code: 2 for UsageError
+// (a flag combination that cannot work), 1 for every other error (bad input, unwritable
+// output, and every melodl::Error a module throws).
 #pragma once
 
-#include <stdexcept>
+#include "base/error.h"
 
 namespace melodl::cli {
 
-class Error : public std::runtime_error {
+class Error : public melodl::Error {
  public:
-  using std::runtime_error::runtime_error;
+  using melodl::Error::Error;
 };
 
 class UsageError : public Error {

@@ -18,6 +18,7 @@
 #include "lstm/sampler.h"
 #include "lstm/trainer.h"
 
+
 namespace {
 
 struct BenchArgs {

@@ -4,7 +4,7 @@
 // decodes (--unconstrained turns the mask off), written as MIDI (and WAV) files plus
 // compositions.txt in the extract format (readable by render/match). A harmony model can
 // also accompany a melody: --accompany FILE.mid composes a lower voice under a voice of
-// that file, step by step. Sampling lives in examples/pipeline/composing.h.
+// that file, step by step. Sampling lives in pipeline/composing.h.
 // Docs: docs/training.md, docs/cli.md.
 // Usage: melodl compose runs/bach --count 8 --temperature 0.9 -o out --wav
 //        melodl compose runs/bach-harmonies --accompany tune.mid -o duet --wav
@@ -16,15 +16,18 @@
 #include "encode/codec.h"
 #include "encode/harmony.h"
 #include "encode/melody.h"
-#include "examples/audio.h"
+#include "pipeline/audio.h"
 #include "examples/cli_error.h"
 #include "examples/cmd_train.h"
 #include "examples/command.h"
-#include "examples/fs_util.h"
-#include "examples/pipeline/composing.h"
-#include "examples/pipeline/training.h"
+#include "base/files.h"
+#include "pipeline/composing.h"
+#include "pipeline/training.h"
 #include "lstm/checkpoint.h"
 #include "midi/reader.h"
+
+namespace pipeline = melodl::pipeline;
+
 
 namespace melodl::cli {
 
@@ -132,10 +135,10 @@ std::vector<pl::Composition> compose_pieces(const melodl::lstm::Network& net,
 }
 
 // Creates the output directory; the WAV renderer when --wav is given (else null).
-std::unique_ptr<melodl::cli::WavRenderer> prepare_output(const ComposeArgs& a) {
-  melodl::cli::ensure_directory(a.output);
+std::unique_ptr<pipeline::WavRenderer> prepare_output(const ComposeArgs& a) {
+  melodl::ensure_directory(a.output);
   if (!a.wav) return nullptr;
-  return std::make_unique<melodl::cli::WavRenderer>(melodl::cli::find_soundfont());
+  return std::make_unique<pipeline::WavRenderer>(pipeline::find_soundfont());
 }
 
 int run_harmonies(const ComposeArgs& a, const melodl::cli::LoadedModel& model,
@@ -188,7 +191,7 @@ int run_compose(const ComposeArgs& a) {
       ++written;
     gen.push_back({pieces[i].text, std::string("compose ") + stem, a.program, start_pitch});
   }
-  melodl::cli::write_file_atomic(dir / "compositions.txt", melodl::cli::melodies_file_text(gen));
+  melodl::write_file_atomic(dir / "compositions.txt", melodl::cli::melodies_file_text(gen));
   if (!a.quiet) {
     std::printf("melodl compose: %zu melodies from %s (%s sampling, temperature %g%s)\n",
                 pieces.size(), model.path.c_str(),
@@ -249,7 +252,7 @@ int run_harmonies(const ComposeArgs& a, const melodl::cli::LoadedModel& model,
       ++written;
     gen.push_back({pieces[i].text, std::string("compose ") + stem, a.program, -1});
   }
-  melodl::cli::write_file_atomic(dir / "compositions.txt", melodl::cli::harmonies_file_text(gen));
+  melodl::write_file_atomic(dir / "compositions.txt", melodl::cli::harmonies_file_text(gen));
   if (!a.quiet) {
     std::printf("melodl compose: %zu %s from %s (%s sampling, temperature %g%s)\n", pieces.size(),
                 o.accompany.empty() ? "two-part harmonies" : "accompaniments", model.path.c_str(),

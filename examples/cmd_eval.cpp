@@ -20,9 +20,12 @@
 #include "examples/cli_error.h"
 #include "examples/cmd_train.h"
 #include "examples/command.h"
-#include "examples/pipeline/composing.h"
-#include "examples/pipeline/ngram.h"
-#include "examples/pipeline/style.h"
+#include "pipeline/composing.h"
+#include "eval/ngram.h"
+#include "eval/style.h"
+
+namespace eval = melodl::eval;
+
 
 namespace {
 
@@ -78,11 +81,11 @@ int run_eval(const EvalArgs& a) {
   const auto eval_seq = pl::ngram_sequences(split.valid, model.vocab);
   std::vector<std::size_t> notes;
   for (const auto& m : split.valid) notes.push_back(m.notes);
-  std::vector<pl::Evaluation> ngram;
-  for (int n = 1; n <= pl::NgramModel::kMaxOrder; ++n) {
-    pl::NgramModel lm(model.vocab.size() - 2, {.order = n});
+  std::vector<eval::Evaluation> ngram;
+  for (int n = 1; n <= eval::NgramModel::kMaxOrder; ++n) {
+    eval::NgramModel lm(model.vocab.size() - 2, {.order = n});
     lm.train(train_seq);
-    ngram.push_back(pl::evaluate(lm, eval_seq, notes));
+    ngram.push_back(eval::evaluate(lm, eval_seq, notes));
   }
 
   pl::ComposeOptions o;
@@ -93,7 +96,7 @@ int run_eval(const EvalArgs& a) {
   o.constrained = false;
   pl::ComposeStats free_stats;
   const auto free_samples = pl::compose(net, model.vocab, o, &free_stats);
-  pl::InvalidRate invalid;
+  eval::InvalidRate invalid;
   if (harmony) {
     // Symbols the harmony decoder skips or reads as something else (a hold with nothing to
     // hold): what the grammar mask prevents.
@@ -104,7 +107,7 @@ int run_eval(const EvalArgs& a) {
   } else {
     std::vector<std::string> free_lines;
     for (const auto& c : free_samples) free_lines.push_back(c.text);
-    invalid = pl::invalid_symbol_rate(melodl::encode::native_codec(), free_lines);
+    invalid = eval::invalid_symbol_rate(melodl::encode::native_codec(), free_lines);
   }
   o.constrained = true;
   pl::ComposeStats cstats;
@@ -129,8 +132,8 @@ int run_eval(const EvalArgs& a) {
     else
       corpus_mel.push_back(m.melody);
   }
-  const pl::StyleOverlap style =
-      pl::compare_style(pl::style_of(corpus_mel), pl::style_of(sample_mel));
+  const eval::StyleOverlap style =
+      eval::compare_style(eval::style_of(corpus_mel), eval::style_of(sample_mel));
 
   std::size_t best = 0;
   for (std::size_t i = 1; i < ngram.size(); ++i)

@@ -15,15 +15,20 @@
 #include "encode/melody.h"
 #include "examples/cli_error.h"
 #include "examples/command.h"
-#include "examples/extract_run.h"
-#include "examples/fs_util.h"
-#include "examples/melody_file.h"
+#include "pipeline/extract_run.h"
+#include "base/files.h"
+#include "midi/files.h"
+#include "encode/melody_file.h"
 #include "examples/progress.h"
+
+namespace encode = melodl::encode;
+namespace pipeline = melodl::pipeline;
+
 
 namespace {
 
 namespace fs = std::filesystem;
-using melodl::cli::FileOutcome;
+using pipeline::FileOutcome;
 using melodl::encode::Rejection;
 
 struct ExtractArgs {
@@ -53,13 +58,13 @@ nlohmann::json rejected_json(const melodl::encode::ExtractStats& s) {
   return j;
 }
 
-std::string join_melodies(const std::string& format, const std::vector<FileOutcome>& outcomes,
+std::string join_melodies(const std::string& format, const std::vector<pipeline::FileOutcome>& outcomes,
                           const std::vector<bool>& valid, bool want_valid, std::size_t& count) {
-  std::string text = melodl::cli::melodies_header(format) + "\n";
+  std::string text = encode::melodies_header(format) + "\n";
   count = 0;
   for (std::size_t i = 0; i < outcomes.size(); ++i) {
     if (valid[i] != want_valid) continue;
-    const FileOutcome& o = outcomes[i];
+    const pipeline::FileOutcome& o = outcomes[i];
     for (std::size_t m = 0; m < o.melodies.size(); ++m) {
       text += o.comments[m];
       text += '\n';
@@ -81,30 +86,30 @@ int run_extract_harmonies(const ExtractArgs& a) {
   const fs::path output(a.output);
   const bool split = a.valid_fraction > 0.0;
   const fs::path valid_output = a.valid_output.empty()
-                                    ? melodl::cli::with_stem_suffix(output, "-valid")
+                                    ? melodl::with_stem_suffix(output, "-valid")
                                     : fs::path(a.valid_output);
   if (split && valid_output == output)
     throw melodl::cli::UsageError("--valid-output must differ from --output (" + a.output + ")");
-  const auto files = melodl::cli::find_midi_files(a.inputs);
+  const auto files = melodl::midi::find_midi_files(a.inputs);
   if (files.empty())
     throw melodl::cli::Error("no MIDI files (*.mid, *.midi, *.rmi, *.kar) found in the inputs");
-  melodl::cli::check_writable(output);
-  if (split) melodl::cli::check_writable(valid_output);
-  if (!a.report.empty()) melodl::cli::check_writable(a.report);
+  melodl::check_writable(output);
+  if (split) melodl::check_writable(valid_output);
+  if (!a.report.empty()) melodl::check_writable(a.report);
 
   melodl::cli::Progress progress("extract", files.size(), a.quiet);
-  const auto outcomes = melodl::cli::extract_harmony_files(
+  const auto outcomes = pipeline::extract_harmony_files(
       files, opt, codec, a.jobs,
       [&](std::size_t done, const std::string& source) { progress.update(done, source); });
   progress.finish();
 
   // The split by source file only looks at which files gave lines.
-  std::vector<FileOutcome> shim(outcomes.size());
+  std::vector<pipeline::FileOutcome> shim(outcomes.size());
   for (std::size_t i = 0; i < outcomes.size(); ++i) shim[i].melodies = outcomes[i].lines;
-  const std::vector<bool> valid = melodl::cli::split_by_source(shim, a.valid_fraction, a.seed);
+  const std::vector<bool> valid = pipeline::split_by_source(shim, a.valid_fraction, a.seed);
   const auto join = [&](bool want_valid, std::size_t& count) {
-    std::string text = melodl::cli::harmonies_header(a.format) + "\n" +
-                       melodl::cli::harmonies_grid_comment(opt) + "\n";
+    std::string text = pipeline::harmonies_header(a.format) + "\n" +
+                       pipeline::harmonies_grid_comment(opt) + "\n";
     count = 0;
     for (std::size_t i = 0; i < outcomes.size(); ++i) {
       if (valid[i] != want_valid) continue;
@@ -116,8 +121,8 @@ int run_extract_harmonies(const ExtractArgs& a) {
     return text;
   };
   std::size_t train_count = 0, valid_count = 0;
-  melodl::cli::write_file_atomic(output, join(false, train_count));
-  if (split) melodl::cli::write_file_atomic(valid_output, join(true, valid_count));
+  melodl::write_file_atomic(output, join(false, train_count));
+  if (split) melodl::write_file_atomic(valid_output, join(true, valid_count));
 
   melodl::encode::HarmonyStats total;
   std::size_t failed = 0, files_kept = 0;
@@ -173,7 +178,7 @@ int run_extract_harmonies(const ExtractArgs& a) {
       r["outputs"]["valid"] = valid_output.string();
       r["outputs"]["valid_count"] = valid_count;
     }
-    melodl::cli::write_file_atomic(a.report, r.dump(2) + "\n");
+    melodl::write_file_atomic(a.report, r.dump(2) + "\n");
   }
   if (!a.quiet) {
     std::printf("melodl extract --harmonies: %zu files, %zu failed, %zu with a harmony\n",
@@ -213,7 +218,7 @@ int run_extract(const ExtractArgs& a) {
   const fs::path output(a.output);
   const bool split = a.valid_fraction > 0.0;
   const fs::path valid_output = a.valid_output.empty()
-                                    ? melodl::cli::with_stem_suffix(output, "-valid")
+                                    ? melodl::with_stem_suffix(output, "-valid")
                                     : fs::path(a.valid_output);
   if (split && valid_output == output)
     throw melodl::cli::UsageError("--valid-output must differ from --output (" + a.output + ")");
@@ -223,31 +228,31 @@ int run_extract(const ExtractArgs& a) {
                                   ")");
 
   // Fail on bad paths before reading anything.
-  const auto files = melodl::cli::find_midi_files(a.inputs);
+  const auto files = melodl::midi::find_midi_files(a.inputs);
   if (files.empty()) {
     std::string list;
     for (const auto& i : a.inputs) list += (list.empty() ? "" : ", ") + i;
     throw melodl::cli::Error("no MIDI files (*.mid, *.midi, *.rmi, *.kar) found in " + list);
   }
-  melodl::cli::check_writable(output);
-  if (split) melodl::cli::check_writable(valid_output);
-  if (!a.report.empty()) melodl::cli::check_writable(a.report);
+  melodl::check_writable(output);
+  if (split) melodl::check_writable(valid_output);
+  if (!a.report.empty()) melodl::check_writable(a.report);
 
   melodl::cli::Progress progress("extract", files.size(), a.quiet);
-  const auto outcomes = melodl::cli::extract_files(
+  const auto outcomes = pipeline::extract_files(
       files, opt, codec, a.jobs,
       [&](std::size_t done, const std::string& source) { progress.update(done, source); });
   progress.finish();
 
-  const std::vector<bool> valid = melodl::cli::split_by_source(outcomes, a.valid_fraction, a.seed);
+  const std::vector<bool> valid = pipeline::split_by_source(outcomes, a.valid_fraction, a.seed);
   std::size_t train_count = 0, valid_count = 0;
-  melodl::cli::write_file_atomic(output,
+  melodl::write_file_atomic(output,
                                  join_melodies(a.format, outcomes, valid, false, train_count));
   if (split)
-    melodl::cli::write_file_atomic(valid_output,
+    melodl::write_file_atomic(valid_output,
                                    join_melodies(a.format, outcomes, valid, true, valid_count));
 
-  const melodl::encode::ExtractStats total = melodl::cli::total_stats(outcomes);
+  const melodl::encode::ExtractStats total = pipeline::total_stats(outcomes);
   std::size_t failed = 0, notes = 0, train_files = 0, valid_files = 0;
   std::uintmax_t bytes = 0;
   for (std::size_t i = 0; i < outcomes.size(); ++i) {
@@ -280,7 +285,7 @@ int run_extract(const ExtractArgs& a) {
     nlohmann::json failed_list = nlohmann::json::array();
     nlohmann::json per_file = nlohmann::json::array();
     for (std::size_t i = 0; i < outcomes.size(); ++i) {
-      const FileOutcome& o = outcomes[i];
+      const pipeline::FileOutcome& o = outcomes[i];
       if (!o.ok) failed_list.push_back({{"source", o.source}, {"error", o.error}});
       nlohmann::json f = {{"source", o.source},
                           {"ok", o.ok},
@@ -307,7 +312,7 @@ int run_extract(const ExtractArgs& a) {
     }
     r["outputs"] = std::move(outputs);
     r["files"] = std::move(per_file);
-    melodl::cli::write_file_atomic(a.report, r.dump(2) + "\n");
+    melodl::write_file_atomic(a.report, r.dump(2) + "\n");
   }
 
   if (!a.quiet) {

@@ -3,11 +3,11 @@
 // alignment over note tokens (score, aligned notes and positions on both sides,
 // percentage identity), the longest exact copy and the n-gram overlap (n = 4..8), plus
 // set-level style overlap and invalid-symbol rate. Both files are melodies files as
-// `melodl extract` writes them. Method: examples/pipeline/match.h, docs/evaluation.md.
+// `melodl extract` writes them. Method: eval/match.h, docs/evaluation.md.
 // Two harmonies files (`melodl extract --harmonies`, compose/train of a harmony model):
 // each generated harmony's longest exact copy of both voices (in steps) and step n-gram
 // overlap, and per voice the best alignment against the corpus voices of the same role
-// and the longest exact copy in notes (examples/pipeline/harmony_match.h).
+// and the longest exact copy in notes (eval/harmony_match.h).
 // Usage: melodl match samples.txt --corpus out/melodies.txt --top 3 --json match.json
 //        --render match-midi
 #include <algorithm>
@@ -22,18 +22,22 @@
 #include "encode/harmony.h"
 #include "examples/cli_error.h"
 #include "examples/command.h"
-#include "examples/fs_util.h"
-#include "examples/melody_file.h"
-#include "examples/melody_song.h"
-#include "examples/pipeline/harmony_match.h"
-#include "examples/pipeline/match.h"
-#include "examples/pipeline/style.h"
+#include "base/files.h"
+#include "encode/melody_file.h"
+#include "encode/melody_song.h"
+#include "eval/harmony_match.h"
+#include "eval/match.h"
+#include "eval/style.h"
 #include "midi/writer.h"
+
+namespace encode = melodl::encode;
+namespace eval = melodl::eval;
+
 
 namespace {
 
 namespace fs = std::filesystem;
-namespace mp = melodl::pipeline;
+namespace mp = melodl::eval;
 
 struct MatchArgs {
   std::string generated;
@@ -50,7 +54,7 @@ struct MatchArgs {
 struct Loaded {
   std::string path;
   std::string format;
-  melodl::cli::MelodyFile file;
+  encode::MelodyFile file;
   std::vector<melodl::encode::SymbolMelody> melodies;
   std::vector<melodl::encode::DecodeResult> decoded;
   std::vector<std::size_t> lengths;
@@ -61,7 +65,7 @@ Loaded load(const std::string& path, const std::string& format_flag, const char*
   l.path = path;
   if (!fs::exists(path))
     throw melodl::cli::Error(std::string(what) + " file " + path + " does not exist");
-  l.file = melodl::cli::read_melody_file(path);
+  l.file = encode::read_melody_file(path);
   if (l.file.melodies.empty())
     throw melodl::cli::Error(std::string(what) + " file " + path +
                              " holds no melodies (one codec string per line; `//` lines are "
@@ -101,36 +105,36 @@ int pitch_of_note(const melodl::encode::SymbolMelody& m, std::size_t k, int star
 }
 
 void render_pair(const fs::path& dir, std::size_t index, const Loaded& gen, const Loaded& corpus,
-                 const mp::CorpusIndex& index_, const mp::MatchReport& report) {
+                 const eval::CorpusIndex& index_, const eval::MatchReport& report) {
   const auto& g = gen.melodies[index];
   const auto& meta = gen.file.melodies[index].meta;
   char stem[32];
   std::snprintf(stem, sizeof stem, "sample-%04zu", index + 1);
-  melodl::cli::MelodySongOptions o;
+  encode::MelodySongOptions o;
   o.start_pitch = meta.start_pitch >= 0 ? meta.start_pitch : 60;
   if (meta.program >= 0) o.program = meta.program;
   o.name = "generated " + std::to_string(index + 1);
-  melodl::midi::write_file(dir / (std::string(stem) + ".mid"), melodl::cli::melody_to_song(g, o));
+  melodl::midi::write_file(dir / (std::string(stem) + ".mid"), encode::melody_to_song(g, o));
   if (report.candidates.empty() || report.candidates[0].alignment.score == 0) return;
-  const mp::MatchCandidate& best = report.candidates[0];
-  const mp::Alignment& a = best.alignment;
+  const eval::MatchCandidate& best = report.candidates[0];
+  const eval::Alignment& a = best.alignment;
   // Both excerpts start at the pitch the generated excerpt has in the whole melody
   // (interval tokens are transposition-invariant).
-  const mp::TokenizedMelody gt = mp::tokenize(g);
-  const auto gen_part = mp::excerpt(g, gt, a.query_begin, a.query_end);
+  const eval::TokenizedMelody gt = eval::tokenize(g);
+  const auto gen_part = eval::excerpt(g, gt, a.query_begin, a.query_end);
   const auto& cm = corpus.melodies[best.corpus_index];
   const auto corpus_part =
-      mp::excerpt(cm, index_.melody(best.corpus_index), a.target_begin, a.target_end);
-  melodl::cli::MelodySongOptions po = o;
+      eval::excerpt(cm, index_.melody(best.corpus_index), a.target_begin, a.target_end);
+  encode::MelodySongOptions po = o;
   po.start_pitch = pitch_of_note(g, a.query_begin, o.start_pitch);
   po.name = "corpus melody " + std::to_string(best.corpus_index + 1) + " notes " +
             range(a.target_begin, a.target_end);
-  const auto match_song = melodl::cli::melody_to_song(corpus_part, po);
+  const auto match_song = encode::melody_to_song(corpus_part, po);
   melodl::midi::write_file(dir / (std::string(stem) + "-match.mid"), match_song);
   // The pair: generated excerpt, two beats of silence, the corpus excerpt (channel 2).
   po.name =
       "generated " + std::to_string(index + 1) + " notes " + range(a.query_begin, a.query_end);
-  melodl::midi::Song pair = melodl::cli::melody_to_song(gen_part, po);
+  melodl::midi::Song pair = encode::melody_to_song(gen_part, po);
   melodl::midi::Track second = match_song.tracks.at(0);
   const std::int64_t shift = pair.end_tick + 2 * pair.division.ppq;
   for (auto& p : second.programs) p.channel = 1;
@@ -148,7 +152,7 @@ void render_pair(const fs::path& dir, std::size_t index, const Loaded& gen, cons
   melodl::midi::write_file(dir / (std::string(stem) + "-pair.mid"), pair);
 }
 
-nlohmann::json alignment_json(const mp::MatchCandidate& c, const Loaded& corpus) {
+nlohmann::json alignment_json(const eval::MatchCandidate& c, const Loaded& corpus) {
   const auto& a = c.alignment;
   const auto& rec = corpus.file.melodies[c.corpus_index];
   nlohmann::json j = {
@@ -168,14 +172,14 @@ nlohmann::json alignment_json(const mp::MatchCandidate& c, const Loaded& corpus)
 
 // A harmonies file, decoded (any harmony codec; header format, else native).
 struct LoadedHarmonies {
-  melodl::cli::MelodyFile file;
+  encode::MelodyFile file;
   std::vector<melodl::encode::SymbolHarmony> harmonies;
   std::size_t skipped = 0, symbols = 0;
 };
 
 LoadedHarmonies load_harmonies(const std::string& path, const char* what) {
   LoadedHarmonies l;
-  l.file = melodl::cli::read_melody_file(path);
+  l.file = encode::read_melody_file(path);
   if (l.file.melodies.empty())
     throw melodl::cli::Error(std::string(what) + " file " + path + " holds no harmonies");
   const melodl::encode::HarmonyCodec* codec = nullptr;
@@ -194,7 +198,7 @@ LoadedHarmonies load_harmonies(const std::string& path, const char* what) {
   return l;
 }
 
-nlohmann::json novelty_json(const mp::Novelty& n) {
+nlohmann::json novelty_json(const eval::Novelty& n) {
   nlohmann::json ov = nlohmann::json::object();
   for (const auto& o : n.overlap)
     ov[std::to_string(o.n)] = o.total ? nlohmann::json(o.fraction()) : nlohmann::json(nullptr);
@@ -210,9 +214,9 @@ int run_match_harmonies(const MatchArgs& args) {
   const auto t0 = std::chrono::steady_clock::now();
   const LoadedHarmonies gen = load_harmonies(args.generated, "generated harmonies");
   const LoadedHarmonies corpus = load_harmonies(args.corpus, "corpus");
-  const mp::HarmonyCorpusIndex index(corpus.harmonies);
+  const eval::HarmonyCorpusIndex index(corpus.harmonies);
   const auto t1 = std::chrono::steady_clock::now();
-  mp::MatchOptions opt;
+  eval::MatchOptions opt;
   opt.top = args.top;
   opt.threads = args.threads;
   std::vector<melodl::encode::SymbolMelody> lows, ups;
@@ -220,15 +224,15 @@ int run_match_harmonies(const MatchArgs& args) {
     lows.push_back(melodl::encode::voice_melody(h.lower));
     ups.push_back(melodl::encode::voice_melody(h.upper));
   }
-  const auto low_reports = mp::match_melodies(index.lower(), lows, opt);
-  const auto up_reports = mp::match_melodies(index.upper(), ups, opt);
-  std::vector<mp::HarmonyNovelty> nov;
+  const auto low_reports = eval::match_melodies(index.lower(), lows, opt);
+  const auto up_reports = eval::match_melodies(index.upper(), ups, opt);
+  std::vector<eval::HarmonyNovelty> nov;
   for (const auto& h : gen.harmonies) nov.push_back(index.novelty(h));
   const auto t2 = std::chrono::steady_clock::now();
   const double index_s = std::chrono::duration<double>(t1 - t0).count();
   const double match_s = std::chrono::duration<double>(t2 - t1).count();
-  const auto best = [](const mp::MatchReport& r) {
-    return r.candidates.empty() ? mp::MatchCandidate{} : r.candidates[0];
+  const auto best = [](const eval::MatchReport& r) {
+    return r.candidates.empty() ? eval::MatchCandidate{} : r.candidates[0];
   };
   if (!args.quiet) {
     std::printf(
@@ -297,7 +301,7 @@ int run_match_harmonies(const MatchArgs& args) {
                         {"invalid_symbols", {{"skipped", gen.skipped}, {"symbols", gen.symbols}}},
                         {"seconds", {{"index", index_s}, {"matching", match_s}}},
                         {"results", results}};
-    melodl::cli::write_file_atomic(args.json, j.dump(2) + "\n");
+    melodl::write_file_atomic(args.json, j.dump(2) + "\n");
     if (!args.quiet) std::printf("report: %s\n", args.json.c_str());
   }
   std::fflush(stdout);
@@ -310,8 +314,8 @@ int run_match(const MatchArgs& args) {
     throw melodl::cli::Error("generated melodies file " + args.generated + " does not exist");
   if (!fs::exists(args.corpus))
     throw melodl::cli::Error("corpus file " + args.corpus + " does not exist");
-  const bool gen_h = melodl::cli::read_melody_file(args.generated).harmonies;
-  const bool corpus_h = melodl::cli::read_melody_file(args.corpus).harmonies;
+  const bool gen_h = encode::read_melody_file(args.generated).harmonies;
+  const bool corpus_h = encode::read_melody_file(args.corpus).harmonies;
   if (gen_h != corpus_h)
     throw melodl::cli::Error(std::string("cannot match ") + (gen_h ? "harmonies" : "melodies") +
                              " (" + args.generated + ") against " +
@@ -321,21 +325,21 @@ int run_match(const MatchArgs& args) {
   const auto t0 = std::chrono::steady_clock::now();
   const Loaded gen = load(args.generated, args.format, "generated melodies");
   const Loaded corpus = load(args.corpus, args.format, "corpus");
-  const mp::CorpusIndex index(corpus.melodies);
+  const eval::CorpusIndex index(corpus.melodies);
   if (index.total_tokens() == 0)
     throw melodl::cli::Error("corpus file " + args.corpus + " holds no notes after decoding");
   const auto t1 = std::chrono::steady_clock::now();
-  mp::MatchOptions opt;
+  eval::MatchOptions opt;
   opt.top = args.top;
   opt.threads = args.threads;
-  const auto reports = mp::match_melodies(index, gen.melodies, opt);
+  const auto reports = eval::match_melodies(index, gen.melodies, opt);
   const auto t2 = std::chrono::steady_clock::now();
   const double index_s = std::chrono::duration<double>(t1 - t0).count();
   const double match_s = std::chrono::duration<double>(t2 - t1).count();
 
   // Set-level statistics.
-  const auto style = mp::compare_style(mp::style_of(corpus.melodies), mp::style_of(gen.melodies));
-  const auto invalid = mp::invalid_symbol_rate(gen.decoded, gen.lengths);
+  const auto style = eval::compare_style(eval::style_of(corpus.melodies), eval::style_of(gen.melodies));
+  const auto invalid = eval::invalid_symbol_rate(gen.decoded, gen.lengths);
 
   if (!args.quiet) {
     std::printf("melodl match: %zu generated melodies against %zu corpus melodies (%zu notes)\n",
@@ -436,13 +440,13 @@ int run_match(const MatchArgs& args) {
          {{"skipped", invalid.skipped}, {"symbols", invalid.symbols}, {"rate", invalid.rate()}}},
         {"seconds", {{"index", index_s}, {"alignment", match_s}}},
         {"results", results}};
-    melodl::cli::write_file_atomic(args.json, j.dump(2) + "\n");
+    melodl::write_file_atomic(args.json, j.dump(2) + "\n");
     if (!args.quiet) std::printf("report: %s\n", args.json.c_str());
   }
 
   if (!args.render_dir.empty()) {
     const fs::path dir(args.render_dir);
-    melodl::cli::ensure_directory(dir);
+    melodl::ensure_directory(dir);
     for (std::size_t i = 0; i < reports.size(); ++i) {
       if (gen.melodies[i].steps.empty()) continue;
       render_pair(dir, i, gen, corpus, index, reports[i]);

@@ -13,15 +13,19 @@
 
 #include "encode/codec.h"
 #include "encode/harmony.h"
-#include "examples/audio.h"
+#include "pipeline/audio.h"
 #include "examples/cli_error.h"
 #include "examples/cmd_train.h"
 #include "examples/command.h"
-#include "examples/fs_util.h"
-#include "examples/melody_file.h"
-#include "examples/melody_song.h"
+#include "base/files.h"
+#include "encode/melody_file.h"
+#include "encode/melody_song.h"
 #include "examples/progress.h"
 #include "midi/writer.h"
+
+namespace encode = melodl::encode;
+namespace pipeline = melodl::pipeline;
+
 
 namespace {
 
@@ -57,7 +61,7 @@ std::string numbered_name(std::size_t index, std::size_t total, const char* ext)
 }
 
 // A harmonies file: one two-track MIDI (and WAV) file per harmony.
-int render_harmonies(const RenderArgs& a, const melodl::cli::MelodyFile& file) {
+int render_harmonies(const RenderArgs& a, const encode::MelodyFile& file) {
   const melodl::encode::HarmonyCodec* codec = nullptr;
   try {
     codec = &melodl::encode::harmony_codec_by_name(file.format.empty() ? "native" : file.format);
@@ -66,10 +70,10 @@ int render_harmonies(const RenderArgs& a, const melodl::cli::MelodyFile& file) {
   }
   if (!(a.step_ms > 0)) throw melodl::cli::UsageError("--step-ms must be positive");
   const fs::path dir(a.output_dir);
-  melodl::cli::ensure_directory(dir);
-  std::unique_ptr<melodl::cli::WavRenderer> renderer;
+  melodl::ensure_directory(dir);
+  std::unique_ptr<pipeline::WavRenderer> renderer;
   if (a.wav)
-    renderer = std::make_unique<melodl::cli::WavRenderer>(melodl::cli::find_soundfont(a.soundfont));
+    renderer = std::make_unique<pipeline::WavRenderer>(pipeline::find_soundfont(a.soundfont));
   melodl::cli::HarmonyPlaybackOptions o;
   o.lower_program = a.program;
   o.upper_program = a.upper_program;
@@ -101,7 +105,7 @@ int render_harmonies(const RenderArgs& a, const melodl::cli::MelodyFile& file) {
 }
 
 int run_render(const RenderArgs& a) {
-  const melodl::cli::MelodyFile file = melodl::cli::read_melody_file(a.input);
+  const encode::MelodyFile file = encode::read_melody_file(a.input);
   if (file.melodies.empty()) throw melodl::cli::Error("no melodies in " + a.input);
   if (file.harmonies) return render_harmonies(a, file);
 
@@ -121,12 +125,12 @@ int run_render(const RenderArgs& a) {
   }
 
   const fs::path dir(a.output_dir);
-  melodl::cli::ensure_directory(dir);
+  melodl::ensure_directory(dir);
   std::optional<fs::path> soundfont;
-  std::unique_ptr<melodl::cli::WavRenderer> renderer;
+  std::unique_ptr<pipeline::WavRenderer> renderer;
   if (a.wav) {
-    soundfont = melodl::cli::find_soundfont(a.soundfont);
-    renderer = std::make_unique<melodl::cli::WavRenderer>(*soundfont);
+    soundfont = pipeline::find_soundfont(a.soundfont);
+    renderer = std::make_unique<pipeline::WavRenderer>(*soundfont);
   }
 
   const std::size_t count =
@@ -134,7 +138,7 @@ int run_render(const RenderArgs& a) {
   melodl::cli::Progress progress("render", count, a.quiet);
   std::size_t written = 0, empty = 0, skipped_symbols = 0, melodies_with_skips = 0, notes = 0;
   for (std::size_t i = 0; i < count; ++i) {
-    const melodl::cli::MelodyRecord& rec = file.melodies[i];
+    const encode::MelodyRecord& rec = file.melodies[i];
     const melodl::encode::DecodeResult dec = codec->decode(rec.text);
     skipped_symbols += dec.skipped;
     if (dec.skipped > 0) ++melodies_with_skips;
@@ -143,7 +147,7 @@ int run_render(const RenderArgs& a) {
       progress.update(i + 1);
       continue;
     }
-    melodl::cli::MelodySongOptions o;
+    encode::MelodySongOptions o;
     o.bpm = a.tempo;
     o.program = a.program;
     if (!a.program_opt->count() && rec.meta.program >= 0) o.program = rec.meta.program;
@@ -158,7 +162,7 @@ int run_render(const RenderArgs& a) {
     o.name = rec.meta.source.empty()
                  ? "melody " + std::to_string(i + 1)
                  : "melody " + std::to_string(i + 1) + " from " + rec.meta.source;
-    const melodl::midi::Song song = melodl::cli::melody_to_song(dec.melody, o);
+    const melodl::midi::Song song = encode::melody_to_song(dec.melody, o);
     notes += song.note_count();
     melodl::midi::write_file(dir / numbered_name(i + 1, file.melodies.size(), ".mid"), song);
     if (renderer)

@@ -3,7 +3,7 @@
 // progress bar, validation bits per symbol/note and sample melodies (MIDI, WAV) after every
 // epoch, rotating checkpoints, clean stop on SIGINT/SIGTERM and --resume. Also defines the
 // helpers of cmd_train.h that compose and eval share. The training loop itself is
-// examples/pipeline/training.h. Docs: docs/training.md.
+// pipeline/training.h. Docs: docs/training.md.
 // Usage: melodl train melodies.txt --time-budget 10m --run-dir runs/bach
 #include "examples/cmd_train.h"
 
@@ -22,21 +22,27 @@
 
 #include "encode/codec.h"
 #include "encode/harmony.h"
-#include "examples/audio.h"
+#include "pipeline/audio.h"
 #include "examples/cli_error.h"
 #include "examples/command.h"
 #include "examples/cuda_options.h"
-#include "examples/extract_run.h"
-#include "examples/fs_util.h"
-#include "examples/melody_file.h"
-#include "examples/melody_song.h"
-#include "examples/pipeline/harmony_match.h"
-#include "examples/pipeline/match.h"
-#include "examples/pipeline/training.h"
+#include "pipeline/extract_run.h"
+#include "base/files.h"
+#include "midi/files.h"
+#include "encode/melody_file.h"
+#include "encode/melody_song.h"
+#include "eval/harmony_match.h"
+#include "eval/match.h"
+#include "pipeline/training.h"
 #include "examples/progress.h"
-#include "examples/viz/server.h"
+#include "web/server.h"
 #include "lstm/trainer.h"
 #include "midi/writer.h"
+
+namespace encode = melodl::encode;
+namespace eval = melodl::eval;
+namespace pipeline = melodl::pipeline;
+
 
 namespace melodl::cli {
 
@@ -44,9 +50,9 @@ namespace fs = std::filesystem;
 
 pipeline::LineKind input_kind(const std::string& input) {
   std::error_code ec;
-  if (fs::is_directory(input, ec) || has_midi_extension(input) || !fs::exists(input, ec))
+  if (fs::is_directory(input, ec) || midi::has_midi_extension(input) || !fs::exists(input, ec))
     return pipeline::LineKind::melody;
-  return read_melody_file(input).harmonies ? pipeline::LineKind::harmony
+  return encode::read_melody_file(input).harmonies ? pipeline::LineKind::harmony
                                            : pipeline::LineKind::melody;
 }
 
@@ -59,11 +65,11 @@ std::vector<pipeline::CorpusEntry> load_corpus_entries(const std::vector<std::st
   for (const auto& in : inputs) {
     std::error_code ec;
     if (!fs::exists(in, ec)) throw Error(in + ": no such file or directory");
-    if (fs::is_directory(in, ec) || has_midi_extension(in)) {
+    if (fs::is_directory(in, ec) || midi::has_midi_extension(in)) {
       midi_inputs.push_back(in);
       continue;
     }
-    const MelodyFile file = read_melody_file(in);
+    const encode::MelodyFile file = encode::read_melody_file(in);
     if (file.harmonies && !harmony)
       throw Error(in +
                   ": a harmonies file (from `melodl extract --harmonies`); train on it with "
@@ -109,13 +115,13 @@ std::vector<pipeline::CorpusEntry> load_corpus_entries(const std::vector<std::st
     }
   }
   if (!midi_inputs.empty()) {
-    const auto files = find_midi_files(midi_inputs);
+    const auto files = midi::find_midi_files(midi_inputs);
     Progress bar("extract", std::max<std::size_t>(1, files.size()), quiet);
     std::atomic<std::size_t> done{0};
     const auto report = [&](std::size_t, const std::string& s) { bar.update(++done, s); };
     if (harmony) {
       const auto outcomes =
-          extract_harmony_files(files, {}, encode::native_harmony_codec(), jobs, report);
+          pipeline::extract_harmony_files(files, {}, encode::native_harmony_codec(), jobs, report);
       bar.finish();
       for (const auto& o : outcomes) {
         if (!o.ok) {
@@ -128,7 +134,7 @@ std::vector<pipeline::CorpusEntry> load_corpus_entries(const std::vector<std::st
       }
       return entries;
     }
-    const auto outcomes = extract_files(files, {}, encode::native_codec(), jobs, report);
+    const auto outcomes = pipeline::extract_files(files, {}, encode::native_codec(), jobs, report);
     bar.finish();
     for (const auto& o : outcomes) {
       if (!o.ok) {
@@ -137,7 +143,7 @@ std::vector<pipeline::CorpusEntry> load_corpus_entries(const std::vector<std::st
         continue;
       }
       for (std::size_t i = 0; i < o.melodies.size(); ++i) {
-        const MelodyMeta meta = parse_provenance(o.comments[i]);
+        const encode::MelodyMeta meta = encode::parse_provenance(o.comments[i]);
         entries.push_back({o.source, o.melodies[i], meta.program, meta.start_pitch});
       }
     }
@@ -159,7 +165,7 @@ pipeline::Corpus load_corpus(const std::vector<std::string>& inputs, unsigned jo
 }
 
 std::string melodies_file_text(const std::vector<GeneratedMelody>& melodies) {
-  std::string out = melodies_header("native") + "\n";
+  std::string out = encode::melodies_header("native") + "\n";
   for (const auto& m : melodies) {
     out += "// track=0 channel=0 program=" + std::to_string(m.program) +
            " voice=top start_pitch=" + std::to_string(m.start_pitch) +
@@ -171,14 +177,14 @@ std::string melodies_file_text(const std::vector<GeneratedMelody>& melodies) {
 
 bool write_playback(const fs::path& dir, const std::string& stem,
                     const encode::SymbolMelody& melody, const PlaybackOptions& o,
-                    WavRenderer* renderer) {
+                    pipeline::WavRenderer* renderer) {
   if (melody.steps.empty()) return false;
-  MelodySongOptions so;
+  encode::MelodySongOptions so;
   so.program = o.program;
   so.start_pitch = o.start_pitch;
   so.bpm = o.bpm;
   so.name = stem;
-  const midi::Song song = melody_to_song(melody, so);
+  const midi::Song song = encode::melody_to_song(melody, so);
   ensure_directory(dir);
   midi::write_file(dir / (stem + ".mid"), song);
   if (renderer) renderer->render(song, dir / (stem + ".wav"), 60.0);
@@ -186,14 +192,14 @@ bool write_playback(const fs::path& dir, const std::string& stem,
 }
 
 std::string harmonies_file_text(const std::vector<GeneratedMelody>& harmonies) {
-  std::string out = harmonies_header("native") + "\n";
+  std::string out = pipeline::harmonies_header("native") + "\n";
   for (const auto& h : harmonies) out += "// source=" + h.source + "\n" + h.text + "\n";
   return out;
 }
 
 bool write_harmony_playback(const fs::path& dir, const std::string& stem,
                             const encode::SymbolHarmony& harmony, const HarmonyPlaybackOptions& o,
-                            WavRenderer* renderer) {
+                            pipeline::WavRenderer* renderer) {
   const bool any = std::any_of(harmony.lower.begin(), harmony.lower.end(),
                                [](const auto& s) { return s.onset; }) ||
                    std::any_of(harmony.upper.begin(), harmony.upper.end(),
@@ -489,16 +495,16 @@ nlohmann::json harmony_novelty_json(const std::vector<pl::CorpusMelody>& train,
   std::vector<melodl::encode::SymbolHarmony> corpus;
   corpus.reserve(train.size());
   for (const auto& m : train) corpus.push_back(m.harmony);
-  const pl::HarmonyCorpusIndex index(corpus);
+  const eval::HarmonyCorpusIndex index(corpus);
   const int last_epoch = samples.back().epoch;
-  constexpr std::size_t kOrders = pl::kMaxNgram - pl::kMinNgram + 1;
+  constexpr std::size_t kOrders = eval::kMaxNgram - eval::kMinNgram + 1;
   std::size_t n = 0, steps = 0, joint = 0, lower = 0, upper = 0, onsets = 0, onset_steps = 0;
   std::size_t found[kOrders] = {}, total[kOrders] = {};
   for (const auto& s : samples) {
     if (s.epoch != last_epoch) continue;
     const auto dec = melodl::encode::native_harmony_codec().decode(s.text);
     if (dec.harmony.steps() == 0) continue;
-    const pl::HarmonyNovelty nov = index.novelty(dec.harmony);
+    const eval::HarmonyNovelty nov = index.novelty(dec.harmony);
     ++n;
     steps += nov.steps;
     joint = std::max(joint, nov.joint.longest_copy.length);
@@ -523,7 +529,7 @@ nlohmann::json harmony_novelty_json(const std::vector<pl::CorpusMelody>& train,
   j["lower_longest_exact_copy_notes"] = lower;
   j["upper_longest_exact_copy_notes"] = upper;
   for (std::size_t i = 0; i < kOrders; ++i)
-    j["step_ngram_overlap"][std::to_string(pl::kMinNgram + static_cast<int>(i))] =
+    j["step_ngram_overlap"][std::to_string(eval::kMinNgram + static_cast<int>(i))] =
         total[i] ? static_cast<double>(found[i]) / static_cast<double>(total[i]) : 0.0;
   if (!quiet)
     std::printf(
@@ -556,7 +562,7 @@ int run_train(TrainArgs& a) {
   }
   if (viz_port < 0 || viz_port > 65535) throw UsageError("--viz: port out of range: " + a.viz);
   try {
-    melodl::viz::ListenerOptions{a.viz_samples, a.viz_rate, a.seed}.validate();
+    melodl::web::ListenerOptions{a.viz_samples, a.viz_rate, a.seed}.validate();
   } catch (const std::invalid_argument& e) {
     throw UsageError(e.what());
   }
@@ -570,7 +576,7 @@ int run_train(TrainArgs& a) {
     if (!fs::exists(cfg, ec))
       throw Error(cfg.string() + ": not found (is " + a.resume + " a run directory?)");
     try {
-      config = nlohmann::json::parse(melodl::cli::read_text_file(cfg));
+      config = nlohmann::json::parse(melodl::read_text_file(cfg));
       a.inputs = config.at("inputs").get<std::vector<std::string>>();
       a.valid_file = config.at("valid_file").get<std::string>();
       a.valid_fraction = config.at("valid_fraction").get<double>();
@@ -638,17 +644,17 @@ int run_train(TrainArgs& a) {
     std::vector<pl::CorpusMelody> both = split.train;
     both.insert(both.end(), split.valid.begin(), split.valid.end());
     vocab = pl::Vocabulary::from_melodies(both);
-    melodl::cli::check_writable(run_dir / "config.json");
+    melodl::check_writable(run_dir / "config.json");
     run.emplace(run_dir, settings, split, vocab);
-    melodl::cli::write_file_atomic(run_dir / "config.json",
+    melodl::write_file_atomic(run_dir / "config.json",
                                    config_json(a, settings).dump(2) + "\n");
   }
 
-  std::unique_ptr<melodl::cli::WavRenderer> renderer;
+  std::unique_ptr<pipeline::WavRenderer> renderer;
   fs::path soundfont;
   if (a.wav) {
-    soundfont = melodl::cli::find_soundfont();
-    renderer = std::make_unique<melodl::cli::WavRenderer>(soundfont);
+    soundfont = pipeline::find_soundfont();
+    renderer = std::make_unique<pipeline::WavRenderer>(soundfont);
   }
 
   const auto& st0 = run->state();
@@ -684,13 +690,13 @@ int run_train(TrainArgs& a) {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
 
-  // The live view (--viz, examples/viz/, docs/viz.md); the server stops before the listener.
-  std::unique_ptr<melodl::viz::VizListener> viz_listener;
-  std::unique_ptr<melodl::viz::VizServer> viz_server;
+  // The live view (--viz, web/, docs/viz.md); the server stops before the listener.
+  std::unique_ptr<melodl::web::VizListener> viz_listener;
+  std::unique_ptr<melodl::web::VizServer> viz_server;
   if (given(a, "--viz")) {
     try {
-      viz_listener = std::make_unique<melodl::viz::VizListener>(
-          run->network().layout(), melodl::viz::ListenerOptions{a.viz_samples, a.viz_rate, a.seed});
+      viz_listener = std::make_unique<melodl::web::VizListener>(
+          run->network().layout(), melodl::web::ListenerOptions{a.viz_samples, a.viz_rate, a.seed});
       viz_listener->set_stop_flag(&g_stop);
     } catch (const std::invalid_argument& e) {
       throw UsageError(e.what());
@@ -701,7 +707,7 @@ int run_train(TrainArgs& a) {
                    "and learning-rate controls to the network, without authentication\n",
                    a.viz_bind.c_str());
     try {
-      viz_server = std::make_unique<melodl::viz::VizServer>(*viz_listener, a.viz_bind, viz_port);
+      viz_server = std::make_unique<melodl::web::VizServer>(*viz_listener, a.viz_bind, viz_port);
     } catch (const std::runtime_error& e) {
       throw Error(e.what());
     }
@@ -745,7 +751,7 @@ int run_train(TrainArgs& a) {
                      playback.program, playback.start_pitch});
     }
     if (!gen.empty())
-      melodl::cli::write_file_atomic(dir / "samples.txt",
+      melodl::write_file_atomic(dir / "samples.txt",
                                      a.harmonies ? melodl::cli::harmonies_file_text(gen)
                                                  : melodl::cli::melodies_file_text(gen));
     if (viz_listener) {
@@ -802,7 +808,7 @@ int run_train(TrainArgs& a) {
                    a.program, 60});
   }
   std::reverse(all.begin(), all.end());
-  melodl::cli::write_file_atomic(
+  melodl::write_file_atomic(
       run_dir / "composition.txt",
       a.harmonies ? melodl::cli::harmonies_file_text(all) : melodl::cli::melodies_file_text(all));
 
@@ -813,16 +819,16 @@ int run_train(TrainArgs& a) {
   } else if (!st.samples.empty()) {
     std::vector<melodl::encode::SymbolMelody> train_mel;
     for (const auto& m : split.train) train_mel.push_back(m.melody);
-    const pl::CorpusIndex index(train_mel);
+    const eval::CorpusIndex index(train_mel);
     const int last_epoch = st.samples.back().epoch;
     std::size_t longest = 0, n = 0, notes = 0;
-    std::size_t found[pl::kMaxNgram - pl::kMinNgram + 1] = {},
-                                                      total[pl::kMaxNgram - pl::kMinNgram + 1] = {};
+    std::size_t found[eval::kMaxNgram - eval::kMinNgram + 1] = {},
+                                                      total[eval::kMaxNgram - eval::kMinNgram + 1] = {};
     for (const auto& s : st.samples) {
       if (s.epoch != last_epoch) continue;
       const auto dec = melodl::encode::native_codec().decode(s.text);
       if (dec.melody.steps.empty()) continue;
-      const auto tok = pl::tokenize(dec.melody);
+      const auto tok = eval::tokenize(dec.melody);
       const auto nov = index.novelty(tok.tokens);
       longest = std::max(longest, nov.longest_copy.length);
       notes += tok.tokens.size();
@@ -837,7 +843,7 @@ int run_train(TrainArgs& a) {
     novelty["notes"] = notes;
     novelty["longest_exact_copy_notes"] = longest;
     for (std::size_t i = 0; i < std::size(found); ++i)
-      novelty["ngram_overlap"][std::to_string(pl::kMinNgram + static_cast<int>(i))] =
+      novelty["ngram_overlap"][std::to_string(eval::kMinNgram + static_cast<int>(i))] =
           total[i] ? static_cast<double>(found[i]) / static_cast<double>(total[i]) : 0.0;
     if (!a.quiet) {
       std::printf(
@@ -847,7 +853,7 @@ int run_train(TrainArgs& a) {
           last_epoch, n, notes, longest);
       for (std::size_t i = 0; i < std::size(found); ++i)
         std::printf(
-            " %d-grams %.0f%%", pl::kMinNgram + static_cast<int>(i),
+            " %d-grams %.0f%%", eval::kMinNgram + static_cast<int>(i),
             total[i] ? 100.0 * static_cast<double>(found[i]) / static_cast<double>(total[i]) : 0.0);
       std::printf("\n");
     }
@@ -878,7 +884,7 @@ int run_train(TrainArgs& a) {
   manifest["final_lr"] = st.lr;
   manifest["checkpoint"] = run->latest_checkpoint().filename().string();
   manifest["novelty"] = novelty;
-  melodl::cli::write_file_atomic(run_dir / "manifest.json", manifest.dump(2) + "\n");
+  melodl::write_file_atomic(run_dir / "manifest.json", manifest.dump(2) + "\n");
   if (!a.quiet) {
     std::printf(
         "melodl train: done in %s; checkpoint %s\n  samples: %s/samples/epoch-*/ (MIDI%s), all "

@@ -9,13 +9,13 @@
 #include <string>
 #include <vector>
 
-#include "examples/pipeline/composing.h"
-#include "examples/pipeline/corpus.h"
+#include "pipeline/composing.h"
+#include "pipeline/audio.h"
+#include "pipeline/corpus.h"
 #include "lstm/checkpoint.h"
 
 namespace melodl::cli {
 
-class WavRenderer;
 
 // Each input: a directory or a MIDI file (extracted on the fly with the encode defaults,
 // native format) or a melodies file from `melodl extract` (must be native format).
@@ -57,7 +57,7 @@ struct PlaybackOptions {
 // nothing) for a melody that decodes to no note.
 bool write_playback(const std::filesystem::path& dir, const std::string& stem,
                     const encode::SymbolMelody& melody, const PlaybackOptions& options,
-                    WavRenderer* renderer);
+                    pipeline::WavRenderer* renderer);
 
 // Two-part harmonies: a harmonies file (header + provenance comment + native line each),
 // readable by `melodl train --harmonies`, `match` and `render`.
@@ -74,7 +74,7 @@ struct HarmonyPlaybackOptions {
 // note.
 bool write_harmony_playback(const std::filesystem::path& dir, const std::string& stem,
                             const encode::SymbolHarmony& harmony,
-                            const HarmonyPlaybackOptions& options, WavRenderer* renderer);
+                            const HarmonyPlaybackOptions& options, pipeline::WavRenderer* renderer);
 
 // A trained model: a checkpoint file, or a run directory (its latest good checkpoint,
 // falling back to older ones). Throws cli::Error naming the file: missing, damaged, or

@@ -1,5 +1,5 @@
 // tests/cli/cli_common_test.cpp: unit tests of the melodl program's helpers
-// (examples/melody_file, extract_run's split, fs_util, audio's WAV I/O).
+// (encode/melody_file, extract_run's split, fs_util, audio's WAV I/O).
 // Run: ctest -R cli_common_test
 #include <gtest/gtest.h>
 
@@ -7,14 +7,20 @@
 #include <fstream>
 #include <set>
 
-#include "examples/audio.h"
+#include "pipeline/audio.h"
 #include "examples/cli_error.h"
-#include "examples/extract_run.h"
-#include "examples/fs_util.h"
-#include "examples/melody_file.h"
+#include "pipeline/extract_run.h"
+#include "base/error.h"
+#include "base/files.h"
+#include "midi/files.h"
+#include "encode/melody_file.h"
 
 namespace fs = std::filesystem;
+using namespace melodl;
 using namespace melodl::cli;
+using namespace melodl::encode;
+using namespace melodl::pipeline;
+using melodl::midi::find_midi_files;
 
 namespace {
 
@@ -116,7 +122,7 @@ TEST(CliFsUtil, FindsMidiFilesRecursivelySortedCaseInsensitive) {
   std::vector<std::string> rel;
   for (const auto& f : files) rel.push_back(fs::relative(f, d).generic_string());
   EXPECT_EQ(rel, (std::vector<std::string>{"a.rmi", "b/c/y.midi", "b/k.Kar", "b/z.MID"}));
-  EXPECT_THROW(find_midi_files({(d / "nope").string()}), Error);
+  EXPECT_THROW(find_midi_files({(d / "nope").string()}), melodl::IoError);
 }
 
 TEST(CliFsUtil, AtomicWriteReplacesAndLeavesNoTemporaries) {
@@ -127,7 +133,7 @@ TEST(CliFsUtil, AtomicWriteReplacesAndLeavesNoTemporaries) {
   std::size_t entries = 0;
   for ([[maybe_unused]] const auto& e : fs::directory_iterator(d / "sub")) ++entries;
   EXPECT_EQ(entries, 1u);
-  EXPECT_THROW(write_file_atomic(d / "sub", "x"), Error);  // a directory
+  EXPECT_THROW(write_file_atomic(d / "sub", "x"), melodl::IoError);  // a directory
   EXPECT_EQ(with_stem_suffix("out/melodies.txt", "-valid"), fs::path("out/melodies-valid.txt"));
 }
 
@@ -143,7 +149,7 @@ TEST(CliAudio, WavBytesRoundTrip) {
   EXPECT_EQ(b.sample_rate, 22050);
   EXPECT_EQ(b.samples, a.samples);
   std::ofstream(d / "bad.wav") << "RIFF....WAVEjunk";
-  EXPECT_THROW(read_wav(d / "bad.wav"), Error);
+  EXPECT_THROW(read_wav(d / "bad.wav"), melodl::Error);
 }
 
 TEST(CliAudio, MissingSoundfontIsAClearError) {
@@ -151,7 +157,7 @@ TEST(CliAudio, MissingSoundfontIsAClearError) {
   try {
     find_soundfont("/nonexistent/x.sf2");
     FAIL() << "no exception";
-  } catch (const Error& e) {
+  } catch (const melodl::Error& e) {
     EXPECT_NE(std::string(e.what()).find("/nonexistent/x.sf2"), std::string::npos);
   }
 }

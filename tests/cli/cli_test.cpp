@@ -16,9 +16,10 @@
 #include <vector>
 
 #include "encode/codec.h"
-#include "examples/audio.h"
-#include "examples/fs_util.h"
-#include "examples/melody_file.h"
+#include "pipeline/audio.h"
+#include "base/files.h"
+#include "midi/files.h"
+#include "encode/melody_file.h"
 #include "midi/reader.h"
 
 namespace fs = std::filesystem;
@@ -58,7 +59,7 @@ fs::path bach_dir() { return fs::path(MELODL_SOURCE_DIR) / "data" / "bach"; }
 
 // The first n MIDI files of data/bach (sorted), as the program would list them.
 std::vector<fs::path> bach_files(std::size_t n) {
-  auto all = melodl::cli::find_midi_files({bach_dir().string()});
+  auto all = melodl::midi::find_midi_files({bach_dir().string()});
   if (all.size() > n) all.resize(n);
   return all;
 }
@@ -72,11 +73,11 @@ fs::path scratch() {
   return dir;
 }
 
-std::string slurp(const fs::path& p) { return melodl::cli::read_text_file(p); }
+std::string slurp(const fs::path& p) { return melodl::read_text_file(p); }
 
 nlohmann::json read_json(const fs::path& p) { return nlohmann::json::parse(slurp(p)); }
 
-std::set<std::string> sources_of(const melodl::cli::MelodyFile& f) {
+std::set<std::string> sources_of(const melodl::encode::MelodyFile& f) {
   std::set<std::string> s;
   for (const auto& m : f.melodies) s.insert(m.meta.source);
   return s;
@@ -127,7 +128,7 @@ TEST_F(CliTest, ExtractWritesMelodiesAndReport) {
 
   const std::string text = slurp(dir_ / "m.txt");
   EXPECT_EQ(text.rfind("// melodl melodies format=native version=1\n", 0), 0u);
-  const auto mf = melodl::cli::parse_melody_file(text);
+  const auto mf = melodl::encode::parse_melody_file(text);
   EXPECT_EQ(mf.format, "native");
   ASSERT_GT(mf.melodies.size(), 0u);
   for (const auto& m : mf.melodies) {
@@ -175,8 +176,8 @@ TEST_F(CliTest, SplitBySourceFileIsDisjointAndSeeded) {
   split("a", "7");
   split("b", "7");
   split("c", "8");
-  const auto train = melodl::cli::read_melody_file(dir_ / "a.txt");
-  const auto valid = melodl::cli::read_melody_file(dir_ / "a-valid.txt");
+  const auto train = melodl::encode::read_melody_file(dir_ / "a.txt");
+  const auto valid = melodl::encode::read_melody_file(dir_ / "a-valid.txt");
   ASSERT_FALSE(train.melodies.empty());
   ASSERT_FALSE(valid.melodies.empty());
   const auto ts = sources_of(train), vs = sources_of(valid);
@@ -253,7 +254,7 @@ TEST_F(CliTest, MalformedMidiIsReportedAndSkipped) {
     EXPECT_FALSE(f["error"].get<std::string>().empty());
   }
   EXPECT_EQ(failed, (std::set<std::string>{"broken.MID", "html.mid"}));
-  EXPECT_FALSE(melodl::cli::read_melody_file(dir_ / "m.txt").melodies.empty());
+  EXPECT_FALSE(melodl::encode::read_melody_file(dir_ / "m.txt").melodies.empty());
 
   // Nothing readable at all is an error, with the reason, even with --quiet.
   RunResult only =
@@ -268,7 +269,7 @@ TEST_F(CliTest, RenderWritesOneLoadableMidiPerMelody) {
   for (const auto& f : files) args.push_back(f.string());
   args.insert(args.end(), {"-o", (dir_ / "m.txt").string(), "-q"});
   ASSERT_EQ(run_melodl(args).code, 0);
-  const auto mf = melodl::cli::read_melody_file(dir_ / "m.txt");
+  const auto mf = melodl::encode::read_melody_file(dir_ / "m.txt");
   ASSERT_GT(mf.melodies.size(), 0u);
 
   RunResult r = run_melodl({"render", (dir_ / "m.txt").string(), "-o", (dir_ / "midi").string()});
@@ -355,17 +356,17 @@ TEST_F(CliTest, RenderSkipsInvalidSymbolsAndRejectsGarbage) {
 }
 
 TEST_F(CliTest, RenderWavIsAudible) {
-  if (!melodl::cli::audio_available()) {
+  if (!melodl::pipeline::audio_available()) {
     // A build without fluidsynth: --wav must fail with the reason instead.
     std::ofstream(dir_ / "m.txt") << "<8O8N8M8>\n";
     RunResult r =
         run_melodl({"render", (dir_ / "m.txt").string(), "-o", (dir_ / "out").string(), "--wav"});
     EXPECT_EQ(r.code, 1);
-    EXPECT_NE(r.output.find(melodl::cli::kNoAudioMessage), std::string::npos) << r.output;
-    GTEST_SKIP() << melodl::cli::kNoAudioMessage;
+    EXPECT_NE(r.output.find(melodl::pipeline::kNoAudioMessage), std::string::npos) << r.output;
+    GTEST_SKIP() << melodl::pipeline::kNoAudioMessage;
   }
   try {
-    melodl::cli::find_soundfont();
+    melodl::pipeline::find_soundfont();
   } catch (const std::exception& e) {
     GTEST_SKIP() << "no soundfont installed (" << e.what() << ")";
   }
@@ -375,7 +376,7 @@ TEST_F(CliTest, RenderWavIsAudible) {
   RunResult r = run_melodl(
       {"render", in.string(), "-o", (dir_ / "out").string(), "--wav", "--wav-seconds", "4"});
   ASSERT_EQ(r.code, 0) << r.output;
-  const auto audio = melodl::cli::read_wav(dir_ / "out" / "melody-0001.wav");
+  const auto audio = melodl::pipeline::read_wav(dir_ / "out" / "melody-0001.wav");
   EXPECT_EQ(audio.sample_rate, 44100);
   // 9 quarter notes at 100 bpm = 5.4 s, cut at 4 s.
   EXPECT_EQ(audio.frames(), 4u * 44100u);
@@ -386,7 +387,7 @@ TEST_F(CliTest, RenderWavIsAudible) {
 }
 
 TEST_F(CliTest, RenderWavWithMissingSoundfontNamesIt) {
-  if (!melodl::cli::audio_available()) GTEST_SKIP() << melodl::cli::kNoAudioMessage;
+  if (!melodl::pipeline::audio_available()) GTEST_SKIP() << melodl::pipeline::kNoAudioMessage;
   const fs::path in = dir_ / "m.txt";
   std::ofstream(in) << "<8O8N8M8>\n";
   const std::string sf = (dir_ / "none.sf2").string();

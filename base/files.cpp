@@ -1,0 +1,144 @@
+// base/files.cpp: see files.h. POSIX calls for the fsync of atomic writes.
+#include "base/files.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <fstream>
+#include <sstream>
+#include <system_error>
+
+#include "base/error.h"
+
+namespace melodl {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string errno_text(int err) { return std::system_category().message(err); }
+
+[[noreturn]] void fail(const fs::path& path, const std::string& what) {
+  throw IoError("cannot write " + path.string() + ": " + what);
+}
+
+std::atomic<unsigned> g_temp_counter{0};
+
+}  // namespace
+
+AtomicFile::AtomicFile(fs::path target, unsigned mode) : target_(std::move(target)) {
+  if (target_.empty()) throw IoError("cannot write: empty output path");
+  std::error_code ec;
+  if (fs::is_directory(target_, ec)) fail(target_, "is a directory");
+  const fs::path dir = target_.parent_path();
+  if (!dir.empty()) {
+    fs::create_directories(dir, ec);
+    if (ec) fail(target_, "cannot create " + dir.string() + ": " + ec.message());
+  }
+  // Unique name in the same folder, so rename() stays on one file system. Built with += :
+  // GCC 12 reports a false -Wrestrict on `"." + std::string`.
+  std::string name(".");
+  name += target_.filename().string();
+  name += ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(g_temp_counter++);
+  temp_ = dir.empty() ? fs::path(name) : dir / name;
+  fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, static_cast<mode_t>(mode));
+  if (fd_ < 0) fail(target_, errno_text(errno));
+}
+
+AtomicFile::~AtomicFile() {
+  if (committed_) return;
+  if (fd_ >= 0) ::close(fd_);
+  ::unlink(temp_.c_str());
+}
+
+void AtomicFile::write(std::string_view bytes) {
+  if (fd_ < 0) fail(target_, "write after commit");
+  const char* p = bytes.data();
+  std::size_t left = bytes.size();
+  while (left > 0) {
+    const ssize_t n = ::write(fd_, p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      fail(target_, "write failed: " + errno_text(errno));
+    }
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
+}
+
+void AtomicFile::commit() {
+  if (fd_ < 0) fail(target_, "commit twice");
+  if (::fsync(fd_) != 0) fail(target_, "fsync failed: " + errno_text(errno));
+  const int fd = fd_;
+  fd_ = -1;
+  if (::close(fd) != 0) fail(target_, "close failed: " + errno_text(errno));
+  if (::rename(temp_.c_str(), target_.c_str()) != 0)
+    fail(target_, "rename failed: " + errno_text(errno));
+  committed_ = true;
+  // Make the rename durable. The new file is in place; a folder that cannot be synced on a
+  // file system without directory fsync (EINVAL) is fine, any other failure is reported.
+  const fs::path dir = target_.parent_path();
+  const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) fail(target_, "written, but its folder cannot be opened: " + errno_text(errno));
+  const int rc = ::fsync(dfd);
+  const int err = errno;
+  ::close(dfd);
+  if (rc != 0 && err != EINVAL)
+    fail(target_, "written, but fsync of its folder failed: " + errno_text(err));
+}
+
+void write_file_atomic(const fs::path& path, std::string_view content) {
+  AtomicFile f(path);
+  f.write(content);
+  f.commit();
+}
+
+std::string read_text_file(const fs::path& path) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) throw IoError("cannot read " + path.string() + ": is a directory");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError("cannot open " + path.string() + ": " + errno_text(errno));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) throw IoError("cannot read " + path.string());
+  return ss.str();
+}
+
+void ensure_directory(const fs::path& dir) {
+  if (dir.empty()) return;
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec || !fs::is_directory(dir)) {
+    throw IoError("cannot create directory " + dir.string() + ": " +
+                  (ec ? ec.message() : std::string("a file of that name exists")));
+  }
+}
+
+void check_writable(const fs::path& path) {
+  if (path.empty()) throw IoError("cannot write: empty output path");
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) fail(path, "is a directory");
+  const fs::path dir = path.parent_path();
+  if (!dir.empty()) {
+    fs::create_directories(dir, ec);
+    if (ec || !fs::is_directory(dir))
+      fail(path, "cannot create directory " + dir.string() + (ec ? ": " + ec.message() : std::string()));
+  }
+  std::string probe_name(".");
+  probe_name += path.filename().string();
+  probe_name += ".probe" + std::to_string(::getpid());
+  const fs::path probe = (dir.empty() ? fs::path(".") : dir) / probe_name;
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) fail(path, errno_text(errno));
+  ::close(fd);
+  ::unlink(probe.c_str());
+}
+
+fs::path with_stem_suffix(const fs::path& path, std::string_view suffix) {
+  fs::path out = path;
+  out.replace_filename(path.stem().string() + std::string(suffix) + path.extension().string());
+  return out;
+}
+
+}  // namespace melodl

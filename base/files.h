@@ -1,0 +1,63 @@
+// base/files.h: the file helpers every module shares: reading a whole file, creating output
+// folders, and THE atomic writer (a temporary file beside the target, every byte written,
+// fsync, close, rename over the target, fsync of the folder), so an interrupted or failed
+// run never leaves half a file where a finished one was. Every error is an IoError naming
+// the path and the system's reason; a failed write removes its temporary file.
+//
+// Example:
+//   melodl::write_file_atomic("out/melodies.txt", text);
+//   melodl::AtomicFile f("model.bin");           // for writers that stream or need a path
+//   f.write(header);  f.write(body);  f.commit(); // not committed: the target is untouched
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+namespace melodl {
+
+class AtomicFile {
+ public:
+  // Creates the temporary file (".<name>.tmp-<pid>-<n>", mode `mode` less the umask) beside `target`,
+  // creating missing parent folders. Throws IoError.
+  explicit AtomicFile(std::filesystem::path target, unsigned mode = 0644);
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+  // Not committed: closes and removes the temporary file; the target stays as it was.
+  ~AtomicFile();
+
+  // Appends every byte (short writes and EINTR retried). Throws IoError.
+  void write(std::string_view bytes);
+  // fsync and close the temporary file (both checked), rename it over the target, then fsync
+  // the folder (checked, except where the file system does not support it). Throws IoError;
+  // before the rename the target is untouched.
+  void commit();
+
+  // For writers that write through a path of their own (libsmf's smf_save): they write the
+  // temporary file, then commit() makes their bytes durable and moves them into place.
+  const std::filesystem::path& temp_path() const { return temp_; }
+  const std::filesystem::path& target() const { return target_; }
+
+ private:
+  std::filesystem::path target_, temp_;
+  int fd_ = -1;
+  bool committed_ = false;
+};
+
+// Writes content to path atomically (AtomicFile). Throws IoError naming the path.
+void write_file_atomic(const std::filesystem::path& path, std::string_view content);
+
+// Whole file as bytes; throws IoError naming the path.
+std::string read_text_file(const std::filesystem::path& path);
+
+// Creates a folder (and parents) for outputs; throws IoError naming it.
+void ensure_directory(const std::filesystem::path& dir);
+
+// Fails early, before hours of work, when `path` cannot be written: creates its parent
+// folders and a scratch file beside it. Throws IoError naming the path.
+void check_writable(const std::filesystem::path& path);
+
+// "out/melodies.txt" -> "out/melodies-valid.txt" (suffix before the extension).
+std::filesystem::path with_stem_suffix(const std::filesystem::path& path, std::string_view suffix);
+
+}  // namespace melodl

@@ -1,0 +1,627 @@
+// pipeline/training.cpp: the training run behind `melodl train`. See training.h.
+#include "pipeline/training.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <numeric>
+#include <stdexcept>
+#include <thread>
+
+#include "lstm/checkpoint.h"
+#include "lstm/checkpoint_file.h"
+
+namespace melodl::pipeline {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr double kLn2 = 0.6931471805599453;
+
+bool all_finite(std::span<const float> v) {
+  // Summing is cheaper than a branch per element and NaN/Inf propagate into the sum.
+  float acc = 0.0f;
+  for (float x : v) acc += x * 0.0f;
+  return acc == 0.0f;
+}
+
+std::int64_t env_int(const char* name, std::int64_t fallback) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return fallback;
+  return std::strtoll(v, nullptr, 10);
+}
+
+std::string ckpt_name(std::int64_t serial) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "ckpt-%06lld.safetensors", static_cast<long long>(serial));
+  return buf;
+}
+
+std::vector<fs::path> list_checkpoints(const fs::path& dir) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return out;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.starts_with("ckpt-") && name.ends_with(".safetensors")) out.push_back(e.path());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+struct GoodCheckpoint {
+  fs::path path;
+  lstm::LoadedCheckpoint ck;
+};
+
+GoodCheckpoint load_good(const fs::path& run_dir, std::vector<std::string>* skipped) {
+  const fs::path dir = run_dir / "checkpoints";
+  std::vector<fs::path> candidates;
+  {
+    std::ifstream in(dir / "latest");
+    std::string name;
+    if (in && std::getline(in, name) && !name.empty())
+      candidates.push_back(dir / name);
+    else if (skipped)
+      skipped->push_back((dir / "latest").string() + ": missing or empty");
+  }
+  auto all = list_checkpoints(dir);
+  for (auto it = all.rbegin(); it != all.rend(); ++it)
+    if (candidates.empty() || *it != candidates.front()) candidates.push_back(*it);
+  for (const auto& p : candidates) {
+    try {
+      lstm::LoadedCheckpoint ck = lstm::load_checkpoint(p);
+      if (!all_finite(ck.params)) {
+        if (skipped) skipped->push_back(p.string() + ": non-finite weights");
+        continue;
+      }
+      return {p, std::move(ck)};
+    } catch (const std::exception& e) {
+      if (skipped) skipped->push_back(p.string() + ": " + e.what());
+    }
+  }
+  throw std::runtime_error("no loadable checkpoint in " + dir.string());
+}
+
+nlohmann::json metrics_json(const EpochMetrics& m) {
+  return {{"epoch", m.epoch},
+          {"partial", m.partial},
+          {"train_bits_per_symbol", m.train_bits_per_symbol},
+          {"valid_bits_per_symbol", m.valid_bits_per_symbol},
+          {"valid_bits_per_note", m.valid_bits_per_note},
+          {"seconds", m.seconds},
+          {"steps", m.steps},
+          {"symbols", m.symbols},
+          {"lr", m.lr}};
+}
+
+}  // namespace
+
+std::string EpochMetrics::to_json() const { return metrics_json(*this).dump(); }
+
+void write_atomic(const fs::path& path, const std::string& content) {
+  if (path.has_parent_path()) fs::create_directories(path.parent_path());
+  const fs::path tmp = path.string() + ".tmp" + std::to_string(::getpid());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::runtime_error("cannot write " + tmp.string());
+  std::size_t off = 0;
+  while (off < content.size()) {
+    const ssize_t n = ::write(fd, content.data() + off, content.size() - off);
+    if (n <= 0) {
+      ::close(fd);
+      fs::remove(tmp);
+      throw std::runtime_error("cannot write " + tmp.string());
+    }
+    off += static_cast<std::size_t>(n);
+  }
+  ::fsync(fd);
+  ::close(fd);
+  fs::rename(tmp, path);
+}
+
+void TrainSettings::validate() const {
+  auto bad = [](const std::string& what) { throw std::invalid_argument(what); };
+  if (batch < 1) bad("--batch must be >= 1");
+  if (window < 2) bad("--window must be >= 2");
+  if (epochs < 0) bad("--epochs must be >= 0");
+  if (!(time_budget_s >= 0)) bad("--time-budget must be >= 0");
+  if (epochs == 0 && time_budget_s <= 0) bad("give --epochs or --time-budget");
+  if (!(checkpoint_every_s >= 0)) bad("--checkpoint-every must be >= 0");
+  if (keep_checkpoints < 2) bad("--keep-checkpoints must be >= 2");
+  if (max_bad_steps < 1) bad("max bad steps must be >= 1");
+  if (samples_per_epoch < 0) bad("--samples-per-epoch must be >= 0");
+  if (sample_length < 4) bad("--sample-length must be >= 4");
+  lstm::NetworkConfig net = network;
+  if (net.vocab == 0) net.vocab = 2;  // set from the data later
+  net.validate();
+  train.validate();
+}
+
+std::string RunState::to_json() const {
+  nlohmann::json j;
+  j["epoch"] = epoch;
+  j["next_batch"] = next_batch;
+  j["epoch_loss_nats"] = epoch_loss_nats;
+  j["epoch_count"] = epoch_count;
+  j["symbols"] = symbols;
+  j["elapsed_s"] = elapsed_s;
+  j["attempts"] = attempts;
+  j["skipped_steps"] = skipped_steps;
+  j["reloads"] = reloads;
+  j["lr"] = lr;
+  j["finished"] = finished;
+  j["history"] = nlohmann::json::array();
+  for (const auto& m : history) j["history"].push_back(metrics_json(m));
+  j["samples"] = nlohmann::json::array();
+  for (const auto& s : samples) j["samples"].push_back({{"epoch", s.epoch}, {"text", s.text}});
+  return j.dump();
+}
+
+RunState RunState::from_json(const std::string& text) {
+  try {
+    const auto j = nlohmann::json::parse(text);
+    RunState s;
+    s.epoch = j.at("epoch").get<int>();
+    s.next_batch = j.at("next_batch").get<std::size_t>();
+    s.epoch_loss_nats = j.at("epoch_loss_nats").get<double>();
+    s.epoch_count = j.at("epoch_count").get<double>();
+    s.symbols = j.at("symbols").get<std::uint64_t>();
+    s.elapsed_s = j.at("elapsed_s").get<double>();
+    s.attempts = j.at("attempts").get<std::int64_t>();
+    s.skipped_steps = j.at("skipped_steps").get<std::size_t>();
+    s.reloads = j.at("reloads").get<std::size_t>();
+    s.lr = j.at("lr").get<double>();
+    s.finished = j.at("finished").get<bool>();
+    for (const auto& m : j.at("history")) {
+      EpochMetrics e;
+      e.epoch = m.at("epoch").get<int>();
+      e.partial = m.at("partial").get<bool>();
+      e.train_bits_per_symbol = m.at("train_bits_per_symbol").get<double>();
+      e.valid_bits_per_symbol = m.at("valid_bits_per_symbol").get<double>();
+      e.valid_bits_per_note = m.at("valid_bits_per_note").get<double>();
+      e.seconds = m.at("seconds").get<double>();
+      e.steps = m.at("steps").get<std::int64_t>();
+      e.symbols = m.at("symbols").get<std::uint64_t>();
+      e.lr = m.at("lr").get<double>();
+      s.history.push_back(e);
+    }
+    for (const auto& x : j.at("samples"))
+      s.samples.push_back({x.at("epoch").get<int>(), x.at("text").get<std::string>()});
+    return s;
+  } catch (const nlohmann::json::exception& e) {
+    throw std::invalid_argument(std::string("run state: ") + e.what());
+  }
+}
+
+struct TrainingRun::Impl {
+  fs::path run_dir;
+  TrainSettings settings;
+  Split data;
+  Vocabulary vocab;
+  std::vector<Window> windows;
+  std::uint64_t hash = 0;
+  std::unique_ptr<lstm::Trainer> trainer;
+  RunState st;
+  fs::path latest;
+  int consecutive_bad = 0;
+  // Fault injection.
+  std::int64_t fault_grad_at = -1, fault_grad_count = 1, fault_weight_at = -1, pause_ms = 0;
+  // Current epoch's window order.
+  int perm_epoch = -1;
+  std::vector<std::size_t> perm;
+
+  void init_data() {
+    windows = make_windows(data.train, vocab, settings.window);
+    if (windows.empty())
+      throw std::invalid_argument("no training data: the training split is empty");
+    std::vector<CorpusMelody> all = data.train;
+    all.insert(all.end(), data.valid.begin(), data.valid.end());
+    hash = Corpus::hash(all);
+    fault_grad_at = env_int("MELODL_FAULT_NAN_GRAD_AT_STEP", -1);
+    fault_grad_count = env_int("MELODL_FAULT_NAN_GRAD_COUNT", 1);
+    fault_weight_at = env_int("MELODL_FAULT_NAN_WEIGHT_AT_STEP", -1);
+    pause_ms = env_int("MELODL_FAULT_CHECKPOINT_PAUSE_MS", 0);
+  }
+
+  std::size_t batches() const {
+    const auto B = static_cast<std::size_t>(settings.batch);
+    return (windows.size() + B - 1) / B;
+  }
+
+  const std::vector<std::size_t>& order(int epoch) {
+    if (perm_epoch != epoch) {
+      perm.resize(windows.size());
+      std::iota(perm.begin(), perm.end(), 0);
+      lstm::Rng rng(settings.seed * 0x9E3779B97F4A7C15ull + static_cast<std::uint64_t>(epoch) + 1);
+      for (std::size_t i = perm.size(); i > 1; --i) std::swap(perm[i - 1], perm[rng.below(i)]);
+      perm_epoch = epoch;
+    }
+    return perm;
+  }
+
+  void log(const TrainCallbacks& cb, const std::string& msg) const {
+    if (cb.log) cb.log(msg);
+  }
+
+  // Writes a checkpoint unless the weights are non-finite; returns whether it did.
+  bool save(const TrainCallbacks& cb) {
+    if (!trainer->parameters_finite()) {
+      log(cb, "not writing a checkpoint: the weights are not finite");
+      return false;
+    }
+    const fs::path dir = run_dir / "checkpoints";
+    fs::create_directories(dir);
+    const std::string name = ckpt_name(st.attempts);
+    const fs::path path = dir / name;
+    lstm::save_checkpoint(path, *trainer, vocab.stored(),
+                          {{"run_state", st.to_json()}, {"data_hash", std::to_string(hash)}});
+    if (pause_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms));
+    write_atomic(dir / "latest", name + "\n");
+    latest = path;
+    auto all = list_checkpoints(dir);
+    std::size_t excess = all.size() > static_cast<std::size_t>(settings.keep_checkpoints)
+                             ? all.size() - static_cast<std::size_t>(settings.keep_checkpoints)
+                             : 0;
+    for (const auto& p : all) {
+      if (excess == 0) break;
+      if (p == path) continue;
+      std::error_code ec;
+      fs::remove(p, ec);
+      --excess;
+    }
+    return true;
+  }
+
+  // Restores trainer and run state from a loaded checkpoint.
+  void adopt(GoodCheckpoint good, int threads, double lr_override) {
+    auto& ck = good.ck;
+    const auto it = ck.extra.find("data_hash");
+    if (it == ck.extra.end() || it->second != std::to_string(hash))
+      throw std::invalid_argument(good.path.string() +
+                                  ": the training data differ from the data this run was "
+                                  "started with (data hash mismatch)");
+    if (ck.vocabulary != vocab.stored())
+      throw std::invalid_argument(good.path.string() + ": vocabulary \"" + ck.vocabulary +
+                                  "\" differs from the data's \"" + vocab.stored() + "\"");
+    if (!ck.train_config)
+      throw std::invalid_argument(good.path.string() + ": no training state (weights only)");
+    const auto rs = ck.extra.find("run_state");
+    if (rs == ck.extra.end())
+      throw std::invalid_argument(good.path.string() + ": not a `melodl train` checkpoint");
+    if (threads > 0) ck.network_config.threads = threads;
+    // The backend is this run's choice, not the one the checkpoint was written on.
+    ck.network_config.device = settings.network.device;
+    if (lr_override > 0) ck.train_config->optimizer.lr = static_cast<float>(lr_override);
+    trainer = std::make_unique<lstm::Trainer>(ck.make_trainer());
+    st = RunState::from_json(rs->second);
+    if (lr_override > 0) st.lr = lr_override;
+    // A rate changed during training (--viz) is in the run state; older checkpoints'
+    // train_config still holds the starting rate.
+    if (st.lr > 0) trainer->set_learning_rate(static_cast<float>(st.lr));
+    latest = good.path;
+  }
+
+  enum class BatchResult { ok, reload };
+
+  BatchResult train_batch(const std::vector<std::size_t>& idx, std::size_t b, double& loss,
+                          double& count, const TrainCallbacks& cb) {
+    const std::size_t B0 = static_cast<std::size_t>(settings.batch);
+    const std::size_t first = b * B0, last = std::min(idx.size(), first + B0);
+    const int B = static_cast<int>(last - first);
+    std::size_t T = 0;
+    for (std::size_t k = first; k < last; ++k) T = std::max(T, windows[idx[k]].symbols.size() - 1);
+    std::vector<std::int32_t> in(T * B, 0), tg(T * B, 0);
+    std::vector<float> mask(T * B, 0.0f);
+    std::vector<std::size_t> len(static_cast<std::size_t>(B));
+    for (int j = 0; j < B; ++j) {
+      const auto& s = windows[idx[first + static_cast<std::size_t>(j)]].symbols;
+      len[static_cast<std::size_t>(j)] = s.size() - 1;
+      for (std::size_t t = 0; t + 1 < s.size(); ++t) {
+        in[t * B + j] = s[t];
+        tg[t * B + j] = s[t + 1];
+        mask[t * B + j] = 1.0f;
+      }
+    }
+    const std::size_t seg =
+        settings.train.tbptt_fwd > 0 ? static_cast<std::size_t>(settings.train.tbptt_fwd) : T;
+    lstm::State state = trainer->network().zero_state(B);
+    for (std::size_t t0 = 0; t0 < T; t0 += seg) {
+      const std::size_t t1 = std::min(T, t0 + seg);
+      const std::size_t n = (t1 - t0) * static_cast<std::size_t>(B);
+      const std::size_t o = t0 * static_cast<std::size_t>(B);
+      lstm::Batch s{static_cast<int>(t1 - t0), B, std::span(in).subspan(o, n),
+                    std::span(tg).subspan(o, n), std::span(mask).subspan(o, n)};
+      ++st.attempts;
+      const lstm::StepStats ss = trainer->compute_gradients(s, state, settings.train.tbptt_bwd);
+      if (fault_grad_at >= 0 && st.attempts >= fault_grad_at &&
+          st.attempts < fault_grad_at + fault_grad_count) {
+        const auto g = trainer->mutable_gradients();
+        g[g.size() / 2] = std::numeric_limits<float>::quiet_NaN();
+      }
+      // Checks the loss and the gradient and only then updates (on the GPU backend all of
+      // it on the device: no parameter or gradient copies per step).
+      const lstm::UpdateReport up = trainer->apply_update(ss, B);
+      if (!up.finite_loss || !up.finite_gradient) {
+        ++st.skipped_steps;
+        ++consecutive_bad;
+        log(cb, "step " + std::to_string(st.attempts) + ": non-finite " +
+                    (up.finite_loss ? "gradient norm" : "loss") + ", update skipped (" +
+                    std::to_string(st.skipped_steps) + " skipped so far)");
+        if (consecutive_bad >= settings.max_bad_steps) return BatchResult::reload;
+        bool state_ok = true;
+        for (const auto& h : state.h) state_ok &= all_finite(h);
+        for (const auto& c : state.c) state_ok &= all_finite(c);
+        if (!state_ok) break;  // the rest of this batch would only see NaN
+        continue;
+      }
+      consecutive_bad = 0;
+      if (!up.applied) continue;  // nothing unmasked in this segment
+      if (fault_weight_at >= 0 && st.attempts == fault_weight_at)
+        trainer->network().params()[0] = std::numeric_limits<float>::quiet_NaN();
+      if (!trainer->parameters_finite()) {
+        log(cb, "step " + std::to_string(st.attempts) + ": non-finite weights after the update");
+        return BatchResult::reload;
+      }
+      loss += ss.loss_sum;
+      count += ss.count;
+      if (cb.step_end) {
+        const lstm::Trainer& ct = *trainer;  // const accessors: host copies, nothing re-uploaded
+        cb.step_end(ct.network().params(), ct.gradients(), ct.step_count(), ss.loss_sum / ss.count,
+                    st.lr);
+      }
+      if (cb.take_lr)
+        if (const std::optional<double> v = cb.take_lr()) {
+          trainer->set_learning_rate(static_cast<float>(*v));
+          st.lr = *v;
+          char buf[64];
+          std::snprintf(buf, sizeof buf, "%g", *v);
+          log(cb, "learning rate set to " + std::string(buf) +
+                      " from the live view (after update " + std::to_string(trainer->step_count()) +
+                      ")");
+        }
+    }
+    return BatchResult::ok;
+  }
+
+  void reload(const TrainCallbacks& cb) {
+    const RunState keep = st;
+    const double lr = st.lr * 0.5;
+    std::vector<std::string> skipped;
+    GoodCheckpoint good = load_good(run_dir, &skipped);
+    for (const auto& s : skipped) log(cb, "passing over checkpoint " + s);
+    adopt(std::move(good), settings.network.threads, lr);
+    st.attempts = keep.attempts;
+    st.skipped_steps = keep.skipped_steps;
+    st.reloads = keep.reloads + 1;
+    st.elapsed_s = keep.elapsed_s;
+    consecutive_bad = 0;
+    perm_epoch = -1;
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%g", lr);
+    log(cb, "reloaded " + latest.filename().string() + " with the learning rate halved to " + buf +
+                " (reload " + std::to_string(st.reloads) + ")");
+  }
+
+  void epoch_end(bool partial, const TrainCallbacks& cb) {
+    EpochMetrics m;
+    m.epoch = st.epoch + 1;
+    m.partial = partial;
+    m.train_bits_per_symbol = st.epoch_count > 0 ? st.epoch_loss_nats / st.epoch_count / kLn2 : 0;
+    if (!data.valid.empty()) {
+      const ModelScore v = score_network(trainer->network(), vocab, data.valid);
+      m.valid_bits_per_symbol = v.bits_per_symbol();
+      m.valid_bits_per_note = v.bits_per_note();
+    }
+    m.seconds = st.elapsed_s;
+    m.steps = trainer->step_count();
+    m.symbols = st.symbols;
+    m.lr = st.lr;
+    std::vector<Composition> samples;
+    if (settings.samples_per_epoch > 0) {
+      ComposeOptions o;
+      o.count = settings.samples_per_epoch;
+      o.length = settings.sample_length;
+      o.temperature = settings.sample_temperature;
+      o.seed = settings.seed * 1000003ull + static_cast<std::uint64_t>(m.epoch);
+      samples = compose(trainer->network(), vocab, o);
+      for (const auto& c : samples) st.samples.push_back({m.epoch, c.text});
+    }
+    st.history.push_back(m);
+    if (cb.epoch_end) cb.epoch_end(m, samples);
+  }
+};
+
+TrainingRun::TrainingRun(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+TrainingRun::~TrainingRun() = default;
+TrainingRun::TrainingRun(TrainingRun&&) noexcept = default;
+
+TrainingRun::TrainingRun(fs::path run_dir, const TrainSettings& settings, Split data,
+                         Vocabulary vocab)
+    : impl_(std::make_unique<Impl>()) {
+  settings.validate();
+  auto& m = *impl_;
+  m.run_dir = std::move(run_dir);
+  m.settings = settings;
+  m.data = std::move(data);
+  m.vocab = std::move(vocab);
+  m.settings.network.vocab = m.vocab.size();
+  m.init_data();
+  if (!list_checkpoints(m.run_dir / "checkpoints").empty())
+    throw std::invalid_argument(m.run_dir.string() +
+                                " already holds checkpoints: use --resume or another --run-dir");
+  m.trainer = std::make_unique<lstm::Trainer>(lstm::Network(m.settings.network), m.settings.train);
+  m.st.lr = m.settings.train.optimizer.lr;
+}
+
+TrainingRun TrainingRun::resume(fs::path run_dir, const TrainSettings& settings, Split data,
+                                int threads) {
+  auto impl = std::make_unique<Impl>();
+  auto& m = *impl;
+  m.run_dir = std::move(run_dir);
+  m.settings = settings;
+  if (threads > 0) m.settings.network.threads = threads;
+  m.data = std::move(data);
+  std::vector<std::string> skipped;
+  GoodCheckpoint good = load_good(m.run_dir, &skipped);
+  m.vocab = Vocabulary::parse(good.ck.vocabulary);
+  m.settings.network.vocab = m.vocab.size();
+  for (const auto& mel : m.data.train)
+    if (mel.kind != m.vocab.kind() || !m.vocab.covers(mel))
+      throw std::invalid_argument(good.path.string() + ": vocabulary \"" + m.vocab.chars() +
+                                  "\" does not cover the training data (" + mel.source + ")");
+  m.init_data();
+  const fs::path loaded = good.path;
+  m.adopt(std::move(good), m.settings.network.threads, 0.0);
+  // Checkpoints written after the one we continue from belong to the lost future.
+  for (const auto& p : list_checkpoints(m.run_dir / "checkpoints"))
+    if (p.filename() > loaded.filename()) {
+      std::error_code ec;
+      fs::remove(p, ec);
+    }
+  TrainingRun run(std::move(impl));
+  run.resume_notes_ = std::move(skipped);
+  return run;
+}
+
+RunEnd TrainingRun::run(const std::atomic<bool>& stop, const TrainCallbacks& cb) {
+  auto& m = *impl_;
+  for (const auto& s : resume_notes_) m.log(cb, "passing over checkpoint " + s);
+  resume_notes_.clear();
+  // A run that ended may have been resumed with more epochs or more time: whether it is
+  // finished is decided by the settings now in force (whichever limit comes first).
+  if (m.st.finished) {
+    const bool epochs_left = m.settings.epochs <= 0 || m.st.epoch < m.settings.epochs;
+    const bool time_left =
+        m.settings.time_budget_s <= 0 || m.st.elapsed_s < m.settings.time_budget_s;
+    if (epochs_left && time_left) m.st.finished = false;
+  }
+  if (m.latest.empty()) m.save(cb);  // the first good checkpoint, for reloads
+  const auto session_start = Clock::now();
+  const double base_elapsed = m.st.elapsed_s;
+  auto last_ckpt = Clock::now();
+  const std::size_t batches = m.batches();
+  std::size_t session_batches = 0;
+  double ema_bits = -1.0;
+  auto elapsed = [&] {
+    return base_elapsed + std::chrono::duration<double>(Clock::now() - session_start).count();
+  };
+  const std::size_t start_done = static_cast<std::size_t>(m.st.epoch) * batches + m.st.next_batch;
+  while (!m.st.finished) {
+    if (stop.load()) {
+      m.st.elapsed_s = elapsed();
+      m.save(cb);
+      return RunEnd::interrupted;
+    }
+    const bool out_of_time = m.settings.time_budget_s > 0 && elapsed() >= m.settings.time_budget_s;
+    if (out_of_time) {
+      m.st.elapsed_s = elapsed();
+      if (m.st.next_batch > 0 || m.st.history.empty()) m.epoch_end(true, cb);
+      m.st.finished = true;
+      m.save(cb);
+      break;
+    }
+    if (m.st.next_batch < batches) {
+      const auto& idx = m.order(m.st.epoch);
+      double loss = 0, count = 0;
+      const auto t0 = Clock::now();
+      if (m.train_batch(idx, m.st.next_batch, loss, count, cb) == Impl::BatchResult::reload) {
+        m.st.elapsed_s = elapsed();
+        m.reload(cb);
+        continue;
+      }
+      const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
+      ++m.st.next_batch;
+      ++session_batches;
+      m.st.epoch_loss_nats += loss;
+      m.st.epoch_count += count;
+      m.st.symbols += static_cast<std::uint64_t>(count);
+      m.st.elapsed_s = elapsed();
+      if (count > 0) {
+        const double bits = loss / count / kLn2;
+        ema_bits = ema_bits < 0 ? bits : 0.9 * ema_bits + 0.1 * bits;
+      }
+      if (cb.progress) {
+        ProgressInfo p;
+        p.epoch = m.st.epoch + 1;
+        p.epochs = m.settings.epochs;
+        p.batch = m.st.next_batch;
+        p.batches = batches;
+        p.bits_per_symbol = ema_bits;
+        p.symbols_per_s = dt > 0 ? count / dt : 0;
+        p.elapsed_s = m.st.elapsed_s;
+        const double session_s = m.st.elapsed_s - base_elapsed;
+        const std::size_t done = static_cast<std::size_t>(m.st.epoch) * batches + m.st.next_batch;
+        double eta_epochs = -1, frac_epochs = 0;
+        if (m.settings.epochs > 0) {
+          const std::size_t total = static_cast<std::size_t>(m.settings.epochs) * batches;
+          frac_epochs = static_cast<double>(done) / static_cast<double>(total);
+          if (done > start_done)
+            eta_epochs = session_s / static_cast<double>(done - start_done) *
+                         static_cast<double>(total - std::min(total, done));
+        }
+        double eta_time = -1, frac_time = 0;
+        if (m.settings.time_budget_s > 0) {
+          eta_time = std::max(0.0, m.settings.time_budget_s - m.st.elapsed_s);
+          frac_time = m.st.elapsed_s / m.settings.time_budget_s;
+        }
+        p.eta_s = eta_epochs < 0 ? eta_time
+                                 : (eta_time < 0 ? eta_epochs : std::min(eta_epochs, eta_time));
+        p.fraction = std::min(1.0, std::max(frac_epochs, frac_time));
+        cb.progress(p);
+      }
+      const double since = std::chrono::duration<double>(Clock::now() - last_ckpt).count();
+      if (since >= m.settings.checkpoint_every_s && m.st.next_batch < batches) {
+        if (m.save(cb)) last_ckpt = Clock::now();
+      }
+      continue;
+    }
+    // End of an epoch.
+    m.epoch_end(false, cb);
+    ++m.st.epoch;
+    m.st.next_batch = 0;
+    m.st.epoch_loss_nats = m.st.epoch_count = 0;
+    if (m.settings.epochs > 0 && m.st.epoch >= m.settings.epochs) m.st.finished = true;
+    m.st.elapsed_s = elapsed();
+    if (m.save(cb)) last_ckpt = Clock::now();
+  }
+  (void)session_batches;
+  return RunEnd::finished;
+}
+
+const RunState& TrainingRun::state() const { return impl_->st; }
+const TrainSettings& TrainingRun::settings() const { return impl_->settings; }
+const Vocabulary& TrainingRun::vocabulary() const { return impl_->vocab; }
+const Split& TrainingRun::data() const { return impl_->data; }
+const lstm::Network& TrainingRun::network() const { return impl_->trainer->network(); }
+std::uint64_t TrainingRun::data_hash() const { return impl_->hash; }
+std::size_t TrainingRun::batches_per_epoch() const { return impl_->batches(); }
+std::size_t TrainingRun::windows() const { return impl_->windows.size(); }
+fs::path TrainingRun::latest_checkpoint() const { return impl_->latest; }
+
+fs::path find_good_checkpoint(const fs::path& run_dir, std::vector<std::string>* skipped) {
+  return load_good(run_dir, skipped).path;
+}
+
+fs::path resolve_checkpoint(const fs::path& path, std::vector<std::string>* skipped) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) {
+    if (fs::is_directory(path / "checkpoints", ec)) return find_good_checkpoint(path, skipped);
+    throw std::runtime_error(path.string() +
+                             ": a directory without checkpoints/ (not a run directory)");
+  }
+  if (!fs::exists(path, ec))
+    throw std::runtime_error(path.string() + ": no such file or directory");
+  return path;
+}
+
+}  // namespace melodl::pipeline

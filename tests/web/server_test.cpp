@@ -1,0 +1,216 @@
+// tests/web/server_test.cpp: the --viz HTTP server against a synthetic training loop:
+// the embedded page and three.js are served, /api/layout and /api/latest answer JSON,
+// the SSE stream delivers snapshot events, POST /api/pause stops the loop and
+// /api/resume restarts it, POST /api/lr refuses bad learning rates with HTTP 400 and hands a
+// good one to a training loop that polls take_requested_lr(), and a busy port is reported.
+// Run: ctest -R VizServer
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <atomic>
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "web/server.h"
+
+namespace web = melodl::web;
+
+namespace {
+
+melodl::lstm::ParamLayout small_layout() {
+  melodl::lstm::NetworkConfig c;
+  c.vocab = 9;
+  c.layers = 1;
+  c.hidden = 6;
+  return melodl::lstm::ParamLayout::for_config(c);
+}
+
+// A fake trainer: weights drift, gradients change every step.
+struct FakeTraining {
+  explicit FakeTraining(web::VizListener& l, const melodl::lstm::ParamLayout& layout)
+      : thread([&l, &layout, this] {
+          std::vector<float> w(layout.total, 0.1f), g(layout.total, 0.0f);
+          l.set_stop_flag(&stop);
+          for (std::int64_t i = 1; !stop.load(); ++i) {
+            for (std::size_t k = 0; k < w.size(); ++k) {
+              g[k] = static_cast<float>((static_cast<std::int64_t>(k) * 7 + i) % 13 - 6) * 0.01f;
+              w[k] -= 0.01f * g[k];
+            }
+            steps.store(i);
+            l.on_step(w, g, i, 2.0 / static_cast<double>(i), 0.01);
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));
+          }
+        }) {}
+  ~FakeTraining() {
+    stop.store(true);
+    thread.join();
+  }
+  std::atomic<bool> stop{false};
+  std::atomic<std::int64_t> steps{0};
+  std::thread thread;
+};
+
+}  // namespace
+
+TEST(VizServer, ServesPageLayoutStreamAndControl) {
+  const auto layout = small_layout();
+  web::VizListener listener(layout, {.samples = 8, .rate_hz = 50, .seed = 2});
+  web::VizServer server(listener, "127.0.0.1", 0);
+  ASSERT_GT(server.port(), 0);
+  EXPECT_EQ(server.url(), "http://127.0.0.1:" + std::to_string(server.port()) + "/");
+  FakeTraining training(listener, layout);
+
+  httplib::Client cli("127.0.0.1", server.port());
+  auto page = cli.Get("/");
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 200);
+  EXPECT_NE(page->body.find("app.js"), std::string::npos);
+  auto app = cli.Get("/app.js");
+  ASSERT_TRUE(app);
+  EXPECT_NE(app->body.find("EventSource"), std::string::npos);
+  EXPECT_EQ(app->body, web::embedded_asset("/app.js"));
+  auto three = cli.Get("/three.min.js");
+  ASSERT_TRUE(three);
+  if (three->status == 404)
+    std::fprintf(stderr, "note: libjs-three not installed, /three.min.js is a 404\n");
+  else
+    EXPECT_NE(three->body.find("THREE"), std::string::npos);
+
+  auto lay = cli.Get("/api/layout");
+  ASSERT_TRUE(lay);
+  const auto jl = nlohmann::json::parse(lay->body);
+  ASSERT_EQ(jl.at("arrays").size(), layout.tensors.size());
+  EXPECT_EQ(jl.at("arrays")[1].at("name"), "layer0.R");
+
+  // The stream: read until two snapshot events arrived.
+  httplib::Client sse("127.0.0.1", server.port());
+  sse.set_read_timeout(5, 0);
+  std::string got;
+  int snapshots = 0;
+  auto res = sse.Get("/api/events", [&](const char* data, std::size_t n) {
+    got.append(data, n);
+    std::size_t pos;
+    while ((pos = got.find("\n\n")) != std::string::npos) {
+      const std::string ev = got.substr(0, pos);
+      got.erase(0, pos + 2);
+      if (ev.rfind("event: snapshot\ndata: ", 0) == 0) {
+        const auto j = nlohmann::json::parse(ev.substr(22));
+        EXPECT_EQ(j.at("arrays").size(), layout.tensors.size());
+        EXPECT_EQ(j.at("arrays")[0].at("v").size(), 8u);
+        ++snapshots;
+      }
+    }
+    return snapshots < 2;  // false ends the request
+  });
+  EXPECT_EQ(snapshots, 2);
+
+  auto p = cli.Post("/api/pause", "", "text/plain");
+  ASSERT_TRUE(p);
+  EXPECT_EQ(nlohmann::json::parse(p->body).at("paused"), true);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const auto at = training.steps.load();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(training.steps.load(), at) << "steps happened while paused";
+  cli.Post("/api/step", "", "text/plain");
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(training.steps.load(), at + 1);
+  auto latest = cli.Get("/api/latest");
+  ASSERT_TRUE(latest);
+  const auto jlat = nlohmann::json::parse(latest->body);
+  EXPECT_EQ(jlat.at("paused"), true);
+  EXPECT_EQ(jlat.at("snapshot").at("step"), at + 1);
+  // The loss curve so far: increasing steps, ending at the latest snapshot.
+  const auto& hist = jlat.at("loss_history");
+  ASSERT_GE(hist.size(), 3u);
+  for (std::size_t i = 1; i < hist.size(); ++i) EXPECT_LT(hist[i - 1][0], hist[i][0]);
+  EXPECT_EQ(hist.back()[0], at + 1);
+  EXPECT_NEAR(hist.back()[1].get<double>(), 2.0 / double(at + 1) / std::log(2.0), 1e-4);
+  cli.Post("/api/resume", "", "text/plain");
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_GT(training.steps.load(), at + 5);
+}
+
+TEST(VizServer, BusyPortIsAnError) {
+  const auto layout = small_layout();
+  web::VizListener a(layout, {}), b(layout, {});
+  web::VizServer first(a, "127.0.0.1", 0);
+  try {
+    web::VizServer second(b, "127.0.0.1", first.port());
+    FAIL() << "second server on the same port";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find(std::to_string(first.port())), std::string::npos);
+  }
+}
+
+TEST(VizServer, LearningRateEndpointValidatesAndTheLoopTakesTheRequestOnce) {
+  const auto layout = small_layout();
+  web::VizListener listener(layout, {.samples = 4, .rate_hz = 1000, .seed = 3});
+  web::VizServer server(listener, "127.0.0.1", 0);
+  httplib::Client cli("127.0.0.1", server.port());
+
+  // Bad bodies and values: 400 with an {"error"} naming the problem; nothing pending.
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {R"({"lr": 20})", "1e-07 <= lr <= 10, got 20"},
+      {R"({"lr": 0})", "got 0"},
+      {R"({"lr": -0.01})", "got -0.01"},
+      {R"({"lr": 5e-8})", "got 5e-08"},
+      {R"({"lr": 1e999})", "lr:"},
+      {R"({"lr": "fast"})", "expected a JSON body"},
+      {R"({"rate": 0.01})", "expected a JSON body"},
+      {"NaN", "expected a JSON body"},
+      {"", "expected a JSON body"},
+      {"\xff\xfe{", "expected a JSON body"},  // not UTF-8: still a readable JSON answer
+  };
+  for (const auto& [body, message] : bad) {
+    auto r = cli.Post("/api/lr", body, "application/json");
+    ASSERT_TRUE(r) << body;
+    EXPECT_EQ(r->status, 400) << body;
+    const auto j = nlohmann::json::parse(r->body, nullptr, false);
+    ASSERT_TRUE(j.is_object() && j.contains("error")) << r->body;
+    EXPECT_NE(j.at("error").get<std::string>().find(message), std::string::npos)
+        << body << " -> " << r->body;
+  }
+  EXPECT_FALSE(listener.requested_lr().has_value());
+
+  // A good value (also as a bare number): 200, pending in the answer and in /api/latest.
+  auto ok = cli.Post("/api/lr", "0.5", "application/json");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200) << ok->body;
+  ok = cli.Post("/api/lr", R"({"lr": 0.0025})", "application/json");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200) << ok->body;
+  EXPECT_DOUBLE_EQ(nlohmann::json::parse(ok->body).at("lr_requested").get<double>(), 0.0025);
+  auto latest = cli.Get("/api/latest");
+  ASSERT_TRUE(latest);
+  EXPECT_DOUBLE_EQ(nlohmann::json::parse(latest->body).at("lr_requested").get<double>(), 0.0025);
+
+  // A training loop wired like `melodl train`: after each update it takes a pending rate and
+  // uses it from the next update on (the snapshot carries the lr of its update).
+  std::atomic<bool> stop{false};
+  std::atomic<int> takes{0};
+  std::thread training([&] {
+    std::vector<float> w(layout.total, 0.1f), g(layout.total, 0.01f);
+    double lr = 0.01;
+    for (std::int64_t i = 1; !stop.load(); ++i) {
+      listener.on_step(w, g, i, 1.0, lr);
+      if (auto v = listener.take_requested_lr()) {
+        lr = *v;
+        ++takes;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  });
+  for (int i = 0; i < 200 && listener.latest().lr != 0.0025; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_DOUBLE_EQ(listener.latest().lr, 0.0025);
+  latest = cli.Get("/api/latest");
+  ASSERT_TRUE(latest);
+  const auto jl = nlohmann::json::parse(latest->body);
+  EXPECT_TRUE(jl.at("lr_requested").is_null()) << latest->body;
+  EXPECT_DOUBLE_EQ(jl.at("snapshot").at("lr").get<double>(), 0.0025);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(takes.load(), 1) << "0.5 was replaced by 0.0025 before the loop ran: one take";
+  stop.store(true);
+  training.join();
+}

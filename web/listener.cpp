@@ -1,0 +1,342 @@
+// web/listener.cpp: see listener.h.
+#include "web/listener.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <stdexcept>
+#include <unordered_set>
+#include <utility>
+
+namespace melodl::web {
+
+namespace {
+
+std::uint64_t splitmix(std::uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+// Finite JSON numbers: NaN/inf become null (JSON has no NaN).
+nlohmann::json num(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
+
+}  // namespace
+
+std::vector<std::size_t> sample_indices(std::size_t n, std::size_t k, std::uint64_t seed) {
+  std::vector<std::size_t> out;
+  if (n == 0 || k == 0) return out;
+  if (k >= n) {
+    out.resize(n);
+    for (std::size_t i = 0; i < n; ++i) out[i] = i;
+    return out;
+  }
+  // Floyd's algorithm: k distinct draws, one random number each. mt19937_64 and a plain
+  // modulo (not std::uniform_int_distribution) keep the choice identical on every platform.
+  std::mt19937_64 rng(splitmix(seed));
+  std::unordered_set<std::size_t> chosen;
+  for (std::size_t j = n - k; j < n; ++j) {
+    const std::size_t t = static_cast<std::size_t>(rng() % (j + 1));
+    if (!chosen.insert(t).second) chosen.insert(j);
+  }
+  out.assign(chosen.begin(), chosen.end());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+void ListenerOptions::validate() const {
+  if (samples < 1) throw std::invalid_argument("--viz-samples: must be >= 1");
+  if (!(rate_hz > 0) || !std::isfinite(rate_hz))
+    throw std::invalid_argument("--viz-rate: must be a positive number of snapshots per second");
+}
+
+void validate_requested_lr(double lr) {
+  if (std::isfinite(lr) && lr >= kMinRequestedLr && lr <= kMaxRequestedLr) return;
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "lr: must be a finite number with %g <= lr <= %g, got %g",
+                kMinRequestedLr, kMaxRequestedLr, lr);
+  throw std::invalid_argument(buf);
+}
+
+std::string layout_json(const std::vector<ArrayInfo>& arrays, const ListenerOptions& options) {
+  nlohmann::json j;
+  j["samples"] = options.samples;
+  j["rate_hz"] = options.rate_hz;
+  j["arrays"] = nlohmann::json::array();
+  for (const auto& a : arrays)
+    j["arrays"].push_back(
+        {{"name", a.name}, {"shape", a.shape}, {"size", a.size}, {"indices", a.indices}});
+  return j.dump();
+}
+
+std::string snapshot_json(const Snapshot& s) {
+  nlohmann::json j;
+  j["seq"] = s.seq;
+  j["step"] = s.step;
+  j["loss"] = num(s.loss_bits);
+  j["lr"] = num(s.lr);
+  j["t"] = num(s.time_s);
+  j["paused"] = s.paused;
+  j["arrays"] = nlohmann::json::array();
+  for (const auto& a : s.arrays) {
+    nlohmann::json v = nlohmann::json::array(), g = nlohmann::json::array();
+    for (float x : a.values) v.push_back(num(x));
+    for (float x : a.grads) g.push_back(num(x));
+    j["arrays"].push_back({{"v", std::move(v)},
+                           {"g", std::move(g)},
+                           {"gnorm", num(a.grad_norm)},
+                           {"ratio", num(a.update_ratio)}});
+  }
+  return j.dump();
+}
+
+std::string samples_json(const EpochSamples& s) {
+  nlohmann::json j;
+  j["seq"] = s.seq;
+  j["epoch"] = s.epoch;
+  j["valid_bits"] = num(s.valid_bits);
+  j["melodies"] = nlohmann::json::array();
+  for (const auto& m : s.melodies) {
+    nlohmann::json notes = nlohmann::json::array();
+    for (const auto& n : m) notes.push_back({n.pitch, n.start_s, n.end_s});
+    j["melodies"].push_back(std::move(notes));
+  }
+  return j.dump();
+}
+
+VizListener::VizListener(const lstm::ParamLayout& layout, const ListenerOptions& options)
+    : options_(options), start_(std::chrono::steady_clock::now()) {
+  options_.validate();
+  std::uint64_t k = 0;
+  for (const auto& t : layout.tensors) {
+    ArrayInfo a;
+    a.name = t.name;
+    a.shape = t.shape;
+    a.offset = t.offset;
+    a.size = t.size();
+    a.indices = sample_indices(a.size, static_cast<std::size_t>(options_.samples),
+                               splitmix(options_.seed + 0x51ED270Bull * ++k));
+    arrays_.push_back(std::move(a));
+  }
+  prev_values_.resize(arrays_.size());
+}
+
+void VizListener::on_step(std::span<const float> params, std::span<const float> grads,
+                          std::int64_t step, double loss_nats, double lr) {
+  const auto now = std::chrono::steady_clock::now();
+  const bool was_paused = paused();  // a single step is always shown
+  const bool due =
+      was_paused || taken_ == 0 ||
+      std::chrono::duration<double>(now - last_snapshot_).count() >= 1.0 / options_.rate_hz;
+  if (due) {
+    Snapshot s;
+    s.step = step;
+    s.loss_bits = loss_nats / 0.6931471805599453;
+    s.lr = lr;
+    s.time_s = std::chrono::duration<double>(now - start_).count();
+    s.arrays.resize(arrays_.size());
+    for (std::size_t i = 0; i < arrays_.size(); ++i) {
+      const auto& a = arrays_[i];
+      auto& o = s.arrays[i];
+      o.values.resize(a.indices.size());
+      o.grads.resize(a.indices.size());
+      for (std::size_t j = 0; j < a.indices.size(); ++j) {
+        const std::size_t at = a.offset + a.indices[j];
+        o.values[j] = at < params.size() ? params[at] : 0.0f;
+        o.grads[j] = at < grads.size() ? grads[at] : 0.0f;
+      }
+      double g2 = 0;
+      if (a.offset + a.size <= grads.size())
+        for (std::size_t j = 0; j < a.size; ++j) {
+          const double g = grads[a.offset + j];
+          g2 += g * g;
+        }
+      o.grad_norm = std::sqrt(g2);
+      if (have_prev_) {
+        double d2 = 0, w2 = 0;
+        for (std::size_t j = 0; j < o.values.size(); ++j) {
+          const double d = static_cast<double>(o.values[j]) - prev_values_[i][j];
+          d2 += d * d;
+          w2 += static_cast<double>(o.values[j]) * o.values[j];
+        }
+        o.update_ratio = w2 > 0 ? std::sqrt(d2 / w2) : 0.0;
+      }
+    }
+    last_snapshot_ = now;
+    ++taken_;
+    publish(std::move(s));
+  }
+  // Keep this step's sampled values for the next update-to-weight ratio.
+  for (std::size_t i = 0; i < arrays_.size(); ++i) {
+    const auto& a = arrays_[i];
+    auto& p = prev_values_[i];
+    p.resize(a.indices.size());
+    for (std::size_t j = 0; j < a.indices.size(); ++j) {
+      const std::size_t at = a.offset + a.indices[j];
+      p[j] = at < params.size() ? params[at] : 0.0f;
+    }
+  }
+  have_prev_ = true;
+
+  std::unique_lock lock(mu_);
+  while (paused_ && step_credits_ == 0 && !shut_down_ && !(stop_ && stop_->load()))
+    gate_cv_.wait_for(lock, std::chrono::milliseconds(100));
+  if (paused_ && step_credits_ > 0) --step_credits_;
+}
+
+void VizListener::publish(Snapshot s) {
+  {
+    std::lock_guard lock(mu_);
+    s.seq = latest_.seq + 1;
+    s.paused = paused_;
+    if (loss_history_.size() >= 2048) {  // keep every other point
+      std::size_t k = 0;
+      for (std::size_t i = 0; i < loss_history_.size(); i += 2)
+        loss_history_[k++] = loss_history_[i];
+      loss_history_.resize(k);
+    }
+    loss_history_.emplace_back(s.step, s.loss_bits);
+    latest_ = std::move(s);
+  }
+  news_cv_.notify_all();
+}
+
+void VizListener::on_epoch(int epoch, double valid_bits,
+                           const std::vector<encode::SymbolMelody>& melodies) {
+  EpochSamples e;
+  e.epoch = epoch;
+  e.valid_bits = valid_bits;
+  encode::RenderOptions r;
+  r.start_pitch = 60;
+  for (const auto& m : melodies) {
+    std::vector<SampleNote> notes;
+    for (const auto& n : encode::to_notes(m, r)) notes.push_back({n.pitch, n.start_s, n.end_s});
+    e.melodies.push_back(std::move(notes));
+  }
+  {
+    std::lock_guard lock(mu_);
+    e.seq = samples_.seq + 1;
+    samples_ = std::move(e);
+  }
+  news_cv_.notify_all();
+}
+
+void VizListener::pause() {
+  {
+    std::lock_guard lock(mu_);
+    paused_ = true;
+    step_credits_ = 0;
+    ++control_seq_;
+  }
+  news_cv_.notify_all();
+}
+
+void VizListener::resume() {
+  {
+    std::lock_guard lock(mu_);
+    paused_ = false;
+    step_credits_ = 0;
+    ++control_seq_;
+  }
+  gate_cv_.notify_all();
+  news_cv_.notify_all();
+}
+
+void VizListener::single_step() {
+  {
+    std::lock_guard lock(mu_);
+    if (!paused_) return;
+    ++step_credits_;
+    ++control_seq_;
+  }
+  gate_cv_.notify_all();
+}
+
+bool VizListener::paused() const {
+  std::lock_guard lock(mu_);
+  return paused_;
+}
+
+void VizListener::shutdown() {
+  {
+    std::lock_guard lock(mu_);
+    shut_down_ = true;
+    ++control_seq_;
+  }
+  gate_cv_.notify_all();
+  news_cv_.notify_all();
+}
+
+void VizListener::request_lr(double lr) {
+  validate_requested_lr(lr);
+  {
+    std::lock_guard lock(mu_);
+    requested_lr_ = lr;
+    ++control_seq_;
+  }
+  news_cv_.notify_all();
+}
+
+std::optional<double> VizListener::take_requested_lr() {
+  std::optional<double> out;
+  {
+    std::lock_guard lock(mu_);
+    if (!requested_lr_) return std::nullopt;
+    out = std::exchange(requested_lr_, std::nullopt);
+    ++control_seq_;
+  }
+  news_cv_.notify_all();
+  return out;
+}
+
+std::optional<double> VizListener::requested_lr() const {
+  std::lock_guard lock(mu_);
+  return requested_lr_;
+}
+
+bool VizListener::is_shut_down() const {
+  std::lock_guard lock(mu_);
+  return shut_down_;
+}
+
+Snapshot VizListener::latest() const {
+  std::lock_guard lock(mu_);
+  Snapshot s = latest_;
+  s.paused = paused_;
+  return s;
+}
+
+EpochSamples VizListener::latest_samples() const {
+  std::lock_guard lock(mu_);
+  return samples_;
+}
+
+bool VizListener::wait_for_news(std::uint64_t seq, std::uint64_t samples_seq,
+                                std::uint64_t control_seq,
+                                std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(mu_);
+  return news_cv_.wait_for(lock, timeout, [&] {
+    return latest_.seq > seq || samples_.seq > samples_seq || control_seq_ > control_seq ||
+           shut_down_;
+  });
+}
+
+std::uint64_t VizListener::control_seq() const {
+  std::lock_guard lock(mu_);
+  return control_seq_;
+}
+
+std::vector<std::pair<std::int64_t, double>> VizListener::loss_history() const {
+  std::lock_guard lock(mu_);
+  return loss_history_;
+}
+
+std::int64_t VizListener::snapshots_taken() const {
+  std::lock_guard lock(mu_);
+  return latest_.seq > 0 ? static_cast<std::int64_t>(latest_.seq) : 0;
+}
+
+}  // namespace melodl::web

@@ -1,0 +1,39 @@
+// web/server.h: the embedded HTTP server of `melodl train --viz` (cpp-httplib).
+// Serves the page (web/static/, embedded at build time), three.js from Debian's
+// libjs-three, the parameter layout, and a Server-Sent Events stream of the listener's
+// snapshots and epoch samples; POST endpoints pause, single-step and resume training.
+// Routes and the stream format: docs/viz.md.
+//
+// Example:
+//   VizServer server(listener, "127.0.0.1", 8765);   // 0 = any free port
+//   std::printf("%s\n", server.url().c_str());        // serving from a thread already
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "web/listener.h"
+
+namespace melodl::web {
+
+class VizServer {
+ public:
+  // Binds and starts serving on a background thread. Throws std::runtime_error naming
+  // the address and port when it cannot bind.
+  VizServer(VizListener& listener, const std::string& bind_address, int port);
+  ~VizServer();  // stops the server (ends open streams) and joins its thread
+  VizServer(const VizServer&) = delete;
+  VizServer& operator=(const VizServer&) = delete;
+
+  int port() const;
+  std::string url() const;  // http://ADDRESS:PORT/
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The page's embedded files (path "/index.html", "/app.js", "/style.css"); empty if none.
+std::string embedded_asset(const std::string& path);
+
+}  // namespace melodl::web
