@@ -34,12 +34,15 @@
 #include "lstm_test_util.h"
 
 #ifdef MELODL_CUDA_EMULATION
+#include "lstm/cuda/backend.h"  // cudabk::allocation_generation
+
 namespace melodl::cuda {
 extern int persistent_forward_calls;  // tests/lstm/cuda_emulation.cpp
 extern int persistent_backward_calls;
 extern int graph_launches;           // cudaGraphLaunch calls
 extern bool emulated_schedule_late;  // order in which the emulation runs ready work
 extern int sample_calls;             // cuda::sample launches
+extern int device_mallocs;           // cudaMalloc calls
 }  // namespace melodl::cuda
 #endif
 
@@ -344,6 +347,49 @@ TEST_F(CudaBackend, GraphsGiveBitwiseTheEagerResults) {
     }
   }
 }
+
+#ifdef MELODL_CUDA_EMULATION
+// Every device allocation after construction is a workspace (re)allocation and must move the
+// allocation generation, or a cached graph would replay on the freed buffer. The output
+// layer's all-zero index buffer (ensure_zeros) used to be reallocated without it; through
+// the public API it only grows together with another workspace today, which hid the bug, so
+// the invariant is checked directly: cudaMalloc calls (emulation) == generation steps, after
+// every call of a sequence that grows each kind of workspace (training with graphs, larger
+// inference chunks, a sampling session, a larger batch).
+TEST_F(CudaBackend, EveryWorkspaceAllocationInvalidatesGraphs) {
+  const Shape s{2, 9, 11, 0, 3, 0, true, false};
+  NetworkConfig gc = config(s, "cuda", "fp32");
+  gc.cuda_graphs = true;
+  Network net(gc);
+  test::randomize(net, 45);
+  TrainConfig tc;
+  tc.tbptt_fwd = 5;
+  tc.tbptt_bwd = 5;
+  Trainer t(std::move(net), tc);
+  const int mallocs0 = melodl::cuda::device_mallocs;
+  const std::uint64_t gen0 = cudabk::allocation_generation();
+  auto check = [&](const char* what) {
+    EXPECT_EQ(static_cast<std::uint64_t>(melodl::cuda::device_mallocs - mallocs0),
+              cudabk::allocation_generation() - gen0)
+        << "after " << what << ": a device allocation did not invalidate the cached graphs";
+  };
+  t.train_batch(test::random_batch(10, s.B, s.V, 90).view());
+  check("the first training batch");
+  State st = t.network().zero_state(s.B);
+  std::vector<float> logits(static_cast<std::size_t>(40) * s.B * s.V);
+  t.network().run(test::random_batch(40, s.B, s.V, 91).inputs, 40, st, logits);
+  check("inference over 40 steps");
+  t.train_batch(test::random_batch(10, s.B, s.V, 92).view());
+  check("training after inference");
+  Sampler sampler(t.network(), {.temperature = 1.0f, .seed = 3});
+  const std::vector<std::int32_t> prime{1, 2};
+  (void)sampler.sample(5, 6, prime);
+  check("a sampling session");
+  t.train_batch(test::random_batch(10, s.B + 4, s.V, 93).view());
+  check("a larger batch");
+  EXPECT_GT(melodl::cuda::device_mallocs, mallocs0);
+}
+#endif
 
 // The layer wavefront (chunks of 4 steps; 3 layers; backward window 7 of 10, so chunks
 // start inside the window) against layer after layer: the same forward (one-hot layer 0 is
