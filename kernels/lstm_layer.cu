@@ -34,7 +34,7 @@ __global__ void __launch_bounds__(kBlock)
 
 void add_into(float* dst, const float* src, int64_t n, const ExecContext& ctx) {
   add_kernel<<<static_cast<unsigned>(ceil_div(n, kBlock)), kBlock, 0, ctx.stream>>>(n, dst, src);
-  MELODL_CUDA_CHECK_LAUNCH();
+  MELODL_CUDA_CHECK_LAUNCH(ctx.stream);
 }
 
 void copy(float* dst, const float* src, int64_t n, const ExecContext& ctx) {

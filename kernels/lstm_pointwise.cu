@@ -137,7 +137,7 @@ void lstm_pointwise_fwd(const PointwiseFwdArgs& a, const ExecContext& ctx) {
     else
       launch(pointwise_fwd_kernel<false, false>);
   }
-  MELODL_CUDA_CHECK_LAUNCH();
+  MELODL_CUDA_CHECK_LAUNCH(ctx.stream);
 }
 
 void lstm_pointwise_bwd(const PointwiseBwdArgs& a, const ExecContext& ctx) {
@@ -152,7 +152,7 @@ void lstm_pointwise_bwd(const PointwiseBwdArgs& a, const ExecContext& ctx) {
     launch(pointwise_bwd_kernel<true>);
   else
     launch(pointwise_bwd_kernel<false>);
-  MELODL_CUDA_CHECK_LAUNCH();
+  MELODL_CUDA_CHECK_LAUNCH(ctx.stream);
 }
 
 }  // namespace melodl::cuda

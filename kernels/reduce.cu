@@ -71,7 +71,7 @@ void column_sum(const float* x, int64_t N, int64_t M, float* out, bool accumulat
   const dim3 block(kColTile, kRowLanes);
   const dim3 grid(static_cast<unsigned>(ceil_div(M, kColTile)));
   column_sum_kernel<<<grid, block, 0, ctx.stream>>>(x, N, M, out, accumulate);
-  MELODL_CUDA_CHECK_LAUNCH();
+  MELODL_CUDA_CHECK_LAUNCH(ctx.stream);
 }
 
 void sum(const float* x, int64_t n, bool squares, float* out, float* workspace,
@@ -86,9 +86,9 @@ void sum(const float* x, int64_t n, bool squares, float* out, float* workspace,
     sum_kernel<true><<<static_cast<unsigned>(blocks), kSumBlock, 0, ctx.stream>>>(x, n, workspace);
   else
     sum_kernel<false><<<static_cast<unsigned>(blocks), kSumBlock, 0, ctx.stream>>>(x, n, workspace);
-  MELODL_CUDA_CHECK_LAUNCH();
+  MELODL_CUDA_CHECK_LAUNCH(ctx.stream);
   sum_kernel<false><<<1, kSumBlock, 0, ctx.stream>>>(workspace, blocks, out);
-  MELODL_CUDA_CHECK_LAUNCH();
+  MELODL_CUDA_CHECK_LAUNCH(ctx.stream);
 }
 
 }  // namespace melodl::cuda
