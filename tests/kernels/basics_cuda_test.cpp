@@ -127,7 +127,8 @@ TEST_F(BasicsCuda, GatherOutOfRangeSymbolGivesNaNRow) {
 // ---- reductions -----------------------------------------------------------------------
 TEST_F(BasicsCuda, ColumnSumMatchesReferenceAndIsDeterministic) {
   cuda::DeviceContext dc;
-  for (const auto& [N, M] : {std::pair<int64_t, int64_t>{1, 1}, {37, 33}, {1600, 800}, {7, 600}}) {
+  for (const auto& [N, M] :
+       {std::pair<int64_t, int64_t>{1, 1}, {37, 33}, {1600, 800}, {7, 600}, {1597, 80}, {65, 9}}) {
     const auto x = as_float(uniform(size_t(N * M), 51));
     std::vector<double> want(static_cast<size_t>(M));
     ref::column_sum(x.data(), N, M, want.data(), false);
@@ -141,6 +142,13 @@ TEST_F(BasicsCuda, ColumnSumMatchesReferenceAndIsDeterministic) {
     cuda::column_sum(dx.get(), N, M, out.get(), false, dc.exec());
     dc.synchronize();
     EXPECT_EQ(out.download(), r1);
+    // accumulate adds to out
+    cuda::column_sum(dx.get(), N, M, out.get(), true, dc.exec());
+    dc.synchronize();
+    std::vector<double> twice(want);
+    for (auto& v : twice) v *= 2;
+    expect_allclose(out.download(), twice, 2e-6 * double(N) + 2e-6, 1e-5, "column_sum accumulate",
+                    {M});
   }
 }
 
