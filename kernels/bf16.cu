@@ -32,7 +32,7 @@ void round_bf16(const float* in, float* out, int64_t n, const ExecContext& ctx) 
   require(in != nullptr && out != nullptr, kWhere, "in, out must be non-null");
   const int64_t blocks = std::min(ceil_div(n, kBlock), kMaxBlocks);
   round_bf16_kernel<<<static_cast<unsigned>(blocks), kBlock, 0, ctx.stream>>>(in, out, n);
-  MELODL_CUDA_CHECK_LAUNCH();
+  MELODL_CUDA_CHECK_LAUNCH(ctx.stream);
 }
 
 }  // namespace melodl::cuda

@@ -2,9 +2,15 @@
 // Host-only (no device code), so host .cpp files linking CUDA::cudart may include it too.
 //   MELODL_CUDA_CHECK(expr)    throws CudaError when a cudaError_t call fails
 //   MELODL_CUBLAS_CHECK(expr)  throws CudaError when a cublasStatus_t call fails
-//   MELODL_CUDA_CHECK_LAUNCH() after every kernel launch: cudaGetLastError(); with
-//                              MELODL_CUDA_SYNC_DEBUG also synchronises, so asynchronous
-//                              faults surface at the launch that caused them.
+//   MELODL_CUDA_CHECK_LAUNCH(stream) after every kernel launch on `stream`:
+//                              cudaGetLastError(); with MELODL_CUDA_SYNC_DEBUG it also
+//                              synchronises the stream, so asynchronous faults surface at the
+//                              launch that caused them, unless the stream is being captured
+//                              into a CUDA graph (a synchronisation would invalidate the
+//                              capture; the graph's launch reports the fault instead).
+//                              MELODL_CUDA_CHECK_LAUNCH() without a stream only checks the
+//                              launch error.
+// detail::bind_blas sets a cuBLAS handle's stream and math mode only when they change.
 // DeviceBuffer<T> (move-only device allocation) and DeviceContext (stream + cuBLAS handle)
 // release in destructors that never throw.
 #pragma once
@@ -63,14 +69,31 @@ inline const char* cublas_status_name(cublasStatus_t s) {
                   std::to_string(static_cast<int>(s)) + ") in " + where(expr, file, line));
 }
 
-inline void check_launch(const char* file, int line) {
-  cudaError_t e = cudaGetLastError();
-  if (e != cudaSuccess) throw_cuda(e, "kernel launch", file, line);
+// The launch check of MELODL_CUDA_CHECK_LAUNCH, called with the launch stream or without.
+struct LaunchCheck {
+  const char* file;
+  int line;
+  void operator()() const {
+    const cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess) throw_cuda(e, "kernel launch", file, line);
+  }
+  void operator()(cudaStream_t stream) const {
+    (*this)();
 #ifdef MELODL_CUDA_SYNC_DEBUG
-  e = cudaDeviceSynchronize();
-  if (e != cudaSuccess) throw_cuda(e, "kernel execution (MELODL_CUDA_SYNC_DEBUG)", file, line);
+    // Synchronising a capturing stream (or the device while it captures) is illegal and
+    // invalidates the capture: only synchronise streams that run their work now.
+    cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+    cudaError_t e = cudaStreamIsCapturing(stream, &status);
+    if (e != cudaSuccess)
+      throw_cuda(e, "cudaStreamIsCapturing (MELODL_CUDA_SYNC_DEBUG)", file, line);
+    if (status != cudaStreamCaptureStatusNone) return;
+    e = cudaStreamSynchronize(stream);
+    if (e != cudaSuccess) throw_cuda(e, "kernel execution (MELODL_CUDA_SYNC_DEBUG)", file, line);
+#else
+    (void)stream;
 #endif
-}
+  }
+};
 
 }  // namespace melodl::cuda::detail
 
@@ -88,9 +111,26 @@ inline void check_launch(const char* file, int line) {
       ::melodl::cuda::detail::throw_cublas(melodl_cublas_st_, #expr, __FILE__, __LINE__); \
   } while (0)
 
-#define MELODL_CUDA_CHECK_LAUNCH() ::melodl::cuda::detail::check_launch(__FILE__, __LINE__)
+#define MELODL_CUDA_CHECK_LAUNCH(...) \
+  ::melodl::cuda::detail::LaunchCheck{__FILE__, __LINE__}(__VA_ARGS__)
 
 namespace melodl::cuda {
+
+namespace detail {
+// Binds `blas` to `stream` and math mode `mode`, calling cublasSetStream/cublasSetMathMode
+// only when the handle's current setting (read back from the handle, so a new handle at a
+// recycled address is never mistaken for an old one) differs: a GEMM on an unchanged
+// context costs two getter calls, and the handle's workspace (which cublasSetStream resets)
+// is kept.
+inline void bind_blas(cublasHandle_t blas, cudaStream_t stream, cublasMath_t mode) {
+  cudaStream_t current = nullptr;
+  MELODL_CUBLAS_CHECK(cublasGetStream(blas, &current));
+  if (current != stream) MELODL_CUBLAS_CHECK(cublasSetStream(blas, stream));
+  cublasMath_t current_mode = CUBLAS_DEFAULT_MATH;
+  MELODL_CUBLAS_CHECK(cublasGetMathMode(blas, &current_mode));
+  if (current_mode != mode) MELODL_CUBLAS_CHECK(cublasSetMathMode(blas, mode));
+}
+}  // namespace detail
 
 // Move-only owner of n elements of T in device memory (uninitialised).
 template <typename T>

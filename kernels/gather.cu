@@ -60,7 +60,7 @@ void gather_rows(const GatherArgs& a, const ExecContext& ctx) {
   const int64_t total = a.N * a.G;
   gather_kernel<<<static_cast<unsigned>(ceil_div(total, kBlock)), kBlock, 0, ctx.stream>>>(
       a.N, a.I, a.G, a.sym, a.W, a.b, a.out);
-  MELODL_CUDA_CHECK_LAUNCH();
+  MELODL_CUDA_CHECK_LAUNCH(ctx.stream);
 }
 
 void onehot_weight_grad(const OnehotGradArgs& a, const ExecContext& ctx) {
@@ -72,7 +72,7 @@ void onehot_weight_grad(const OnehotGradArgs& a, const ExecContext& ctx) {
   const dim3 grid(static_cast<unsigned>(ceil_div(a.G, kGradBlock)), static_cast<unsigned>(a.I));
   onehot_grad_kernel<<<grid, kGradBlock, 0, ctx.stream>>>(a.N, a.G, a.sym, a.dz, a.dW,
                                                           a.accumulate);
-  MELODL_CUDA_CHECK_LAUNCH();
+  MELODL_CUDA_CHECK_LAUNCH(ctx.stream);
 }
 
 }  // namespace melodl::cuda

@@ -1,6 +1,8 @@
 // kernels/gemm.cu: row-major GEMM over cuBLAS. A row-major [M,N] matrix is the same memory
 // as a column-major [N,M] one, so C = op(A) op(B) (row-major) is computed as the
 // column-major C^T = op(B)^T op(A)^T: swap the operands and M/N, keep the transposes.
+// The handle is bound to ctx.stream and the mode below only when they differ from its
+// current settings (detail::bind_blas): no per-GEMM cublasSetStream/cublasSetMathMode.
 // Math per call (GemmMath, kernels/common.h): kTf32 and kFp32 call cublasSgemm under the
 // math mode CUBLAS_TF32_TENSOR_OP_MATH (default) or CUBLAS_PEDANTIC_MATH (exact fp32, also
 // immune to NVIDIA_TF32_OVERRIDE). kBf16 calls cublasGemmEx on the same fp32 matrices with
@@ -43,8 +45,7 @@ void gemm(const ExecContext& ctx, bool trans_a, bool trans_b, int M, int N, int 
   require(ldc >= N, kWhere, "ldc must be >= N");
   require(lda >= (trans_a ? M : K) && ldb >= (trans_b ? K : N), kWhere,
           "lda/ldb smaller than the row length");
-  MELODL_CUBLAS_CHECK(cublasSetStream(ctx.blas, ctx.stream));
-  MELODL_CUBLAS_CHECK(cublasSetMathMode(ctx.blas, math_mode(ctx.math)));
+  detail::bind_blas(ctx.blas, ctx.stream, math_mode(ctx.math));  // only what changed
   if (K == 0) {  // op(A) op(B) is all zeros: C = beta * C, without touching A or B
     if (beta == 0.f) {
       MELODL_CUDA_CHECK(

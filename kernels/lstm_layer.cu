@@ -3,8 +3,9 @@
 // Forward: gates [T*B,G] = gather(W, symbols) or x W (one GEMM); then per step t
 //   gates_t += h_{t-1} R (cuBLAS, beta = 1) and the fused pointwise kernel (bias, peepholes,
 //   activations, c_t, h_t; overwrites gates_t with the activations). 2 launches per step.
-// Backward, t = T-1..0: fused pointwise backward (dz_t, dc in place, peephole partials),
-//   then dh_{t-1} = dhs[t-1] + dz_t R^T (D2D copy + GEMM beta = 1). 3 launches per step.
+// Backward, t = T-1..0: fused pointwise backward on dL/dh_t = dhs[t] + dh (the step adds the
+//   two: no copy) -> dz_t, dc in place, peephole partials; then dh = dz_t R^T (GEMM,
+//   beta = 0), the recurrent part for step t-1. 2 launches per step.
 //   After the loop: dR = hs[0..T-2]^T dz[1..T-1] (one GEMM over (T-1)B rows) + h0^T dz_0;
 //   dW = x^T dz (one GEMM) or the one-hot scatter; dx = dz W^T; db, dp = deterministic
 //   column sums over the T*B rows. No atomics: bitwise reproducible on one device.
@@ -16,27 +17,12 @@
 #include "kernels/cuda_check.cuh"
 #include "kernels/gather.h"
 #include "kernels/gemm.h"
-#include "kernels/launch.cuh"
 #include "kernels/lstm_layer.h"
 #include "kernels/lstm_pointwise.h"
 #include "kernels/reduce.h"
 
 namespace melodl::cuda {
 namespace {
-using detail::ceil_div;
-constexpr int kBlock = 256;
-
-__global__ void __launch_bounds__(kBlock)
-    add_kernel(int64_t n, float* __restrict__ dst, const float* __restrict__ src) {  // [n]
-  const int64_t k = static_cast<int64_t>(blockIdx.x) * kBlock + threadIdx.x;
-  if (k < n) dst[k] += src[k];
-}
-
-void add_into(float* dst, const float* src, int64_t n, const ExecContext& ctx) {
-  add_kernel<<<static_cast<unsigned>(ceil_div(n, kBlock)), kBlock, 0, ctx.stream>>>(n, dst, src);
-  MELODL_CUDA_CHECK_LAUNCH();
-}
-
 void copy(float* dst, const float* src, int64_t n, const ExecContext& ctx) {
   MELODL_CUDA_CHECK(
       cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToDevice, ctx.stream));
@@ -126,20 +112,30 @@ void lstm_layer_backward(const LayerBwdArgs& a, const ExecContext& ctx) {
   float* dh = dp_part + N * 3 * H;  // [B,H]
   float* dc = dh + BH;              // [B,H]
 
-  copy(dh, a.dhs + (T - 1) * BH, BH, ctx);
-  if (a.dh_T) add_into(dh, a.dh_T, BH, ctx);
   if (a.dc_T)
     copy(dc, a.dc_T, BH, ctx);
   else
     MELODL_CUDA_CHECK(cudaMemsetAsync(dc, 0, BH * sizeof(float), ctx.stream));
 
+  // dL/dh_t = dhs[t] + (recurrent part): the pointwise step adds the two (dh_add), so each
+  // step is 2 launches: pointwise backward, then dh = dz_t R^T (beta = 0) for step t-1.
+  // The recurrent part of the last step is dh_T (or none).
   for (int t = T - 1; t >= 0; --t) {
     float* dz_t = dz + t * B * static_cast<int64_t>(G);  // [B,G]
+    const float* dhs_t = a.dhs + t * BH;                 // [B,H]
     PointwiseBwdArgs pw;
     pw.B = B;
     pw.H = H;
     pw.peephole = a.peephole;
-    pw.dh = dh;
+    if (t < T - 1) {
+      pw.dh = dh;
+      pw.dh_add = dhs_t;
+    } else if (a.dh_T) {
+      pw.dh = a.dh_T;
+      pw.dh_add = dhs_t;
+    } else {
+      pw.dh = dhs_t;
+    }
     pw.dc_next = dc;
     pw.gates = a.gates + t * B * static_cast<int64_t>(G);
     pw.c_prev = t ? a.cs + (t - 1) * BH : a.c0;
@@ -150,8 +146,7 @@ void lstm_layer_backward(const LayerBwdArgs& a, const ExecContext& ctx) {
     pw.dp_partial = a.peephole ? dp_part + t * B * 3 * static_cast<int64_t>(H) : nullptr;
     lstm_pointwise_bwd(pw, ctx);
     if (t > 0) {
-      copy(dh, a.dhs + (t - 1) * BH, BH, ctx);
-      gemm(ctx, false, true, B, H, G, 1.f, dz_t, G, a.R, G, 1.f, dh, H);
+      gemm(ctx, false, true, B, H, G, 1.f, dz_t, G, a.R, G, 0.f, dh, H);
     } else if (a.dh0) {
       gemm(ctx, false, true, B, H, G, 1.f, dz_t, G, a.R, G, 0.f, a.dh0, H);
     }

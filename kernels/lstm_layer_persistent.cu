@@ -28,12 +28,14 @@
 
 #include <algorithm>
 #include <string>
+#include <tuple>
 
 #include "kernels/cuda_check.cuh"
 #include "kernels/gather.h"
 #include "kernels/gemm.h"
 #include "kernels/launch.cuh"
 #include "kernels/lstm_layer.h"
+#include "kernels/persistent_plan.cuh"
 
 namespace melodl::cuda {
 namespace {
@@ -139,39 +141,36 @@ struct Plan {
   std::string why_not;  // empty when the shape fits
 };
 
+// The launch plan of one instantiation for (B, H) on the current device: computed once per
+// (device, B, H) (kernels/persistent_plan.cuh: device limits and occupancy cached, the
+// shared-memory attribute raised once to the device's maximum, never lowered).
 template <typename TS, bool kTraining, bool kPeephole>
 Plan plan_for(int B, int H) {
-  Plan pl;
-  int dev = 0, sms = 0, smem_optin = 0, coop = 0;
+  static detail::PlanCache<std::tuple<int, int, int>, Plan> cache;
+  int dev = 0;
   MELODL_CUDA_CHECK(cudaGetDevice(&dev));
-  MELODL_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-  MELODL_CUDA_CHECK(
-      cudaDeviceGetAttribute(&smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
-  MELODL_CUDA_CHECK(cudaDeviceGetAttribute(&coop, cudaDevAttrCooperativeLaunch, dev));
-  if (!coop) {
-    pl.why_not = "device does not support cooperative launch";
+  return cache.get({dev, B, H}, [&] {
+    Plan pl;
+    const detail::DeviceLimits d = detail::device_limits();
+    if (!d.cooperative) {
+      pl.why_not = "device does not support cooperative launch";
+      return pl;
+    }
+    pl.U = static_cast<int>(ceil_div(H, d.sms));
+    pl.P = static_cast<int>(ceil_div(H, pl.U));
+    pl.smem = sizeof(TS) * (static_cast<size_t>(H) * 4 * pl.U + static_cast<size_t>(B) * H);
+    if (pl.smem > static_cast<size_t>(d.smem_optin)) {
+      pl.why_not = "needs " + std::to_string(pl.smem) + " bytes of shared memory per CTA (" +
+                   (sizeof(TS) == 2 ? "bf16" : "fp32") + " storage), device allows " +
+                   std::to_string(d.smem_optin);
+      return pl;
+    }
+    const void* kernel =
+        reinterpret_cast<const void*>(persistent_fwd_kernel<TS, kTraining, kPeephole>);
+    if (detail::blocks_per_sm(kernel, d, kThreads, pl.smem) * d.sms < pl.P)
+      pl.why_not = std::to_string(pl.P) + " CTAs cannot be co-resident";
     return pl;
-  }
-  pl.U = static_cast<int>(ceil_div(H, sms));
-  pl.P = static_cast<int>(ceil_div(H, pl.U));
-  pl.smem = sizeof(TS) * (static_cast<size_t>(H) * 4 * pl.U + static_cast<size_t>(B) * H);
-  if (pl.smem > static_cast<size_t>(smem_optin)) {
-    pl.why_not = "needs " + std::to_string(pl.smem) + " bytes of shared memory per CTA (" +
-                 (sizeof(TS) == 2 ? "bf16" : "fp32") + " storage), device allows " +
-                 std::to_string(smem_optin);
-    return pl;
-  }
-  auto kernel = persistent_fwd_kernel<TS, kTraining, kPeephole>;
-  MELODL_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                         static_cast<int>(pl.smem)));
-  int per_sm = 0;
-  MELODL_CUDA_CHECK(
-      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, pl.smem));
-  if (per_sm * sms < pl.P) {
-    pl.why_not = std::to_string(pl.P) + " CTAs cannot be co-resident";
-    return pl;
-  }
-  return pl;
+  });
 }
 
 template <typename TS, bool kTraining, bool kPeephole>
@@ -185,7 +184,7 @@ void launch_persistent(const LayerFwdArgs& a, const ExecContext& ctx) {
   MELODL_CUDA_CHECK(cudaLaunchCooperativeKernel(
       reinterpret_cast<const void*>(persistent_fwd_kernel<TS, kTraining, kPeephole>), dim3(pl.P),
       dim3(kThreads), args, pl.smem, ctx.stream));
-  MELODL_CUDA_CHECK_LAUNCH();
+  MELODL_CUDA_CHECK_LAUNCH(ctx.stream);
 }
 
 template <typename TS>

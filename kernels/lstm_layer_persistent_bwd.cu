@@ -37,10 +37,12 @@
 
 #include <cstdint>
 #include <string>
+#include <tuple>
 
 #include "kernels/cuda_check.cuh"
 #include "kernels/launch.cuh"
 #include "kernels/lstm_layer.h"
+#include "kernels/persistent_plan.cuh"
 
 namespace melodl::cuda {
 namespace {
@@ -290,39 +292,37 @@ struct Plan {
   std::string why_not;  // empty when the shape fits
 };
 
+// The launch plan for (B, H, variant, U) on the current device: computed once per (device,
+// shape, variant) (kernels/persistent_plan.cuh: device limits and occupancy cached, the
+// shared-memory attribute raised once to the device's maximum, never lowered).
 Plan plan_for(int B, int H, bool peephole, bool vec, int units_per_cta) {
-  Plan pl;
-  int dev = 0, sms = 0, smem_optin = 0, coop = 0;
+  static detail::PlanCache<std::tuple<int, int, int, bool, bool, int>, Plan> cache;
+  int dev = 0;
   MELODL_CUDA_CHECK(cudaGetDevice(&dev));
-  MELODL_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-  MELODL_CUDA_CHECK(
-      cudaDeviceGetAttribute(&smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
-  MELODL_CUDA_CHECK(cudaDeviceGetAttribute(&coop, cudaDevAttrCooperativeLaunch, dev));
-  if (!coop) {
-    pl.why_not = "device does not support cooperative launch";
+  return cache.get({dev, B, H, peephole, vec, units_per_cta}, [&] {
+    Plan pl;
+    const detail::DeviceLimits d = detail::device_limits();
+    if (!d.cooperative) {
+      pl.why_not = "device does not support cooperative launch";
+      return pl;
+    }
+    pl.U = units_per_cta > 0 ? units_per_cta : static_cast<int>(ceil_div(H, d.sms));
+    pl.P = static_cast<int>(ceil_div(H, pl.U));
+    const int uc = pl.U <= 1 ? 1 : pl.U <= 2 ? 2 : pl.U <= 4 ? 4 : 8;
+    pl.kernel = kernel_for(peephole, uc, vec);
+    const size_t U = static_cast<size_t>(pl.U);
+    pl.smem = sizeof(float) * (U * 4 * static_cast<size_t>(H) + 2 * static_cast<size_t>(B) * U);
+    if (pl.smem > static_cast<size_t>(d.smem_optin)) {
+      pl.why_not = "needs " + std::to_string(pl.smem) + " bytes of shared memory per CTA, device " +
+                   "allows " + std::to_string(d.smem_optin);
+      return pl;
+    }
+    if (detail::blocks_per_sm(reinterpret_cast<const void*>(pl.kernel), d, kThreads, pl.smem) *
+            d.sms <
+        pl.P)
+      pl.why_not = std::to_string(pl.P) + " CTAs cannot be co-resident";
     return pl;
-  }
-  pl.U = units_per_cta > 0 ? units_per_cta : static_cast<int>(ceil_div(H, sms));
-  pl.P = static_cast<int>(ceil_div(H, pl.U));
-  const int uc = pl.U <= 1 ? 1 : pl.U <= 2 ? 2 : pl.U <= 4 ? 4 : 8;
-  pl.kernel = kernel_for(peephole, uc, vec);
-  const size_t U = static_cast<size_t>(pl.U);
-  pl.smem = sizeof(float) * (U * 4 * static_cast<size_t>(H) + 2 * static_cast<size_t>(B) * U);
-  if (pl.smem > static_cast<size_t>(smem_optin)) {
-    pl.why_not = "needs " + std::to_string(pl.smem) + " bytes of shared memory per CTA, device " +
-                 "allows " + std::to_string(smem_optin);
-    return pl;
-  }
-  MELODL_CUDA_CHECK(cudaFuncSetAttribute(pl.kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                         static_cast<int>(pl.smem)));
-  int per_sm = 0;
-  MELODL_CUDA_CHECK(
-      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, pl.kernel, kThreads, pl.smem));
-  if (per_sm * sms < pl.P) {
-    pl.why_not = std::to_string(pl.P) + " CTAs cannot be co-resident";
-    return pl;
-  }
-  return pl;
+  });
 }
 
 }  // namespace
@@ -363,7 +363,7 @@ void lstm_layer_backward_persistent(const LayerBwdArgs& a, const ExecContext& ct
   MELODL_CUDA_CHECK(cudaLaunchCooperativeKernel(reinterpret_cast<const void*>(pl.kernel),
                                                 dim3(pl.P), dim3(kThreads), args, pl.smem,
                                                 ctx.stream));
-  MELODL_CUDA_CHECK_LAUNCH();
+  MELODL_CUDA_CHECK_LAUNCH(ctx.stream);
   detail::lstm_layer_backward_weight_grads(a, dz, a.peephole ? dp_part : nullptr, ctx);
 }
 

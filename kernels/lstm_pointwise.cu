@@ -70,6 +70,7 @@ template <bool kPeephole>
 __global__ void __launch_bounds__(kBlock)
     pointwise_bwd_kernel(int B, int H,
                          const float* __restrict__ dh,      // [B,H]
+                         const float* __restrict__ dh_add,  // [B,H] or null
                          const float* dc_next,              // [B,H] (may alias dc_prev)
                          const float* __restrict__ gates,   // [B,G]
                          const float* __restrict__ c_prev,  // [B,H]
@@ -85,7 +86,7 @@ __global__ void __launch_bounds__(kBlock)
   const int64_t G = 4 * static_cast<int64_t>(H);
   const float* gr = gates + bi * G;  // [G]
   const float i = gr[j], f = gr[H + j], g = gr[2 * H + j], o = gr[3 * H + j];
-  const float cp = c_prev[idx], cn = c[idx], dhv = dh[idx];
+  const float cp = c_prev[idx], cn = c[idx], dhv = dh_add ? dh[idx] + dh_add[idx] : dh[idx];
   float pi = 0.f, pf = 0.f, po = 0.f;
   if constexpr (kPeephole) {
     pi = p[j];
@@ -137,7 +138,7 @@ void lstm_pointwise_fwd(const PointwiseFwdArgs& a, const ExecContext& ctx) {
     else
       launch(pointwise_fwd_kernel<false, false>);
   }
-  MELODL_CUDA_CHECK_LAUNCH();
+  MELODL_CUDA_CHECK_LAUNCH(ctx.stream);
 }
 
 void lstm_pointwise_bwd(const PointwiseBwdArgs& a, const ExecContext& ctx) {
@@ -145,14 +146,14 @@ void lstm_pointwise_bwd(const PointwiseBwdArgs& a, const ExecContext& ctx) {
   if (a.B == 0 || a.H == 0) return;
   const dim3 grid = grid_for(a.B, a.H);
   auto launch = [&](auto kernel) {
-    kernel<<<grid, kBlock, 0, ctx.stream>>>(a.B, a.H, a.dh, a.dc_next, a.gates, a.c_prev, a.c, a.p,
-                                            a.dz, a.dc_prev, a.dp_partial);
+    kernel<<<grid, kBlock, 0, ctx.stream>>>(a.B, a.H, a.dh, a.dh_add, a.dc_next, a.gates, a.c_prev,
+                                            a.c, a.p, a.dz, a.dc_prev, a.dp_partial);
   };
   if (a.peephole)
     launch(pointwise_bwd_kernel<true>);
   else
     launch(pointwise_bwd_kernel<false>);
-  MELODL_CUDA_CHECK_LAUNCH();
+  MELODL_CUDA_CHECK_LAUNCH(ctx.stream);
 }
 
 }  // namespace melodl::cuda

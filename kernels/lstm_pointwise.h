@@ -32,7 +32,10 @@ template <typename Scalar>
 struct PointwiseBwdArgsT {
   int B = 0, H = 0;
   bool peephole = true;
-  const Scalar* dh = nullptr;       // [B,H] total dL/dh_t (from above + recurrent)
+  const Scalar* dh = nullptr;       // [B,H] dL/dh_t (from above + recurrent), or its
+                                    // recurrent part when dh_add is set
+  const Scalar* dh_add = nullptr;   // [B,H] or null: added to dh (the layer backward passes
+                                    // the upstream dL/dh_t here, saving a copy per step)
   const Scalar* dc_next = nullptr;  // [B,H] dL/dc_t arriving from step t+1 (zeros at the end)
   const Scalar* gates = nullptr;    // [B,G] saved activations i,f,g,o of this step
   const Scalar* c_prev = nullptr;   // [B,H]

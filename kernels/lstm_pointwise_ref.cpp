@@ -56,7 +56,7 @@ void lstm_pointwise_bwd(const PointwiseBwdArgsT<Scalar>& a) {
       const Scalar pi = a.peephole ? a.p[0 * H + j] : Scalar(0);
       const Scalar pf = a.peephole ? a.p[1 * H + j] : Scalar(0);
       const Scalar po = a.peephole ? a.p[2 * H + j] : Scalar(0);
-      const Scalar dh = a.dh[bi * H + j];
+      const Scalar dh = a.dh[bi * H + j] + (a.dh_add ? a.dh_add[bi * H + j] : Scalar(0));
       const Scalar tc = std::tanh(c);
       // h = o*tanh(c); o = sigmoid(a_o), a_o = z_o + b_o + p_o*c
       const Scalar dz_o = dh * tc * o * (Scalar(1) - o);

@@ -126,7 +126,7 @@ void optim_step(const OptimArgs& a, const ExecContext& ctx) {
       launch(optim_kernel<OptimKind::kSgdMomentum>);
       break;
   }
-  MELODL_CUDA_CHECK_LAUNCH();
+  MELODL_CUDA_CHECK_LAUNCH(ctx.stream);
 }
 
 }  // namespace melodl::cuda

@@ -1,8 +1,9 @@
 // kernels/reduce.cu: deterministic column sums and full sums (see kernels/reduce.h).
-// column_sum: block = 32 columns x 8 row lanes; lane r sums rows r, r+8, ... in order, then
-//   lane 0 adds the 8 lane sums in order. Coalesced: a warp reads 32 consecutive columns.
-//   Reads N*M*4 bytes once; parallelism is M/32 blocks (fine for M = G, 3H >= 600; a
-//   split-N two-stage variant would help small M with large N).
+// column_sum: block = 8 columns x 64 row lanes (512 threads); lane r sums rows r, r+64, ...
+//   in order, then a fixed shared-memory tree adds the 64 lane sums. A warp reads 4 rows x 8
+//   consecutive columns (whole 32-byte sectors). Reads N*M*4 bytes once; parallelism M/8
+//   blocks (seed: 100 for G = 800, 75 for 3H = 600, 10 for V = 80). A split-N two-pass
+//   version (needs a workspace) would fill every SM for small M too (docs/kernels.md).
 // sum: pass 1, a grid fixed by n (<= kSumWorkspaceFloats blocks), each block a fixed
 //   strided loop + shared-memory tree; pass 2, one block sums the partials the same way.
 //   No atomics: bitwise-reproducible.
@@ -16,8 +17,10 @@ namespace melodl::cuda {
 namespace {
 using detail::ceil_div;
 
-constexpr int kColTile = 32;
-constexpr int kRowLanes = 8;
+// column_sum: a block owns kColTile columns and splits the N rows over kRowLanes lanes; a
+// warp covers 4 lanes x 8 consecutive columns, so each load fills whole 32-byte sectors.
+constexpr int kColTile = 8;
+constexpr int kRowLanes = 64;
 
 __global__ void __launch_bounds__(kColTile* kRowLanes)
     column_sum_kernel(const float* __restrict__ x,  // [N,M]
@@ -31,12 +34,12 @@ __global__ void __launch_bounds__(kColTile* kRowLanes)
     for (int64_t n = threadIdx.y; n < N; n += kRowLanes) s += x[n * M + m];
   part[threadIdx.y][threadIdx.x] = s;
   __syncthreads();
-  if (threadIdx.y == 0 && m < M) {
-    float t = accumulate ? out[m] : 0.f;
-    float lanes = 0.f;
-    for (int r = 0; r < kRowLanes; ++r) lanes += part[r][threadIdx.x];
-    out[m] = t + lanes;
+  // Fixed tree over the lanes: the order depends only on the sizes (deterministic).
+  for (int w = kRowLanes / 2; w > 0; w /= 2) {
+    if (threadIdx.y < w) part[threadIdx.y][threadIdx.x] += part[threadIdx.y + w][threadIdx.x];
+    __syncthreads();
   }
+  if (threadIdx.y == 0 && m < M) out[m] = (accumulate ? out[m] : 0.f) + part[0][threadIdx.x];
 }
 
 constexpr int kSumBlock = 256;
@@ -71,7 +74,7 @@ void column_sum(const float* x, int64_t N, int64_t M, float* out, bool accumulat
   const dim3 block(kColTile, kRowLanes);
   const dim3 grid(static_cast<unsigned>(ceil_div(M, kColTile)));
   column_sum_kernel<<<grid, block, 0, ctx.stream>>>(x, N, M, out, accumulate);
-  MELODL_CUDA_CHECK_LAUNCH();
+  MELODL_CUDA_CHECK_LAUNCH(ctx.stream);
 }
 
 void sum(const float* x, int64_t n, bool squares, float* out, float* workspace,
@@ -86,9 +89,9 @@ void sum(const float* x, int64_t n, bool squares, float* out, float* workspace,
     sum_kernel<true><<<static_cast<unsigned>(blocks), kSumBlock, 0, ctx.stream>>>(x, n, workspace);
   else
     sum_kernel<false><<<static_cast<unsigned>(blocks), kSumBlock, 0, ctx.stream>>>(x, n, workspace);
-  MELODL_CUDA_CHECK_LAUNCH();
+  MELODL_CUDA_CHECK_LAUNCH(ctx.stream);
   sum_kernel<false><<<1, kSumBlock, 0, ctx.stream>>>(workspace, blocks, out);
-  MELODL_CUDA_CHECK_LAUNCH();
+  MELODL_CUDA_CHECK_LAUNCH(ctx.stream);
 }
 
 }  // namespace melodl::cuda

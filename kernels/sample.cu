@@ -57,7 +57,7 @@ void sample(const SampleArgs& a, const ExecContext& ctx) {
   const auto blocks = static_cast<unsigned>(ceil_div(a.B, kWarpsPerBlock));
   sample_kernel<<<blocks, kWarpsPerBlock * 32, 0, ctx.stream>>>(a.B, a.V, a.logits,
                                                                 1.f / a.temperature, a.u, a.out);
-  MELODL_CUDA_CHECK_LAUNCH();
+  MELODL_CUDA_CHECK_LAUNCH(ctx.stream);
 }
 
 }  // namespace melodl::cuda

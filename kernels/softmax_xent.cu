@@ -78,7 +78,7 @@ void softmax_xent(const SoftmaxXentArgs& a, const ExecContext& ctx) {
     const auto blocks = static_cast<unsigned>(ceil_div(a.N, kWarpsPerBlock));
     softmax_xent_kernel<<<blocks, kWarpsPerBlock * 32, 0, ctx.stream>>>(
         a.N, a.V, a.logits, a.targets, a.weights, a.loss_rows, a.dlogits);
-    MELODL_CUDA_CHECK_LAUNCH();
+    MELODL_CUDA_CHECK_LAUNCH(ctx.stream);
   }
   if (a.loss_sum) sum(a.loss_rows, a.N, /*squares=*/false, a.loss_sum, a.workspace, ctx);
 }

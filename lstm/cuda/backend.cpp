@@ -147,6 +147,8 @@ constexpr std::size_t kF = sizeof(float);
 
 }  // namespace
 
+std::uint64_t allocation_generation() { return g_alloc_generation.load(std::memory_order_relaxed); }
+
 bool use_cuda(const std::string& device) {
   if (device == "cpu") return false;
   if (device == "auto") return cuda::available();
@@ -208,12 +210,14 @@ struct DeviceNet::Impl {
   cudaStream_t stream() const { return ctx.stream(); }
   cuda::GemmMath ctx_math() const { return gemm_math(cfg); }
 
+  // Grows like every other workspace (ensure: a reallocation invalidates captured graphs,
+  // which hold the old pointer) and zeroes the new buffer.
   void ensure_zeros(std::int64_t n) {
-    if (zeros.size() < static_cast<std::size_t>(n)) {
-      zeros = Buf<std::int32_t>(static_cast<std::size_t>(n));
+    const std::size_t had = zeros.size();
+    ensure(zeros, static_cast<std::size_t>(n));
+    if (zeros.size() != had)
       MELODL_CUDA_CHECK(
           cudaMemsetAsync(zeros.get(), 0, zeros.size() * sizeof(std::int32_t), stream()));
-    }
   }
 
   LayerFwdArgs layer_args(int l, int T, int B, const std::int32_t* symbols, const float* x,

@@ -32,6 +32,11 @@ namespace melodl::lstm::cudabk {
 // CUDA ..." or the device probe's "no usable CUDA device: ..."). Other values throw.
 bool use_cuda(const std::string& device);
 
+// Generation of the device workspaces: changes whenever any of them is (re)allocated after
+// construction, which invalidates every captured CUDA graph (graphs keep the generation they
+// were captured at). Exposed for tests.
+std::uint64_t allocation_generation();
+
 // Device parameters of one Network, plus the stream, cuBLAS handle and inference workspaces
 // every device operation of that network (and of a Trainer holding it) runs on.
 class DeviceNet {

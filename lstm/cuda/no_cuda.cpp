@@ -13,6 +13,8 @@ namespace {
 }
 }  // namespace
 
+std::uint64_t allocation_generation() { return 0; }  // no device workspaces exist
+
 bool use_cuda(const std::string& device) {
   if (device == "cpu" || device == "auto") return false;
   MELODL_CHECK(device == "cuda", "[device] unknown device \"" + device +

@@ -24,6 +24,7 @@
 #include "kernels/lstm_pointwise.h"
 #include "tests/kernels/bf16_fixture.h"
 #include "tests/kernels/cuda_test_util.h"
+#include "tests/kernels/tolerance.h"
 
 namespace melodl {
 namespace {
@@ -106,9 +107,45 @@ TEST_F(Bf16Cuda, DeviceRoundingMatchesReferenceBitForBit) {
 // Tight: A, B rounded to bf16 make every product exact in fp32, so the device differs from
 // ref::gemm_bf16<double> only by fp32 summation (bf16_gemm_tight_atol). Loose:
 // bf16_gemm_loose_atol vs exact. Both bounds are checked on the CPU by bf16_ref_test.
-// If the tight check fails while the loose one passes, cuBLAS's CUBLAS_COMPUTE_32F_FAST_16BF
-// chose another down-conversion for that shape (its header allows TF32): record it in
-// docs/kernels.md; the persistent kernel's bf16 rounding is checked independently below.
+// CUBLAS_COMPUTE_32F_FAST_16BF lets cuBLAS pick the down-conversion per shape (its header
+// allows TF32, and a tiny shape may run an fp32 kernel), so the tight check accepts either
+// of (docs/kernels.md "Tolerance policy"):
+//   - the bf16 spec: within bf16_gemm_tight_atol of ref::gemm_bf16<double>;
+//   - at least TF32 accuracy: within the TF32 bound of exact math (tolerance.h: terms
+//     |ab| <= 1 from U(-1,1) operands, 2x tail margin as the loose bound, + beta*C's fp32
+//     rounding), far below what a bf16 rounding leaves at these sizes;
+// and prints which one held. Neither means cuBLAS rounded to bf16 some other way than the
+// spec's round-to-nearest-even: a finding to record, so it fails. The loose bound always
+// applies. The persistent kernel's own bf16 rounding is checked independently below.
+void expect_bf16_gemm(const std::vector<float>& got, const std::vector<double>& spec,
+                      const std::vector<double>& exact, int K, double alpha,
+                      const std::string& name, const std::vector<int64_t>& dims) {
+  const double tight = test::bf16_gemm_tight_atol(K, alpha);
+  const double tf32 =
+      2 * std::abs(alpha) * test::dot_error(test::MathMode::kTf32, K + 1, 1.0) + 1e-5;
+  auto within = [&](const std::vector<double>& want, double atol) {
+    for (size_t k = 0; k < got.size(); ++k)
+      if (!(std::abs(got[k] - want[k]) <= atol + 1e-5 * std::abs(want[k]))) return false;
+    return true;
+  };
+  if (within(spec, tight)) {
+    std::printf("%s: bf16 operands rounded as specified (max |err| vs spec %.3g)\n", name.c_str(),
+                test::max_abs_diff(got, spec));
+  } else if (within(exact, tf32)) {
+    std::printf(
+        "%s: cuBLAS computed at TF32 accuracy or better for this shape (max |err| vs "
+        "exact %.3g, TF32 bound %.3g): bf16 spec not exercised\n",
+        name.c_str(), test::max_abs_diff(got, exact), tf32);
+  } else {
+    ADD_FAILURE() << name << ": neither the bf16 spec (round to nearest even) nor TF32 accuracy: "
+                  << "max |err| vs spec " << test::max_abs_diff(got, spec) << " (tight " << tight
+                  << "), vs exact " << test::max_abs_diff(got, exact) << " (TF32 " << tf32
+                  << "); cuBLAS rounds bf16 operands another way for this shape";
+    expect_allclose(got, spec, tight, 1e-5, name + " vs ref::gemm_bf16", dims);
+  }
+  expect_allclose(got, exact, test::bf16_gemm_loose_atol(K, alpha), 1e-2, name + " vs exact", dims);
+}
+
 void check_gemm_bf16(int M, int N, int K) {
   SCOPED_TRACE(testing::Message() << "M=" << M << " N=" << N << " K=" << K);
   const int pad = 3;
@@ -134,10 +171,7 @@ void check_gemm_bf16(int M, int N, int K) {
       const auto got = dC.download();
       std::ostringstream name;
       name << "C(ta=" << ta << ",tb=" << tb << ")";
-      const double tight = test::bf16_gemm_tight_atol(K, alpha);
-      expect_allclose(got, want, tight, 1e-5, name.str() + " vs ref::gemm_bf16", {M, ldc});
-      expect_allclose(got, exact, test::bf16_gemm_loose_atol(K, alpha), 1e-2,
-                      name.str() + " vs exact", {M, ldc});
+      expect_bf16_gemm(got, want, exact, K, alpha, name.str(), {M, ldc});
       std::printf(
           "gemm bf16 M=%d N=%d K=%d ta=%d tb=%d: max |err| vs rounded-operand ref %.3g, "
           "vs exact %.3g\n",
@@ -269,7 +303,10 @@ TEST_P(PersistentBf16, MatchesReference) {
     } else {
       ref::gemm_bf16<double>(false, false, int(T * B), int(G), s.I, 1, P.x.data(), s.I, P.W.data(),
                              int(G), 0, proj.data(), int(G));
-      expect_allclose(infer.gates, proj, test::bf16_gemm_tight_atol(s.I, 1), 1e-5, "x W");
+      std::vector<double> proj_exact(proj.size());
+      ref::gemm<double>(false, false, int(T * B), int(G), s.I, 1, P.x.data(), s.I, P.W.data(),
+                        int(G), 0, proj_exact.data(), int(G));
+      expect_bf16_gemm(infer.gates, proj, proj_exact, s.I, 1, "x W", {T * B, G});
     }
   }
   const auto exact = P.forward_ref<double>();

@@ -7,9 +7,11 @@
 // on the GPU (every output tensor, outputs poisoned with NaN first), accumulate, null
 // dh_T/dc_T/dh0/dc0, multi-CTA and partial-CTA shapes, repeat runs bitwise equal, the fits
 // check against its shared-memory formula and the "does not fit" error.
-// Tolerances (style.md 2.6): forward atol 1e-5 / rtol 1e-4, gradients 1e-4 / 1e-3, each atol
-// raised to 4x the ref<float>-vs-ref<double> error (self-calibrating). TF32: 2e-2 / 2e-2,
-// initial values to calibrate on the first GPU run. Skips without a CUDA device.
+// Tolerances (tests/kernels/layer_compare.h, docs/kernels.md "Tolerance policy"): forward
+// atol 1e-5 / rtol 1e-4, gradients 1e-4 / 1e-3, each atol raised to 4x the
+// ref<float>-vs-ref<double> error (self-calibrating); TF32 derived from the math mode and
+// the shape (tests/kernels/tolerance.h). The references of a shape are built once. Skips
+// without a CUDA device.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -20,6 +22,7 @@
 #include "kernels/lstm_layer.h"
 #include "kernels/runtime.h"
 #include "tests/kernels/cuda_test_util.h"
+#include "tests/kernels/layer_compare.h"
 #include "tests/kernels/layer_fixture.h"
 
 namespace melodl {
@@ -27,15 +30,14 @@ namespace {
 
 using test::as_float;
 using test::cast;
+using test::compare;
+using test::CudaLayerResult;
 using test::expect_allclose;
+using test::grad_atol;
 using test::LayerProblem;
 using test::LayerShape;
 using test::to_device;
-
-struct CudaLayerResult {
-  std::vector<float> hs, cs, gates, dW, dR, db, dp, dx, dh0, dc0;
-  bool operator==(const CudaLayerResult&) const = default;
-};
+using Refs = test::LayerRefs;
 
 // How run_cuda runs the problem.
 struct RunOpts {
@@ -160,86 +162,18 @@ LayerProblem float_problem(const LayerShape& shape) {
   return P;
 }
 
-// The references of one problem, computed once (the seed shape takes seconds in double).
-struct Refs {
-  LayerProblem::Outputs<double> od;
-  LayerProblem::Outputs<float> of;
-  LayerProblem::Grads<double> gd;
-  LayerProblem::Grads<float> gf;
-  explicit Refs(const LayerProblem& P)
-      : od(P.forward_ref<double>()),
-        of(P.forward_ref<float>()),
-        gd(P.backward_ref<double>(od)),
-        gf(P.backward_ref<float>(of)) {}
-};
-
-// Gradient tolerance for fp32 against ref<double> (style.md 2.6).
-double grad_atol(const std::vector<float>& f, const std::vector<double>& d) {
-  return test::calibrated_atol(f, d, 1e-4);
-}
-
-void compare(const LayerProblem& P, const Refs& r, const CudaLayerResult& got, bool tf32) {
-  const auto& s = P.s;
-  const auto& od = r.od;
-  const auto& of = r.of;
-  const auto& gd = r.gd;
-  const auto& gf = r.gf;
-  const int64_t T = s.T, B = s.B, I = s.I, H = s.H, G = 4 * H;
-  auto check = [&](const std::vector<float>& a, const std::vector<float>& f,
-                   const std::vector<double>& d, bool grad, const char* name,
-                   const std::vector<int64_t>& dims) {
-    if (tf32) {
-      expect_allclose(a, d, 2e-2, 2e-2, name, dims);
-    } else {
-      const double floor = grad ? 1e-4 : 1e-5, rtol = grad ? 1e-3 : 1e-4;
-      expect_allclose(a, d, test::calibrated_atol(f, d, floor), rtol, name, dims);
-    }
-  };
-  check(got.hs, of.hs, od.hs, false, "hs", {T, B, H});
-  check(got.cs, of.cs, od.cs, false, "cs", {T, B, H});
-  check(got.gates, of.gates, od.gates, false, "gates", {T, B, G});
-  check(got.dW, gf.dW, gd.dW, true, "dW", {I, G});
-  check(got.dR, gf.dR, gd.dR, true, "dR", {H, G});
-  check(got.db, gf.db, gd.db, true, "db", {G});
-  if (s.peephole) check(got.dp, gf.dp, gd.dp, true, "dp", {3, H});
-  if (!s.onehot) check(got.dx, gf.dx, gd.dx, true, "dx", {T, B, I});
-  if (!got.dh0.empty()) check(got.dh0, gf.dh0, gd.dh0, true, "dh0", {B, H});
-  if (!got.dc0.empty()) check(got.dc0, gf.dc0, gd.dc0, true, "dc0", {B, H});
-  EXPECT_GT(test::norm2(got.hs), 0.0);
-  EXPECT_GT(test::norm2(got.dR), 0.0);
-  EXPECT_GT(test::norm2(got.dW), 0.0);
-}
-
-void compare(const LayerProblem& P, const CudaLayerResult& got, bool tf32) {
-  compare(P, Refs(P), got, tf32);
-}
-
 class LayerCuda : public test::CudaParamTest<LayerShape> {};
 
-// One test per shape runs every mode (each ctest entry pays the CUDA start-up).
+// One test per shape runs every mode (each ctest entry pays the CUDA start-up), all against
+// one set of references (test::check_every_mode builds them once per shape).
 TEST_P(LayerCuda, MatchesReference) {
   const LayerProblem P = float_problem(GetParam());
-  {
-    SCOPED_TRACE("exact fp32 GEMMs");
-    const auto got = run_cuda(P, cuda::GemmMath::kFp32);
-    compare(P, got, /*tf32=*/false);
-    EXPECT_TRUE(got == run_cuda(P, cuda::GemmMath::kFp32)) << "repeat run is not bitwise equal";
-  }
-  {
-    SCOPED_TRACE("TF32 GEMMs");
-    const auto got = run_cuda(P, cuda::GemmMath::kTf32);
-    compare(P, got, /*tf32=*/true);
-    EXPECT_TRUE(got == run_cuda(P, cuda::GemmMath::kTf32)) << "repeat run is not bitwise equal";
-  }
-  if (cuda::lstm_layer_forward_persistent_fits(P.s.B, P.s.H)) {
-    SCOPED_TRACE("persistent forward (variant b), exact fp32");
-    const auto got = run_cuda(P, cuda::GemmMath::kFp32, false, /*persistent=*/true);
-    compare(P, got, /*tf32=*/false);  // forward from (b); gradients from (a) on its activations
-    EXPECT_TRUE(got == run_cuda(P, cuda::GemmMath::kFp32, false, true))
-        << "repeat run is not bitwise equal";
-  } else {
-    std::printf("variant (b) does not fit B=%d H=%d on this device: not tested\n", P.s.B, P.s.H);
-  }
+  test::check_every_mode(
+      P,
+      [&](cuda::GemmMath math, bool persistent) {
+        return run_cuda(P, math, /*accumulate_twice=*/false, persistent);
+      },
+      cuda::lstm_layer_forward_persistent_fits(P.s.B, P.s.H));
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -408,7 +342,7 @@ TEST_F(PersistentBackwardMisc, NullFinalAndInitialStateGradients) {
     RunOpts o = persistent_bwd_opts();
     o.final_grads = false;
     const auto got = run_cuda(P, o);
-    compare(P, got, /*tf32=*/false);
+    compare(P, Refs(P), got, /*tf32=*/false);
     o.state_grads = false;
     auto no_state = run_cuda(P, o);
     EXPECT_TRUE(no_state.dh0.empty() && no_state.dc0.empty());

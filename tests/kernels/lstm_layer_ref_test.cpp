@@ -4,6 +4,7 @@
 // forward invariances (segments with carried state; float vs double).
 #include <gtest/gtest.h>
 
+#include "tests/kernels/layer_compare.h"
 #include "tests/kernels/layer_fixture.h"
 
 namespace melodl {
@@ -135,6 +136,34 @@ TEST(LayerRef, RejectsBadArguments) {
   EXPECT_THROW(ref::lstm_layer_forward(a), cuda::InvalidArgument);
   a.x = nullptr;
   EXPECT_NO_THROW(ref::lstm_layer_forward(a));
+}
+
+// The comparison harness of kernels_cuda_test (tests/kernels/layer_compare.h) on the CPU, with
+// ref<float> standing in for the device: every mode of a shape (exact fp32, TF32, persistent
+// forward; each run twice) is compared against references built ONCE for the shape (they
+// take seconds in double at the seed shape, device time on a GPU machine), and ref<float>
+// passes the harness's tolerances (so the harness itself is sound).
+TEST(LayerCompareHarness, BuildsTheReferencesOncePerShape) {
+  for (const auto& shape :
+       {LayerShape{5, 3, 4, 7, true, false}, LayerShape{4, 2, 6, 5, false, true}}) {
+    LayerProblem P(shape);
+    for (auto* v : {&P.x, &P.W, &P.R, &P.b, &P.p, &P.h0, &P.c0, &P.dhs, &P.dh_T, &P.dc_T})
+      *v = test::cast<double>(test::cast<float>(*v));
+    SCOPED_TRACE(P.s.name());
+    int runs = 0;
+    auto run = [&](cuda::GemmMath, bool) {
+      ++runs;
+      const auto o = P.forward_ref<float>();
+      const auto g = P.backward_ref<float>(o);
+      return test::CudaLayerResult{
+          o.hs, o.cs,  o.gates, g.dW, g.dR, g.db, P.s.peephole ? g.dp : std::vector<float>{},
+          g.dx, g.dh0, g.dc0};
+    };
+    const int before = test::LayerRefs::builds;
+    test::check_every_mode(P, run, /*persistent_fits=*/true);
+    EXPECT_EQ(runs, 6) << "3 modes, each run twice";
+    EXPECT_EQ(test::LayerRefs::builds - before, 1) << "references built more than once per shape";
+  }
 }
 
 }  // namespace

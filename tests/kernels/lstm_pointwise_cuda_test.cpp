@@ -24,7 +24,7 @@ constexpr double kAtol = 1e-5, kRtol = 1e-4;
 
 struct Inputs {
   int B, H;
-  std::vector<double> z, b, p, c_prev, dh, dc_next;
+  std::vector<double> z, b, p, c_prev, dh, dc_next, dh_add;
   Inputs(int B_, int H_) : B(B_), H(H_) {
     const size_t BH = size_t(B) * H;
     z = as_float(uniform(BH * 4, 21));
@@ -33,12 +33,16 @@ struct Inputs {
     c_prev = as_float(uniform(BH, 24, -2, 2));
     dh = as_float(uniform(BH, 25));
     dc_next = as_float(uniform(BH, 26));
+    dh_add = as_float(uniform(BH, 27));
   }
 };
 
-// One (B, H, peephole) case: CUDA forward + backward twice vs the double reference.
-void check_pointwise(int B, int H, bool peep) {
-  SCOPED_TRACE(testing::Message() << "B=" << B << " H=" << H << " peephole=" << peep);
+// One (B, H, peephole) case: CUDA forward + backward twice vs the double reference. With
+// split, the backward's dL/dh comes in two parts (dh + dh_add, as the layer backward passes
+// it).
+void check_pointwise(int B, int H, bool peep, bool split = false) {
+  SCOPED_TRACE(testing::Message() << "B=" << B << " H=" << H << " peephole=" << peep
+                                  << " split dh=" << split);
   const Inputs in(B, H);
   const size_t BH = size_t(B) * H, BG = BH * 4;
   // Reference, double.
@@ -61,6 +65,7 @@ void check_pointwise(int B, int H, bool peep) {
     g.H = H;
     g.peephole = peep;
     g.dh = in.dh.data();
+    g.dh_add = split ? in.dh_add.data() : nullptr;
     g.dc_next = in.dc_next.data();
     g.gates = gates.data();
     g.c_prev = in.c_prev.data();
@@ -75,7 +80,8 @@ void check_pointwise(int B, int H, bool peep) {
   cuda::DeviceContext dc;
   auto d_z = to_device(cast<float>(in.z)), d_b = to_device(cast<float>(in.b)),
        d_p = to_device(cast<float>(in.p)), d_cp = to_device(cast<float>(in.c_prev)),
-       d_dh = to_device(cast<float>(in.dh)), d_dcn = to_device(cast<float>(in.dc_next));
+       d_dh = to_device(cast<float>(in.dh)), d_dcn = to_device(cast<float>(in.dc_next)),
+       d_dha = to_device(cast<float>(in.dh_add));
   cuda::DeviceBuffer<float> d_c(BH), d_h(BH), d_g(BG), d_dz(BG), d_dcp(BH), d_dp(BH * 3);
   std::vector<std::vector<float>> runs[2];
   for (int r = 0; r < 2; ++r) {
@@ -96,6 +102,7 @@ void check_pointwise(int B, int H, bool peep) {
     g.H = H;
     g.peephole = peep;
     g.dh = d_dh.get();
+    g.dh_add = split ? d_dha.get() : nullptr;
     g.dc_next = d_dcn.get();
     g.gates = d_g.get();
     g.c_prev = d_cp.get();
@@ -128,6 +135,8 @@ class PointwiseCuda : public test::CudaParamTest<bool> {};
 TEST_P(PointwiseCuda, ForwardAndBackwardMatchReference) {
   for (int B : {1, 7, 64})
     for (int H : {1, 3, 33, 257, 1024}) check_pointwise(B, H, GetParam());
+  for (int B : {1, 7})
+    for (int H : {3, 257}) check_pointwise(B, H, GetParam(), /*split=*/true);
 }
 
 INSTANTIATE_TEST_SUITE_P(Peephole, PointwiseCuda, ::testing::Bool(),

@@ -169,6 +169,43 @@ TEST(PointwiseRef, GatesMayAliasZ) {
   EXPECT_EQ(h2, h1);
 }
 
+// dL/dh given in two parts (dh + dh_add, as the CUDA layer backward passes it) equals the
+// summed dh: halves are exact in binary, so bitwise.
+TEST(PointwiseRef, SplitDhEqualsSummedDh) {
+  for (const bool peep : {true, false}) {
+    Cell cell(3, 5, peep);
+    std::vector<double> c, h, gates;
+    cell.forward(c, h, &gates);
+    const size_t BH = cell.wh.size();
+    std::vector<double> half(BH);
+    for (size_t k = 0; k < BH; ++k) half[k] = cell.wh[k] / 2;
+    auto backward = [&](const std::vector<double>& dh, const std::vector<double>* dh_add) {
+      std::vector<double> dz(BH * 4), dcp(BH), dp(BH * 3);
+      PointwiseBwdArgsT<double> g;
+      g.B = cell.B;
+      g.H = cell.H;
+      g.peephole = peep;
+      g.dh = dh.data();
+      g.dh_add = dh_add ? dh_add->data() : nullptr;
+      g.dc_next = cell.wc.data();
+      g.gates = gates.data();
+      g.c_prev = cell.c_prev.data();
+      g.c = c.data();
+      g.p = peep ? cell.p.data() : nullptr;
+      g.dz = dz.data();
+      g.dc_prev = dcp.data();
+      g.dp_partial = peep ? dp.data() : nullptr;
+      ref::lstm_pointwise_bwd(g);
+      dz.insert(dz.end(), dcp.begin(), dcp.end());
+      dz.insert(dz.end(), dp.begin(), dp.end());
+      return dz;
+    };
+    const auto whole = backward(cell.wh, nullptr);
+    EXPECT_EQ(backward(half, &half), whole);
+    EXPECT_EQ(backward(std::vector<double>(BH, 0.0), &cell.wh), whole);
+  }
+}
+
 TEST(PointwiseRef, RejectsMissingPointers) {
   PointwiseFwdArgsT<double> a;
   a.B = 1;

@@ -96,6 +96,14 @@ double max_abs_diff(const std::vector<T>& a, const std::vector<double>& b) {
   return m;
 }
 
+// atol for comparing an fp32 implementation with ref<double>: at least `floor`, and at least
+// 4x the error of ref<float> (same math, sequential order) so it follows shape and length.
+template <typename F>
+double calibrated_atol(const std::vector<F>& ref_float, const std::vector<double>& ref_double,
+                       double floor) {
+  return std::max(floor, 4 * max_abs_diff(ref_float, ref_double));
+}
+
 template <typename T>
 double norm2(const std::vector<T>& v) {
   double s = 0;

@@ -4,22 +4,23 @@
 //   - Network::run logits and final state, 1-3 layers, odd sizes, peepholes on/off;
 //   - Trainer::compute_gradients loss, state and gradient (full and partial backward window,
 //     masks, a non-zero incoming state);
-//   - 200 training steps on CPU and CUDA with matching loss curves;
+//   - 200 training steps on CPU and CUDA with matching loss trajectories;
 //   - determinism (two CUDA runs bitwise equal), checkpoint round trip from a CUDA trainer
 //     (resume continues bitwise identically on the device; the file loads on the CPU too),
 //     apply_update, evaluate, greedy sampling.
-// Tolerances (docs/kernels.md "Precision modes"): with cuda_math "fp32" (exact fp32 GEMMs) the
-// backends differ only by summation order: forward atol 1e-5 / rtol 1e-4, gradients atol
-// 1e-4 x (largest entry of the tensor) / rtol 1e-3, as the CPU backend against its double
-// reference. With "tf32" (10-bit mantissa products): 2e-2 / 2e-2. The loss-curve tolerances
-// are in TrainingCurve below. All are starting values: NEVER RUN ON A GPU (no device in the
-// session that wrote this); calibrate them on the first GPU run and record them.
+// Tolerances (docs/kernels.md "Tolerance policy", tests/kernels/tolerance.h): with cuda_math
+// "fp32" (exact fp32 GEMMs) the backends differ only by summation order: forward atol 1e-5 /
+// rtol 1e-4, gradients atol 1e-4 x (largest entry of the tensor) / rtol 1e-3, as the CPU
+// backend against its double reference. With "tf32" the bound follows from TF32's operand
+// rounding and the shape (tolerance() below). The 200-step comparison is a trajectory check
+// (TrainingCurveMatchesCpuOver200Steps).
 // Run: ctest --test-dir build-cuda -L cuda -R CudaBackend --output-on-failure
 #include <gtest/gtest.h>
 
 #include <unistd.h>
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <limits>
@@ -32,14 +33,18 @@
 #include "lstm/checkpoint.h"
 #include "lstm/sampler.h"
 #include "lstm_test_util.h"
+#include "tests/kernels/tolerance.h"
 
 #ifdef MELODL_CUDA_EMULATION
+#include "lstm/cuda/backend.h"  // cudabk::allocation_generation
+
 namespace melodl::cuda {
 extern int persistent_forward_calls;  // tests/lstm/cuda_emulation.cpp
 extern int persistent_backward_calls;
 extern int graph_launches;           // cudaGraphLaunch calls
 extern bool emulated_schedule_late;  // order in which the emulation runs ready work
 extern int sample_calls;             // cuda::sample launches
+extern int device_mallocs;           // cudaMalloc calls
 }  // namespace melodl::cuda
 #endif
 
@@ -117,8 +122,22 @@ State random_state(const Network& net, int B, std::uint64_t seed) {
 struct Tol {
   double fwd_atol, fwd_rtol, grad_atol, grad_rtol;
 };
-Tol tolerance(const std::string& math) {
-  return math == "fp32" ? Tol{1e-5, 1e-4, 1e-4, 1e-3} : Tol{2e-2, 2e-2, 2e-2, 2e-2};
+// docs/kernels.md "Tolerance policy" (tests/kernels/tolerance.h): the CPU backend's own
+// tolerances against its double reference (summation order only) are the floor; a reduced-
+// precision math mode adds its operand rounding: the pre-activation error of one layer
+// (weights U(+-1/sqrt(H)) from test::randomize, |h| < 1; layer 0 one-hot, layers above take
+// h as a dense input of H), times kForwardGain per layer and the output layer (each adds
+// its own error; summed linearly, which is pessimistic); gradients with kGradientGain,
+// relative to each tensor's largest entry.
+Tol tolerance(const std::string& math, const Shape& s) {
+  const Tol floor{1e-5, 1e-4, 1e-4, 1e-3};
+  const melodl::test::MathMode m = melodl::test::math_mode(math);
+  const double ez = melodl::test::preactivation_error(m, s.H, s.layers > 1 ? s.H : 0);
+  if (m == melodl::test::MathMode::kFp32) return floor;
+  const double f = melodl::test::kForwardGain * (s.layers + 1) * ez;
+  const double g = melodl::test::kGradientGain * (s.layers + 1) * ez;
+  return {std::max(floor.fwd_atol, f), std::max(floor.fwd_rtol, f), std::max(floor.grad_atol, g),
+          std::max(floor.grad_rtol, g)};
 }
 
 TEST_P(CudaVsCpu, RunLogitsAndStateMatchCpu) {
@@ -130,7 +149,7 @@ TEST_P(CudaVsCpu, RunLogitsAndStateMatchCpu) {
   std::vector<float> lg(static_cast<std::size_t>(s.T) * s.B * s.V), lc(lg.size());
   gpu.run(seg.inputs, s.T, sg, lg);
   cpu.run(seg.inputs, s.T, sc, lc);
-  const Tol tol = tolerance(math);
+  const Tol tol = tolerance(math, s);
   EXPECT_TRUE(test::allclose(lg, lc, tol.fwd_atol, tol.fwd_rtol)) << s << " " << math;
   for (int l = 0; l < s.layers; ++l) {
     EXPECT_TRUE(test::allclose(sg.h[l], sc.h[l], tol.fwd_atol, tol.fwd_rtol)) << "h" << l;
@@ -154,7 +173,7 @@ TEST_P(CudaVsCpu, GradientsMatchCpu) {
   State sg = random_state(tc.network(), s.B, 6), sc = random_state(tc.network(), s.B, 6);
   const StepStats a = tg.compute_gradients(seg.view(), sg, s.bwd);
   const StepStats e = tc.compute_gradients(seg.view(), sc, s.bwd);
-  const Tol tol = tolerance(math);
+  const Tol tol = tolerance(math, s);
   EXPECT_NEAR(a.loss_sum, e.loss_sum, tol.fwd_rtol * std::abs(e.loss_sum)) << s;
   EXPECT_EQ(a.count, e.count);
   for (int l = 0; l < s.layers; ++l) {
@@ -182,7 +201,7 @@ TEST_P(CudaVsCpu, EvaluateMatchesCpu) {
   Trainer tg(std::move(gpu), tc), tcpu(std::move(cpu), tc);
   const auto batch = test::random_batch(s.T, s.B, s.V, 33, s.mask);
   const StepStats a = tg.evaluate(batch.view()), e = tcpu.evaluate(batch.view());
-  EXPECT_NEAR(a.loss_sum, e.loss_sum, tolerance(math).fwd_rtol * std::abs(e.loss_sum));
+  EXPECT_NEAR(a.loss_sum, e.loss_sum, tolerance(math, s).fwd_rtol * std::abs(e.loss_sum));
   EXPECT_EQ(a.count, e.count);
   EXPECT_EQ(a.segments, e.segments);
 }
@@ -221,11 +240,21 @@ std::vector<double> loss_curve(Trainer& t, int steps, int V) {
   return curve;
 }
 
-// 200 updates (Adam, TBPTT 10/10, 2 x 32, V 16, B 8, T 20) on CPU and CUDA. The curves must
-// agree step by step: |cuda - cpu| <= 2e-3 nats (fp32) or 5e-2 nats (tf32), and both
-// must learn (final loss < 80 % of the first). Differences grow with the number of
-// updates because the weights drift apart by rounding; these bounds are starting values.
+// 200 updates (Adam, TBPTT 10/10, 2 x 32, V 16, B 8, T 20) on CPU and CUDA, compared as
+// trajectories (docs/kernels.md "Tolerance policy"). A per-step bound over 200 Adam updates
+// is not meaningful: Adam divides each gradient component by its running RMS, so a component
+// whose gradient is within rounding of zero gets an O(lr) update of either sign, and the two
+// runs drift apart like two seeds of one training. So:
+//   - pointwise only over the first batch: its first segment runs on identical weights (mean
+//     loss within 2x the logit bound: d(log-softmax) <= 2 max|d logit|), its second after one
+//     update that differs only by such components (the loss moves by their gradient times
+//     lr, second order): the same bound, doubled;
+//   - the trend over all 200 updates: the mean loss of each pass over the 8 batches (16
+//     updates) within a relative band of the CPU's (kCurveBand: drift, not rounding, so the
+//     same for every math mode), both runs learn (final pass < 80 % of the first), and the
+//     CUDA run ends no worse than the CPU's by more than the band.
 TEST_F(CudaBackend, TrainingCurveMatchesCpuOver200Steps) {
+  constexpr double kCurveBand = 0.05;
   for (const std::string math : {"fp32", "tf32"}) {
     const Shape s{2, 32, 16, 20, 8, 0, true, false};
     auto [gpu, cpu] = twin_networks(s, math, 24);
@@ -239,12 +268,32 @@ TEST_F(CudaBackend, TrainingCurveMatchesCpuOver200Steps) {
     const auto a = loss_curve(tg, 100, s.V);  // 2 segments per batch: 200 updates
     const auto e = loss_curve(tcpu, 100, s.V);
     EXPECT_EQ(tg.step_count(), 200);
-    const double tol = math == "fp32" ? 2e-3 : 5e-2;
-    double worst = 0;
-    for (std::size_t k = 0; k < a.size(); ++k) worst = std::max(worst, std::abs(a[k] - e[k]));
-    EXPECT_LE(worst, tol) << math << ": largest per-step difference of the mean loss";
-    EXPECT_LT(a.back(), 0.8 * a.front()) << math << ": the CUDA run did not learn";
-    EXPECT_LT(e.back(), 0.8 * e.front()) << math << ": the CPU run did not learn";
+    const double first = 2 * 2 * tolerance(math, s).fwd_atol;
+    EXPECT_LE(std::abs(a[0] - e[0]), first) << math << ": first batch (identical weights + 1 step)";
+    auto pass_means = [](const std::vector<double>& c) {
+      std::vector<double> m;
+      for (std::size_t k = 0; k + 8 <= c.size(); k += 8) {
+        double sum = 0;
+        for (std::size_t j = k; j < k + 8; ++j) sum += c[j];
+        m.push_back(sum / 8);
+      }
+      return m;
+    };
+    const auto pa = pass_means(a), pe = pass_means(e);
+    double worst_pass = 0, worst_step = 0;
+    for (std::size_t k = 0; k < pa.size(); ++k) {
+      worst_pass = std::max(worst_pass, std::abs(pa[k] - pe[k]) / pe[k]);
+      EXPECT_LE(std::abs(pa[k] - pe[k]), kCurveBand * pe[k]) << math << ": pass " << k;
+    }
+    for (std::size_t k = 0; k < a.size(); ++k)
+      worst_step = std::max(worst_step, std::abs(a[k] - e[k]));
+    std::printf(
+        "%s: first batch |d| %.3g (bound %.3g), largest per-pass relative difference %.3g "
+        "(band %.3g), largest per-step |d| %.3g nats (not checked)\n",
+        math.c_str(), std::abs(a[0] - e[0]), first, worst_pass, kCurveBand, worst_step);
+    EXPECT_LT(pa.back(), 0.8 * pa.front()) << math << ": the CUDA run did not learn";
+    EXPECT_LT(pe.back(), 0.8 * pe.front()) << math << ": the CPU run did not learn";
+    EXPECT_LE(pa.back(), (1 + kCurveBand) * pe.back()) << math << ": CUDA ends worse than the CPU";
   }
 }
 
@@ -344,6 +393,49 @@ TEST_F(CudaBackend, GraphsGiveBitwiseTheEagerResults) {
     }
   }
 }
+
+#ifdef MELODL_CUDA_EMULATION
+// Every device allocation after construction is a workspace (re)allocation and must move the
+// allocation generation, or a cached graph would replay on the freed buffer. The output
+// layer's all-zero index buffer (ensure_zeros) used to be reallocated without it; through
+// the public API it only grows together with another workspace today, which hid the bug, so
+// the invariant is checked directly: cudaMalloc calls (emulation) == generation steps, after
+// every call of a sequence that grows each kind of workspace (training with graphs, larger
+// inference chunks, a sampling session, a larger batch).
+TEST_F(CudaBackend, EveryWorkspaceAllocationInvalidatesGraphs) {
+  const Shape s{2, 9, 11, 0, 3, 0, true, false};
+  NetworkConfig gc = config(s, "cuda", "fp32");
+  gc.cuda_graphs = true;
+  Network net(gc);
+  test::randomize(net, 45);
+  TrainConfig tc;
+  tc.tbptt_fwd = 5;
+  tc.tbptt_bwd = 5;
+  Trainer t(std::move(net), tc);
+  const int mallocs0 = melodl::cuda::device_mallocs;
+  const std::uint64_t gen0 = cudabk::allocation_generation();
+  auto check = [&](const char* what) {
+    EXPECT_EQ(static_cast<std::uint64_t>(melodl::cuda::device_mallocs - mallocs0),
+              cudabk::allocation_generation() - gen0)
+        << "after " << what << ": a device allocation did not invalidate the cached graphs";
+  };
+  t.train_batch(test::random_batch(10, s.B, s.V, 90).view());
+  check("the first training batch");
+  State st = t.network().zero_state(s.B);
+  std::vector<float> logits(static_cast<std::size_t>(40) * s.B * s.V);
+  t.network().run(test::random_batch(40, s.B, s.V, 91).inputs, 40, st, logits);
+  check("inference over 40 steps");
+  t.train_batch(test::random_batch(10, s.B, s.V, 92).view());
+  check("training after inference");
+  Sampler sampler(t.network(), {.temperature = 1.0f, .seed = 3});
+  const std::vector<std::int32_t> prime{1, 2};
+  (void)sampler.sample(5, 6, prime);
+  check("a sampling session");
+  t.train_batch(test::random_batch(10, s.B + 4, s.V, 93).view());
+  check("a larger batch");
+  EXPECT_GT(melodl::cuda::device_mallocs, mallocs0);
+}
+#endif
 
 // The layer wavefront (chunks of 4 steps; 3 layers; backward window 7 of 10, so chunks
 // start inside the window) against layer after layer: the same forward (one-hot layer 0 is

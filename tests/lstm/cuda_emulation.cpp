@@ -49,6 +49,7 @@ namespace melodl::cuda {
 int graph_launches = 0;               // cudaGraphLaunch calls (read by the emulated tests)
 bool emulated_schedule_late = false;  // the scheduler's order (see below; set by tests)
 int sample_calls = 0;                 // cuda::sample launches
+int device_mallocs = 0;               // cudaMalloc calls
 }  // namespace melodl::cuda
 
 namespace {
@@ -249,6 +250,7 @@ extern "C" {
 
 cudaError_t cudaMalloc(void** p, size_t n) {
   not_capturing("cudaMalloc");
+  ++melodl::cuda::device_mallocs;
   char* q = new char[n > 0 ? n : 1];
   std::memset(q, 0xFF, n);  // 0xFFFFFFFF is a NaN: uninitialised reads poison results
   allocations()[q] = n > 0 ? n : 1;
