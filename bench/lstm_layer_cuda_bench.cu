@@ -1,7 +1,7 @@
 // bench/lstm_layer_cuda_bench.cu: times a stack of GravesLSTM layers (kernels/lstm_layer.h:
-// variants (a), (b) and the variant-(c) forward) over one TBPTT segment on the GPU: forward, backward, both, per GEMM
-// precision. Shapes (docs/performance.md 10(iii)): seed S1 = 2 x 200, one-hot V = 80, B 32,
-// T 50; M1 = 2 x 512, M2 = 2 x 1024, dense I = H, B 64, T 50.
+// variants (a), (b) and the variant-(c) forward) over one TBPTT segment on the GPU: forward,
+// backward, both, per GEMM precision. Shapes (docs/performance.md 10(iii)): seed S1 = 2 x 200,
+// one-hot V = 80, B 32, T 50; M1 = 2 x 512, M2 = 2 x 1024, dense I = H, B 64, T 50.
 // Variants: bit 0 = forward (b) (lstm_layer_forward_persistent), bit 1 = backward (b)
 // (lstm_layer_backward_persistent), bit 2 = forward (c) (lstm_layer_forward_persistent_splitk,
 // taking precedence over bit 0); 0 = (a) both ways. BM_lstm_fwd_splitk sweeps (c)'s options.
@@ -311,9 +311,9 @@ void BM_lstm_fwd_splitk(benchmark::State& state) {
 
 void splitk_shapes(benchmark::internal::Benchmark* b) {
   b->ArgNames({"L", "H", "B", "T", "V", "U", "tile"});
-  for (int U : {0, 1, 4}) b->Args({2, 200, 32, 50, 80, U, 0});   // S1 (auto U = 2)
+  for (int U : {0, 1, 4}) b->Args({2, 200, 32, 50, 80, U, 0});  // S1 (auto U = 2)
   b->Args({2, 200, 32, 50, 80, 0, 16});
-  for (int U : {0, 2, 8}) b->Args({2, 512, 64, 50, 0, U, 0});    // M1 (auto U = 4)
+  for (int U : {0, 2, 8}) b->Args({2, 512, 64, 50, 0, U, 0});  // M1 (auto U = 4)
   b->Args({2, 512, 64, 50, 0, 0, 32});
   for (int tile : {0, 16, 8}) b->Args({2, 1024, 64, 50, 0, 0, tile});  // M2 (auto 24-row tiles)
 }

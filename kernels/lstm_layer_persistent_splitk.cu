@@ -153,9 +153,9 @@ __global__ void __launch_bounds__(kThreads, 1) splitk_fwd_kernel(SplitKParams pr
     const float* c_prev = t ? prm.cs + (t - 1) * BH : prm.c0;  // [B,H]
     float* z_t = prm.gates + t * static_cast<int64_t>(B) * G;  // [B,G]
     for (int bt0 = 0; bt0 < Bp; bt0 += Bt) {
-      const int rows = min(Bt, B - bt0);       // rows of h to copy (>= 1)
-      const int trows = min(Bt, Bp - bt0);     // rows of this tile, a multiple of 4
-      if (bt0 > 0) __syncthreads();            // the previous tile's tasks are done with ht
+      const int rows = min(Bt, B - bt0);    // rows of h to copy (>= 1)
+      const int trows = min(Bt, Bp - bt0);  // rows of this tile, a multiple of 4
+      if (bt0 > 0) __syncthreads();         // the previous tile's tasks are done with ht
       copy_tile(h_prev + static_cast<int64_t>(bt0) * H, rows, H, Hp, prm.vec_copy, ht);
       __syncthreads();
       const int ntask = trows / kRowsPerTask * nu;
@@ -176,7 +176,7 @@ __global__ void __launch_bounds__(kThreads, 1) splitk_fwd_kernel(SplitKParams pr
         for (int i = 0; i < 4; ++i)
 #pragma unroll
           for (int q = 0; q < 4; ++q) acc[i][q] = 0.f;
-        const float4* h4 = reinterpret_cast<const float4*>(ht + row0 * Hp);  // 4 rows
+        const float4* h4 = reinterpret_cast<const float4*>(ht + row0 * Hp);   // 4 rows
         const float4* r4 = reinterpret_cast<const float4*>(Rs + u * 4 * Hp);  // 4 rows
         for (int c = l; c < C; c += L) {
           float4 hv[4], rv[4];
@@ -261,21 +261,29 @@ using KernelFn = void (*)(SplitKParams);
 // (device, kernel, B, H, units_per_cta, batch_tile)
 using PlanKey = std::tuple<int, const void*, int, int, int, int>;
 
-std::mutex g_mutex;  // guards the three caches below
-std::map<int, DeviceInfo> g_devices;
-std::set<std::pair<int, const void*>> g_smem_attribute_set;
-std::map<PlanKey, Plan> g_plans;
+// The process-wide plan cache (a function-local static: constructed on first use).
+struct PlanCache {
+  std::mutex mutex;  // guards the three maps
+  std::map<int, DeviceInfo> devices;
+  std::set<std::pair<int, const void*>> smem_attribute_set;  // (device, kernel)
+  std::map<PlanKey, Plan> plans;
+};
+PlanCache& plan_cache() {
+  static PlanCache cache;
+  return cache;
+}
 
-// Called with g_mutex held.
+// Called with plan_cache().mutex held.
 const DeviceInfo& device_info_locked(int dev) {
-  auto it = g_devices.find(dev);
-  if (it != g_devices.end()) return it->second;
+  auto& devices = plan_cache().devices;
+  auto it = devices.find(dev);
+  if (it != devices.end()) return it->second;
   DeviceInfo d;
   MELODL_CUDA_CHECK(cudaDeviceGetAttribute(&d.sms, cudaDevAttrMultiProcessorCount, dev));
   MELODL_CUDA_CHECK(
       cudaDeviceGetAttribute(&d.smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
   MELODL_CUDA_CHECK(cudaDeviceGetAttribute(&d.coop, cudaDevAttrCooperativeLaunch, dev));
-  return g_devices.emplace(dev, d).first->second;
+  return devices.emplace(dev, d).first->second;
 }
 
 template <bool kTraining, bool kPeephole>
@@ -285,8 +293,9 @@ Plan plan_for(int B, int H, const PersistentSplitKOptions& opt) {
   int dev = 0;
   MELODL_CUDA_CHECK(cudaGetDevice(&dev));
   const PlanKey key{dev, kfn, B, H, opt.units_per_cta, opt.batch_tile};
-  std::lock_guard<std::mutex> lock(g_mutex);
-  if (auto it = g_plans.find(key); it != g_plans.end()) return it->second;
+  PlanCache& cache = plan_cache();
+  std::lock_guard<std::mutex> lock(cache.mutex);
+  if (auto it = cache.plans.find(key); it != cache.plans.end()) return it->second;
   const DeviceInfo& d = device_info_locked(dev);
   Plan pl;
   if (!d.coop) {
@@ -299,9 +308,11 @@ Plan plan_for(int B, int H, const PersistentSplitKOptions& opt) {
   if (pl.why_not.empty()) {
     // Once per (device, kernel): allow up to the opt-in limit, so no later plan (or a graph
     // captured with a larger shape) ever needs a different value.
-    if (g_smem_attribute_set.emplace(dev, kfn).second)
-      MELODL_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                             d.smem_optin));
+    if (!cache.smem_attribute_set.count({dev, kfn})) {
+      MELODL_CUDA_CHECK(
+          cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, d.smem_optin));
+      cache.smem_attribute_set.emplace(dev, kfn);  // only once the call succeeded
+    }
     int per_sm = 0;
     MELODL_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads,
                                                                     pl.geo.smem_bytes));
@@ -309,7 +320,7 @@ Plan plan_for(int B, int H, const PersistentSplitKOptions& opt) {
       pl.why_not = std::to_string(pl.geo.P) + " CTAs cannot be co-resident (" +
                    std::to_string(per_sm) + " per SM, " + std::to_string(d.sms) + " SMs)";
   }
-  g_plans.emplace(key, pl);
+  cache.plans.emplace(key, pl);
   return pl;
 }
 
@@ -331,8 +342,8 @@ void launch_splitk(const LayerFwdArgs& a, const ExecContext& ctx,
               " does not fit: " + pl.why_not + " (use lstm_layer_forward)");
   const auto aligned = [](const float* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
   const bool vec_copy = a.H % kVec == 0 && aligned(a.h0) && aligned(a.hs);
-  SplitKParams prm{a.T,  a.B,   a.H,    pl.geo.U, pl.geo.Hp, pl.geo.Bt, pl.geo.L, vec_copy, a.R,
-                   a.b,  a.p,   a.h0,   a.c0,     a.hs,      a.cs,      a.gates};
+  SplitKParams prm{a.T, a.B, a.H, pl.geo.U, pl.geo.Hp, pl.geo.Bt, pl.geo.L, vec_copy,
+                   a.R, a.b, a.p, a.h0,     a.c0,      a.hs,      a.cs,     a.gates};
   void* args[] = {&prm};
   MELODL_CUDA_CHECK(cudaLaunchCooperativeKernel(
       reinterpret_cast<const void*>(splitk_fwd_kernel<kTraining, kPeephole>), dim3(pl.geo.P),

@@ -24,10 +24,10 @@
 
 namespace melodl::splitk {
 
-constexpr int kThreads = 256;     // threads per CTA (8 warps); one CTA per SM
-constexpr int kRowsPerTask = 4;   // batch rows per task: each loaded R chunk feeds 4 rows
-constexpr int kVec = 4;           // floats per 16-byte shared-memory load (float4)
-constexpr int kMinLanes = 4;      // lanes per task: 4, 8, 16 or 32 (a power of two <= 32)
+constexpr int kThreads = 256;    // threads per CTA (8 warps); one CTA per SM
+constexpr int kRowsPerTask = 4;  // batch rows per task: each loaded R chunk feeds 4 rows
+constexpr int kVec = 4;          // floats per 16-byte shared-memory load (float4)
+constexpr int kMinLanes = 4;     // lanes per task: 4, 8, 16 or 32 (a power of two <= 32)
 constexpr int kMaxLanes = 32;
 
 MELODL_SPLITK_HD constexpr int round_up(int x, int m) { return (x + m - 1) / m * m; }
@@ -98,7 +98,8 @@ inline Geometry make_geometry(int B, int H, int sms, std::size_t smem_limit, int
   if (min_bytes > smem_limit) {
     g.why_not = "needs " + std::to_string(min_bytes) +
                 " bytes of shared memory per CTA (R slice and one 4-row tile of h), device "
-                "allows " + std::to_string(smem_limit);
+                "allows " +
+                std::to_string(smem_limit);
     return g;
   }
   if (batch_tile > 0) {

@@ -664,8 +664,7 @@ void compare_forward(const LayerProblem& P, const Refs& r, const FwdResult& got,
   check(got.hs, other ? &other->hs : nullptr, r.of.hs, r.od.hs, "hs", {T, B, H});
   check(got.cs, other ? &other->cs : nullptr, r.of.cs, r.od.cs, "cs", {T, B, H});
   if (!got.gates.empty())
-    check(got.gates, other ? &other->gates : nullptr, r.of.gates, r.od.gates, "gates",
-          {T, B, G});
+    check(got.gates, other ? &other->gates : nullptr, r.of.gates, r.od.gates, "gates", {T, B, G});
   EXPECT_GT(test::norm2(got.hs), 0.0);
 }
 
@@ -725,16 +724,17 @@ TEST_P(PersistentSplitK, MatchesReferenceAndVariantsAB) {
 // of 4 or 8: scalar copies), H 512 B 64 (4 lanes per task) and H 1024 B 64 (batch tiles).
 INSTANTIATE_TEST_SUITE_P(
     Shapes, PersistentSplitK,
-    ::testing::Values(
-        LayerShape{1, 1, 1, 1, true, false}, LayerShape{2, 7, 3, 3, true, false},
-        LayerShape{37, 7, 5, 33, true, false}, LayerShape{37, 1, 33, 33, false, false},
-        LayerShape{2, 7, 257, 257, true, false}, LayerShape{37, 7, 17, 257, true, true},
-        LayerShape{1, 7, 80, 33, false, true}, LayerShape{37, 1, 59, 3, true, true},
-        LayerShape{9, 1, 80, 200, true, true}, LayerShape{9, 3, 13, 200, true, false},
-        LayerShape{5, 7, 5, 202, true, false}, LayerShape{3, 64, 16, 512, true, false},
-        LayerShape{2, 64, 16, 1024, true, false},
-        LayerShape{50, 32, 80, 200, true, true},     // seed layer 0
-        LayerShape{50, 32, 200, 200, true, false}),  // seed layer 1
+    ::testing::Values(LayerShape{1, 1, 1, 1, true, false}, LayerShape{2, 7, 3, 3, true, false},
+                      LayerShape{37, 7, 5, 33, true, false},
+                      LayerShape{37, 1, 33, 33, false, false},
+                      LayerShape{2, 7, 257, 257, true, false},
+                      LayerShape{37, 7, 17, 257, true, true}, LayerShape{1, 7, 80, 33, false, true},
+                      LayerShape{37, 1, 59, 3, true, true}, LayerShape{9, 1, 80, 200, true, true},
+                      LayerShape{9, 3, 13, 200, true, false}, LayerShape{5, 7, 5, 202, true, false},
+                      LayerShape{3, 64, 16, 512, true, false},
+                      LayerShape{2, 64, 16, 1024, true, false},
+                      LayerShape{50, 32, 80, 200, true, true},     // seed layer 0
+                      LayerShape{50, 32, 200, 200, true, false}),  // seed layer 1
     [](const auto& info) { return info.param.name(); });
 
 class PersistentSplitKMisc : public test::CudaTest {};
@@ -742,9 +742,9 @@ class PersistentSplitKMisc : public test::CudaTest {};
 // Units per CTA and batch tiles chosen by the caller: one CTA, partial last CTAs, several
 // tiles per step with a padded last tile; each against ref<double>, repeat runs bitwise equal.
 TEST_F(PersistentSplitKMisc, ChosenUnitsAndTiles) {
-  for (const auto& shape : {LayerShape{5, 7, 5, 33, true, false},
-                            LayerShape{3, 33, 5, 33, false, true},
-                            LayerShape{2, 32, 9, 200, true, false}}) {
+  for (const auto& shape :
+       {LayerShape{5, 7, 5, 33, true, false}, LayerShape{3, 33, 5, 33, false, true},
+        LayerShape{2, 32, 9, 200, true, false}}) {
     const LayerProblem P = float_problem(shape);
     SCOPED_TRACE(P.s.name());
     const Refs r(P);

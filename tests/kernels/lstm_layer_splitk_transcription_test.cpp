@@ -37,8 +37,8 @@ using splitk::kVec;
 using test::LayerProblem;
 using test::LayerShape;
 
-constexpr int kH100Sms = 132;                 // H100 SXM / H200
-constexpr std::size_t kH100Optin = 232448;    // 227 KB opt-in shared memory per CTA
+constexpr int kH100Sms = 132;               // H100 SXM / H200
+constexpr std::size_t kH100Optin = 232448;  // 227 KB opt-in shared memory per CTA
 
 struct Outputs {
   std::vector<float> hs, cs, gates;
@@ -71,7 +71,7 @@ Outputs transcribe(const LayerProblem& P, const Geometry& geo, bool training, bo
   Outputs out{std::vector<float>(T * BH, nan), std::vector<float>(T * BH, nan),
               std::vector<float>(size_t(T) * B * G)};
   if (s.onehot) {
-    GatherArgsT<float> ga{int64_t(T) * B, s.I, G, P.symbols.data(), W.data(), nullptr,
+    GatherArgsT<float> ga{int64_t(T) * B,  s.I, G, P.symbols.data(), W.data(), nullptr,
                           out.gates.data()};
     ref::gather_rows(ga);
   } else {
@@ -97,8 +97,8 @@ Outputs transcribe(const LayerProblem& P, const Geometry& geo, bool training, bo
   // A float4 load of the chunk loop: inside its region and 16-byte aligned.
   auto vec_at = [&](int cta, int region_start, int region_end, int idx) -> const float* {
     if (idx < 0 || idx + kVec > region_end - region_start || idx % kVec != 0) {
-      ADD_FAILURE() << "float4 load at " << idx << " outside [0, "
-                    << region_end - region_start << ") or unaligned";
+      ADD_FAILURE() << "float4 load at " << idx << " outside [0, " << region_end - region_start
+                    << ") or unaligned";
       return smem[cta].data();
     }
     return smem[cta].data() + region_start + idx;
@@ -285,8 +285,7 @@ struct Case {
 };
 
 // full: also the inference run and the scalar copy path (both bitwise equal to training).
-void check_against_reference(const Case& k, std::set<int>* lanes_seen = nullptr,
-                             bool full = true) {
+void check_against_reference(const Case& k, std::set<int>* lanes_seen = nullptr, bool full = true) {
   const LayerProblem P = float_problem(k.shape);
   const auto& s = P.s;
   const Geometry geo =
@@ -327,17 +326,15 @@ void check_against_reference(const Case& k, std::set<int>* lanes_seen = nullptr,
 // multiple of 4 or 8, partial last CTAs, dense and one-hot, peepholes on and off.
 TEST(SplitKTranscription, OddShapesMatchReference) {
   std::set<int> lanes;
-  for (const LayerShape& sh : {LayerShape{5, 1, 7, 33, true, false},
-                               LayerShape{5, 3, 7, 33, true, true},
-                               LayerShape{4, 32, 9, 33, false, false},
-                               LayerShape{3, 1, 80, 200, true, true},
-                               LayerShape{3, 3, 13, 200, true, false},
-                               LayerShape{3, 32, 80, 200, true, true},  // seed layer 0
-                               LayerShape{2, 32, 200, 200, false, false},
-                               LayerShape{3, 7, 5, 202, true, false},   // H % 8 == 2
-                               LayerShape{3, 7, 5, 257, true, false},   // U 2, last CTA 1 unit
-                               LayerShape{2, 5, 3, 3, true, false},
-                               LayerShape{2, 2, 1, 1, true, true}})
+  for (const LayerShape& sh :
+       {LayerShape{5, 1, 7, 33, true, false}, LayerShape{5, 3, 7, 33, true, true},
+        LayerShape{4, 32, 9, 33, false, false}, LayerShape{3, 1, 80, 200, true, true},
+        LayerShape{3, 3, 13, 200, true, false},
+        LayerShape{3, 32, 80, 200, true, true},  // seed layer 0
+        LayerShape{2, 32, 200, 200, false, false},
+        LayerShape{3, 7, 5, 202, true, false},  // H % 8 == 2
+        LayerShape{3, 7, 5, 257, true, false},  // U 2, last CTA 1 unit
+        LayerShape{2, 5, 3, 3, true, false}, LayerShape{2, 2, 1, 1, true, true}})
     check_against_reference({sh}, &lanes);
   for (int L : {16, 32}) EXPECT_TRUE(lanes.count(L)) << "no case used L=" << L;
 }
@@ -381,11 +378,10 @@ TEST(SplitKPlan, GeometryOnH100) {
     int B, H, U, P, Hp, Bt, tiles, L;
     std::size_t smem;
   };
-  for (const Row& r : {Row{32, 200, 2, 100, 204, 32, 1, 16, 32640},
-                       Row{64, 512, 4, 128, 516, 64, 1, 4, 165120},
-                       Row{64, 1024, 8, 128, 1028, 24, 3, 4, 230272},
-                       Row{1, 200, 2, 100, 204, 4, 1, 32, 9792},
-                       Row{32, 33, 1, 33, 36, 32, 1, 16, 5184}}) {
+  for (const Row& r :
+       {Row{32, 200, 2, 100, 204, 32, 1, 16, 32640}, Row{64, 512, 4, 128, 516, 64, 1, 4, 165120},
+        Row{64, 1024, 8, 128, 1028, 24, 3, 4, 230272}, Row{1, 200, 2, 100, 204, 4, 1, 32, 9792},
+        Row{32, 33, 1, 33, 36, 32, 1, 16, 5184}}) {
     const Geometry g = splitk::make_geometry(r.B, r.H, kH100Sms, kH100Optin);
     SCOPED_TRACE("B=" + std::to_string(r.B) + " H=" + std::to_string(r.H));
     EXPECT_TRUE(g.why_not.empty()) << g.why_not;
@@ -471,8 +467,8 @@ TEST(SplitKPlan, InnerLoopLoadsAreBankConflictFree) {
            {32, 200}, {64, 512}, {64, 1024}, {1, 200}, {3, 33}, {32, 33}, {7, 257}}) {
     const Geometry g = splitk::make_geometry(B, H, kH100Sms, kH100Optin);
     const int d = splitk_worst_conflict(g);
-    std::printf("variant (c) B=%d H=%d (L=%d, U=%d, Hp=%d): worst %d-way\n", B, H, g.L, g.U,
-                g.Hp, d);
+    std::printf("variant (c) B=%d H=%d (L=%d, U=%d, Hp=%d): worst %d-way\n", B, H, g.L, g.U, g.Hp,
+                d);
     EXPECT_EQ(d, 1) << "B=" << B << " H=" << H << " L=" << g.L;
   }
   // L = 4 with an odd U: the quarter-warp pairs where the unit index wraps (u = U-1 -> 0,
