@@ -1,9 +1,10 @@
 // bench/lstm_layer_cuda_bench.cu: times a stack of GravesLSTM layers (kernels/lstm_layer.h:
-// variants (a) and (b)) over one TBPTT segment on the GPU: forward, backward, both, per GEMM
-// precision. Shapes (docs/performance.md 10(iii)): seed S1 = 2 x 200, one-hot V = 80, B 32,
-// T 50; M1 = 2 x 512, M2 = 2 x 1024, dense I = H, B 64, T 50.
+// variants (a), (b) and the variant-(c) forward) over one TBPTT segment on the GPU: forward,
+// backward, both, per GEMM precision. Shapes (docs/performance.md 10(iii)): seed S1 = 2 x 200,
+// one-hot V = 80, B 32, T 50; M1 = 2 x 512, M2 = 2 x 1024, dense I = H, B 64, T 50.
 // Variants: bit 0 = forward (b) (lstm_layer_forward_persistent), bit 1 = backward (b)
-// (lstm_layer_backward_persistent); 0 = (a) both ways.
+// (lstm_layer_backward_persistent), bit 2 = forward (c) (lstm_layer_forward_persistent_splitk,
+// taking precedence over bit 0); 0 = (a) both ways. BM_lstm_fwd_splitk sweeps (c)'s options.
 // Timing: cudaEvent pair around each iteration (UseManualTime), after a warm-up iteration.
 // Counters: items_per_second = B*T time steps (training chars/s for S1), GFLOP/s by the
 // formula of performance.md 1 (forward 8H(I+H) per (t,b) and layer, 0 input FLOPs for
@@ -75,7 +76,9 @@ struct Stack {
   }
   size_t in_size(int l) const { return (l == 0 && V > 0) ? size_t(V) : size_t(H); }
 
-  void forward(const cuda::ExecContext& ctx, bool persistent = false) {
+  // splitk: variant (c) with its options (instead of (a) or (b)).
+  void forward(const cuda::ExecContext& ctx, bool persistent = false, bool splitk = false,
+               const cuda::PersistentSplitKOptions& splitk_opt = {}) {
     for (int l = 0; l < L; ++l) {
       LayerFwdArgs a;
       a.T = T;
@@ -93,7 +96,9 @@ struct Stack {
       a.hs = hs[l].get();
       a.cs = cs[l].get();
       a.gates = gates[l].get();
-      if (persistent)
+      if (splitk)
+        cuda::lstm_layer_forward_persistent_splitk(a, ctx, splitk_opt);
+      else if (persistent)
         cuda::lstm_layer_forward_persistent(a, ctx);
       else
         cuda::lstm_layer_forward(a, ctx);
@@ -165,7 +170,7 @@ void time_iterations(benchmark::State& state, const cuda::DeviceContext& dc, Ste
 
 // Args: L, H, B, T, V (0 = dense), phase, tf32, variant (bit mask: 0 = (a) per-step cuBLAS +
 // fused pointwise both ways; bit 0: forward with (b), bit 1: backward with (b), the
-// persistent kernels).
+// persistent kernels; bit 2: forward with (c), the split-k persistent kernel).
 void BM_lstm_stack(benchmark::State& state) {
   if (!cuda::available()) {
     state.SkipWithError(("no CUDA device: " + cuda::unavailable_reason()).c_str());
@@ -178,7 +183,13 @@ void BM_lstm_stack(benchmark::State& state) {
   const bool tf32 = state.range(6) != 0;
   const bool persistent = (state.range(7) & 1) != 0;
   const bool persistent_bwd = (state.range(7) & 2) != 0;
-  if (persistent && phase != kBackward && !cuda::lstm_layer_forward_persistent_fits(B, H)) {
+  const bool splitk = (state.range(7) & 4) != 0;
+  if (splitk && phase != kBackward && !cuda::lstm_layer_forward_persistent_splitk_fits(B, H)) {
+    state.SkipWithError("variant (c) forward does not fit this shape on this device");
+    return;
+  }
+  if (persistent && !splitk && phase != kBackward &&
+      !cuda::lstm_layer_forward_persistent_fits(B, H)) {
     state.SkipWithError("variant (b) forward does not fit this shape on this device");
     return;
   }
@@ -190,7 +201,7 @@ void BM_lstm_stack(benchmark::State& state) {
   Stack s(L, T, B, V, H);
   const auto ctx = dc.exec();
   auto step = [&] {
-    if (phase != kBackward) s.forward(ctx, persistent);
+    if (phase != kBackward) s.forward(ctx, persistent, splitk);
     if (phase != kForward) s.backward(ctx, persistent_bwd);
   };
   s.forward(ctx);  // backward-only timing needs a forward's activations
@@ -218,11 +229,20 @@ void shapes(benchmark::internal::Benchmark* b) {
     b->Args({2, 512, 64, 50, 0, kBackward, tf32, 2});
     b->Args({2, 1024, 64, 50, 0, kBackward, tf32, 2});
   }
+  for (int phase : {kForward, kBoth}) {  // variant (c) forward, beside (a) and (b) above
+    b->Args({2, 200, 32, 50, 80, phase, 1, 4});
+    b->Args({2, 512, 64, 50, 0, phase, 1, 4});
+    b->Args({2, 1024, 64, 50, 0, phase, 1, 4});  // batch tiles; (b) does not fit M2
+  }
+  b->Args({2, 200, 32, 50, 80, kBoth, 1, 6});  // forward (c) + backward (b)
+  b->Args({2, 512, 64, 50, 0, kBoth, 1, 6});
+  b->Args({2, 1024, 64, 50, 0, kBoth, 1, 6});
   b->Args({2, 200, 32, 50, 80, kBoth, 1, 3});  // whole layer in variant (b)
   b->Args({2, 512, 64, 50, 0, kBoth, 1, 3});
   b->Args({2, 1024, 64, 50, 0, kBoth, 1, 2});   // fp32 forward (b) does not fit M2: (a) + (b)
   b->Args({1, 200, 1, 1, 80, kForward, 1, 0});  // sampling-like latency: one step, B = 1
   b->Args({1, 200, 1, 1, 80, kForward, 1, 1});
+  b->Args({1, 200, 1, 1, 80, kForward, 1, 4});
   b->Args({1, 200, 1, 1, 80, kBoth, 1, 0});  // one training step, B = 1: (a) vs (b)
   b->Args({1, 200, 1, 1, 80, kBoth, 1, 3});
 }
@@ -261,6 +281,43 @@ void units_shapes(benchmark::internal::Benchmark* b) {
   for (int U : {0, 8, 10, 12, 13}) b->Args({2, 1024, 64, 50, 0, U});  // M2
 }
 BENCHMARK(BM_lstm_bwd_units)->Apply(units_shapes)->UseManualTime()->Unit(benchmark::kMicrosecond);
+
+// Variant (c) forward alone (TF32 input projection) with chosen hidden units per CTA and
+// batch tile, to tune the automatic choice (U = ceil(H / #SMs); all of B per tile when it fits
+// beside R). Fewer units per CTA: more CTAs, less work each, more L2 traffic (every CTA copies
+// all of h_{t-1}). Args: L, H, B, T, V (0 = dense), U (0 = automatic), tile (0 = automatic).
+void BM_lstm_fwd_splitk(benchmark::State& state) {
+  if (!cuda::available()) {
+    state.SkipWithError(("no CUDA device: " + cuda::unavailable_reason()).c_str());
+    return;
+  }
+  const int L = static_cast<int>(state.range(0)), H = static_cast<int>(state.range(1)),
+            B = static_cast<int>(state.range(2)), T = static_cast<int>(state.range(3)),
+            V = static_cast<int>(state.range(4));
+  const cuda::PersistentSplitKOptions opt{static_cast<int>(state.range(5)),
+                                          static_cast<int>(state.range(6))};
+  if (!cuda::lstm_layer_forward_persistent_splitk_fits(B, H, opt)) {
+    state.SkipWithError("variant (c) does not fit this shape and options on this device");
+    return;
+  }
+  cuda::DeviceContext dc(cuda::GemmMath::kTf32);
+  Stack s(L, T, B, V, H);
+  const auto ctx = dc.exec();
+  time_iterations(state, dc, [&] { s.forward(ctx, false, /*splitk=*/true, opt); });
+  state.SetItemsProcessed(state.iterations() * int64_t(B) * T);
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(s.forward_flops() * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void splitk_shapes(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"L", "H", "B", "T", "V", "U", "tile"});
+  for (int U : {0, 1, 4}) b->Args({2, 200, 32, 50, 80, U, 0});  // S1 (auto U = 2)
+  b->Args({2, 200, 32, 50, 80, 0, 16});
+  for (int U : {0, 2, 8}) b->Args({2, 512, 64, 50, 0, U, 0});  // M1 (auto U = 4)
+  b->Args({2, 512, 64, 50, 0, 0, 32});
+  for (int tile : {0, 16, 8}) b->Args({2, 1024, 64, 50, 0, 0, tile});  // M2 (auto 24-row tiles)
+}
+BENCHMARK(BM_lstm_fwd_splitk)->Apply(splitk_shapes)->UseManualTime()->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace melodl

@@ -112,6 +112,32 @@ bool lstm_layer_backward_persistent_fits(int B, int H, int units_per_cta = 0);
 void lstm_layer_backward_persistent(const LayerBwdArgs& a, const ExecContext& ctx,
                                     int units_per_cta = 0);
 
+// Variant (c), forward only (kernels/lstm_layer_persistent_splitk.cu): the contract and
+// outputs of lstm_layer_forward_persistent (variant (b)) from a persistent cooperative kernel
+// laid out for shared-memory bandwidth: R rows transposed and padded in shared memory,
+// h_{t-1} read as float4, each dot product split across lanes and summed by __shfl_xor_sync,
+// 4 batch rows x 4 gates per task. FP32 recurrence under kTf32 and kFp32 (the input
+// projection follows ctx.math); kBf16 throws InvalidArgument. Any B, H that fit: h_{t-1} is
+// staged in batch tiles when all of B does not fit beside R (so H 1024, B 64 runs on an
+// H100). Geometry: kernels/lstm_layer_persistent_splitk.h. Options are for tuning and tests;
+// fits() must be asked with the options the launch uses.
+struct PersistentSplitKOptions {
+  int units_per_cta = 0;  // hidden units per CTA, in [1, H]; 0 = ceil(H / #SMs)
+  int batch_tile = 0;     // rows of h_{t-1} per shared-memory tile: a multiple of 4; 0 = auto
+};
+bool lstm_layer_forward_persistent_splitk_fits(int B, int H,
+                                               const PersistentSplitKOptions& opt = {});
+void lstm_layer_forward_persistent_splitk(const LayerFwdArgs& a, const ExecContext& ctx,
+                                          const PersistentSplitKOptions& opt = {});
+
+// The persistent forward kernels side by side: kB = variant (b) (lstm_layer_persistent.cu,
+// the default wherever a persistent forward is used), kC = variant (c) (above, default
+// options). fits/launch dispatch to the functions above.
+enum class PersistentFwd { kB, kC };
+bool lstm_layer_forward_persistent_fits(int B, int H, PersistentFwd which);
+void lstm_layer_forward_persistent(const LayerFwdArgs& a, const ExecContext& ctx,
+                                   PersistentFwd which);
+
 namespace detail {
 // Shared by both backward variants (defined in kernels/lstm_layer.cu): the argument checks,
 // and everything after the recurrence: dR = h_{t-1}^T dz over all steps (incl. the h0 term),

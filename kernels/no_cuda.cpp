@@ -59,5 +59,16 @@ bool lstm_layer_backward_persistent_fits(int, int, int) { return false; }
 void lstm_layer_backward_persistent(const LayerBwdArgs&, const ExecContext&, int) {
   no_cuda("cuda::lstm_layer_backward_persistent");
 }
+bool lstm_layer_forward_persistent_splitk_fits(int, int, const PersistentSplitKOptions&) {
+  return false;
+}
+void lstm_layer_forward_persistent_splitk(const LayerFwdArgs&, const ExecContext&,
+                                          const PersistentSplitKOptions&) {
+  no_cuda("cuda::lstm_layer_forward_persistent_splitk");
+}
+bool lstm_layer_forward_persistent_fits(int, int, PersistentFwd) { return false; }
+void lstm_layer_forward_persistent(const LayerFwdArgs&, const ExecContext&, PersistentFwd) {
+  no_cuda("cuda::lstm_layer_forward_persistent");
+}
 void sample(const SampleArgs&, const ExecContext&) { no_cuda("cuda::sample"); }
 }  // namespace melodl::cuda

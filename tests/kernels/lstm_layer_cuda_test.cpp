@@ -6,7 +6,10 @@
 // persistent backward (variant (b)) against the double reference and against variant (a)
 // on the GPU (every output tensor, outputs poisoned with NaN first), accumulate, null
 // dh_T/dc_T/dh0/dc0, multi-CTA and partial-CTA shapes, repeat runs bitwise equal, the fits
-// check against its shared-memory formula and the "does not fit" error.
+// check against its shared-memory formula and the "does not fit" error. PersistentSplitK*:
+// the split-k persistent forward (variant (c)) against the double reference, variants (a) and
+// (b), itself (repeat runs, inference, the scalar copy path), chosen units per CTA and batch
+// tiles, its fits check and errors.
 // Tolerances (tests/kernels/layer_compare.h, docs/kernels.md "Tolerance policy"): forward
 // atol 1e-5 / rtol 1e-4, gradients 1e-4 / 1e-3, each atol raised to 4x the
 // ref<float>-vs-ref<double> error (self-calibrating); TF32 derived from the math mode and
@@ -20,6 +23,7 @@
 #include <sstream>
 
 #include "kernels/lstm_layer.h"
+#include "kernels/lstm_layer_persistent_splitk.h"
 #include "kernels/runtime.h"
 #include "tests/kernels/cuda_test_util.h"
 #include "tests/kernels/layer_compare.h"
@@ -51,6 +55,7 @@ struct RunOpts {
   bool offset_workspace = false;  // workspace 4 bytes past a 16-byte boundary (variant (b)'s
                                   // scalar path; its float4 path needs 16-byte alignment)
   int units_per_cta = 0;          // variant (b) backward: hidden units per CTA (0: automatic)
+  bool splitk_fwd = false;        // forward: variant (c) (split-k persistent) instead
 };
 
 // Runs forward + backward on the device with the problem's (float) data.
@@ -90,7 +95,9 @@ CudaLayerResult run_cuda(const LayerProblem& P, const RunOpts& o) {
   f.hs = hs.get();
   f.cs = cs.get();
   f.gates = gates.get();
-  if (o.persistent_fwd)
+  if (o.splitk_fwd)
+    cuda::lstm_layer_forward_persistent(f, dc.exec(), cuda::PersistentFwd::kC);
+  else if (o.persistent_fwd)
     cuda::lstm_layer_forward_persistent(f, dc.exec());
   else
     cuda::lstm_layer_forward(f, dc.exec());
@@ -520,6 +527,262 @@ TEST(PersistentBackwardArgs, ValidatesBeforeTouchingTheDevice) {
   b = a;
   b.H = 0;
   expect_invalid(b, fake, "must be >= 1");
+}
+
+// ---- Variant (c) forward: the split-k persistent kernel ------------------------------------
+
+struct FwdResult {
+  std::vector<float> hs, cs, gates;
+  bool operator==(const FwdResult&) const = default;
+};
+
+// Variant (c) forward alone. misalign: h0 and hs start 4 bytes past a 16-byte boundary
+// (the kernel's scalar copy path; with H % 4 == 0 the float4 path is taken otherwise).
+FwdResult run_splitk_forward(const LayerProblem& P, const cuda::PersistentSplitKOptions& opt,
+                             bool training = true, bool misalign = false,
+                             cuda::GemmMath math = cuda::GemmMath::kFp32) {
+  const auto& s = P.s;
+  const size_t T = s.T, B = s.B, H = s.H, G = 4 * H, off = misalign ? 1 : 0;
+  cuda::DeviceContext dc(math);
+  auto d_sym = to_device(P.symbols);
+  auto d_x = to_device(cast<float>(P.x)), d_W = to_device(cast<float>(P.W)),
+       d_R = to_device(cast<float>(P.R)), d_b = to_device(cast<float>(P.b)),
+       d_p = to_device(cast<float>(P.p)), d_c0 = to_device(cast<float>(P.c0));
+  std::vector<float> h0(off + B * H, 0.f);
+  std::copy(P.h0.begin(), P.h0.end(), h0.begin() + off);
+  auto d_h0 = to_device(h0);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  cuda::DeviceBuffer<float> hs(std::vector<float>(off + T * B * H, nan)),
+      cs(std::vector<float>(T * B * H, nan)), gates(T * B * G);
+  LayerFwdArgs f;
+  f.T = s.T;
+  f.B = s.B;
+  f.I = s.I;
+  f.H = s.H;
+  f.peephole = s.peephole;
+  f.training = training;
+  f.symbols = s.onehot ? d_sym.get() : nullptr;
+  f.x = s.onehot ? nullptr : d_x.get();
+  f.W = d_W.get();
+  f.R = d_R.get();
+  f.b = d_b.get();
+  f.p = s.peephole ? d_p.get() : nullptr;
+  f.h0 = d_h0.get() + off;
+  f.c0 = d_c0.get();
+  f.hs = hs.get() + off;
+  f.cs = cs.get();
+  f.gates = gates.get();
+  cuda::lstm_layer_forward_persistent_splitk(f, dc.exec(), opt);
+  dc.synchronize();
+  auto h = hs.download();
+  h.erase(h.begin(), h.begin() + off);
+  return {h, cs.download(), training ? gates.download() : std::vector<float>{}};
+}
+
+// Forward tensors against ref<double> (scale 1) or against another fp32 variant (scale 2:
+// both lie within one budget of the reference).
+void compare_forward(const LayerProblem& P, const Refs& r, const FwdResult& got,
+                     const FwdResult* other = nullptr, const char* other_name = "") {
+  const auto& s = P.s;
+  const int64_t T = s.T, B = s.B, H = s.H, G = 4 * H;
+  auto check = [&](const std::vector<float>& a, const std::vector<float>* b,
+                   const std::vector<float>& f, const std::vector<double>& d, const char* name,
+                   const std::vector<int64_t>& dims) {
+    const double atol = test::calibrated_atol(f, d, 1e-5);
+    if (b)
+      expect_allclose(a, *b, 2 * atol, 2e-4, std::string("(c) vs ") + other_name + " " + name,
+                      dims);
+    else
+      expect_allclose(a, d, atol, 1e-4, name, dims);
+  };
+  check(got.hs, other ? &other->hs : nullptr, r.of.hs, r.od.hs, "hs", {T, B, H});
+  check(got.cs, other ? &other->cs : nullptr, r.of.cs, r.od.cs, "cs", {T, B, H});
+  if (!got.gates.empty())
+    check(got.gates, other ? &other->gates : nullptr, r.of.gates, r.od.gates, "gates", {T, B, G});
+  EXPECT_GT(test::norm2(got.hs), 0.0);
+}
+
+class PersistentSplitK : public test::CudaParamTest<LayerShape> {};
+
+// One test per shape: forward (c) + backward (a) against ref<double> on every tensor; repeat
+// runs bitwise equal; forward (c) against forward (a) and (b) on the GPU; inference and the
+// scalar copy path bitwise equal to the training run; a TF32 input projection.
+TEST_P(PersistentSplitK, MatchesReferenceAndVariantsAB) {
+  const LayerProblem P = float_problem(GetParam());
+  if (!cuda::lstm_layer_forward_persistent_fits(P.s.B, P.s.H, cuda::PersistentFwd::kC))
+    GTEST_SKIP() << "variant (c) does not fit B=" << P.s.B << " H=" << P.s.H
+                 << " on this device (PersistentSplitKMisc.FitsFollowsGeometry checks that this "
+                    "is right)";
+  const Refs r(P);
+  RunOpts o;
+  o.splitk_fwd = true;
+  const auto got = run_cuda(P, o);
+  {
+    SCOPED_TRACE("forward (c) + backward (a) vs ref<double>, exact fp32");
+    compare(P, r, got, /*tf32=*/false);
+  }
+  EXPECT_TRUE(got == run_cuda(P, o)) << "repeat run is not bitwise equal";
+  const FwdResult c{got.hs, got.cs, got.gates};
+  {
+    SCOPED_TRACE("forward (c) vs forward (a) on the GPU");
+    const auto a = run_cuda(P, cuda::GemmMath::kFp32);
+    const FwdResult fa{a.hs, a.cs, a.gates};
+    compare_forward(P, r, c, &fa, "(a)");
+  }
+  if (cuda::lstm_layer_forward_persistent_fits(P.s.B, P.s.H, cuda::PersistentFwd::kB)) {
+    SCOPED_TRACE("forward (c) vs forward (b) on the GPU");
+    const auto b = run_cuda(P, cuda::GemmMath::kFp32, false, /*persistent=*/true);
+    const FwdResult fb{b.hs, b.cs, b.gates};
+    compare_forward(P, r, c, &fb, "(b)");
+  }
+  {
+    SCOPED_TRACE("inference: the training run's h and c, bitwise");
+    const auto inf = run_splitk_forward(P, {}, /*training=*/false);
+    EXPECT_EQ(inf.hs, c.hs);
+    EXPECT_EQ(inf.cs, c.cs);
+  }
+  {
+    SCOPED_TRACE("misaligned h0/hs (scalar copy path): bitwise equal");
+    EXPECT_TRUE(run_splitk_forward(P, {}, true, /*misalign=*/true) == c);
+  }
+  {
+    SCOPED_TRACE("TF32 input projection");
+    RunOpts ot = o;
+    ot.math = cuda::GemmMath::kTf32;
+    compare(P, r, run_cuda(P, ot), /*tf32=*/true);
+  }
+}
+
+// Shapes: as LayerCuda (odd sizes, T in {1,2,37}, B in {1,7}, H in {1,3,33,257}, one-hot and
+// dense, peepholes on/off, both seed layers), plus H 200 with B 1 and 3, H 202 (not a multiple
+// of 4 or 8: scalar copies), H 512 B 64 (4 lanes per task) and H 1024 B 64 (batch tiles).
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, PersistentSplitK,
+    ::testing::Values(LayerShape{1, 1, 1, 1, true, false}, LayerShape{2, 7, 3, 3, true, false},
+                      LayerShape{37, 7, 5, 33, true, false},
+                      LayerShape{37, 1, 33, 33, false, false},
+                      LayerShape{2, 7, 257, 257, true, false},
+                      LayerShape{37, 7, 17, 257, true, true}, LayerShape{1, 7, 80, 33, false, true},
+                      LayerShape{37, 1, 59, 3, true, true}, LayerShape{9, 1, 80, 200, true, true},
+                      LayerShape{9, 3, 13, 200, true, false}, LayerShape{5, 7, 5, 202, true, false},
+                      LayerShape{3, 64, 16, 512, true, false},
+                      LayerShape{2, 64, 16, 1024, true, false},
+                      LayerShape{50, 32, 80, 200, true, true},     // seed layer 0
+                      LayerShape{50, 32, 200, 200, true, false}),  // seed layer 1
+    [](const auto& info) { return info.param.name(); });
+
+class PersistentSplitKMisc : public test::CudaTest {};
+
+// Units per CTA and batch tiles chosen by the caller: one CTA, partial last CTAs, several
+// tiles per step with a padded last tile; each against ref<double>, repeat runs bitwise equal.
+TEST_F(PersistentSplitKMisc, ChosenUnitsAndTiles) {
+  for (const auto& shape :
+       {LayerShape{5, 7, 5, 33, true, false}, LayerShape{3, 33, 5, 33, false, true},
+        LayerShape{2, 32, 9, 200, true, false}}) {
+    const LayerProblem P = float_problem(shape);
+    SCOPED_TRACE(P.s.name());
+    const Refs r(P);
+    for (const int U : {1, 2, 3, 5, 10, 33, 200})
+      for (const int tile : {0, 4, 8, 12}) {
+        if (U > P.s.H) continue;
+        const cuda::PersistentSplitKOptions opt{U, tile};
+        SCOPED_TRACE("units_per_cta " + std::to_string(U) + " batch_tile " + std::to_string(tile));
+        if (!cuda::lstm_layer_forward_persistent_splitk_fits(P.s.B, P.s.H, opt)) {
+          std::printf("%s: U=%d tile=%d does not fit on this device: not tested\n",
+                      P.s.name().c_str(), U, tile);
+          continue;
+        }
+        const auto got = run_splitk_forward(P, opt);
+        compare_forward(P, r, got);
+        EXPECT_TRUE(got == run_splitk_forward(P, opt)) << "repeat run is not bitwise equal";
+      }
+  }
+}
+
+// fits() agrees with the geometry of kernels/lstm_layer_persistent_splitk.h on this device
+// (one 256-thread CTA per SM is always co-resident at <= 255 registers); on an H100 the seed
+// shape, H 512 B 64 and H 1024 B 64 (tiled) fit.
+TEST_F(PersistentSplitKMisc, FitsFollowsGeometry) {
+  int dev = 0, sms = 0, optin = 0, coop = 0;
+  ASSERT_EQ(cudaGetDevice(&dev), cudaSuccess);
+  ASSERT_EQ(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev), cudaSuccess);
+  ASSERT_EQ(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev),
+            cudaSuccess);
+  ASSERT_EQ(cudaDeviceGetAttribute(&coop, cudaDevAttrCooperativeLaunch, dev), cudaSuccess);
+  for (const auto& [B, H] : std::vector<std::pair<int, int>>{
+           {32, 200}, {64, 512}, {64, 1024}, {1, 1}, {7, 257}, {3, 1200}, {64, 2048}, {1, 4096}}) {
+    const auto g = splitk::make_geometry(B, H, sms, static_cast<std::size_t>(optin));
+    const bool want = coop && g.why_not.empty();
+    EXPECT_EQ(cuda::lstm_layer_forward_persistent_splitk_fits(B, H), want)
+        << "B=" << B << " H=" << H << " " << g.why_not;
+    EXPECT_EQ(cuda::lstm_layer_forward_persistent_fits(B, H, cuda::PersistentFwd::kC), want);
+    std::printf("B=%d H=%d: U=%d Hp=%d Bt=%d tiles=%d L=%d, %zu bytes per CTA, fits %d\n", B, H,
+                g.U, g.Hp, g.Bt, g.tiles, g.L, g.smem_bytes, int(want));
+  }
+  if (sms >= 132 && optin >= 227 * 1024 && coop) {  // H100 SXM and larger
+    EXPECT_TRUE(cuda::lstm_layer_forward_persistent_splitk_fits(32, 200));
+    EXPECT_TRUE(cuda::lstm_layer_forward_persistent_splitk_fits(64, 512));
+    EXPECT_TRUE(cuda::lstm_layer_forward_persistent_splitk_fits(64, 1024));
+  }
+}
+
+// H 4096: the R slice alone exceeds any current GPU's shared memory per CTA.
+TEST_F(PersistentSplitKMisc, DoesNotFitThrowsInvalidArgument) {
+  const LayerProblem P = float_problem(LayerShape{1, 1, 1, 4096, true, false});
+  ASSERT_FALSE(cuda::lstm_layer_forward_persistent_splitk_fits(1, 4096));
+  try {
+    run_splitk_forward(P, {});
+    FAIL() << "no exception for a shape that does not fit";
+  } catch (const cuda::InvalidArgument& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("cuda::lstm_layer_forward_persistent_splitk"), std::string::npos) << what;
+    EXPECT_NE(what.find("does not fit"), std::string::npos) << what;
+    EXPECT_NE(what.find("H=4096"), std::string::npos) << what;
+  }
+}
+
+// Runs without a device (no fixture): arguments, options and the math mode are checked
+// before the device is touched.
+TEST(PersistentSplitKArgs, ValidatesBeforeTouchingTheDevice) {
+  LayerFwdArgs a;  // all null, sizes 0
+  EXPECT_THROW(cuda::lstm_layer_forward_persistent_splitk(a, {}), cuda::InvalidArgument);
+  EXPECT_THROW(cuda::lstm_layer_forward_persistent(a, {}, cuda::PersistentFwd::kC),
+               cuda::InvalidArgument);
+  float f = 0;  // stands in for every buffer: validation must throw before any use
+  a.T = 2;
+  a.B = 3;
+  a.I = 4;
+  a.H = 5;
+  a.x = a.W = a.R = a.b = a.p = a.h0 = a.c0 = &f;
+  a.hs = a.cs = a.gates = &f;
+  auto expect_invalid = [&](const LayerFwdArgs& args, const cuda::ExecContext& ctx,
+                            const cuda::PersistentSplitKOptions& opt, const char* needle) {
+    try {
+      cuda::lstm_layer_forward_persistent_splitk(args, ctx, opt);
+      ADD_FAILURE() << "no exception, expected one mentioning '" << needle << "'";
+    } catch (const cuda::InvalidArgument& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  cuda::ExecContext fake;
+  fake.math = cuda::GemmMath::kFp32;
+  expect_invalid(a, fake, {0, 3}, "batch_tile");
+  expect_invalid(a, fake, {-1, 0}, "units_per_cta");
+  expect_invalid(a, fake, {6, 0}, "units_per_cta");  // > H
+  fake.math = cuda::GemmMath::kBf16;
+  expect_invalid(a, fake, {}, "bf16");
+  fake.math = cuda::GemmMath::kFp32;
+  expect_invalid(a, fake, {}, "ExecContext.blas");  // dense input, everything else valid
+  LayerFwdArgs b = a;
+  b.gates = nullptr;
+  expect_invalid(b, fake, {}, "gates must be non-null");
+  EXPECT_THROW(cuda::lstm_layer_forward_persistent_splitk_fits(0, 8), cuda::InvalidArgument);
+  EXPECT_THROW(cuda::lstm_layer_forward_persistent_splitk_fits(8, 8, {9, 0}),
+               cuda::InvalidArgument);
+  EXPECT_THROW(cuda::lstm_layer_forward_persistent_splitk_fits(8, 8, {0, 6}),
+               cuda::InvalidArgument);
+  EXPECT_THROW(cuda::lstm_layer_forward_persistent_fits(8, 8, static_cast<cuda::PersistentFwd>(7)),
+               cuda::InvalidArgument);
 }
 
 }  // namespace
