@@ -348,7 +348,7 @@ void launch_splitk(const LayerFwdArgs& a, const ExecContext& ctx,
   MELODL_CUDA_CHECK(cudaLaunchCooperativeKernel(
       reinterpret_cast<const void*>(splitk_fwd_kernel<kTraining, kPeephole>), dim3(pl.geo.P),
       dim3(kThreads), args, pl.geo.smem_bytes, ctx.stream));
-  MELODL_CUDA_CHECK_LAUNCH();
+  MELODL_CUDA_CHECK_LAUNCH(ctx.stream);
 }
 
 }  // namespace

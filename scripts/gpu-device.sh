@@ -225,8 +225,8 @@ stage_tests() {
 # ---------------------------------------------------------------------------------------
 # sanitize: memcheck and racecheck side by side, each over one small shape of every kernel
 # family (GEMM/gather/reduce basics, pointwise, softmax/optimizer, variant (a) forward and
-# backward, persistent forward and backward, bf16, sampling).
-SANITIZE_FILTER=${GPU_SANITIZE_FILTER:-'BasicsCuda.*:MiscCuda.*:Peephole/PointwiseCuda.*:Kinds/OptimCuda.*/adam:*LayerCuda.MatchesReference/T37_B7_I5_H33_peep_dense:*PersistentBackward.MatchesReferenceAndVariantA/T37_B7_I5_H33_peep_dense:*Persistent*Forward*T37_B7_I5_H33*:*Bf16*T37_B7_I5_H33*:Bf16Cuda.GemmMatchesRoundedOperandReferenceAllTransposes'}
+# backward, persistent forward (b) and (c) and backward, bf16, sampling).
+SANITIZE_FILTER=${GPU_SANITIZE_FILTER:-'BasicsCuda.*:MiscCuda.*:Peephole/PointwiseCuda.*:Kinds/OptimCuda.*/adam:*LayerCuda.MatchesReference/T37_B7_I5_H33_peep_dense:*PersistentBackward.MatchesReferenceAndVariantA/T37_B7_I5_H33_peep_dense:*PersistentSplitK.MatchesReferenceAndVariantsAB/T37_B7_I5_H33*:*Bf16*T37_B7_I5_H33*:Bf16Cuda.GemmMatchesRoundedOperandReferenceAllTransposes'}
 SAN_PIDS=()
 SAN_T0=0
 SAN_STATE=""
