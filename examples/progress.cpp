@@ -15,10 +15,15 @@ Progress::Progress(std::string label, std::size_t total, bool quiet)
 
 Progress::~Progress() { finish(); }
 
-void Progress::update(std::size_t done, std::string_view current) {
-  if (quiet_ || total_ == 0) return;
+void Progress::set_total(std::size_t total) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (finished_) return;
+  total_ = total;
+}
+
+void Progress::update(std::size_t done, std::string_view current) {
+  if (quiet_) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (finished_ || total_ == 0) return;
   if (done > total_) done = total_;
   const int percent = static_cast<int>(100 * done / total_);
   const auto now = std::chrono::steady_clock::now();

@@ -24,6 +24,8 @@ class Progress {
   Progress(const Progress&) = delete;
   Progress& operator=(const Progress&) = delete;
 
+  // The number of items, once known (a bar made with total 0 shows nothing until then).
+  void set_total(std::size_t total);
   // `done` items of `total` finished; `current` names the latest one.
   void update(std::size_t done, std::string_view current = {});
   // Clears the bar (terminal) and prints nothing more; idempotent.

@@ -18,9 +18,16 @@ namespace fs = std::filesystem;
 
 namespace {
 
-FileOutcome process_file(const fs::path& path, const encode::ExtractOptions& options,
-                         const encode::Codec& codec) {
-  FileOutcome out;
+void clear_lines(FileOutcome& o) { o.melodies.clear(); }
+void clear_lines(HarmonyFileOutcome& o) { o.lines.clear(); }
+
+// Reads one file into `out` (source, bytes, ok/error) and hands the song to extract(song),
+// which fills the mode's fields. Unreadable files and anything thrown become out.error:
+// the reader promises errors as values; anything thrown (bad_alloc, a bug in extraction) is
+// still this file's failure, not the run's (its kept lines are dropped).
+template <class Outcome, class Extract>
+Outcome read_and_extract(const fs::path& path, Extract extract) {
+  Outcome out;
   out.source = path.generic_string();
   std::error_code ec;
   out.bytes = fs::file_size(path, ec);
@@ -32,9 +39,22 @@ FileOutcome process_file(const fs::path& path, const encode::ExtractOptions& opt
       return out;
     }
     out.ok = true;
-    out.tracks = song->tracks.size();
     out.notes = song->note_count();
-    encode::ExtractResult res = encode::extract_melodies(*song, options);
+    extract(*song, out);
+  } catch (const std::exception& e) {
+    out.ok = false;
+    out.error = out.source + ": " + e.what();
+    out.comments.clear();
+    clear_lines(out);
+  }
+  return out;
+}
+
+FileOutcome process_file(const fs::path& path, const encode::ExtractOptions& options,
+                         const encode::Codec& codec) {
+  return read_and_extract<FileOutcome>(path, [&](const midi::Song& song, FileOutcome& out) {
+    out.tracks = song.tracks.size();
+    encode::ExtractResult res = encode::extract_melodies(song, options);
     out.stats = res.stats;
     out.comments.reserve(res.melodies.size());
     out.melodies.reserve(res.melodies.size());
@@ -42,15 +62,7 @@ FileOutcome process_file(const fs::path& path, const encode::ExtractOptions& opt
       out.comments.push_back(provenance_comment(m, out.source));
       out.melodies.push_back(codec.encode(m.symbols));
     }
-  } catch (const std::exception& e) {
-    // The reader promises errors as values; anything thrown (bad_alloc, a bug in
-    // extraction) is still this file's failure, not the run's.
-    out.ok = false;
-    out.error = out.source + ": " + e.what();
-    out.comments.clear();
-    out.melodies.clear();
-  }
-  return out;
+  });
 }
 
 // Runs process(files[i]) on `jobs` threads (0 = one per core). Results land at their
@@ -91,13 +103,13 @@ std::vector<FileOutcome> extract_files(const std::vector<fs::path>& files,
                                 [&](const fs::path& f) { return process_file(f, options, codec); });
 }
 
-std::vector<bool> split_by_source(const std::vector<FileOutcome>& outcomes, double fraction,
+std::vector<bool> split_by_source(const std::vector<bool>& gave_lines, double fraction,
                                   std::uint64_t seed) {
-  std::vector<bool> valid(outcomes.size(), false);
+  std::vector<bool> valid(gave_lines.size(), false);
   if (!(fraction > 0.0)) return valid;
   std::vector<std::size_t> candidates;
-  for (std::size_t i = 0; i < outcomes.size(); ++i)
-    if (!outcomes[i].melodies.empty()) candidates.push_back(i);
+  for (std::size_t i = 0; i < gave_lines.size(); ++i)
+    if (gave_lines[i]) candidates.push_back(i);
   const std::size_t n = candidates.size();
   if (n < 2) return valid;
   auto k = static_cast<std::size_t>(std::llround(fraction * static_cast<double>(n)));
@@ -117,6 +129,13 @@ std::vector<bool> split_by_source(const std::vector<FileOutcome>& outcomes, doub
   return valid;
 }
 
+std::vector<bool> split_by_source(const std::vector<FileOutcome>& outcomes, double fraction,
+                                  std::uint64_t seed) {
+  std::vector<bool> gave_lines(outcomes.size());
+  for (std::size_t i = 0; i < outcomes.size(); ++i) gave_lines[i] = !outcomes[i].melodies.empty();
+  return split_by_source(gave_lines, fraction, seed);
+}
+
 encode::ExtractStats total_stats(const std::vector<FileOutcome>& outcomes) {
   encode::ExtractStats total;
   for (const auto& o : outcomes) total += o.stats;
@@ -127,32 +146,15 @@ namespace {
 
 HarmonyFileOutcome process_harmony_file(const fs::path& path, const encode::HarmonyOptions& options,
                                         const encode::HarmonyCodec& codec) {
-  HarmonyFileOutcome out;
-  out.source = path.generic_string();
-  std::error_code ec;
-  out.bytes = fs::file_size(path, ec);
-  if (ec) out.bytes = 0;
-  try {
-    auto song = midi::read_file(path);
-    if (!song) {
-      out.error = song.error().what();
-      return out;
-    }
-    out.ok = true;
-    out.notes = song->note_count();
-    const encode::HarmonyResult res = encode::extract_harmonies(*song, options);
-    out.stats = res.stats;
-    for (const auto& h : res.harmonies) {
-      out.comments.push_back(harmony_provenance_comment(h, out.source));
-      out.lines.push_back(codec.encode(h.harmony));
-    }
-  } catch (const std::exception& e) {
-    out.ok = false;
-    out.error = out.source + ": " + e.what();
-    out.comments.clear();
-    out.lines.clear();
-  }
-  return out;
+  return read_and_extract<HarmonyFileOutcome>(
+      path, [&](const midi::Song& song, HarmonyFileOutcome& out) {
+        const encode::HarmonyResult res = encode::extract_harmonies(song, options);
+        out.stats = res.stats;
+        for (const auto& h : res.harmonies) {
+          out.comments.push_back(harmony_provenance_comment(h, out.source));
+          out.lines.push_back(codec.encode(h.harmony));
+        }
+      });
 }
 
 }  // namespace

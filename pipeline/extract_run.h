@@ -4,7 +4,7 @@
 // source files into train / validation deterministically.
 //
 // Example:
-//   auto files = melodl::cli::find_midi_files({"data/bach"});
+//   auto files = melodl::midi::find_midi_files({"data/bach"});
 //   auto outcomes = pipeline::extract_files(files, {}, melodl::encode::native_codec(), 2);
 //   auto valid = pipeline::split_by_source(outcomes, 0.1, 42);  // valid[i]: file i -> valid
 #pragma once
@@ -53,6 +53,9 @@ std::vector<FileOutcome> extract_files(const std::vector<std::filesystem::path>&
 // seeded Fisher-Yates shuffle on std::mt19937_64 (same seed, same files, on every
 // platform). Returns one flag per outcome: true = validation.
 std::vector<bool> split_by_source(const std::vector<FileOutcome>& outcomes, double fraction,
+                                  std::uint64_t seed);
+// The same over "file i gave lines" flags (any mode).
+std::vector<bool> split_by_source(const std::vector<bool>& gave_lines, double fraction,
                                   std::uint64_t seed);
 
 // Sums the stats of all outcomes.
