@@ -4,7 +4,7 @@
 // (Smith-Waterman with affine gaps, an int16 SIMD kernel over 16 corpus melodies at a
 // time, exact: no prefilter), and exact-copy statistics (longest common substring,
 // n-gram overlap) come from a suffix array over the corpus tokens.
-// Part of melodl_eval (pipeline/), used by `melodl match`; scoring and
+// Part of melodl_eval (eval/), used by `melodl match`; scoring and
 // metrics are documented in docs/evaluation.md. Tests: tests/eval/match_test.cpp.
 //
 // Example:
