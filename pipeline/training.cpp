@@ -92,21 +92,20 @@ GoodCheckpoint load_good(const fs::path& run_dir, std::vector<std::string>* skip
   throw Error("no loadable checkpoint in " + dir.string());
 }
 
-nlohmann::json metrics_json(const EpochMetrics& m) {
-  return {{"epoch", m.epoch},
-          {"partial", m.partial},
-          {"train_bits_per_symbol", m.train_bits_per_symbol},
-          {"valid_bits_per_symbol", m.valid_bits_per_symbol},
-          {"valid_bits_per_note", m.valid_bits_per_note},
-          {"seconds", m.seconds},
-          {"steps", m.steps},
-          {"symbols", m.symbols},
-          {"lr", m.lr}};
-}
-
 }  // namespace
 
-std::string EpochMetrics::to_json() const { return metrics_json(*this).dump(); }
+// The JSON forms of the run's records (the manifest, metrics.jsonl, the checkpoint's
+// "run_state"): one object per struct, every field required when read. nlohmann's json keeps
+// keys sorted, so the text does not depend on the order below.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(EpochMetrics, epoch, partial, train_bits_per_symbol,
+                                   valid_bits_per_symbol, valid_bits_per_note, seconds, steps,
+                                   symbols, lr)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ComposedSample, epoch, text)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RunState, epoch, next_batch, epoch_loss_nats, epoch_count,
+                                   symbols, elapsed_s, attempts, skipped_steps, reloads, lr,
+                                   finished, history, samples)
+
+std::string EpochMetrics::to_json() const { return nlohmann::json(*this).dump(); }
 
 void TrainSettings::validate() const {
   auto bad = [](const std::string& what) { throw InvalidArgument(what); };
@@ -126,57 +125,11 @@ void TrainSettings::validate() const {
   train.validate();
 }
 
-std::string RunState::to_json() const {
-  nlohmann::json j;
-  j["epoch"] = epoch;
-  j["next_batch"] = next_batch;
-  j["epoch_loss_nats"] = epoch_loss_nats;
-  j["epoch_count"] = epoch_count;
-  j["symbols"] = symbols;
-  j["elapsed_s"] = elapsed_s;
-  j["attempts"] = attempts;
-  j["skipped_steps"] = skipped_steps;
-  j["reloads"] = reloads;
-  j["lr"] = lr;
-  j["finished"] = finished;
-  j["history"] = nlohmann::json::array();
-  for (const auto& m : history) j["history"].push_back(metrics_json(m));
-  j["samples"] = nlohmann::json::array();
-  for (const auto& s : samples) j["samples"].push_back({{"epoch", s.epoch}, {"text", s.text}});
-  return j.dump();
-}
+std::string RunState::to_json() const { return nlohmann::json(*this).dump(); }
 
 RunState RunState::from_json(const std::string& text) {
   try {
-    const auto j = nlohmann::json::parse(text);
-    RunState s;
-    s.epoch = j.at("epoch").get<int>();
-    s.next_batch = j.at("next_batch").get<std::size_t>();
-    s.epoch_loss_nats = j.at("epoch_loss_nats").get<double>();
-    s.epoch_count = j.at("epoch_count").get<double>();
-    s.symbols = j.at("symbols").get<std::uint64_t>();
-    s.elapsed_s = j.at("elapsed_s").get<double>();
-    s.attempts = j.at("attempts").get<std::int64_t>();
-    s.skipped_steps = j.at("skipped_steps").get<std::size_t>();
-    s.reloads = j.at("reloads").get<std::size_t>();
-    s.lr = j.at("lr").get<double>();
-    s.finished = j.at("finished").get<bool>();
-    for (const auto& m : j.at("history")) {
-      EpochMetrics e;
-      e.epoch = m.at("epoch").get<int>();
-      e.partial = m.at("partial").get<bool>();
-      e.train_bits_per_symbol = m.at("train_bits_per_symbol").get<double>();
-      e.valid_bits_per_symbol = m.at("valid_bits_per_symbol").get<double>();
-      e.valid_bits_per_note = m.at("valid_bits_per_note").get<double>();
-      e.seconds = m.at("seconds").get<double>();
-      e.steps = m.at("steps").get<std::int64_t>();
-      e.symbols = m.at("symbols").get<std::uint64_t>();
-      e.lr = m.at("lr").get<double>();
-      s.history.push_back(e);
-    }
-    for (const auto& x : j.at("samples"))
-      s.samples.push_back({x.at("epoch").get<int>(), x.at("text").get<std::string>()});
-    return s;
+    return nlohmann::json::parse(text).get<RunState>();
   } catch (const nlohmann::json::exception& e) {
     throw InvalidArgument(std::string("run state: ") + e.what());
   }
