@@ -318,7 +318,7 @@ void CorpusIndex::build() {
     text_.push_back(kSeparator);
   }
   if (text_.size() >= std::numeric_limits<std::uint32_t>::max())
-    throw std::length_error("[CorpusIndex] corpus too large (more than 2^32 tokens)");
+    throw InvalidArgument("[CorpusIndex] corpus too large (more than 2^32 tokens)");
   sa_ = suffix_array(text_);
   present_.assign(65536, false);
   for (Token t : text_) present_[t] = true;
