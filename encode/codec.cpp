@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "base/error.h"
 #include "encode/grammar.h"
 
 namespace melodl::encode {
@@ -21,15 +22,15 @@ int fold_interval(int iv) {
 // The structural contract shared by both encoders (see Codec::encode).
 void check_encodable(const SymbolMelody& m, const char* who) {
   const std::string where = std::string("[") + who + " encode] ";
-  if (m.steps.empty()) throw std::invalid_argument(where + "empty melody");
-  if (m.steps.front().rest) throw std::invalid_argument(where + "melody starts with a rest");
-  if (m.steps.back().rest) throw std::invalid_argument(where + "melody ends with a rest");
+  if (m.steps.empty()) throw InvalidArgument(where + "empty melody");
+  if (m.steps.front().rest) throw InvalidArgument(where + "melody starts with a rest");
+  if (m.steps.back().rest) throw InvalidArgument(where + "melody ends with a rest");
   for (std::size_t i = 0; i < m.steps.size(); ++i) {
     const int k = m.steps[i].duration;
     if (k < 0 || k >= kDurationLevels) {
-      throw std::invalid_argument(where + "step " + std::to_string(i) + ": duration index " +
-                                  std::to_string(k) + " outside 0.." +
-                                  std::to_string(kDurationLevels - 1));
+      throw InvalidArgument(where + "step " + std::to_string(i) + ": duration index " +
+                            std::to_string(k) + " outside 0.." +
+                            std::to_string(kDurationLevels - 1));
     }
   }
 }
@@ -250,8 +251,8 @@ const Codec& melodl4j_v1_codec() {
 const Codec& codec_by_name(std::string_view name) {
   if (name == "native") return native_codec();
   if (name == "melodl4j-v1") return melodl4j_v1_codec();
-  throw std::invalid_argument("[encode::codec_by_name] unknown codec '" + std::string(name) +
-                              "' (expected native or melodl4j-v1)");
+  throw InvalidArgument("[encode::codec_by_name] unknown codec '" + std::string(name) +
+                        "' (expected native or melodl4j-v1)");
 }
 
 }  // namespace melodl::encode

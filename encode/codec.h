@@ -29,7 +29,7 @@ class Codec {
  public:
   virtual ~Codec() = default;
   virtual std::string_view name() const = 0;  // "native" or "melodl4j-v1"
-  // One melody as one line (no newline). Throws std::invalid_argument for a melody no
+  // One melody as one line (no newline). Throws InvalidArgument for a melody no
   // line can hold: empty, starting or ending with a rest, or a duration outside 0..31.
   // Intervals outside the format's range are folded by octaves (into [-12, 12]).
   virtual std::string encode(const SymbolMelody& melody) const = 0;
@@ -42,7 +42,7 @@ class Codec {
 
 const Codec& native_codec();
 const Codec& melodl4j_v1_codec();
-// By name: "native" or "melodl4j-v1"; throws std::invalid_argument otherwise.
+// By name: "native" or "melodl4j-v1"; throws InvalidArgument otherwise.
 const Codec& codec_by_name(std::string_view name);
 
 }  // namespace melodl::encode

@@ -6,6 +6,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "base/error.h"
+
 namespace melodl::encode {
 
 namespace native {
@@ -38,8 +40,8 @@ constexpr std::array<signed char, 256> kIndex = make_index();
 
 char symbol_char(int symbol) {
   if (symbol < 0 || symbol >= kAlphabetSize) {
-    throw std::out_of_range("[encode::native::symbol_char] symbol index " + std::to_string(symbol) +
-                            " outside 0.." + std::to_string(kAlphabetSize - 1));
+    throw InvalidArgument("[encode::native::symbol_char] symbol index " + std::to_string(symbol) +
+                          " outside 0.." + std::to_string(kAlphabetSize - 1));
   }
   return kChars[static_cast<std::size_t>(symbol)];
 }
@@ -118,9 +120,8 @@ int NativeGrammar::symbols_to_complete() const {
 void NativeGrammar::advance(int symbol) {
   State next{};
   if (!transition(state_, symbol, &next)) {
-    throw std::invalid_argument("[NativeGrammar::advance] symbol " + std::to_string(symbol) +
-                                " is not allowed in state " +
-                                std::to_string(static_cast<int>(state_)));
+    throw InvalidArgument("[NativeGrammar::advance] symbol " + std::to_string(symbol) +
+                          " is not allowed in state " + std::to_string(static_cast<int>(state_)));
   }
   state_ = next;
 }

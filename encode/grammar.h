@@ -42,7 +42,7 @@ constexpr int duration_symbol(int index) { return kDurationBase + index; }
 constexpr int interval_of(int symbol) { return symbol - kIntervalBase - kMaxInterval; }
 constexpr int duration_of(int symbol) { return symbol - kDurationBase; }
 
-// The char of a symbol index (throws std::out_of_range outside 0..59), and the index of
+// The char of a symbol index (throws InvalidArgument outside 0..59), and the index of
 // a char (-1 when the char is not in the alphabet).
 char symbol_char(int symbol);
 int symbol_index(char c);
@@ -69,7 +69,7 @@ class NativeGrammar {
   // Mask over the alphabet of the symbols that may come next.
   std::vector<bool> allowed() const;
   void allowed(std::vector<bool>& mask) const;  // resized to kAlphabetSize; no allocation after
-  // Moves past `symbol`; throws std::invalid_argument when !allows(symbol).
+  // Moves past `symbol`; throws InvalidArgument when !allows(symbol).
   void advance(int symbol);
   // The fewest symbols that complete the melody from here (0 when done; 3 at start:
   // "<", a duration, ">"). A sampler with a length budget forces the shortest closing

@@ -9,6 +9,8 @@
 #include <stdexcept>
 #include <tuple>
 
+#include "base/error.h"
+
 namespace melodl::encode {
 
 namespace {
@@ -17,8 +19,8 @@ constexpr double kEps = 1e-9;
 
 void check_fraction(double v, const char* name) {
   if (std::isnan(v) || v < 0.0)
-    throw std::invalid_argument(std::string("harmony options: ") + name +
-                                " must be a non-negative number");
+    throw InvalidArgument(std::string("harmony options: ") + name +
+                          " must be a non-negative number");
 }
 
 // Latest program change on `channel` at or before `tick` in the track (default 0).
@@ -103,12 +105,11 @@ std::vector<HarmonySample> sample_on(const Grid& grid, const std::vector<midi::N
 }
 
 void validate(const HarmonyOptions& o) {
-  if (o.min_notes < 0) throw std::invalid_argument("harmony options: min_notes must be >= 0");
-  if (o.min_steps < 0) throw std::invalid_argument("harmony options: min_steps must be >= 0");
-  if (o.steps_per_beat < 0)
-    throw std::invalid_argument("harmony options: steps_per_beat must be >= 0");
+  if (o.min_notes < 0) throw InvalidArgument("harmony options: min_notes must be >= 0");
+  if (o.min_steps < 0) throw InvalidArgument("harmony options: min_steps must be >= 0");
+  if (o.steps_per_beat < 0) throw InvalidArgument("harmony options: steps_per_beat must be >= 0");
   if (!(o.step_seconds > 0.0) || std::isinf(o.step_seconds))
-    throw std::invalid_argument("harmony options: step_seconds must be positive");
+    throw InvalidArgument("harmony options: step_seconds must be positive");
   check_fraction(o.min_activity, "min_activity");
   check_fraction(o.max_gap, "max_gap");
   check_fraction(o.legato_max_overlap, "legato_max_overlap");
@@ -122,8 +123,8 @@ bool program_allowed(const std::vector<int>& set, int program) {
 
 int fold_pitch(int pitch, int lowest, int highest) {
   if (highest - lowest < 11)
-    throw std::invalid_argument("fold_pitch: range [" + std::to_string(lowest) + ", " +
-                                std::to_string(highest) + "] is narrower than an octave");
+    throw InvalidArgument("fold_pitch: range [" + std::to_string(lowest) + ", " +
+                          std::to_string(highest) + "] is narrower than an octave");
   while (pitch < lowest) pitch += 12;
   while (pitch > highest) pitch -= 12;
   return pitch;
@@ -131,9 +132,8 @@ int fold_pitch(int pitch, int lowest, int highest) {
 
 SymbolHarmony normalize(SymbolHarmony h) {
   if (h.lower.size() != h.upper.size())
-    throw std::invalid_argument("harmony: voices differ in length (" +
-                                std::to_string(h.lower.size()) + " vs " +
-                                std::to_string(h.upper.size()) + " steps)");
+    throw InvalidArgument("harmony: voices differ in length (" + std::to_string(h.lower.size()) +
+                          " vs " + std::to_string(h.upper.size()) + " steps)");
   for (auto* voice : {&h.lower, &h.upper}) {
     int prev = -1;
     for (HarmonySample& s : *voice) {
@@ -152,9 +152,9 @@ SymbolHarmony normalize(SymbolHarmony h) {
 
 SymbolHarmony remove_silences(const SymbolHarmony& h, int window_steps, int skip_steps) {
   if (h.lower.size() != h.upper.size())
-    throw std::invalid_argument("remove_silences: voices differ in length");
+    throw InvalidArgument("remove_silences: voices differ in length");
   if (window_steps < 1 || skip_steps < 1)
-    throw std::invalid_argument("remove_silences: window and skip must be positive");
+    throw InvalidArgument("remove_silences: window and skip must be positive");
   SymbolHarmony out;
   const std::size_t n = h.lower.size();
   const auto w = static_cast<std::size_t>(window_steps);
@@ -350,8 +350,8 @@ HarmonyResult extract_harmonies(const midi::Song& song, const HarmonyOptions& op
 namespace native_harmony {
 char symbol_char(int symbol) {
   if (symbol < 0 || symbol >= kAlphabetSize)
-    throw std::out_of_range("native harmony symbol " + std::to_string(symbol) + " outside 0.." +
-                            std::to_string(kAlphabetSize - 1));
+    throw InvalidArgument("native harmony symbol " + std::to_string(symbol) + " outside 0.." +
+                          std::to_string(kAlphabetSize - 1));
   if (symbol < 26) return static_cast<char>('A' + symbol);
   if (symbol < kHarmonyPitches) return static_cast<char>('a' + symbol - 26);
   switch (symbol) {
@@ -387,10 +387,10 @@ namespace {
 
 void check_encodable(const SymbolHarmony& h) {
   if (h.lower.size() != h.upper.size())
-    throw std::invalid_argument("harmony encode: voices differ in length (" +
-                                std::to_string(h.lower.size()) + " vs " +
-                                std::to_string(h.upper.size()) + " steps)");
-  if (h.lower.empty()) throw std::invalid_argument("harmony encode: empty harmony");
+    throw InvalidArgument("harmony encode: voices differ in length (" +
+                          std::to_string(h.lower.size()) + " vs " + std::to_string(h.upper.size()) +
+                          " steps)");
+  if (h.lower.empty()) throw InvalidArgument("harmony encode: empty harmony");
 }
 
 class NativeHarmonyCodec final : public HarmonyCodec {
@@ -525,8 +525,8 @@ const HarmonyCodec& original_harmony_codec() {
 const HarmonyCodec& harmony_codec_by_name(std::string_view name) {
   if (name == "native") return native_harmony_codec();
   if (name == "original-harmony") return original_harmony_codec();
-  throw std::invalid_argument("unknown harmony format '" + std::string(name) +
-                              "' (expected native or original-harmony)");
+  throw InvalidArgument("unknown harmony format '" + std::string(name) +
+                        "' (expected native or original-harmony)");
 }
 
 // ---------------------------------------------------------------------------
@@ -557,8 +557,8 @@ void HarmonyGrammar::allowed(std::vector<bool>& mask) const {
 void HarmonyGrammar::advance(int symbol) {
   using namespace native_harmony;
   if (!allows(symbol))
-    throw std::invalid_argument("harmony grammar: symbol " + std::to_string(symbol) +
-                                " not allowed at position " + std::to_string(position_));
+    throw InvalidArgument("harmony grammar: symbol " + std::to_string(symbol) +
+                          " not allowed at position " + std::to_string(position_));
   if (symbol == kStart) {
     started_ = true;
   } else if (symbol == kEnd) {
@@ -627,7 +627,7 @@ SymbolMelody voice_melody(const std::vector<HarmonySample>& voice) {
 
 AccompanyGrammar::AccompanyGrammar(const std::vector<HarmonySample>& upper)
     : upper_(native_voice_symbols(upper)) {
-  if (upper_.empty()) throw std::invalid_argument("accompany: the upper voice is empty");
+  if (upper_.empty()) throw InvalidArgument("accompany: the upper voice is empty");
 }
 
 int AccompanyGrammar::forced() const {
@@ -653,8 +653,8 @@ void AccompanyGrammar::allowed(std::vector<bool>& mask) const {
 
 void AccompanyGrammar::advance(int symbol) {
   if (!allows(symbol))
-    throw std::invalid_argument("accompany: symbol " + std::to_string(symbol) +
-                                " not allowed at position " + std::to_string(grammar_.position()));
+    throw InvalidArgument("accompany: symbol " + std::to_string(symbol) +
+                          " not allowed at position " + std::to_string(grammar_.position()));
   grammar_.advance(symbol);
 }
 
@@ -664,11 +664,11 @@ void AccompanyGrammar::advance(int symbol) {
 std::vector<midi::Note> harmony_voice_notes(const std::vector<HarmonySample>& voice, int channel,
                                             const HarmonyRenderOptions& options) {
   if (!(options.ticks_per_step > 0.0))
-    throw std::invalid_argument("harmony render: ticks_per_step must be positive");
+    throw InvalidArgument("harmony render: ticks_per_step must be positive");
   if (options.velocity < 1 || options.velocity > 127)
-    throw std::invalid_argument("harmony render: velocity must be in 1..127");
+    throw InvalidArgument("harmony render: velocity must be in 1..127");
   if (channel < 0 || channel > 15)
-    throw std::invalid_argument("harmony render: channel must be in 0..15");
+    throw InvalidArgument("harmony render: channel must be in 0..15");
   std::vector<midi::Note> out;
   int pitch = -1;
   std::size_t start = 0;
@@ -704,11 +704,11 @@ std::vector<midi::Note> harmony_voice_notes(const std::vector<HarmonySample>& vo
 
 midi::Song harmony_to_song(const SymbolHarmony& harmony, const HarmonyRenderOptions& options) {
   if (harmony.lower.size() != harmony.upper.size())
-    throw std::invalid_argument("harmony_to_song: voices differ in length");
+    throw InvalidArgument("harmony_to_song: voices differ in length");
   if (!(options.seconds_per_tick > 0.0))
-    throw std::invalid_argument("harmony render: seconds_per_tick must be positive");
+    throw InvalidArgument("harmony render: seconds_per_tick must be positive");
   for (int p : options.programs)
-    if (p < 0 || p > 127) throw std::invalid_argument("harmony render: program must be in 0..127");
+    if (p < 0 || p > 127) throw InvalidArgument("harmony render: program must be in 0..127");
   midi::Song song;
   song.source = "harmony";
   song.format = 1;

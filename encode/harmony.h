@@ -52,7 +52,7 @@ int fold_pitch(int pitch, int lowest = kHarmonyLowest, int highest = kHarmonyHig
 // The canonical form every codec decodes to: pitches folded into [36, 84]; a step
 // that is not a rest is an onset unless the previous step of that voice holds the same
 // pitch (a "hold" after a rest or of another pitch becomes an onset); rest.onset false.
-// Throws std::invalid_argument when the voices differ in length.
+// Throws InvalidArgument when the voices differ in length.
 SymbolHarmony normalize(SymbolHarmony h);
 
 // MELODL4J's removeSilences(line, 16) on steps: walking the steps, when this and the
@@ -138,7 +138,7 @@ std::vector<HarmonyVoice> split_voices(const midi::Song& song, const HarmonyOpti
 
 // Voice pairs (i < j: i lower, j upper) passing the filters, sampled. A pair is
 // rejected by the first failing filter in HarmonyRejection order. Throws
-// std::invalid_argument for a non-positive step, min_notes < 0 or a NaN/negative fraction.
+// InvalidArgument for a non-positive step, min_notes < 0 or a NaN/negative fraction.
 HarmonyResult extract_harmonies(const midi::Song& song, const HarmonyOptions& options = {});
 
 // The sampling on its own (used by "accompany"): the voice's notes on the grid of
@@ -161,7 +161,7 @@ class HarmonyCodec {
   virtual ~HarmonyCodec() = default;
   virtual std::string_view name() const = 0;  // "native" or "original-harmony"
   // One harmony as one line (no newline); the harmony is normalized first. Throws
-  // std::invalid_argument when the voices differ in length or it is empty.
+  // InvalidArgument when the voices differ in length or it is empty.
   virtual std::string encode(const SymbolHarmony& harmony) const = 0;
   virtual HarmonyDecodeResult decode(std::string_view line) const = 0;
   virtual std::vector<char> alphabet() const = 0;  // the vocabulary, in index order
@@ -169,7 +169,7 @@ class HarmonyCodec {
 
 const HarmonyCodec& native_harmony_codec();
 const HarmonyCodec& original_harmony_codec();
-// "native" or "original-harmony"; throws std::invalid_argument otherwise.
+// "native" or "original-harmony"; throws InvalidArgument otherwise.
 const HarmonyCodec& harmony_codec_by_name(std::string_view name);
 
 // Symbol indices of the native harmony alphabet (53 symbols).
@@ -183,7 +183,7 @@ inline constexpr int kAlphabetSize = 53;
 constexpr bool is_onset(int s) { return s >= kOnsetBase && s < kOnsetBase + kHarmonyPitches; }
 constexpr int onset_symbol(int pitch) { return kOnsetBase + pitch - kHarmonyLowest; }
 constexpr int pitch_of(int s) { return s - kOnsetBase + kHarmonyLowest; }
-char symbol_char(int symbol);  // throws std::out_of_range outside 0..52
+char symbol_char(int symbol);  // throws InvalidArgument outside 0..52
 int symbol_index(char c);      // -1 when not in the alphabet
 }  // namespace native_harmony
 
@@ -201,7 +201,7 @@ class HarmonyGrammar {
   bool allows(int symbol) const;
   std::vector<bool> allowed() const;
   void allowed(std::vector<bool>& mask) const;  // resized to kAlphabetSize
-  void advance(int symbol);                     // throws std::invalid_argument when !allows(symbol)
+  void advance(int symbol);                     // throws InvalidArgument when !allows(symbol)
   int symbols_to_complete() const;              // fewest symbols to a complete line
 
  private:
@@ -232,14 +232,14 @@ SymbolMelody voice_melody(const std::vector<HarmonySample>& voice);
 // is fed, so the network hears the given melody up to step k - 1 when choosing step k.
 class AccompanyGrammar {
  public:
-  // Throws std::invalid_argument for an empty upper voice.
+  // Throws InvalidArgument for an empty upper voice.
   explicit AccompanyGrammar(const std::vector<HarmonySample>& upper);
   bool complete() const { return grammar_.complete(); }
   std::size_t steps() const { return upper_.size(); }
   const HarmonyGrammar& grammar() const { return grammar_; }
   bool allows(int symbol) const;
   void allowed(std::vector<bool>& mask) const;  // resized to kAlphabetSize
-  void advance(int symbol);                     // throws std::invalid_argument if !allows
+  void advance(int symbol);                     // throws InvalidArgument if !allows
   // The one symbol allowed at an upper position (-1 at a lower position or when done).
   int forced() const;
 
@@ -260,7 +260,7 @@ struct HarmonyRenderOptions {
 };
 
 // Notes of one voice: an onset starts a note, holds of the same pitch extend it, a rest
-// or another onset ends it. Throws std::invalid_argument for ticks_per_step <= 0,
+// or another onset ends it. Throws InvalidArgument for ticks_per_step <= 0,
 // a velocity outside 1..127 or a channel outside 0..15.
 std::vector<midi::Note> harmony_voice_notes(const std::vector<HarmonySample>& voice, int channel,
                                             const HarmonyRenderOptions& options = {});

@@ -14,6 +14,8 @@
 #include <string>
 #include <utility>
 
+#include "base/error.h"
+
 namespace melodl::encode {
 
 const char* to_string(Rejection r) {
@@ -294,7 +296,7 @@ namespace {
 
 void check_options(const ExtractOptions& o) {
   auto fail = [](const std::string& what) {
-    throw std::invalid_argument("[encode::extract_melodies] " + what);
+    throw InvalidArgument("[encode::extract_melodies] " + what);
   };
   if (!o.top && !o.bottom) fail("neither the top nor the bottom voice is requested");
   if (o.min_notes < 1) fail("min_notes must be >= 1, got " + std::to_string(o.min_notes));
@@ -385,18 +387,18 @@ ExtractResult extract_melodies(const midi::Song& song, const ExtractOptions& opt
 
 std::vector<midi::Note> to_notes(const SymbolMelody& melody, const RenderOptions& options) {
   if (!(options.ticks_per_unit > 0.0) || !std::isfinite(options.ticks_per_unit)) {
-    throw std::invalid_argument("[encode::to_notes] ticks_per_unit must be > 0, got " +
-                                std::to_string(options.ticks_per_unit));
+    throw InvalidArgument("[encode::to_notes] ticks_per_unit must be > 0, got " +
+                          std::to_string(options.ticks_per_unit));
   }
   if (options.lowest < 0 || options.highest > 127 || options.highest - options.lowest < 11) {
-    throw std::invalid_argument(
+    throw InvalidArgument(
         "[encode::to_notes] [lowest, highest] must lie in [0, 127] and span"
         " at least an octave, got [" +
         std::to_string(options.lowest) + ", " + std::to_string(options.highest) + "]");
   }
   if (options.velocity < 1 || options.velocity > 127) {
-    throw std::invalid_argument("[encode::to_notes] velocity must be 1..127, got " +
-                                std::to_string(options.velocity));
+    throw InvalidArgument("[encode::to_notes] velocity must be 1..127, got " +
+                          std::to_string(options.velocity));
   }
   auto fold_pitch = [&](int p) {
     while (p < options.lowest) p += 12;

@@ -99,7 +99,7 @@ struct ExtractResult {
   ExtractStats stats;
 };
 
-// Throws std::invalid_argument when neither voice is requested, min_notes < 1, or a
+// Throws InvalidArgument when neither voice is requested, min_notes < 1, or a
 // fraction is negative or NaN. Never throws for the song's content.
 ExtractResult extract_melodies(const midi::Song& song, const ExtractOptions& options = {});
 
@@ -109,7 +109,7 @@ ExtractResult extract_melodies(const midi::Song& song, const ExtractOptions& opt
 // Notes are legato (each starts where the previous note or rest ends); a rest of index
 // k advances time by k units (index 0: not at all); steps[0].interval is ignored.
 // Tick positions are rounded from exact multiples, so fractional units do not drift.
-// Throws std::invalid_argument for ticks_per_unit <= 0, velocity outside 1..127, or a
+// Throws InvalidArgument for ticks_per_unit <= 0, velocity outside 1..127, or a
 // [lowest, highest] range outside 0..127 or narrower than an octave.
 struct RenderOptions {
   int start_pitch = 60;

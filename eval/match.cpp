@@ -17,6 +17,8 @@
 #include <string>
 #include <thread>
 
+#include "base/error.h"
+
 namespace melodl::eval {
 
 // ---- tokens ----------------------------------------------------------------------------
@@ -58,13 +60,12 @@ constexpr std::array<int, encode::kDurationLevels> kDurationClass = [] {
 Token make_token(int interval, int duration, int rest) {
   if (interval != kNoInterval &&
       (interval < -encode::kMaxInterval || interval > encode::kMaxInterval))
-    throw std::invalid_argument("[make_token] interval " + std::to_string(interval) +
-                                " outside [-12, 12]");
+    throw InvalidArgument("[make_token] interval " + std::to_string(interval) +
+                          " outside [-12, 12]");
   if (duration < 0 || duration >= encode::kDurationLevels)
-    throw std::invalid_argument("[make_token] duration " + std::to_string(duration) +
-                                " outside [0, 31]");
+    throw InvalidArgument("[make_token] duration " + std::to_string(duration) + " outside [0, 31]");
   if (rest != kNoRest && (rest < 0 || rest >= encode::kDurationLevels))
-    throw std::invalid_argument("[make_token] rest " + std::to_string(rest) + " outside [0, 31]");
+    throw InvalidArgument("[make_token] rest " + std::to_string(rest) + " outside [0, 31]");
   const int ifield = interval == kNoInterval ? kIntervalNone : interval + encode::kMaxInterval;
   const int rfield = rest == kNoRest ? 0 : rest + 1;
   return static_cast<Token>(ifield << 11 | duration << 6 | rfield);
@@ -79,8 +80,8 @@ int token_rest(Token t) { return rest_field(t) - 1; }
 
 int duration_class(int duration) {
   if (duration < 0 || duration >= encode::kDurationLevels)
-    throw std::invalid_argument("[duration_class] duration " + std::to_string(duration) +
-                                " outside [0, 31]");
+    throw InvalidArgument("[duration_class] duration " + std::to_string(duration) +
+                          " outside [0, 31]");
   return kDurationClass[duration];
 }
 
@@ -124,12 +125,12 @@ void AlignmentScoring::validate() const {
   for (int v : {interval_same, interval_diff, duration_same, duration_near, duration_diff,
                 rest_same, rest_diff, gap_open, gap_extend})
     if (v < -100 || v > 100)
-      throw std::invalid_argument("[AlignmentScoring] every score must lie in [-100, 100]");
+      throw InvalidArgument("[AlignmentScoring] every score must lie in [-100, 100]");
   if (max_pair_score() <= 0)
-    throw std::invalid_argument("[AlignmentScoring] identical tokens must score > 0, got " +
-                                std::to_string(max_pair_score()));
+    throw InvalidArgument("[AlignmentScoring] identical tokens must score > 0, got " +
+                          std::to_string(max_pair_score()));
   if (gap_open < 0 || gap_extend <= 0)
-    throw std::invalid_argument("[AlignmentScoring] gap_open must be >= 0 and gap_extend > 0");
+    throw InvalidArgument("[AlignmentScoring] gap_open must be >= 0 and gap_extend > 0");
 }
 
 // ---- scalar alignment with traceback ----------------------------------------------------
@@ -317,7 +318,7 @@ void CorpusIndex::build() {
     text_.push_back(kSeparator);
   }
   if (text_.size() >= std::numeric_limits<std::uint32_t>::max())
-    throw std::length_error("[CorpusIndex] corpus too large (more than 2^32 tokens)");
+    throw InvalidArgument("[CorpusIndex] corpus too large (more than 2^32 tokens)");
   sa_ = suffix_array(text_);
   present_.assign(65536, false);
   for (Token t : text_) present_[t] = true;

@@ -65,7 +65,7 @@ struct AlignmentScoring {
   int gap_extend = 1;
   int pair_score(Token a, Token b) const;
   int max_pair_score() const;  // score of two identical tokens
-  // Throws std::invalid_argument when the scores are not a sensible local-alignment
+  // Throws InvalidArgument when the scores are not a sensible local-alignment
   // scheme (identical pairs must score > 0, gaps must cost > 0, |values| <= 100).
   void validate() const;
 };

@@ -8,6 +8,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "base/error.h"
+
 namespace melodl::eval {
 
 // ---- vocabulary ----------------------------------------------------------------------
@@ -29,9 +31,9 @@ std::vector<int> SymbolVocabulary::ids(std::string_view line) const {
   for (std::size_t i = 0; i < line.size(); ++i) {
     const int v = id(line[i]);
     if (v < 0)
-      throw std::invalid_argument("[SymbolVocabulary::ids] character '" + std::string(1, line[i]) +
-                                  "' at column " + std::to_string(i + 1) +
-                                  " is not in the codec's alphabet");
+      throw InvalidArgument("[SymbolVocabulary::ids] character '" + std::string(1, line[i]) +
+                            "' at column " + std::to_string(i + 1) +
+                            " is not in the codec's alphabet");
     out.push_back(v);
   }
   return out;
@@ -50,19 +52,18 @@ std::uint64_t drop_oldest(std::uint64_t key, int k) {
 NgramModel::NgramModel(int vocabulary, const NgramOptions& options)
     : vocabulary_(vocabulary), options_(options) {
   if (vocabulary < 1 || vocabulary > kMaxVocabulary)
-    throw std::invalid_argument("[NgramModel] vocabulary must be in 1.." +
-                                std::to_string(kMaxVocabulary) + ", got " +
-                                std::to_string(vocabulary));
+    throw InvalidArgument("[NgramModel] vocabulary must be in 1.." +
+                          std::to_string(kMaxVocabulary) + ", got " + std::to_string(vocabulary));
   if (options.order < 1 || options.order > kMaxOrder)
-    throw std::invalid_argument("[NgramModel] order must be in 1..6, got " +
-                                std::to_string(options.order));
+    throw InvalidArgument("[NgramModel] order must be in 1..6, got " +
+                          std::to_string(options.order));
   counts_.resize(static_cast<std::size_t>(options.order));
   contexts_.resize(static_cast<std::size_t>(options.order));
   discounts_.assign(static_cast<std::size_t>(options.order), {0.0, 0.0, 0.0});
 }
 
 void NgramModel::train(const std::vector<std::vector<int>>& sequences) {
-  if (trained_) throw std::logic_error("[NgramModel::train] the model is already trained");
+  if (trained_) throw InvalidArgument("[NgramModel::train] the model is already trained");
   trained_ = true;
   const int n = options_.order;
   const int bos = vocabulary_ + 1, eos = vocabulary_;
@@ -73,9 +74,8 @@ void NgramModel::train(const std::vector<std::vector<int>>& sequences) {
     padded.assign(static_cast<std::size_t>(n - 1), bos);
     for (int v : sequences[s]) {
       if (v < 0 || v >= vocabulary_)
-        throw std::invalid_argument("[NgramModel::train] sequence " + std::to_string(s) +
-                                    " holds id " + std::to_string(v) + " outside 0.." +
-                                    std::to_string(vocabulary_ - 1));
+        throw InvalidArgument("[NgramModel::train] sequence " + std::to_string(s) + " holds id " +
+                              std::to_string(v) + " outside 0.." + std::to_string(vocabulary_ - 1));
       padded.push_back(v);
     }
     padded.push_back(eos);
@@ -124,8 +124,8 @@ void NgramModel::train(const std::vector<std::vector<int>>& sequences) {
 
 std::array<double, 3> NgramModel::discounts(int order) const {
   if (order < 1 || order > options_.order)
-    throw std::invalid_argument("[NgramModel::discounts] order must be in 1.." +
-                                std::to_string(options_.order));
+    throw InvalidArgument("[NgramModel::discounts] order must be in 1.." +
+                          std::to_string(options_.order));
   return discounts_[static_cast<std::size_t>(order - 1)];
 }
 
@@ -177,8 +177,8 @@ double NgramModel::probability_padded(const int* context, int symbol) const {
 
 double NgramModel::probability(const std::vector<int>& history, int symbol) const {
   if (symbol < 0 || symbol > vocabulary_)
-    throw std::invalid_argument("[NgramModel::probability] symbol " + std::to_string(symbol) +
-                                " outside 0.." + std::to_string(vocabulary_));
+    throw InvalidArgument("[NgramModel::probability] symbol " + std::to_string(symbol) +
+                          " outside 0.." + std::to_string(vocabulary_));
   std::array<int, kMaxOrder> ctx{};
   const int need = options_.order - 1;
   const int have =
@@ -188,9 +188,8 @@ double NgramModel::probability(const std::vector<int>& history, int symbol) cons
     const int v =
         history[history.size() - static_cast<std::size_t>(have) + static_cast<std::size_t>(t)];
     if (v < 0 || v >= vocabulary_)
-      throw std::invalid_argument("[NgramModel::probability] history holds id " +
-                                  std::to_string(v) + " outside 0.." +
-                                  std::to_string(vocabulary_ - 1));
+      throw InvalidArgument("[NgramModel::probability] history holds id " + std::to_string(v) +
+                            " outside 0.." + std::to_string(vocabulary_ - 1));
     ctx[static_cast<std::size_t>(need - have + t)] = v;
   }
   return probability_padded(ctx.data(), symbol);
@@ -203,9 +202,9 @@ double NgramModel::sequence_bits(const std::vector<int>& sequence) const {
   for (std::size_t t = 0; t <= sequence.size(); ++t) {
     const int w = t < sequence.size() ? sequence[t] : vocabulary_;
     if (w < 0 || w > vocabulary_ || (t < sequence.size() && w == vocabulary_))
-      throw std::invalid_argument("[NgramModel::sequence_bits] id " + std::to_string(w) +
-                                  " at position " + std::to_string(t) + " outside 0.." +
-                                  std::to_string(vocabulary_ - 1));
+      throw InvalidArgument("[NgramModel::sequence_bits] id " + std::to_string(w) +
+                            " at position " + std::to_string(t) + " outside 0.." +
+                            std::to_string(vocabulary_ - 1));
     bits -= std::log2(
         probability_padded(padded.data() + (padded.size() - static_cast<std::size_t>(need)), w));
     padded.push_back(w);
@@ -218,8 +217,8 @@ double Evaluation::perplexity() const { return std::exp2(bits_per_symbol()); }
 Evaluation evaluate(const NgramModel& model, const std::vector<std::vector<int>>& sequences,
                     const std::vector<std::size_t>& notes) {
   if (!notes.empty() && notes.size() != sequences.size())
-    throw std::invalid_argument("[evaluate] notes has " + std::to_string(notes.size()) +
-                                " entries for " + std::to_string(sequences.size()) + " sequences");
+    throw InvalidArgument("[evaluate] notes has " + std::to_string(notes.size()) + " entries for " +
+                          std::to_string(sequences.size()) + " sequences");
   Evaluation ev;
   for (std::size_t i = 0; i < sequences.size(); ++i) {
     ev.bits += model.sequence_bits(sequences[i]);

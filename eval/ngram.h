@@ -32,7 +32,7 @@ class SymbolVocabulary {
   int size() const { return static_cast<int>(chars_.size()); }
   int id(char c) const;  // -1 when the character is not in the alphabet
   char symbol(int id) const { return chars_.at(static_cast<std::size_t>(id)); }
-  // Ids of a line; throws std::invalid_argument naming the first unknown character.
+  // Ids of a line; throws InvalidArgument naming the first unknown character.
   std::vector<int> ids(std::string_view line) const;
 
  private:
@@ -52,11 +52,11 @@ class NgramModel {
   static constexpr int kMaxOrder = 6;
   static constexpr int kMaxVocabulary = 1000;
 
-  // vocabulary: number of symbol ids (1..kMaxVocabulary). Throws std::invalid_argument.
+  // vocabulary: number of symbol ids (1..kMaxVocabulary). Throws InvalidArgument.
   NgramModel(int vocabulary, const NgramOptions& options = {});
 
-  // Counts every sequence (ids in 0..vocabulary-1, else std::invalid_argument). May be
-  // called once; a second call throws std::logic_error.
+  // Counts every sequence (ids in 0..vocabulary-1, else InvalidArgument). May be
+  // called once; a second call throws InvalidArgument.
   void train(const std::vector<std::vector<int>>& sequences);
 
   int vocabulary() const { return vocabulary_; }
@@ -102,7 +102,7 @@ struct Evaluation {
 };
 
 // notes[i]: notes of sequence i (for bits per note; pass {} to leave notes at 0).
-// Throws std::invalid_argument when notes is non-empty and of another size.
+// Throws InvalidArgument when notes is non-empty and of another size.
 Evaluation evaluate(const NgramModel& model, const std::vector<std::vector<int>>& sequences,
                     const std::vector<std::size_t>& notes = {});
 

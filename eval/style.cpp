@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "base/error.h"
+
 namespace melodl::eval {
 
 namespace {
@@ -57,15 +59,15 @@ StyleOverlap compare_style(const StyleStats& corpus, const StyleStats& samples) 
 InvalidRate invalid_symbol_rate(const std::vector<encode::DecodeResult>& decoded,
                                 const std::vector<std::size_t>& line_lengths) {
   if (decoded.size() != line_lengths.size())
-    throw std::invalid_argument("[invalid_symbol_rate] " + std::to_string(decoded.size()) +
-                                " decode results for " + std::to_string(line_lengths.size()) +
-                                " line lengths");
+    throw InvalidArgument("[invalid_symbol_rate] " + std::to_string(decoded.size()) +
+                          " decode results for " + std::to_string(line_lengths.size()) +
+                          " line lengths");
   InvalidRate r;
   for (std::size_t i = 0; i < decoded.size(); ++i) {
     if (decoded[i].skipped > line_lengths[i])
-      throw std::invalid_argument("[invalid_symbol_rate] line " + std::to_string(i) + " skipped " +
-                                  std::to_string(decoded[i].skipped) + " of " +
-                                  std::to_string(line_lengths[i]) + " symbols");
+      throw InvalidArgument("[invalid_symbol_rate] line " + std::to_string(i) + " skipped " +
+                            std::to_string(decoded[i].skipped) + " of " +
+                            std::to_string(line_lengths[i]) + " symbols");
     r.symbols += line_lengths[i];
     r.skipped += decoded[i].skipped;
   }

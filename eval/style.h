@@ -57,7 +57,7 @@ struct InvalidRate {
   double rate() const { return symbols ? static_cast<double>(skipped) / symbols : 0.0; }
 };
 // From decode results and the lengths of the lines they came from (equal sizes, else
-// std::invalid_argument).
+// InvalidArgument).
 InvalidRate invalid_symbol_rate(const std::vector<encode::DecodeResult>& decoded,
                                 const std::vector<std::size_t>& line_lengths);
 // Decodes each line with `codec` and counts.

@@ -129,7 +129,9 @@ std::vector<pl::Composition> compose_pieces(const melodl::lstm::Network& net,
                                             const pl::ComposeOptions& o, pl::ComposeStats& stats) {
   try {
     return pl::compose(net, vocab, o, &stats);
-  } catch (const std::invalid_argument& e) {
+  } catch (const melodl::lstm::InvalidArgument&) {
+    throw;  // the LSTM library's own contract checks (e.g. --temperature) stay errors: exit 1
+  } catch (const melodl::InvalidArgument& e) {
     throw UsageError(e.what());
   }
 }

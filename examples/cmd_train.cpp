@@ -92,7 +92,7 @@ std::vector<pipeline::CorpusEntry> load_corpus_entries(const std::vector<std::st
       }
       try {
         codec = &encode::harmony_codec_by_name(format);
-      } catch (const std::invalid_argument&) {
+      } catch (const melodl::InvalidArgument&) {
         throw Error(in + ": harmonies in unknown format '" + format +
                     "' (native or original-harmony)");
       }
@@ -563,7 +563,7 @@ int run_train(TrainArgs& a) {
   if (viz_port < 0 || viz_port > 65535) throw UsageError("--viz: port out of range: " + a.viz);
   try {
     melodl::web::ListenerOptions{a.viz_samples, a.viz_rate, a.seed}.validate();
-  } catch (const std::invalid_argument& e) {
+  } catch (const melodl::InvalidArgument& e) {
     throw UsageError(e.what());
   }
   nlohmann::json config;
@@ -616,7 +616,9 @@ int run_train(TrainArgs& a) {
   }
   try {
     settings.validate();
-  } catch (const std::invalid_argument& e) {
+  } catch (const melodl::lstm::InvalidArgument&) {
+    throw;  // NetworkConfig / TrainConfig checks of the LSTM library stay errors: exit 1
+  } catch (const melodl::InvalidArgument& e) {
     throw UsageError(e.what());
   }
 
@@ -698,7 +700,9 @@ int run_train(TrainArgs& a) {
       viz_listener = std::make_unique<melodl::web::VizListener>(
           run->network().layout(), melodl::web::ListenerOptions{a.viz_samples, a.viz_rate, a.seed});
       viz_listener->set_stop_flag(&g_stop);
-    } catch (const std::invalid_argument& e) {
+    } catch (const melodl::lstm::InvalidArgument&) {
+      throw;  // (exit 1, as before)
+    } catch (const melodl::InvalidArgument& e) {
       throw UsageError(e.what());
     }
     if (a.viz_bind != "127.0.0.1" && a.viz_bind != "localhost" && a.viz_bind != "::1")

@@ -1,13 +1,15 @@
 // kernels/common.h: CUDA-free vocabulary shared by every kernel header in kernels/.
 // Opaque CUDA handle types (so headers never include CUDA), the error types thrown by
-// launchers, argument checking and the execution context a launcher runs on.
+// launchers (derived from base/error.h's melodl::Error / InvalidArgument), argument
+// checking and the execution context a launcher runs on.
 // Shape legend used by every header: T = time steps in a TBPTT segment, B = batch,
 // I = input size, H = hidden size, G = 4H (gate blocks i, f, g, o), V = vocabulary size,
 // N = rows (T*B). All tensors are row-major, contiguous, time-major [T,B,.], fp32.
 #pragma once
 #include <cstdint>
-#include <stdexcept>
 #include <string>
+
+#include "base/error.h"
 
 struct CUstream_st;    // cudaStream_t is CUstream_st*
 struct cublasContext;  // cublasHandle_t is cublasContext*
@@ -19,15 +21,15 @@ using BlasHandle = cublasContext*;
 
 // A CUDA or cuBLAS call failed, or CUDA is unavailable (CPU-only build, no device).
 // The message names the call, the CUDA error name and string, and file:line.
-class CudaError : public std::runtime_error {
+class CudaError : public ::melodl::Error {
  public:
-  using std::runtime_error::runtime_error;
+  using ::melodl::Error::Error;
 };
 
 // A launcher was called with arguments that break its contract (bad size, null pointer).
-class InvalidArgument : public std::invalid_argument {
+class InvalidArgument : public ::melodl::InvalidArgument {
  public:
-  using std::invalid_argument::invalid_argument;
+  using ::melodl::InvalidArgument::InvalidArgument;
 };
 
 // Throws InvalidArgument("[where] what") when cond is false.

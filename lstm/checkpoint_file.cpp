@@ -1,16 +1,17 @@
 // lstm/checkpoint_file.cpp: safetensors-layout checkpoint files with CRC-32C integrity.
 // Layout and checksum definitions: docs/checkpoints.md. Structure of this file: CRC-32C;
-// tensor helpers (make_tensor, as_*); header building and serialisation; the atomic POSIX
-// writer; the verifying parser (one parser over a byte source: a file or memory).
+// tensor helpers (make_tensor, as_*); header building and serialisation; the writer
+// (base/files.h's AtomicFile); the verifying parser (one parser over a byte source: a file
+// or memory).
 #include "lstm/checkpoint_file.h"
 
 #include <algorithm>
 #include <array>
-#include <atomic>
 #include <bit>
 #include <cerrno>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <set>
 #include <tuple>
 #include <utility>
@@ -20,6 +21,8 @@
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
+
+#include "base/files.h"
 
 namespace melodl::lstm {
 namespace {
@@ -229,7 +232,7 @@ Encoded encode_header(const CheckpointFile& file, const std::string& ctx) {
   return enc;
 }
 
-// ---- atomic write -------------------------------------------------------------------------
+// ---- file helpers ------------------------------------------------------------------------
 
 std::string errno_text(int err) { return std::string(std::strerror(err)); }
 
@@ -242,45 +245,9 @@ class UniqueFd {
     if (fd_ >= 0) ::close(fd_);
   }
   int get() const { return fd_; }
-  // Closes now and reports the error close() returned (0 when fine).
-  int close_now() {
-    const int rc = ::close(fd_);
-    fd_ = -1;
-    return rc == 0 ? 0 : errno;
-  }
 
  private:
   int fd_;
-};
-
-void write_all(int fd, const void* data, std::size_t n, const std::string& ctx,
-               const std::string& tmp) {
-  const auto* p = static_cast<const std::uint8_t*>(data);
-  while (n > 0) {
-    const ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      throw CheckpointError(ctx + ": cannot write temporary file '" + tmp +
-                            "': " + errno_text(errno));
-    }
-    p += w;
-    n -= static_cast<std::size_t>(w);
-  }
-}
-
-// Removes the temporary file unless released (after a successful rename).
-class TempFileGuard {
- public:
-  explicit TempFileGuard(std::string path) : path_(std::move(path)) {}
-  TempFileGuard(const TempFileGuard&) = delete;
-  TempFileGuard& operator=(const TempFileGuard&) = delete;
-  ~TempFileGuard() {
-    if (!path_.empty()) ::unlink(path_.c_str());
-  }
-  void release() { path_.clear(); }
-
- private:
-  std::string path_;
 };
 
 // ---- parsing ------------------------------------------------------------------------------
@@ -740,48 +707,34 @@ void write_checkpoint_file(const std::filesystem::path& path, const CheckpointFi
   if (base.empty() || base == "." || base == "..") {
     throw CheckpointError(ctx + ": not a file name");
   }
-  std::filesystem::path dir = path.parent_path();
-  if (dir.empty()) dir = ".";
-
-  // Temporary file beside the target (same file system, so rename is atomic).
-  static std::atomic<unsigned> counter{0};
-  std::string tmp;
-  int fd = -1;
-  for (int attempt = 0; fd < 0; ++attempt) {
-    tmp = (dir / ("." + base + ".tmp-" + std::to_string(::getpid()) + "-" +
-                  std::to_string(counter.fetch_add(1))))
-              .string();
-    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd < 0 && (errno != EEXIST || attempt >= 100)) {
-      throw CheckpointError(ctx + ": cannot create temporary file '" + tmp +
-                            "': " + errno_text(errno));
+  // Unlike other outputs, a checkpoint goes into an existing folder only (the run directory).
+  const std::filesystem::path dir = path.parent_path().empty() ? "." : path.parent_path();
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) {
+    throw CheckpointError(ctx + ": cannot create temporary file in '" + dir.string() +
+                          "': no such directory");
+  }
+  // The one atomic writer (base/files.h): temporary file beside the target, fsync, close,
+  // rename, folder fsync, every step checked; not committed, the temporary file is removed.
+  std::optional<AtomicFile> out;
+  try {
+    out.emplace(path, 0666);
+  } catch (const IoError& e) {
+    throw CheckpointError(ctx + ": cannot create temporary file: " + e.what());
+  }
+  try {
+    out->write({reinterpret_cast<const char*>(enc.prefix.data()), enc.prefix.size()});
+    out->write(enc.header);
+    for (const NamedTensor& t : file.tensors) {
+      out->write({reinterpret_cast<const char*>(t.bytes.data()), t.bytes.size()});
     }
+  } catch (const IoError& e) {
+    throw CheckpointError(ctx + ": cannot write temporary file: " + e.what());
   }
-  UniqueFd out(fd);
-  TempFileGuard guard(tmp);
-  write_all(out.get(), enc.prefix.data(), enc.prefix.size(), ctx, tmp);
-  write_all(out.get(), enc.header.data(), enc.header.size(), ctx, tmp);
-  for (const NamedTensor& t : file.tensors) {
-    write_all(out.get(), t.bytes.data(), t.bytes.size(), ctx, tmp);
-  }
-  if (::fsync(out.get()) != 0) {
-    throw CheckpointError(ctx + ": fsync of temporary file '" + tmp +
-                          "' failed: " + errno_text(errno));
-  }
-  if (const int err = out.close_now(); err != 0) {
-    throw CheckpointError(ctx + ": closing temporary file '" + tmp +
-                          "' failed: " + errno_text(err));
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    throw CheckpointError(ctx + ": cannot rename temporary file into place: " + errno_text(errno));
-  }
-  guard.release();
-  // Make the rename durable. The new file is already in place, so a failure here is reported
-  // but the file is complete.
-  UniqueFd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dfd.get() < 0 || (::fsync(dfd.get()) != 0 && errno != EINVAL)) {
-    throw CheckpointError(ctx + ": written, but fsync of directory '" + dir.string() +
-                          "' failed: " + errno_text(errno));
+  try {
+    out->commit();
+  } catch (const IoError& e) {
+    throw CheckpointError(ctx + ": " + e.what());
   }
 }
 

@@ -26,10 +26,11 @@
 #include <filesystem>
 #include <map>
 #include <span>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "base/error.h"
 
 namespace melodl::lstm {
 
@@ -59,16 +60,18 @@ struct CheckpointFile {
 };
 
 // Every failure of this layer: I/O errors, damaged or malformed files, invalid arguments,
-// dtype mismatches. Messages name the file (or tensor) and the problem.
-class CheckpointError : public std::runtime_error {
+// dtype mismatches. Messages name the file (or tensor) and the problem. A melodl::Error
+// (base/error.h): it covers I/O, format and argument failures alike, so it derives from
+// the common base rather than from one of IoError / FormatError / InvalidArgument.
+class CheckpointError : public ::melodl::Error {
  public:
-  using std::runtime_error::runtime_error;
+  using ::melodl::Error::Error;
 };
 
 // Writes `file` to `path` atomically. Throws CheckpointError on invalid input (duplicate or
 // empty names, byte counts that do not match shape and dtype, reserved metadata keys,
-// strings that are not UTF-8) or on any I/O failure; on failure an existing file at `path`
-// is left untouched and no temporary file is left behind.
+// strings that are not UTF-8), a missing folder, or any I/O failure; on failure an existing
+// file at `path` is left untouched and no temporary file is left behind.
 void write_checkpoint_file(const std::filesystem::path& path, const CheckpointFile& file);
 
 // Reads and verifies the checkpoint at `path`; tensors come back in file (write) order.

@@ -64,44 +64,30 @@ bool NetworkConfig::same_shape(const NetworkConfig& o) const {
   return vocab == o.vocab && layers == o.layers && hidden == o.hidden && peepholes == o.peepholes;
 }
 
-std::string NetworkConfig::to_json() const {
-  nlohmann::json j;
-  j["vocab"] = vocab;
-  j["layers"] = layers;
-  j["hidden"] = hidden;
-  j["peepholes"] = peepholes;
-  j["forget_bias_init"] = forget_bias_init;
-  j["seed"] = seed;
-  j["threads"] = threads;
-  j["device"] = device;
-  j["cuda_math"] = cuda_math;
-  j["cuda_persistent"] = cuda_persistent;
-  j["cuda_graphs"] = cuda_graphs;
-  j["cuda_wavefront"] = cuda_wavefront;
-  return j.dump();
-}
+// The checkpoint's "lstm.network_config" object (docs/checkpoints.md). nlohmann's json keeps
+// keys sorted, so the text does not depend on the order below. Fields missing from older
+// checkpoints take the struct's defaults; the shape fields are required (kRequired).
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(NetworkConfig, vocab, layers, hidden, peepholes,
+                                                forget_bias_init, seed, threads, device,
+                                                cuda_math, cuda_persistent, cuda_graphs,
+                                                cuda_wavefront)
+
+namespace {
+constexpr const char* kRequired[] = {"vocab", "layers", "hidden", "peepholes", "forget_bias_init",
+                                     "seed"};
+}  // namespace
+
+std::string NetworkConfig::to_json() const { return nlohmann::json(*this).dump(); }
 
 NetworkConfig NetworkConfig::from_json(const std::string& text) {
-  NetworkConfig c;
   try {
     const auto j = nlohmann::json::parse(text);
-    c.vocab = j.at("vocab").get<int>();
-    c.layers = j.at("layers").get<int>();
-    c.hidden = j.at("hidden").get<int>();
-    c.peepholes = j.at("peepholes").get<bool>();
-    c.forget_bias_init = j.at("forget_bias_init").get<float>();
-    c.seed = j.at("seed").get<std::uint64_t>();
-    c.threads = j.value("threads", 0);
-    c.device = j.value("device", std::string("cpu"));
-    c.cuda_math = j.value("cuda_math", std::string("tf32"));
-    c.cuda_persistent = j.value("cuda_persistent", false);
-    c.cuda_graphs = j.value("cuda_graphs", false);
-    c.cuda_wavefront = j.value("cuda_wavefront", 0);
+    for (const char* key : kRequired) (void)j.at(key);  // throws out_of_range naming the key
+    return j.get<NetworkConfig>();
   } catch (const nlohmann::json::exception& e) {
     throw InvalidArgument(std::string("[NetworkConfig::from_json] bad network config JSON: ") +
                           e.what());
   }
-  return c;
 }
 
 std::size_t ParamTensor::size() const {

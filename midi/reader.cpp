@@ -451,7 +451,7 @@ void Parser::finish() {
 }  // namespace
 
 LoadError::LoadError(std::string file, std::int64_t offset, std::string problem)
-    : std::runtime_error(format_message(file, offset, problem)),
+    : ::melodl::FormatError(format_message(file, offset, problem)),
       file_(std::move(file)),
       offset_(offset),
       problem_(std::move(problem)) {}

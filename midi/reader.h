@@ -19,6 +19,7 @@
 #include <utility>
 #include <variant>
 
+#include "base/error.h"
 #include "midi/model.h"
 
 namespace melodl::midi {
@@ -31,7 +32,10 @@ struct ReadLimits {
   std::size_t max_notes = 5'000'000;
 };
 
-class LoadError : public std::runtime_error {
+// Why a file could not be read: not there, unreadable, or not a Standard MIDI File. Returned
+// in a Result (an expected failure in a corpus), and thrown only by callers that choose to.
+// A melodl::FormatError (base/error.h).
+class LoadError : public ::melodl::FormatError {
  public:
   LoadError(std::string file, std::int64_t offset, std::string problem);
   const std::string& file() const { return file_; }

@@ -1,13 +1,10 @@
 // midi/writer.cpp: writes a Song as a format-1 Standard MIDI File through libsmf
 // (melodl::midi). libsmf and GLib stay private to this file: GLib log output is captured
 // (never reaches the user's stderr) and every failure becomes a WriteError. The file goes
-// to a temporary file in the target's directory, is fsync'ed, then renamed into place.
+// through base/files.h's AtomicFile (temporary file beside the target, fsync, rename).
 #include "midi/writer.h"
 
-#include <fcntl.h>
 #include <smf.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -18,6 +15,9 @@
 #include <memory>
 #include <mutex>
 #include <vector>
+
+#include "base/error.h"
+#include "base/files.h"
 
 namespace melodl::midi {
 
@@ -107,22 +107,6 @@ void add_events(const std::filesystem::path& path, smf_track_t* track,
   }
   if (smf_track_add_eot_pulses(track, static_cast<int>(last)) != 0)
     fail(path, "cannot add End-of-Track", &log);
-}
-
-std::filesystem::path make_temp_path(const std::filesystem::path& path, int& fd) {
-  std::filesystem::path dir = path.parent_path();
-  if (dir.empty()) dir = ".";
-  std::string leaf(1, '.');  // hidden temporary: .<name>.tmp-XXXXXX
-  leaf.append(path.filename().string());
-  leaf.append(".tmp-XXXXXX");
-  const std::string tmpl = (dir / leaf).string();
-  std::vector<char> buf(tmpl.begin(), tmpl.end());
-  buf.push_back('\0');
-  fd = ::mkstemp(buf.data());
-  if (fd < 0)
-    fail(path, std::string("cannot create a temporary file in ") + dir.string() + ": " +
-                   std::strerror(errno));
-  return std::filesystem::path(buf.data());
 }
 
 }  // namespace
@@ -223,38 +207,22 @@ void write_file(const std::filesystem::path& path, const Song& song) {
     add_events(path, track, events, log);
   }
 
-  int fd = -1;
-  const std::filesystem::path tmp = make_temp_path(path, fd);
-  ::fchmod(fd, 0644);  // mkstemp creates 0600; a MIDI file is ordinary user data
-  ::close(fd);
-  struct TempGuard {
-    std::filesystem::path p;
-    bool keep = false;
-    ~TempGuard() {
-      if (!keep) ::unlink(p.c_str());
-    }
-  } guard{tmp};
-
-  if (smf_save(smf.get(), tmp.c_str()) != 0) fail(path, "libsmf could not write the file", &log);
-  smf.reset();
-
-  const int rfd = ::open(tmp.c_str(), O_RDONLY);
-  if (rfd < 0 || ::fsync(rfd) != 0) {
-    const int err = errno;
-    if (rfd >= 0) ::close(rfd);
-    fail(path, std::string("cannot fsync the temporary file: ") + std::strerror(err));
-  }
-  ::close(rfd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0)
-    fail(path, std::string("cannot rename the temporary file into place: ") + std::strerror(errno));
-  guard.keep = true;
-  // Make the rename itself durable.
+  // The one atomic writer (base/files.h): libsmf writes the temporary file through its path,
+  // then commit() fsyncs, closes and renames it into place and fsyncs the folder, all
+  // checked. Like before, the folder must exist (AtomicFile would create it).
   std::filesystem::path dir = path.parent_path();
   if (dir.empty()) dir = ".";
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec))
+    fail(path, "cannot create a temporary file in " + dir.string() + ": " + std::strerror(ENOENT));
+  try {
+    AtomicFile out(path, 0644);
+    if (smf_save(smf.get(), out.temp_path().c_str()) != 0)
+      fail(path, "libsmf could not write the file", &log);
+    smf.reset();
+    out.commit();
+  } catch (const IoError& e) {
+    fail(path, e.what());
   }
 }
 

@@ -9,16 +9,18 @@
 #pragma once
 
 #include <filesystem>
-#include <stdexcept>
 #include <string>
 
+#include "base/error.h"
 #include "midi/model.h"
 
 namespace melodl::midi {
 
-class WriteError : public std::runtime_error {
+// Every failure of write_file: a song libsmf cannot store (bad pitch, tick, division) or a
+// path that cannot be written. A melodl::Error (base/error.h); the message names the path.
+class WriteError : public ::melodl::Error {
  public:
-  using std::runtime_error::runtime_error;
+  using ::melodl::Error::Error;
 };
 
 // A song with PPQ division, one tempo at tick 0 and 4/4 time, and no tracks.

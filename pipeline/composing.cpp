@@ -8,6 +8,7 @@
 #include <numeric>
 #include <stdexcept>
 
+#include "base/error.h"
 #include "encode/grammar.h"
 #include "lstm/sampler.h"
 
@@ -155,17 +156,16 @@ Rules primed_rules(Rules rules, const Vocabulary& vocab, const std::string& prim
   for (std::size_t i = 0; i < ids.size(); ++i) {
     const int g = vocab.grammar_index(ids[i]);
     if (rules.complete() || !rules.allows(g))
-      throw std::invalid_argument("prime \"" + prime + "\" breaks the " + what +
-                                  " grammar at position " + std::to_string(i) + " ('" + prime[i] +
-                                  "')");
+      throw InvalidArgument("prime \"" + prime + "\" breaks the " + what + " grammar at position " +
+                            std::to_string(i) + " ('" + prime[i] + "')");
     rules.advance(g);
   }
   if (rules.complete())
-    throw std::invalid_argument("prime \"" + prime + "\" is a complete line (ends with '>')");
+    throw InvalidArgument("prime \"" + prime + "\" is a complete line (ends with '>')");
   if (rules.to_complete() > length)
-    throw std::invalid_argument("length " + std::to_string(length) + " is too short to finish " +
-                                (ids.size() > 1 ? "the primed line" : "a line") + " (needs " +
-                                std::to_string(rules.to_complete()) + " symbols)");
+    throw InvalidArgument("length " + std::to_string(length) + " is too short to finish " +
+                          (ids.size() > 1 ? "the primed line" : "a line") + " (needs " +
+                          std::to_string(rules.to_complete()) + " symbols)");
   return rules;
 }
 
@@ -180,7 +180,7 @@ std::string prime_from_melody(const encode::SymbolMelody& melody, std::size_t no
     if (!s.rest) ++n;
   }
   while (!part.steps.empty() && part.steps.back().rest) part.steps.pop_back();
-  if (part.steps.empty()) throw std::invalid_argument("prime melody has no notes");
+  if (part.steps.empty()) throw InvalidArgument("prime melody has no notes");
   std::string line = encode::native_codec().encode(part);
   if (!line.empty() && line.back() == '>') line.pop_back();
   return line;
@@ -191,7 +191,7 @@ std::string prime_from_harmony(const encode::SymbolHarmony& harmony, std::size_t
   const std::size_t n = std::min(steps, harmony.steps());
   part.lower.assign(harmony.lower.begin(), harmony.lower.begin() + static_cast<long>(n));
   part.upper.assign(harmony.upper.begin(), harmony.upper.begin() + static_cast<long>(n));
-  if (n == 0) throw std::invalid_argument("prime harmony has no steps");
+  if (n == 0) throw InvalidArgument("prime harmony has no steps");
   std::string line = encode::native_harmony_codec().encode(part);
   if (!line.empty() && line.back() == '>') line.pop_back();
   return line;
@@ -199,18 +199,18 @@ std::string prime_from_harmony(const encode::SymbolHarmony& harmony, std::size_t
 
 std::vector<Composition> compose(const lstm::Network& net, const Vocabulary& vocab,
                                  const ComposeOptions& o, ComposeStats* stats) {
-  if (o.count < 1) throw std::invalid_argument("count must be >= 1");
-  if (o.length < 4) throw std::invalid_argument("length must be >= 4 symbols");
+  if (o.count < 1) throw InvalidArgument("count must be >= 1");
+  if (o.length < 4) throw InvalidArgument("length must be >= 4 symbols");
   if (net.config().vocab != vocab.size())
-    throw std::invalid_argument("network has " + std::to_string(net.config().vocab) +
-                                " symbols but the vocabulary has " + std::to_string(vocab.size()));
+    throw InvalidArgument("network has " + std::to_string(net.config().vocab) +
+                          " symbols but the vocabulary has " + std::to_string(vocab.size()));
   const bool harmony = vocab.kind() == LineKind::harmony;
   if (!o.accompany.empty()) {
     if (!harmony)
-      throw std::invalid_argument("accompanying a melody needs a harmony model (this one models " +
-                                  std::string(to_string(vocab.kind())) + "s)");
-    if (!o.constrained) throw std::invalid_argument("accompanying needs constrained sampling");
-    if (!o.prime.empty()) throw std::invalid_argument("accompanying takes no prime");
+      throw InvalidArgument("accompanying a melody needs a harmony model (this one models " +
+                            std::string(to_string(vocab.kind())) + "s)");
+    if (!o.constrained) throw InvalidArgument("accompanying needs constrained sampling");
+    if (!o.prime.empty()) throw InvalidArgument("accompanying takes no prime");
   }
   std::string prime = o.prime.empty() ? std::string("<") : o.prime;
   if (prime.front() != '<') prime.insert(prime.begin(), '<');
@@ -222,7 +222,7 @@ std::vector<Composition> compose(const lstm::Network& net, const Vocabulary& voc
   if (!o.accompany.empty()) {
     for (int sym : encode::native_voice_symbols(o.accompany))
       if (vocab.id_of_grammar_index(sym) < 0)
-        throw std::invalid_argument(
+        throw InvalidArgument(
             std::string("the melody to accompany uses symbol '") +
             encode::native_harmony::symbol_char(sym) +
             "', which the model's vocabulary lacks (a pitch or hold it never saw)");
@@ -273,8 +273,8 @@ ModelScore score_network(const lstm::Network& net, const Vocabulary& vocab,
   ModelScore score;
   if (melodies.empty()) return score;
   if (net.config().vocab != vocab.size())
-    throw std::invalid_argument("network has " + std::to_string(net.config().vocab) +
-                                " symbols but the vocabulary has " + std::to_string(vocab.size()));
+    throw InvalidArgument("network has " + std::to_string(net.config().vocab) +
+                          " symbols but the vocabulary has " + std::to_string(vocab.size()));
   std::vector<std::vector<std::int32_t>> seqs;
   seqs.reserve(melodies.size());
   for (const auto& m : melodies) {

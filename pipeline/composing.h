@@ -33,7 +33,7 @@ struct ComposeOptions {
   std::uint64_t seed = 1;
   bool constrained = true;  // mask symbols that would break the grammar
   // Priming symbols (native chars); "" = "<". A missing leading '<' is added. In
-  // constrained mode the prime must be a grammatical prefix (std::invalid_argument).
+  // constrained mode the prime must be a grammatical prefix (InvalidArgument).
   std::string prime;
   // Harmony models only: the upper voice to accompany (e.g. encode::sample_voice of a
   // melody). Each piece's lower voice is composed step by step under it; the upper symbols
@@ -58,7 +58,7 @@ struct ComposeStats {
   std::size_t masked = 0;   // draws where the model's most likely symbol broke the grammar
 };
 
-// Throws std::invalid_argument for count < 1, length < 4 or a prime the vocabulary or
+// Throws InvalidArgument for count < 1, length < 4 or a prime the vocabulary or
 // (constrained) the grammar cannot take.
 std::vector<Composition> compose(const lstm::Network& net, const Vocabulary& vocab,
                                  const ComposeOptions& options, ComposeStats* stats = nullptr);
@@ -79,7 +79,7 @@ struct ModelScore {
 
 // -log2 P of every melody, each from a zero state starting at '<' (the same predictions
 // an n-gram model over ngram_sequences() makes, so the numbers compare). Melodies with a
-// symbol outside vocab throw std::invalid_argument.
+// symbol outside vocab throw InvalidArgument.
 ModelScore score_network(const lstm::Network& net, const Vocabulary& vocab,
                          const std::vector<CorpusMelody>& melodies, int batch = 32);
 

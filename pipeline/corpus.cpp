@@ -7,6 +7,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "base/error.h"
 #include "encode/grammar.h"
 #include "lstm/rng.h"
 
@@ -36,15 +37,15 @@ Vocabulary::Vocabulary(std::string chars, LineKind kind) : chars_(std::move(char
   for (char c : chars_) {
     const int g = symbol_index(kind_, c);
     if (g < 0)
-      throw std::invalid_argument(std::string("vocabulary: '") + c + "' is not a native " +
-                                  to_string(kind_) + "-format symbol");
+      throw InvalidArgument(std::string("vocabulary: '") + c + "' is not a native " +
+                            to_string(kind_) + "-format symbol");
     if (g <= last)
-      throw std::invalid_argument("vocabulary \"" + chars_ + "\" is not in native " +
-                                  to_string(kind_) + " alphabet order (or repeats a symbol)");
+      throw InvalidArgument("vocabulary \"" + chars_ + "\" is not in native " + to_string(kind_) +
+                            " alphabet order (or repeats a symbol)");
     last = g;
   }
   if (chars_.size() < 3 || chars_[chars_.size() - 2] != '<' || chars_.back() != '>')
-    throw std::invalid_argument("vocabulary \"" + chars_ + "\" must end with '<' and '>'");
+    throw InvalidArgument("vocabulary \"" + chars_ + "\" must end with '<' and '>'");
   index();
 }
 
@@ -72,7 +73,7 @@ Vocabulary Vocabulary::from_melodies(const std::vector<CorpusMelody>& melodies) 
   bool seen[256] = {};
   for (const auto& m : melodies) {
     if (m.kind != kind)
-      throw std::invalid_argument("the lines mix melodies and harmonies (" + m.source + ")");
+      throw InvalidArgument("the lines mix melodies and harmonies (" + m.source + ")");
     for (char c : m.text) seen[static_cast<unsigned char>(c)] = true;
   }
   seen[static_cast<unsigned char>('<')] = seen[static_cast<unsigned char>('>')] = true;
@@ -95,9 +96,8 @@ std::vector<std::int32_t> Vocabulary::ids(std::string_view line) const {
   for (std::size_t i = 0; i < line.size(); ++i) {
     const int k = id(line[i]);
     if (k < 0)
-      throw std::invalid_argument(std::string("symbol '") + line[i] + "' at position " +
-                                  std::to_string(i) + " is not in the vocabulary \"" + chars_ +
-                                  "\"");
+      throw InvalidArgument(std::string("symbol '") + line[i] + "' at position " +
+                            std::to_string(i) + " is not in the vocabulary \"" + chars_ + "\"");
     out.push_back(k);
   }
   return out;
@@ -122,7 +122,7 @@ Corpus Corpus::from_entries(const std::vector<CorpusEntry>& entries) {
   std::set<std::string> sources;
   for (const auto& e : entries) {
     if (e.kind != c.kind_)
-      throw std::invalid_argument("the corpus mixes melodies and harmonies (" + e.source + ")");
+      throw InvalidArgument("the corpus mixes melodies and harmonies (" + e.source + ")");
     ++c.stats_.lines;
     CorpusMelody m;
     m.kind = e.kind;
@@ -173,8 +173,7 @@ std::vector<std::string> Corpus::sources() const {
 
 Split Corpus::split_by_source(double fraction, std::uint64_t seed) const {
   if (!(fraction >= 0.0 && fraction < 1.0))
-    throw std::invalid_argument("validation fraction must be in [0, 1), got " +
-                                std::to_string(fraction));
+    throw InvalidArgument("validation fraction must be in [0, 1), got " + std::to_string(fraction));
   std::vector<std::string> names = sources();
   std::sort(names.begin(), names.end());
   const std::size_t n = names.size();
@@ -210,7 +209,7 @@ std::uint64_t Corpus::hash(const std::vector<CorpusMelody>& melodies) {
 
 std::vector<Window> make_windows(const std::vector<CorpusMelody>& melodies, const Vocabulary& vocab,
                                  int window) {
-  if (window < 2) throw std::invalid_argument("window must be >= 2, got " + std::to_string(window));
+  if (window < 2) throw InvalidArgument("window must be >= 2, got " + std::to_string(window));
   const std::size_t cap = static_cast<std::size_t>(window) + 1;
   std::vector<Window> out;
   Window cur;

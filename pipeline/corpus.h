@@ -63,14 +63,14 @@ struct CorpusMelody {
 class Vocabulary {
  public:
   Vocabulary() = default;
-  // From the chars themselves. Throws std::invalid_argument for a char outside the
+  // From the chars themselves. Throws InvalidArgument for a char outside the
   // kind's native alphabet, a duplicate, an order other than the alphabet's, or a set
   // without '<' and '>' at the end.
   explicit Vocabulary(std::string chars, LineKind kind = LineKind::melody);
   // From a checkpoint's vocabulary string (stored()); throws as the constructor.
   static Vocabulary parse(std::string_view stored);
   // The kind's native alphabet restricted to the chars occurring in the lines, which must
-  // all be of one kind (std::invalid_argument otherwise; no lines: melody).
+  // all be of one kind (InvalidArgument otherwise; no lines: melody).
   static Vocabulary from_melodies(const std::vector<CorpusMelody>& melodies);
   // The full native alphabet (melody 60 symbols, harmony 53).
   static Vocabulary full(LineKind kind = LineKind::melody);
@@ -87,7 +87,7 @@ class Vocabulary {
   // an id, and the id of a grammar index (-1).
   int grammar_index(int id) const;
   int id_of_grammar_index(int index) const { return from_grammar_[index]; }
-  // Ids of a line; throws std::invalid_argument naming the first char not in the set.
+  // Ids of a line; throws InvalidArgument naming the first char not in the set.
   std::vector<std::int32_t> ids(std::string_view line) const;
   std::string text(const std::vector<std::int32_t>& ids) const;
   bool covers(const CorpusMelody& m) const;  // every char of m.text is in the set
@@ -120,7 +120,7 @@ class Corpus {
  public:
   // Decodes every line with the native codec of its kind (invalid symbols skipped,
   // counted in stats().repaired; empty results dropped). Lines without a source get
-  // "(unknown)". Throws std::invalid_argument when the entries mix melodies and harmonies.
+  // "(unknown)". Throws InvalidArgument when the entries mix melodies and harmonies.
   static Corpus from_entries(const std::vector<CorpusEntry>& entries);
 
   LineKind kind() const { return kind_; }
@@ -151,7 +151,7 @@ struct Window {
 
 // Packs melodies (in order) into windows of at most `window` predictions (window + 1
 // symbols): as many whole melodies as fit; a melody longer than a window is cut into
-// consecutive windows that overlap by one symbol. Throws std::invalid_argument for
+// consecutive windows that overlap by one symbol. Throws InvalidArgument for
 // window < 2 or a melody with a char outside vocab.
 std::vector<Window> make_windows(const std::vector<CorpusMelody>& melodies, const Vocabulary& vocab,
                                  int window);

@@ -1,9 +1,6 @@
 // pipeline/training.cpp: the training run behind `melodl train`. See training.h.
 #include "pipeline/training.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -16,6 +13,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "base/error.h"
+#include "base/files.h"
 #include "lstm/checkpoint.h"
 #include "lstm/checkpoint_file.h"
 
@@ -90,47 +89,26 @@ GoodCheckpoint load_good(const fs::path& run_dir, std::vector<std::string>* skip
       if (skipped) skipped->push_back(p.string() + ": " + e.what());
     }
   }
-  throw std::runtime_error("no loadable checkpoint in " + dir.string());
-}
-
-nlohmann::json metrics_json(const EpochMetrics& m) {
-  return {{"epoch", m.epoch},
-          {"partial", m.partial},
-          {"train_bits_per_symbol", m.train_bits_per_symbol},
-          {"valid_bits_per_symbol", m.valid_bits_per_symbol},
-          {"valid_bits_per_note", m.valid_bits_per_note},
-          {"seconds", m.seconds},
-          {"steps", m.steps},
-          {"symbols", m.symbols},
-          {"lr", m.lr}};
+  throw Error("no loadable checkpoint in " + dir.string());
 }
 
 }  // namespace
 
-std::string EpochMetrics::to_json() const { return metrics_json(*this).dump(); }
+// The JSON forms of the run's records (the manifest, metrics.jsonl, the checkpoint's
+// "run_state"): one object per struct, every field required when read. nlohmann's json keeps
+// keys sorted, so the text does not depend on the order below.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(EpochMetrics, epoch, partial, train_bits_per_symbol,
+                                   valid_bits_per_symbol, valid_bits_per_note, seconds, steps,
+                                   symbols, lr)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ComposedSample, epoch, text)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RunState, epoch, next_batch, epoch_loss_nats, epoch_count,
+                                   symbols, elapsed_s, attempts, skipped_steps, reloads, lr,
+                                   finished, history, samples)
 
-void write_atomic(const fs::path& path, const std::string& content) {
-  if (path.has_parent_path()) fs::create_directories(path.parent_path());
-  const fs::path tmp = path.string() + ".tmp" + std::to_string(::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw std::runtime_error("cannot write " + tmp.string());
-  std::size_t off = 0;
-  while (off < content.size()) {
-    const ssize_t n = ::write(fd, content.data() + off, content.size() - off);
-    if (n <= 0) {
-      ::close(fd);
-      fs::remove(tmp);
-      throw std::runtime_error("cannot write " + tmp.string());
-    }
-    off += static_cast<std::size_t>(n);
-  }
-  ::fsync(fd);
-  ::close(fd);
-  fs::rename(tmp, path);
-}
+std::string EpochMetrics::to_json() const { return nlohmann::json(*this).dump(); }
 
 void TrainSettings::validate() const {
-  auto bad = [](const std::string& what) { throw std::invalid_argument(what); };
+  auto bad = [](const std::string& what) { throw InvalidArgument(what); };
   if (batch < 1) bad("--batch must be >= 1");
   if (window < 2) bad("--window must be >= 2");
   if (epochs < 0) bad("--epochs must be >= 0");
@@ -147,59 +125,13 @@ void TrainSettings::validate() const {
   train.validate();
 }
 
-std::string RunState::to_json() const {
-  nlohmann::json j;
-  j["epoch"] = epoch;
-  j["next_batch"] = next_batch;
-  j["epoch_loss_nats"] = epoch_loss_nats;
-  j["epoch_count"] = epoch_count;
-  j["symbols"] = symbols;
-  j["elapsed_s"] = elapsed_s;
-  j["attempts"] = attempts;
-  j["skipped_steps"] = skipped_steps;
-  j["reloads"] = reloads;
-  j["lr"] = lr;
-  j["finished"] = finished;
-  j["history"] = nlohmann::json::array();
-  for (const auto& m : history) j["history"].push_back(metrics_json(m));
-  j["samples"] = nlohmann::json::array();
-  for (const auto& s : samples) j["samples"].push_back({{"epoch", s.epoch}, {"text", s.text}});
-  return j.dump();
-}
+std::string RunState::to_json() const { return nlohmann::json(*this).dump(); }
 
 RunState RunState::from_json(const std::string& text) {
   try {
-    const auto j = nlohmann::json::parse(text);
-    RunState s;
-    s.epoch = j.at("epoch").get<int>();
-    s.next_batch = j.at("next_batch").get<std::size_t>();
-    s.epoch_loss_nats = j.at("epoch_loss_nats").get<double>();
-    s.epoch_count = j.at("epoch_count").get<double>();
-    s.symbols = j.at("symbols").get<std::uint64_t>();
-    s.elapsed_s = j.at("elapsed_s").get<double>();
-    s.attempts = j.at("attempts").get<std::int64_t>();
-    s.skipped_steps = j.at("skipped_steps").get<std::size_t>();
-    s.reloads = j.at("reloads").get<std::size_t>();
-    s.lr = j.at("lr").get<double>();
-    s.finished = j.at("finished").get<bool>();
-    for (const auto& m : j.at("history")) {
-      EpochMetrics e;
-      e.epoch = m.at("epoch").get<int>();
-      e.partial = m.at("partial").get<bool>();
-      e.train_bits_per_symbol = m.at("train_bits_per_symbol").get<double>();
-      e.valid_bits_per_symbol = m.at("valid_bits_per_symbol").get<double>();
-      e.valid_bits_per_note = m.at("valid_bits_per_note").get<double>();
-      e.seconds = m.at("seconds").get<double>();
-      e.steps = m.at("steps").get<std::int64_t>();
-      e.symbols = m.at("symbols").get<std::uint64_t>();
-      e.lr = m.at("lr").get<double>();
-      s.history.push_back(e);
-    }
-    for (const auto& x : j.at("samples"))
-      s.samples.push_back({x.at("epoch").get<int>(), x.at("text").get<std::string>()});
-    return s;
+    return nlohmann::json::parse(text).get<RunState>();
   } catch (const nlohmann::json::exception& e) {
-    throw std::invalid_argument(std::string("run state: ") + e.what());
+    throw InvalidArgument(std::string("run state: ") + e.what());
   }
 }
 
@@ -222,8 +154,7 @@ struct TrainingRun::Impl {
 
   void init_data() {
     windows = make_windows(data.train, vocab, settings.window);
-    if (windows.empty())
-      throw std::invalid_argument("no training data: the training split is empty");
+    if (windows.empty()) throw InvalidArgument("no training data: the training split is empty");
     std::vector<CorpusMelody> all = data.train;
     all.insert(all.end(), data.valid.begin(), data.valid.end());
     hash = Corpus::hash(all);
@@ -266,7 +197,7 @@ struct TrainingRun::Impl {
     lstm::save_checkpoint(path, *trainer, vocab.stored(),
                           {{"run_state", st.to_json()}, {"data_hash", std::to_string(hash)}});
     if (pause_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms));
-    write_atomic(dir / "latest", name + "\n");
+    write_file_atomic(dir / "latest", name + "\n");
     latest = path;
     auto all = list_checkpoints(dir);
     std::size_t excess = all.size() > static_cast<std::size_t>(settings.keep_checkpoints)
@@ -287,17 +218,17 @@ struct TrainingRun::Impl {
     auto& ck = good.ck;
     const auto it = ck.extra.find("data_hash");
     if (it == ck.extra.end() || it->second != std::to_string(hash))
-      throw std::invalid_argument(good.path.string() +
-                                  ": the training data differ from the data this run was "
-                                  "started with (data hash mismatch)");
+      throw InvalidArgument(good.path.string() +
+                            ": the training data differ from the data this run was "
+                            "started with (data hash mismatch)");
     if (ck.vocabulary != vocab.stored())
-      throw std::invalid_argument(good.path.string() + ": vocabulary \"" + ck.vocabulary +
-                                  "\" differs from the data's \"" + vocab.stored() + "\"");
+      throw InvalidArgument(good.path.string() + ": vocabulary \"" + ck.vocabulary +
+                            "\" differs from the data's \"" + vocab.stored() + "\"");
     if (!ck.train_config)
-      throw std::invalid_argument(good.path.string() + ": no training state (weights only)");
+      throw InvalidArgument(good.path.string() + ": no training state (weights only)");
     const auto rs = ck.extra.find("run_state");
     if (rs == ck.extra.end())
-      throw std::invalid_argument(good.path.string() + ": not a `melodl train` checkpoint");
+      throw InvalidArgument(good.path.string() + ": not a `melodl train` checkpoint");
     if (threads > 0) ck.network_config.threads = threads;
     // The backend is this run's choice, not the one the checkpoint was written on.
     ck.network_config.device = settings.network.device;
@@ -457,8 +388,8 @@ TrainingRun::TrainingRun(fs::path run_dir, const TrainSettings& settings, Split 
   m.settings.network.vocab = m.vocab.size();
   m.init_data();
   if (!list_checkpoints(m.run_dir / "checkpoints").empty())
-    throw std::invalid_argument(m.run_dir.string() +
-                                " already holds checkpoints: use --resume or another --run-dir");
+    throw InvalidArgument(m.run_dir.string() +
+                          " already holds checkpoints: use --resume or another --run-dir");
   m.trainer = std::make_unique<lstm::Trainer>(lstm::Network(m.settings.network), m.settings.train);
   m.st.lr = m.settings.train.optimizer.lr;
 }
@@ -477,8 +408,8 @@ TrainingRun TrainingRun::resume(fs::path run_dir, const TrainSettings& settings,
   m.settings.network.vocab = m.vocab.size();
   for (const auto& mel : m.data.train)
     if (mel.kind != m.vocab.kind() || !m.vocab.covers(mel))
-      throw std::invalid_argument(good.path.string() + ": vocabulary \"" + m.vocab.chars() +
-                                  "\" does not cover the training data (" + mel.source + ")");
+      throw InvalidArgument(good.path.string() + ": vocabulary \"" + m.vocab.chars() +
+                            "\" does not cover the training data (" + mel.source + ")");
   m.init_data();
   const fs::path loaded = good.path;
   m.adopt(std::move(good), m.settings.network.threads, 0.0);
@@ -616,11 +547,10 @@ fs::path resolve_checkpoint(const fs::path& path, std::vector<std::string>* skip
   std::error_code ec;
   if (fs::is_directory(path, ec)) {
     if (fs::is_directory(path / "checkpoints", ec)) return find_good_checkpoint(path, skipped);
-    throw std::runtime_error(path.string() +
-                             ": a directory without checkpoints/ (not a run directory)");
+    throw InvalidArgument(path.string() +
+                          ": a directory without checkpoints/ (not a run directory)");
   }
-  if (!fs::exists(path, ec))
-    throw std::runtime_error(path.string() + ": no such file or directory");
+  if (!fs::exists(path, ec)) throw IoError(path.string() + ": no such file or directory");
   return path;
 }
 

@@ -48,7 +48,7 @@ struct TrainSettings {
   float sample_temperature = 1.0f;
   std::uint64_t seed = 1;  // data order and samples (weights: network.seed)
 
-  void validate() const;  // throws std::invalid_argument naming the setting
+  void validate() const;  // throws InvalidArgument naming the setting
 };
 
 struct EpochMetrics {
@@ -86,7 +86,7 @@ struct RunState {
   std::vector<ComposedSample> samples;  // oldest first
 
   std::string to_json() const;
-  static RunState from_json(const std::string& text);  // throws std::invalid_argument
+  static RunState from_json(const std::string& text);  // throws InvalidArgument
 };
 
 struct ProgressInfo {
@@ -124,7 +124,7 @@ class TrainingRun {
   TrainingRun(std::filesystem::path run_dir, const TrainSettings& settings, Split data,
               Vocabulary vocab);
   // Continues run_dir from its last good checkpoint; the data must hash as recorded
-  // there (std::invalid_argument otherwise). threads > 0 overrides the saved count.
+  // there (InvalidArgument otherwise). threads > 0 overrides the saved count.
   static TrainingRun resume(std::filesystem::path run_dir, const TrainSettings& settings,
                             Split data, int threads = 0);
   ~TrainingRun();
@@ -154,15 +154,12 @@ class TrainingRun {
 // Reads run_dir/checkpoints/latest and falls back to older ckpt-*.safetensors files
 // (newest first) when it is missing or does not load or holds non-finite weights.
 // `skipped` (optional) receives one message per checkpoint passed over. Throws
-// std::runtime_error naming the directory when no checkpoint loads.
+// melodl::Error naming the directory when no checkpoint loads.
 std::filesystem::path find_good_checkpoint(const std::filesystem::path& run_dir,
                                            std::vector<std::string>* skipped = nullptr);
 
 // A run directory or a checkpoint file -> the checkpoint file to load.
 std::filesystem::path resolve_checkpoint(const std::filesystem::path& path,
                                          std::vector<std::string>* skipped = nullptr);
-
-// Writes content to path via a temporary file, fsync and rename.
-void write_atomic(const std::filesystem::path& path, const std::string& content);
 
 }  // namespace melodl::pipeline

@@ -10,6 +10,8 @@
 #include <unordered_set>
 #include <utility>
 
+#include "base/error.h"
+
 namespace melodl::web {
 
 namespace {
@@ -48,9 +50,9 @@ std::vector<std::size_t> sample_indices(std::size_t n, std::size_t k, std::uint6
 }
 
 void ListenerOptions::validate() const {
-  if (samples < 1) throw std::invalid_argument("--viz-samples: must be >= 1");
+  if (samples < 1) throw InvalidArgument("--viz-samples: must be >= 1");
   if (!(rate_hz > 0) || !std::isfinite(rate_hz))
-    throw std::invalid_argument("--viz-rate: must be a positive number of snapshots per second");
+    throw InvalidArgument("--viz-rate: must be a positive number of snapshots per second");
 }
 
 void validate_requested_lr(double lr) {
@@ -58,7 +60,7 @@ void validate_requested_lr(double lr) {
   char buf[160];
   std::snprintf(buf, sizeof buf, "lr: must be a finite number with %g <= lr <= %g, got %g",
                 kMinRequestedLr, kMaxRequestedLr, lr);
-  throw std::invalid_argument(buf);
+  throw InvalidArgument(buf);
 }
 
 std::string layout_json(const std::vector<ArrayInfo>& arrays, const ListenerOptions& options) {

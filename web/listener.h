@@ -37,14 +37,14 @@ struct ListenerOptions {
   int samples = 64;     // K per parameter array
   double rate_hz = 10;  // most snapshots per second (> 0)
   std::uint64_t seed = 1;
-  void validate() const;  // throws std::invalid_argument naming the option
+  void validate() const;  // throws InvalidArgument naming the option
 };
 
 // The learning rates the page may ask for (POST /api/lr): finite, kMinRequestedLr <= lr <=
 // kMaxRequestedLr.
 inline constexpr double kMinRequestedLr = 1e-7;
 inline constexpr double kMaxRequestedLr = 10.0;
-// Throws std::invalid_argument("lr: must be a finite number with 1e-07 <= lr <= 10, got X")
+// Throws InvalidArgument("lr: must be a finite number with 1e-07 <= lr <= 10, got X")
 // unless `lr` is in that range.
 void validate_requested_lr(double lr);
 

@@ -14,6 +14,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "base/error.h"
+
 namespace melodl::web {
 
 namespace {
@@ -66,7 +68,7 @@ std::string status_json(const VizListener& l) {
 }
 
 // The learning rate in a POST /api/lr body: {"lr": NUMBER} or a bare JSON number. Throws
-// std::invalid_argument with a message for the page otherwise.
+// InvalidArgument with a message for the page otherwise.
 double parse_lr_body(const std::string& body) {
   const auto j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
   const nlohmann::json* v = &j;
@@ -74,8 +76,8 @@ double parse_lr_body(const std::string& body) {
   if (!v->is_number()) {
     char range[64];
     std::snprintf(range, sizeof range, "%g <= lr <= %g", kMinRequestedLr, kMaxRequestedLr);
-    throw std::invalid_argument("lr: expected a JSON body {\"lr\": NUMBER} with " +
-                                std::string(range) + ", got '" + body.substr(0, 80) + "'");
+    throw InvalidArgument("lr: expected a JSON body {\"lr\": NUMBER} with " + std::string(range) +
+                          ", got '" + body.substr(0, 80) + "'");
   }
   return v->get<double>();
 }
@@ -155,7 +157,7 @@ VizServer::VizServer(VizListener& listener, const std::string& bind_address, int
   s.Post("/api/lr", [impl](const httplib::Request& req, httplib::Response& res) {
     try {
       impl->listener.request_lr(parse_lr_body(req.body));
-    } catch (const std::invalid_argument& e) {
+    } catch (const InvalidArgument& e) {
       res.status = 400;
       // (replace: the message quotes the body, which need not be UTF-8)
       res.set_content(nlohmann::json{{"error", e.what()}}.dump(
@@ -230,8 +232,8 @@ VizServer::VizServer(VizListener& listener, const std::string& bind_address, int
     impl_->port = s.bind_to_port(bind_address, port) ? port : -1;
   }
   if (impl_->port <= 0)
-    throw std::runtime_error("--viz: cannot listen on " + bind_address + ":" +
-                             std::to_string(port) + " (port in use or address not local?)");
+    throw IoError("--viz: cannot listen on " + bind_address + ":" + std::to_string(port) +
+                  " (port in use or address not local?)");
   impl_->thread = std::thread([impl] { impl->server.listen_after_bind(); });
   // httplib's stop() does nothing before the accept loop runs: wait for it, so that a
   // server destroyed right away still stops.

@@ -18,7 +18,7 @@ namespace melodl::web {
 
 class VizServer {
  public:
-  // Binds and starts serving on a background thread. Throws std::runtime_error naming
+  // Binds and starts serving on a background thread. Throws melodl::IoError naming
   // the address and port when it cannot bind.
   VizServer(VizListener& listener, const std::string& bind_address, int port);
   ~VizServer();  // stops the server (ends open streams) and joins its thread

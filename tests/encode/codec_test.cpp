@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "base/error.h"
 #include "encode/codec.h"
 #include "encode/grammar.h"
 #include "test_util.h"
@@ -69,7 +70,7 @@ TEST(NativeCodec, Alphabet) {
   EXPECT_EQ(a[native::kEnd], '>');
   EXPECT_EQ(native::symbol_index('x'), -1);
   EXPECT_EQ(native::symbol_index('Z'), -1);
-  EXPECT_THROW(native::symbol_char(60), std::out_of_range);
+  EXPECT_THROW(native::symbol_char(60), melodl::InvalidArgument);
 }
 
 TEST(NativeCodec, RandomRoundTripIsIdentity) {
@@ -135,18 +136,18 @@ TEST(NativeCodec, OutOfPlaceSymbols) {
 
 TEST(NativeCodec, EncodeFoldsIntervalsAndRejectsMalformed) {
   EXPECT_EQ(native_codec().encode(SymbolMelody{{n(0, 8), n(14, 8), n(-25, 8)}}), "<8O8L8>");
-  EXPECT_THROW(native_codec().encode(SymbolMelody{}), std::invalid_argument);
-  EXPECT_THROW(native_codec().encode(SymbolMelody{{r(2), n(0, 8)}}), std::invalid_argument);
-  EXPECT_THROW(native_codec().encode(SymbolMelody{{n(0, 8), r(2)}}), std::invalid_argument);
-  EXPECT_THROW(native_codec().encode(SymbolMelody{{n(0, 32)}}), std::invalid_argument);
-  EXPECT_THROW(native_codec().encode(SymbolMelody{{n(0, -1)}}), std::invalid_argument);
+  EXPECT_THROW(native_codec().encode(SymbolMelody{}), melodl::InvalidArgument);
+  EXPECT_THROW(native_codec().encode(SymbolMelody{{r(2), n(0, 8)}}), melodl::InvalidArgument);
+  EXPECT_THROW(native_codec().encode(SymbolMelody{{n(0, 8), r(2)}}), melodl::InvalidArgument);
+  EXPECT_THROW(native_codec().encode(SymbolMelody{{n(0, 32)}}), melodl::InvalidArgument);
+  EXPECT_THROW(native_codec().encode(SymbolMelody{{n(0, -1)}}), melodl::InvalidArgument);
 }
 
 TEST(Codecs, ByName) {
   EXPECT_EQ(codec_by_name("native").name(), "native");
   EXPECT_EQ(codec_by_name("melodl4j-v1").name(), "melodl4j-v1");
   EXPECT_EQ(&codec_by_name("native"), &native_codec());
-  EXPECT_THROW(codec_by_name("v1"), std::invalid_argument);
+  EXPECT_THROW(codec_by_name("v1"), melodl::InvalidArgument);
 }
 
 // ---- MELODL4J v1 ------------------------------------------------------------------
@@ -159,7 +160,7 @@ TEST(V1Codec, EncodeExact) {
   EXPECT_EQ(v1().encode(m), "l2lRh#t0zDMcd");
   // Out-of-range intervals are folded by octaves (-13 is representable: 'D').
   EXPECT_EQ(v1().encode(SymbolMelody{{n(0, 8), n(14, 8), n(-14, 8), n(-25, 8)}}), "l2l@l!l");
-  EXPECT_THROW(v1().encode(SymbolMelody{{n(0, 8), r(3)}}), std::invalid_argument);
+  EXPECT_THROW(v1().encode(SymbolMelody{{n(0, 8), r(3)}}), melodl::InvalidArgument);
 }
 
 TEST(V1Codec, DecodeHandWritten) {

@@ -11,6 +11,7 @@
 #include <random>
 #include <stdexcept>
 
+#include "base/error.h"
 #include "encode/melody.h"
 #include "test_util.h"
 
@@ -460,13 +461,13 @@ TEST(Extract, InvalidOptionsThrow) {
   const auto song = song_of({legato(kLine, {480})});
   ExtractOptions none;
   none.top = false;
-  EXPECT_THROW(extract_melodies(song, none), std::invalid_argument);
+  EXPECT_THROW(extract_melodies(song, none), melodl::InvalidArgument);
   ExtractOptions zero;
   zero.min_notes = 0;
-  EXPECT_THROW(extract_melodies(song, zero), std::invalid_argument);
+  EXPECT_THROW(extract_melodies(song, zero), melodl::InvalidArgument);
   ExtractOptions nan;
   nan.max_total_rest_fraction = std::nan("");
-  EXPECT_THROW(extract_melodies(song, nan), std::invalid_argument);
+  EXPECT_THROW(extract_melodies(song, nan), melodl::InvalidArgument);
   EXPECT_NO_THROW(extract_melodies(midi::Song{}));
 }
 

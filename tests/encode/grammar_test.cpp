@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "base/error.h"
 #include "encode/codec.h"
 #include "encode/grammar.h"
 #include "test_util.h"
@@ -22,7 +23,7 @@ TEST(NativeGrammar, StartAllowsOnlyStartMarker) {
   for (int i = 0; i < native::kAlphabetSize; ++i) {
     EXPECT_EQ(mask[static_cast<std::size_t>(i)], i == native::kStart) << i;
   }
-  EXPECT_THROW(g.advance(native::duration_symbol(8)), std::invalid_argument);
+  EXPECT_THROW(g.advance(native::duration_symbol(8)), melodl::InvalidArgument);
   g.advance(native::kStart);
   EXPECT_EQ(g.state(), NativeGrammar::State::first_duration);
   EXPECT_FALSE(g.allows(native::kEnd));  // no empty melodies
@@ -40,7 +41,7 @@ TEST(NativeGrammar, StartAllowsOnlyStartMarker) {
   g.advance(native::kEnd);
   EXPECT_TRUE(g.complete());
   EXPECT_EQ(g.allowed(), std::vector<bool>(native::kAlphabetSize, false));
-  EXPECT_THROW(g.advance(-1), std::invalid_argument);
+  EXPECT_THROW(g.advance(-1), melodl::InvalidArgument);
   g.reset();
   EXPECT_EQ(g.state(), NativeGrammar::State::start);
 }

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "base/error.h"
 #include "encode/harmony.h"
 #include "midi/reader.h"
 #include "tests/encode/test_util.h"
@@ -243,13 +244,13 @@ TEST(HarmonyFilters, BadOptionsThrow) {
   const midi::Song s = two_voices(10, 480, 10, 480);
   HarmonyOptions o;
   o.step_seconds = 0.0;
-  EXPECT_THROW(extract_harmonies(s, o), std::invalid_argument);
+  EXPECT_THROW(extract_harmonies(s, o), melodl::InvalidArgument);
   o = {};
   o.max_gap = std::nan("");
-  EXPECT_THROW(extract_harmonies(s, o), std::invalid_argument);
+  EXPECT_THROW(extract_harmonies(s, o), melodl::InvalidArgument);
   o = {};
   o.min_notes = -1;
-  EXPECT_THROW(extract_harmonies(s, o), std::invalid_argument);
+  EXPECT_THROW(extract_harmonies(s, o), melodl::InvalidArgument);
 }
 
 // ---------------------------------------------------------------------------
@@ -463,7 +464,7 @@ TEST(HarmonyCodecs, AlphabetsAndNames) {
     EXPECT_NE(n[i], '#');
   }
   EXPECT_EQ(native_harmony::symbol_char(native_harmony::onset_symbol(84)), 'w');
-  EXPECT_THROW(native_harmony::symbol_char(53), std::out_of_range);
+  EXPECT_THROW(native_harmony::symbol_char(53), melodl::InvalidArgument);
   const auto o = original_harmony_codec().alphabet();
   ASSERT_EQ(o.size(), 50u);
   EXPECT_EQ(o[0], ' ');
@@ -471,11 +472,11 @@ TEST(HarmonyCodecs, AlphabetsAndNames) {
   EXPECT_EQ(o[49], 'q');
   EXPECT_EQ(harmony_codec_by_name("native").name(), "native");
   EXPECT_EQ(harmony_codec_by_name("original-harmony").name(), "original-harmony");
-  EXPECT_THROW(harmony_codec_by_name("melodl4j-v1"), std::invalid_argument);
-  EXPECT_THROW(native_harmony_codec().encode(SymbolHarmony{}), std::invalid_argument);
+  EXPECT_THROW(harmony_codec_by_name("melodl4j-v1"), melodl::InvalidArgument);
+  EXPECT_THROW(native_harmony_codec().encode(SymbolHarmony{}), melodl::InvalidArgument);
   SymbolHarmony uneven;
   uneven.lower = {{60, true}};
-  EXPECT_THROW(native_harmony_codec().encode(uneven), std::invalid_argument);
+  EXPECT_THROW(native_harmony_codec().encode(uneven), melodl::InvalidArgument);
 }
 
 // ---------------------------------------------------------------------------
@@ -534,7 +535,7 @@ TEST(HarmonyGrammarTest, ParityHoldsAndCompletion) {
   EXPECT_TRUE(g.allows(kEnd));
   g.advance(kHold);
   EXPECT_FALSE(g.allows(kHold));  // upper rests
-  EXPECT_THROW(g.advance(kHold), std::invalid_argument);
+  EXPECT_THROW(g.advance(kHold), melodl::InvalidArgument);
   g.advance(onset_symbol(60));
   g.advance(kEnd);
   EXPECT_TRUE(g.complete());
@@ -568,9 +569,9 @@ TEST(HarmonyGrammarTest, AccompanyKeepsTheGivenUpperVoice) {
     EXPECT_EQ(d.harmony.upper, given.upper);
     EXPECT_EQ(d.harmony.steps(), given.steps());
   }
-  EXPECT_THROW(AccompanyGrammar({}), std::invalid_argument);
+  EXPECT_THROW(AccompanyGrammar({}), melodl::InvalidArgument);
   AccompanyGrammar g({{60, true}});
-  EXPECT_THROW(g.advance(native_harmony::kRest), std::invalid_argument);  // '<' first
+  EXPECT_THROW(g.advance(native_harmony::kRest), melodl::InvalidArgument);  // '<' first
   g.advance(native_harmony::kStart);
   EXPECT_FALSE(g.allows(native_harmony::kEnd));
   g.advance(native_harmony::kRest);
@@ -624,8 +625,8 @@ TEST(HarmonyRender, TwoTrackSongSamplesBackToTheSameHarmony) {
   }
   HarmonyRenderOptions bad;
   bad.ticks_per_step = 0;
-  EXPECT_THROW(harmony_voice_notes({}, 0, bad), std::invalid_argument);
-  EXPECT_THROW(harmony_voice_notes({}, 16), std::invalid_argument);
+  EXPECT_THROW(harmony_voice_notes({}, 0, bad), melodl::InvalidArgument);
+  EXPECT_THROW(harmony_voice_notes({}, 16), melodl::InvalidArgument);
 }
 
 // ---------------------------------------------------------------------------

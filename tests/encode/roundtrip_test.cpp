@@ -8,6 +8,7 @@
 #include <random>
 #include <stdexcept>
 
+#include "base/error.h"
 #include "encode/codec.h"
 #include "encode/melody.h"
 #include "test_util.h"
@@ -108,11 +109,11 @@ TEST(ToNotes, TimingPitchAndFolding) {
   }
   EXPECT_TRUE(to_notes(SymbolMelody{}).empty());
   ro.ticks_per_unit = 0;
-  EXPECT_THROW(to_notes(m, ro), std::invalid_argument);
+  EXPECT_THROW(to_notes(m, ro), melodl::InvalidArgument);
   ro.ticks_per_unit = 10;
   ro.lowest = 60;
   ro.highest = 65;
-  EXPECT_THROW(to_notes(m, ro), std::invalid_argument);
+  EXPECT_THROW(to_notes(m, ro), melodl::InvalidArgument);
 }
 
 TEST(ToNotes, FractionalUnitsDoNotDrift) {

@@ -3,6 +3,7 @@
 // (eval/match.h). Melodies are built by hand; no encode implementation
 // beyond the SymbolMelody type is needed. Run: <build>/tests/eval/eval_test
 #include "eval/match.h"
+#include "base/error.h"
 
 #include <gtest/gtest.h>
 
@@ -53,9 +54,9 @@ TEST(Tokens, PackAndUnpackEveryField) {
         EXPECT_EQ(melodl::eval::token_duration(t), d);
         EXPECT_EQ(melodl::eval::token_rest(t), r);
       }
-  EXPECT_THROW(melodl::eval::make_token(14, 0, -1), std::invalid_argument);
-  EXPECT_THROW(melodl::eval::make_token(0, 32, -1), std::invalid_argument);
-  EXPECT_THROW(melodl::eval::make_token(0, 0, 32), std::invalid_argument);
+  EXPECT_THROW(melodl::eval::make_token(14, 0, -1), melodl::InvalidArgument);
+  EXPECT_THROW(melodl::eval::make_token(0, 32, -1), melodl::InvalidArgument);
+  EXPECT_THROW(melodl::eval::make_token(0, 0, 32), melodl::InvalidArgument);
 }
 
 TEST(Tokens, RestsFoldIntoTheFollowingNote) {
@@ -97,7 +98,7 @@ TEST(Scoring, PairScoresFollowTheComponents) {
             sc.pair_score(a, melodl::eval::make_token(-2, 8, melodl::eval::kNoRest)));
   melodl::eval::AlignmentScoring bad;
   bad.gap_extend = 0;
-  EXPECT_THROW(bad.validate(), std::invalid_argument);
+  EXPECT_THROW(bad.validate(), melodl::InvalidArgument);
 }
 
 TEST(Align, EmbeddedCopyIsFoundExactly) {

@@ -3,6 +3,7 @@
 // against add-one, and the bits-per-symbol / bits-per-note arithmetic.
 // Run: <build>/tests/eval/eval_test
 #include "eval/ngram.h"
+#include "base/error.h"
 
 #include <gtest/gtest.h>
 
@@ -164,22 +165,24 @@ TEST(Ngram, BitsPerSymbolAndPerNote) {
   EXPECT_DOUBLE_EQ(ev.bits_per_symbol(), manual / 9);
   EXPECT_DOUBLE_EQ(ev.bits_per_note(), manual / 3);
   EXPECT_DOUBLE_EQ(ev.perplexity(), std::exp2(manual / 9));
-  EXPECT_THROW(melodl::eval::evaluate(lm, valid, {1, 2}), std::invalid_argument);
+  EXPECT_THROW(melodl::eval::evaluate(lm, valid, {1, 2}), melodl::InvalidArgument);
 }
 
 TEST(Ngram, RejectsBadArguments) {
-  EXPECT_THROW(melodl::eval::NgramModel(5, {0, melodl::eval::Smoothing::kneser_ney}), std::invalid_argument);
-  EXPECT_THROW(melodl::eval::NgramModel(5, {7, melodl::eval::Smoothing::kneser_ney}), std::invalid_argument);
-  EXPECT_THROW(melodl::eval::NgramModel(0, {}), std::invalid_argument);
-  EXPECT_THROW(melodl::eval::NgramModel(1001, {}), std::invalid_argument);
+  EXPECT_THROW(melodl::eval::NgramModel(5, {0, melodl::eval::Smoothing::kneser_ney}),
+               melodl::InvalidArgument);
+  EXPECT_THROW(melodl::eval::NgramModel(5, {7, melodl::eval::Smoothing::kneser_ney}),
+               melodl::InvalidArgument);
+  EXPECT_THROW(melodl::eval::NgramModel(0, {}), melodl::InvalidArgument);
+  EXPECT_THROW(melodl::eval::NgramModel(1001, {}), melodl::InvalidArgument);
   melodl::eval::NgramModel lm(4, {});
-  EXPECT_THROW(lm.train({{0, 4}}), std::invalid_argument);
+  EXPECT_THROW(lm.train({{0, 4}}), melodl::InvalidArgument);
   melodl::eval::NgramModel lm2(4, {});
   lm2.train({{0, 1}});
-  EXPECT_THROW(lm2.train({{0, 1}}), std::logic_error);
-  EXPECT_THROW(lm2.probability({}, 5), std::invalid_argument);
-  EXPECT_THROW(lm2.probability({9}, 0), std::invalid_argument);
-  EXPECT_THROW(lm2.sequence_bits({4}), std::invalid_argument);
+  EXPECT_THROW(lm2.train({{0, 1}}), melodl::InvalidArgument);
+  EXPECT_THROW(lm2.probability({}, 5), melodl::InvalidArgument);
+  EXPECT_THROW(lm2.probability({9}, 0), melodl::InvalidArgument);
+  EXPECT_THROW(lm2.sequence_bits({4}), melodl::InvalidArgument);
 }
 
 namespace {
@@ -200,5 +203,5 @@ TEST(SymbolVocabulary, DenseIdsInAlphabetOrder) {
   EXPECT_EQ(v.ids("abcdb"), (std::vector<int>{0, 1, 2, 3, 1}));
   EXPECT_EQ(v.symbol(3), 'd');
   EXPECT_EQ(v.id('z'), -1);
-  EXPECT_THROW(v.ids("abz"), std::invalid_argument);
+  EXPECT_THROW(v.ids("abz"), melodl::InvalidArgument);
 }

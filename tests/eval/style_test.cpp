@@ -1,6 +1,7 @@
 // tests/eval/style_test.cpp: style histograms, their overlap, and the invalid
 // symbol rate (eval/style.h). Run: <build>/tests/eval/eval_test
 #include "eval/style.h"
+#include "base/error.h"
 
 #include <gtest/gtest.h>
 
@@ -54,6 +55,6 @@ TEST(Style, InvalidSymbolRate) {
   EXPECT_DOUBLE_EQ(r.rate(), 0.15);
   EXPECT_DOUBLE_EQ(melodl::eval::invalid_symbol_rate(std::vector<melodl::encode::DecodeResult>{}, {}).rate(),
                    0.0);
-  EXPECT_THROW(melodl::eval::invalid_symbol_rate(dec, {1, 2}), std::invalid_argument);
-  EXPECT_THROW(melodl::eval::invalid_symbol_rate(dec, {1, 5, 5}), std::invalid_argument);
+  EXPECT_THROW(melodl::eval::invalid_symbol_rate(dec, {1, 2}), melodl::InvalidArgument);
+  EXPECT_THROW(melodl::eval::invalid_symbol_rate(dec, {1, 5, 5}), melodl::InvalidArgument);
 }

@@ -5,9 +5,10 @@
 
 #include <cmath>
 
+#include "base/error.h"
 #include "encode/codec.h"
-#include "pipeline/composing.h"
 #include "lstm/network.h"
+#include "pipeline/composing.h"
 
 namespace pl = melodl::pipeline;
 
@@ -88,11 +89,11 @@ TEST(TrainCompose, RestrictedVocabularyAndPrime) {
   o.prime = "8M";  // '<' is added; ends after an interval: fine
   EXPECT_EQ(pl::compose(net, vocab, o).size(), 40u);
   o.prime = "<8MM";  // ungrammatical
-  EXPECT_THROW(pl::compose(net, vocab, o), std::invalid_argument);
+  EXPECT_THROW(pl::compose(net, vocab, o), melodl::InvalidArgument);
   o.prime = "<8Y8";  // not in the vocabulary
-  EXPECT_THROW(pl::compose(net, vocab, o), std::invalid_argument);
+  EXPECT_THROW(pl::compose(net, vocab, o), melodl::InvalidArgument);
   o.prime = "<8>";  // already complete
-  EXPECT_THROW(pl::compose(net, vocab, o), std::invalid_argument);
+  EXPECT_THROW(pl::compose(net, vocab, o), melodl::InvalidArgument);
 }
 
 TEST(TrainCompose, PrimeFromMelody) {

@@ -5,6 +5,7 @@
 
 #include <set>
 
+#include "base/error.h"
 #include "encode/grammar.h"
 #include "pipeline/corpus.h"
 #include "tests/pipeline/train_test_util.h"
@@ -43,11 +44,11 @@ TEST(TrainCorpus, VocabularyFromDataInAlphabetOrder) {
   EXPECT_EQ(v.id_of_grammar_index(melodl::encode::native::kRest), v.id('_'));
   EXPECT_EQ(v.id_of_grammar_index(melodl::encode::native::interval_symbol(5)), -1);
   EXPECT_EQ(v.text(v.ids("<8M8>")), "<8M8>");
-  EXPECT_THROW(v.ids("<8Y8>"), std::invalid_argument);
+  EXPECT_THROW(v.ids("<8Y8>"), melodl::InvalidArgument);
   // A checkpoint's vocabulary string is checked.
-  EXPECT_THROW(pl::Vocabulary("NM<>"), std::invalid_argument);  // order
-  EXPECT_THROW(pl::Vocabulary("MN"), std::invalid_argument);    // no markers
-  EXPECT_THROW(pl::Vocabulary("M!<>"), std::invalid_argument);  // not native
+  EXPECT_THROW(pl::Vocabulary("NM<>"), melodl::InvalidArgument);  // order
+  EXPECT_THROW(pl::Vocabulary("MN"), melodl::InvalidArgument);    // no markers
+  EXPECT_THROW(pl::Vocabulary("M!<>"), melodl::InvalidArgument);  // not native
   EXPECT_EQ(pl::Vocabulary::full().size(), 60);
 }
 
@@ -70,7 +71,7 @@ TEST(TrainCorpus, SplitBySourceKeepsFilesTogetherAndIsSeeded) {
   // Never everything: one file at least stays for training.
   const auto two = pl::Corpus::from_entries(melodl::train_test::make_entries(2, 3));
   EXPECT_EQ(two.split_by_source(0.9, 1).valid_sources.size(), 1u);
-  EXPECT_THROW(c.split_by_source(1.0, 1), std::invalid_argument);
+  EXPECT_THROW(c.split_by_source(1.0, 1), melodl::InvalidArgument);
 }
 
 TEST(TrainCorpus, WindowsStartAtMelodyStartsAndCoverEverySymbolOnce) {
@@ -115,7 +116,7 @@ TEST(TrainCorpus, WindowsStartAtMelodyStartsAndCoverEverySymbolOnce) {
   std::string all;
   for (const auto& m : mel) all += m.text;
   EXPECT_EQ(stream, all);
-  EXPECT_THROW(pl::make_windows(mel, v, 1), std::invalid_argument);
+  EXPECT_THROW(pl::make_windows(mel, v, 1), melodl::InvalidArgument);
 }
 
 TEST(TrainCorpus, NgramSequencesDropMarkers) {

@@ -13,13 +13,14 @@
 #include <random>
 #include <set>
 
+#include "base/error.h"
 #include "encode/harmony.h"
-#include "pipeline/composing.h"
 #include "eval/harmony_match.h"
-#include "pipeline/training.h"
 #include "lstm/checkpoint.h"
 #include "midi/reader.h"
 #include "midi/writer.h"
+#include "pipeline/composing.h"
+#include "pipeline/training.h"
 #include "tests/pipeline/train_test_util.h"
 
 namespace pl = melodl::pipeline;
@@ -150,8 +151,8 @@ TEST(HarmonyPipeline, VocabularyKnowsItsKindAndIsStoredWithAPrefix) {
   EXPECT_EQ(pl::Vocabulary::parse(m.stored()).kind(), pl::LineKind::melody);
   EXPECT_EQ(pl::Vocabulary::full(pl::LineKind::harmony).size(), 53);
   // '-' is not a melody symbol; '_' is not a harmony symbol.
-  EXPECT_THROW(pl::Vocabulary("A-<>", pl::LineKind::melody), std::invalid_argument);
-  EXPECT_THROW(pl::Vocabulary("A_<>", pl::LineKind::harmony), std::invalid_argument);
+  EXPECT_THROW(pl::Vocabulary("A-<>", pl::LineKind::melody), melodl::InvalidArgument);
+  EXPECT_THROW(pl::Vocabulary("A_<>", pl::LineKind::harmony), melodl::InvalidArgument);
   EXPECT_NO_THROW(pl::Vocabulary("A-.<>", pl::LineKind::harmony));
 }
 
@@ -173,7 +174,7 @@ TEST(HarmonyPipeline, CorpusIsCanonicalCountsOnsetsAndRefusesMixedKinds) {
   }
   auto mixed = entries;
   mixed.push_back({"m.mid", "<8M8>", 0, 60, pl::LineKind::melody});
-  EXPECT_THROW(pl::Corpus::from_entries(mixed), std::invalid_argument);
+  EXPECT_THROW(pl::Corpus::from_entries(mixed), melodl::InvalidArgument);
 }
 
 TEST(HarmonyPipeline, ConstrainedHarmoniesFromAnUntrainedNetworkAllDecode) {
@@ -223,16 +224,16 @@ TEST(HarmonyPipeline, AccompanyKeepsTheGivenUpperVoice) {
   EXPECT_GT(distinct.size(), 1u);  // the lower voices are drawn, not fixed
   // Too short a length, a prime, unconstrained mode and a melody model are refused.
   o.length = static_cast<int>(2 * given.steps());
-  EXPECT_THROW(pl::compose(net, vocab, o), std::invalid_argument);
+  EXPECT_THROW(pl::compose(net, vocab, o), melodl::InvalidArgument);
   o.length = static_cast<int>(2 * given.steps() + 1);
   o.prime = "<A";
-  EXPECT_THROW(pl::compose(net, vocab, o), std::invalid_argument);
+  EXPECT_THROW(pl::compose(net, vocab, o), melodl::InvalidArgument);
   o.prime.clear();
   o.constrained = false;
-  EXPECT_THROW(pl::compose(net, vocab, o), std::invalid_argument);
+  EXPECT_THROW(pl::compose(net, vocab, o), melodl::InvalidArgument);
   o.constrained = true;
   const auto mvocab = pl::Vocabulary::full();
-  EXPECT_THROW(pl::compose(untrained(mvocab.size()), mvocab, o), std::invalid_argument);
+  EXPECT_THROW(pl::compose(untrained(mvocab.size()), mvocab, o), melodl::InvalidArgument);
 }
 
 TEST(HarmonyPipeline, HarmonyPrimeIsAGrammaticalPrefix) {
@@ -249,7 +250,7 @@ TEST(HarmonyPipeline, HarmonyPrimeIsAGrammaticalPrefix) {
   for (const auto& p : pl::compose(untrained(vocab.size()), vocab, o))
     EXPECT_EQ(p.text.substr(0, prime.size()), prime);
   o.prime = "<-A";  // a hold with nothing to hold
-  EXPECT_THROW(pl::compose(untrained(vocab.size()), vocab, o), std::invalid_argument);
+  EXPECT_THROW(pl::compose(untrained(vocab.size()), vocab, o), melodl::InvalidArgument);
 }
 
 TEST(HarmonyPipeline, NoveltyFindsCopiesOfBothVoicesInSteps) {
@@ -340,7 +341,7 @@ TEST(HarmonyPipeline, TrainingRunStoresTheHarmonyVocabularyAndResumes) {
   // Resuming with melodies instead is refused.
   const auto melodies = pl::Corpus::from_entries(melodl::train_test::make_entries(3, 3));
   EXPECT_THROW(pl::TrainingRun::resume(dir, s, melodies.split_by_source(0.2, 1)),
-               std::invalid_argument);
+               melodl::InvalidArgument);
 }
 
 TEST(HarmonyCommand, ExtractTrainComposeAccompanyEvalMatch) {

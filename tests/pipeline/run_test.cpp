@@ -16,9 +16,10 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "pipeline/training.h"
+#include "base/error.h"
 #include "lstm/checkpoint.h"
 #include "lstm/network.h"
+#include "pipeline/training.h"
 #include "tests/pipeline/train_test_util.h"
 
 namespace pl = melodl::pipeline;
@@ -244,9 +245,9 @@ TEST(TrainRun, ResumeWithOtherDataIsRefused) {
   std::atomic<bool> never{false};
   run.run(never, {});
   auto other = pl::Corpus::from_entries(make_entries(6, 6, 99)).split_by_source(0.2, 1);
-  EXPECT_THROW(pl::TrainingRun::resume(dir, s, other), std::invalid_argument);
+  EXPECT_THROW(pl::TrainingRun::resume(dir, s, other), melodl::InvalidArgument);
   // A fresh run into a directory with checkpoints is refused too.
-  EXPECT_THROW(pl::TrainingRun(dir, s, d.split, d.vocab), std::invalid_argument);
+  EXPECT_THROW(pl::TrainingRun(dir, s, d.split, d.vocab), melodl::InvalidArgument);
 }
 
 #ifdef MELODL_EXE

@@ -12,6 +12,7 @@
 #include <set>
 #include <thread>
 
+#include "base/error.h"
 #include "web/listener.h"
 
 namespace web = melodl::web;
@@ -63,9 +64,9 @@ TEST(VizSampler, CoversTheRange) {
 TEST(VizListener, OptionsAreValidated) {
   const auto layout = small_layout();
   EXPECT_THROW(web::VizListener(layout, {.samples = 0, .rate_hz = 10, .seed = 1}),
-               std::invalid_argument);
+               melodl::InvalidArgument);
   EXPECT_THROW(web::VizListener(layout, {.samples = 4, .rate_hz = 0, .seed = 1}),
-               std::invalid_argument);
+               melodl::InvalidArgument);
 }
 
 TEST(VizListener, SnapshotCopiesSampledValuesAndGradients) {
@@ -232,7 +233,7 @@ TEST(VizListener, RequestedLrIsValidatedAndTakenOnce) {
     try {
       l.request_lr(bad);
       ADD_FAILURE() << "request_lr(" << bad << ") accepted";
-    } catch (const std::invalid_argument& e) {
+    } catch (const melodl::InvalidArgument& e) {
       EXPECT_NE(std::string(e.what()).find("1e-07 <= lr <= 10, got "), std::string::npos)
           << e.what();
     }
