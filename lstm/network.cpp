@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
-#include <thread>
 
 #include "lstm/cpu/cell.h"
 #include "lstm/cuda/backend.h"
@@ -41,23 +40,6 @@ void NetworkConfig::validate() const {
   if (hidden < 1 || hidden > 65536) fail("hidden", "must be in [1, 65536]", str(hidden));
   if (!std::isfinite(forget_bias_init))
     fail("forget_bias_init", "must be finite", str(forget_bias_init));
-  if (threads < 0 || threads > 1024) fail("threads", "must be in [0, 1024]", str(threads));
-  if (device != "cpu" && device != "cuda" && device != "auto")
-    fail("device", "must be \"cpu\", \"cuda\" or \"auto\"", str(device));
-  if (cuda_math != "tf32" && cuda_math != "fp32" && cuda_math != "bf16")
-    fail("cuda_math", "must be \"tf32\", \"fp32\" or \"bf16\"", str(cuda_math));
-  if (cuda_wavefront < 0 || cuda_wavefront > 1000000)
-    fail("cuda_wavefront", "must be in [0, 1000000] (steps per chunk; 0 = off)",
-         str(cuda_wavefront));
-}
-
-std::string resolve_device(const std::string& device) {
-  return cudabk::use_cuda(device) ? "cuda" : "cpu";
-}
-
-int NetworkConfig::resolved_threads() const {
-  if (threads > 0) return threads;
-  return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
 }
 
 bool NetworkConfig::same_shape(const NetworkConfig& o) const {
@@ -72,12 +54,6 @@ std::string NetworkConfig::to_json() const {
   j["peepholes"] = peepholes;
   j["forget_bias_init"] = forget_bias_init;
   j["seed"] = seed;
-  j["threads"] = threads;
-  j["device"] = device;
-  j["cuda_math"] = cuda_math;
-  j["cuda_persistent"] = cuda_persistent;
-  j["cuda_graphs"] = cuda_graphs;
-  j["cuda_wavefront"] = cuda_wavefront;
   return j.dump();
 }
 
@@ -91,12 +67,8 @@ NetworkConfig NetworkConfig::from_json(const std::string& text) {
     c.peepholes = j.at("peepholes").get<bool>();
     c.forget_bias_init = j.at("forget_bias_init").get<float>();
     c.seed = j.at("seed").get<std::uint64_t>();
-    c.threads = j.value("threads", 0);
-    c.device = j.value("device", std::string("cpu"));
-    c.cuda_math = j.value("cuda_math", std::string("tf32"));
-    c.cuda_persistent = j.value("cuda_persistent", false);
-    c.cuda_graphs = j.value("cuda_graphs", false);
-    c.cuda_wavefront = j.value("cuda_wavefront", 0);
+    // Older checkpoints also hold threads, device and cuda_*: execution choices of the run
+    // that wrote them, not part of the model (ExecutionOptions), so they are ignored.
   } catch (const nlohmann::json::exception& e) {
     throw InvalidArgument(std::string("[NetworkConfig::from_json] bad network config JSON: ") +
                           e.what());
@@ -171,8 +143,10 @@ void check_cpu_support() {
 #endif
 }
 
-Network::Network(const NetworkConfig& config) : config_(config) {
+Network::Network(const NetworkConfig& config, const ExecutionOptions& execution)
+    : config_(config), execution_(execution) {
   config_.validate();
+  execution_.validate();
   check_cpu_support();
   layout_ = ParamLayout::for_config(config_);
   params_.assign(layout_.total, 0.0f);
@@ -189,22 +163,25 @@ Network::Network(const NetworkConfig& config) : config_(config) {
     std::fill_n(params_.begin() + ly.b + H, H, config_.forget_bias_init);
   }
   fill(layout_.Wy, H * config_.vocab, static_cast<double>(H), static_cast<double>(config_.vocab));
-  if (cudabk::use_cuda(config_.device)) {
-    device_ = std::make_unique<Device>(config_, layout_);
+  if (cudabk::use_cuda(execution_.device)) {
+    device_ = std::make_unique<DeviceCopy>(config_, execution_, layout_);
     device_->net.upload_params(params_.data());
   }
 }
 
-Network::Network(const NetworkConfig& config, std::vector<float> params) : config_(config) {
+Network::Network(const NetworkConfig& config, std::vector<float> params,
+                 const ExecutionOptions& execution)
+    : config_(config), execution_(execution) {
   config_.validate();
+  execution_.validate();
   check_cpu_support();
   layout_ = ParamLayout::for_config(config_);
   MELODL_CHECK(params.size() == layout_.total,
                "[Network] params must hold " + std::to_string(layout_.total) +
                    " floats for this config, got " + std::to_string(params.size()));
   params_.assign(params.begin(), params.end());
-  if (cudabk::use_cuda(config_.device)) {
-    device_ = std::make_unique<Device>(config_, layout_);
+  if (cudabk::use_cuda(execution_.device)) {
+    device_ = std::make_unique<DeviceCopy>(config_, execution_, layout_);
     device_->net.upload_params(params_.data());
   }
 }

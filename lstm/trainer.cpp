@@ -451,7 +451,7 @@ Trainer::Trainer(Network network, const TrainConfig& config)
     dev_->dt = std::make_unique<cudabk::DeviceTrainer>(dn, config_.optimizer, mask);
     dev_->dt->upload_slots(dn, optimizer_.slots());
   } else {
-    impl_ = std::make_unique<Impl>(network_.config().resolved_threads());
+    impl_ = std::make_unique<Impl>(network_.execution().resolved_threads());
     impl_->weight_mask = std::move(mask);
   }
 }

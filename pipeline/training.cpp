@@ -144,6 +144,7 @@ void TrainSettings::validate() const {
   lstm::NetworkConfig net = network;
   if (net.vocab == 0) net.vocab = 2;  // set from the data later
   net.validate();
+  execution.validate();
   train.validate();
 }
 
@@ -283,7 +284,7 @@ struct TrainingRun::Impl {
   }
 
   // Restores trainer and run state from a loaded checkpoint.
-  void adopt(GoodCheckpoint good, int threads, double lr_override) {
+  void adopt(GoodCheckpoint good, double lr_override) {
     auto& ck = good.ck;
     const auto it = ck.extra.find("data_hash");
     if (it == ck.extra.end() || it->second != std::to_string(hash))
@@ -298,11 +299,9 @@ struct TrainingRun::Impl {
     const auto rs = ck.extra.find("run_state");
     if (rs == ck.extra.end())
       throw std::invalid_argument(good.path.string() + ": not a `melodl train` checkpoint");
-    if (threads > 0) ck.network_config.threads = threads;
-    // The backend is this run's choice, not the one the checkpoint was written on.
-    ck.network_config.device = settings.network.device;
     if (lr_override > 0) ck.train_config->optimizer.lr = static_cast<float>(lr_override);
-    trainer = std::make_unique<lstm::Trainer>(ck.make_trainer());
+    // Device, threads and CUDA options are this run's choice (checkpoints hold the model only).
+    trainer = std::make_unique<lstm::Trainer>(ck.make_trainer(settings.execution));
     st = RunState::from_json(rs->second);
     if (lr_override > 0) st.lr = lr_override;
     // A rate changed during training (--viz) is in the run state; older checkpoints'
@@ -399,7 +398,7 @@ struct TrainingRun::Impl {
     std::vector<std::string> skipped;
     GoodCheckpoint good = load_good(run_dir, &skipped);
     for (const auto& s : skipped) log(cb, "passing over checkpoint " + s);
-    adopt(std::move(good), settings.network.threads, lr);
+    adopt(std::move(good), lr);
     st.attempts = keep.attempts;
     st.skipped_steps = keep.skipped_steps;
     st.reloads = keep.reloads + 1;
@@ -459,7 +458,8 @@ TrainingRun::TrainingRun(fs::path run_dir, const TrainSettings& settings, Split 
   if (!list_checkpoints(m.run_dir / "checkpoints").empty())
     throw std::invalid_argument(m.run_dir.string() +
                                 " already holds checkpoints: use --resume or another --run-dir");
-  m.trainer = std::make_unique<lstm::Trainer>(lstm::Network(m.settings.network), m.settings.train);
+  m.trainer = std::make_unique<lstm::Trainer>(
+      lstm::Network(m.settings.network, m.settings.execution), m.settings.train);
   m.st.lr = m.settings.train.optimizer.lr;
 }
 
@@ -469,7 +469,7 @@ TrainingRun TrainingRun::resume(fs::path run_dir, const TrainSettings& settings,
   auto& m = *impl;
   m.run_dir = std::move(run_dir);
   m.settings = settings;
-  if (threads > 0) m.settings.network.threads = threads;
+  if (threads > 0) m.settings.execution.threads = threads;
   m.data = std::move(data);
   std::vector<std::string> skipped;
   GoodCheckpoint good = load_good(m.run_dir, &skipped);
@@ -481,7 +481,7 @@ TrainingRun TrainingRun::resume(fs::path run_dir, const TrainSettings& settings,
                                   "\" does not cover the training data (" + mel.source + ")");
   m.init_data();
   const fs::path loaded = good.path;
-  m.adopt(std::move(good), m.settings.network.threads, 0.0);
+  m.adopt(std::move(good), 0.0);
   // Checkpoints written after the one we continue from belong to the lost future.
   for (const auto& p : list_checkpoints(m.run_dir / "checkpoints"))
     if (p.filename() > loaded.filename()) {

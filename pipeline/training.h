@@ -35,6 +35,7 @@ namespace melodl::pipeline {
 
 struct TrainSettings {
   lstm::NetworkConfig network;  // vocab is set from the data
+  lstm::ExecutionOptions execution;  // device, threads, CUDA options (not saved in checkpoints)
   lstm::TrainConfig train;
   int batch = 32;
   int window = 500;
@@ -124,7 +125,8 @@ class TrainingRun {
   TrainingRun(std::filesystem::path run_dir, const TrainSettings& settings, Split data,
               Vocabulary vocab);
   // Continues run_dir from its last good checkpoint; the data must hash as recorded
-  // there (std::invalid_argument otherwise). threads > 0 overrides the saved count.
+  // there (std::invalid_argument otherwise). threads > 0 overrides settings.execution.threads;
+  // the checkpoint's device and thread count are not used (checkpoints hold the model only).
   static TrainingRun resume(std::filesystem::path run_dir, const TrainSettings& settings,
                             Split data, int threads = 0);
   ~TrainingRun();

@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -33,7 +34,7 @@ pl::TrainSettings tiny_settings() {
   pl::TrainSettings s;
   s.network.layers = 1;
   s.network.hidden = 16;
-  s.network.threads = 1;
+  s.execution.threads = 1;
   s.train.optimizer.kind = melodl::lstm::OptimizerKind::adam;
   s.train.optimizer.lr = 0.01f;
   s.train.tbptt_fwd = s.train.tbptt_bwd = 20;
@@ -276,6 +277,29 @@ nlohmann::json manifest(const fs::path& run) {
 
 }  // namespace
 
+// `melodl compose` on a checkpoint written before issue 13 moved the execution options out
+// of the model's config (tests/lstm/data/pre-issue13.safetensors, 1 x 8 LSTM): it loads and
+// composes exactly what the program composed from it before the change.
+TEST(ComposeCommand, PreIssue13CheckpointComposesAsBefore) {
+  const auto dir = temp_dir("pre13");
+  const fs::path ck = fs::path(MELODL_LSTM_TEST_DATA) / "pre-issue13.safetensors";
+  const auto c = run_command(kExe + " compose " + ck.string() + " --count 2 --length 60 --seed 9 -o " +
+                             (dir / "out").string());
+  ASSERT_EQ(c.code, 0) << c.output;
+  EXPECT_NE(c.output.find("decoded cleanly: 2/2"), std::string::npos) << c.output;
+  std::ifstream in(dir / "out" / "compositions.txt");
+  const std::string got((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string want =
+      "// melodl melodies format=native version=1\n"
+      "// track=0 channel=0 program=0 voice=top start_pitch=60 unit_ticks=60 unit_s=0.075 "
+      "source=compose melody-01\n"
+      "<hX9YqIbKiMcO5BbL5ObDoIqJjC6W6VdQhEoBbOnB5I5PiM5OdEmT5KdLhLc>\n"
+      "// track=0 channel=0 program=0 voice=top start_pitch=60 unit_ticks=60 unit_s=0.075 "
+      "source=compose melody-02\n"
+      "<gW2E2N6JtLhFgFhLnB6NvO3O6OoAn>\n";
+  EXPECT_EQ(got, want);
+}
+
 TEST(TrainCommand, KillNineAtRandomTimesThenResumeIsBitIdentical) {
   const auto dir = temp_dir("kill");
   const fs::path data = write_melodies(dir);
@@ -466,7 +490,7 @@ TEST(TrainCommand, BadInputsGiveClearErrors) {
   // naming the reason; with one it trains.
   r = run_command(kExe + " train " + data.string() + kTinyFlags + " --device cuda --run-dir " +
                   (dir / "cu").string());
-  if (melodl::lstm::resolve_device("auto") == "cuda") {
+  if (melodl::lstm::resolve_device(melodl::lstm::Device::automatic) == melodl::lstm::Device::cuda) {
     EXPECT_EQ(r.code, 0) << r.output;
   } else {
     EXPECT_EQ(r.code, 1) << r.output;
