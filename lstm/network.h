@@ -36,6 +36,7 @@ namespace melodl::lstm {
 namespace cudabk {
 class DeviceNet;  // lstm/cuda/backend.h (internal)
 }
+class CudaTrainBackend;  // lstm/cuda/trainer_backend.cpp (internal)
 
 // The model's shape and initialisation: what a checkpoint must hold. Where and how it
 // computes (device, threads, CUDA options) is ExecutionOptions (lstm/execution.h).
@@ -153,6 +154,7 @@ class Network {
  private:
   friend class Trainer;
   friend class Sampler;
+  friend class CudaTrainBackend;  // lstm/cuda/trainer_backend.cpp
   struct DeviceCopy;  // lstm/cuda/backend.h: device parameters and which copy is newer
 
   void sync_host() const;  // downloads the parameters when the device copy is newer

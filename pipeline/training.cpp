@@ -331,17 +331,12 @@ struct TrainingRun::Impl {
         mask[t * B + j] = 1.0f;
       }
     }
-    const std::size_t seg =
-        settings.train.tbptt_fwd > 0 ? static_cast<std::size_t>(settings.train.tbptt_fwd) : T;
-    lstm::State state = trainer->network().zero_state(B);
-    for (std::size_t t0 = 0; t0 < T; t0 += seg) {
-      const std::size_t t1 = std::min(T, t0 + seg);
-      const std::size_t n = (t1 - t0) * static_cast<std::size_t>(B);
-      const std::size_t o = t0 * static_cast<std::size_t>(B);
-      lstm::Batch s{static_cast<int>(t1 - t0), B, std::span(in).subspan(o, n),
-                    std::span(tg).subspan(o, n), std::span(mask).subspan(o, n)};
+    // The trainer runs the TBPTT segments (from a zero state: reset_state_per_batch); each
+    // segment's update is ours: the loss and the gradient are checked first.
+    const lstm::Batch batch{static_cast<int>(T), B, in, tg, mask};
+    BatchResult result = BatchResult::ok;
+    trainer->train_batch(batch, [&](const lstm::Batch& s, const lstm::StepStats& ss) {
       ++st.attempts;
-      const lstm::StepStats ss = trainer->compute_gradients(s, state, settings.train.tbptt_bwd);
       if (fault_grad_at >= 0 && st.attempts >= fault_grad_at &&
           st.attempts < fault_grad_at + fault_grad_count) {
         const auto g = trainer->mutable_gradients();
@@ -349,27 +344,31 @@ struct TrainingRun::Impl {
       }
       // Checks the loss and the gradient and only then updates (on the GPU backend all of
       // it on the device: no parameter or gradient copies per step).
-      const lstm::UpdateReport up = trainer->apply_update(ss, B);
+      const lstm::UpdateReport up = trainer->apply_update(ss, s.B);
       if (!up.finite_loss || !up.finite_gradient) {
         ++st.skipped_steps;
         ++consecutive_bad;
         log(cb, "step " + std::to_string(st.attempts) + ": non-finite " +
                     (up.finite_loss ? "gradient norm" : "loss") + ", update skipped (" +
                     std::to_string(st.skipped_steps) + " skipped so far)");
-        if (consecutive_bad >= settings.max_bad_steps) return BatchResult::reload;
+        if (consecutive_bad >= settings.max_bad_steps) {
+          result = BatchResult::reload;
+          return false;
+        }
+        const lstm::State& state = std::as_const(*trainer).carried_state();
         bool state_ok = true;
         for (const auto& h : state.h) state_ok &= all_finite(h);
         for (const auto& c : state.c) state_ok &= all_finite(c);
-        if (!state_ok) break;  // the rest of this batch would only see NaN
-        continue;
+        return state_ok;  // else the rest of this batch would only see NaN
       }
       consecutive_bad = 0;
-      if (!up.applied) continue;  // nothing unmasked in this segment
+      if (!up.applied) return true;  // nothing unmasked in this segment
       if (fault_weight_at >= 0 && st.attempts == fault_weight_at)
         trainer->network().params()[0] = std::numeric_limits<float>::quiet_NaN();
       if (!trainer->parameters_finite()) {
         log(cb, "step " + std::to_string(st.attempts) + ": non-finite weights after the update");
-        return BatchResult::reload;
+        result = BatchResult::reload;
+        return false;
       }
       loss += ss.loss_sum;
       count += ss.count;
@@ -388,8 +387,12 @@ struct TrainingRun::Impl {
                       " from the live view (after update " + std::to_string(trainer->step_count()) +
                       ")");
         }
-    }
-    return BatchResult::ok;
+      return true;
+    });
+    // Every batch starts from a zero state: drop the final one, so that checkpoints hold no
+    // carried state (as before the trainer ran the segments).
+    trainer->set_carried_state(lstm::State{});
+    return result;
   }
 
   void reload(const TrainCallbacks& cb) {
