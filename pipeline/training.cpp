@@ -215,8 +215,8 @@ struct TrainingRun::Impl {
   RunState st;
   fs::path latest;
   int consecutive_bad = 0;
-  // Fault injection.
-  std::int64_t fault_grad_at = -1, fault_grad_count = 1, fault_weight_at = -1, pause_ms = 0;
+  // Fault injection for the kill tests (see training.h).
+  std::int64_t pause_ms = 0;
   // Current epoch's window order.
   int perm_epoch = -1;
   std::vector<std::size_t> perm;
@@ -228,9 +228,6 @@ struct TrainingRun::Impl {
     std::vector<CorpusMelody> all = data.train;
     all.insert(all.end(), data.valid.begin(), data.valid.end());
     hash = Corpus::hash(all);
-    fault_grad_at = env_int("MELODL_FAULT_NAN_GRAD_AT_STEP", -1);
-    fault_grad_count = env_int("MELODL_FAULT_NAN_GRAD_COUNT", 1);
-    fault_weight_at = env_int("MELODL_FAULT_NAN_WEIGHT_AT_STEP", -1);
     pause_ms = env_int("MELODL_FAULT_CHECKPOINT_PAUSE_MS", 0);
   }
 
@@ -337,11 +334,7 @@ struct TrainingRun::Impl {
     BatchResult result = BatchResult::ok;
     trainer->train_batch(batch, [&](const lstm::Batch& s, const lstm::StepStats& ss) {
       ++st.attempts;
-      if (fault_grad_at >= 0 && st.attempts >= fault_grad_at &&
-          st.attempts < fault_grad_at + fault_grad_count) {
-        const auto g = trainer->mutable_gradients();
-        g[g.size() / 2] = std::numeric_limits<float>::quiet_NaN();
-      }
+      if (cb.before_update) cb.before_update(st.attempts, *trainer);
       // Checks the loss and the gradient and only then updates (on the GPU backend all of
       // it on the device: no parameter or gradient copies per step).
       const lstm::UpdateReport up = trainer->apply_update(ss, s.B);
@@ -363,8 +356,7 @@ struct TrainingRun::Impl {
       }
       consecutive_bad = 0;
       if (!up.applied) return true;  // nothing unmasked in this segment
-      if (fault_weight_at >= 0 && st.attempts == fault_weight_at)
-        trainer->network().params()[0] = std::numeric_limits<float>::quiet_NaN();
+      if (cb.after_update) cb.after_update(st.attempts, *trainer);
       if (!trainer->parameters_finite()) {
         log(cb, "step " + std::to_string(st.attempts) + ": non-finite weights after the update");
         result = BatchResult::reload;

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -71,16 +72,15 @@ bool finite(const std::vector<float>& v) {
   return true;
 }
 
-struct ScopedEnv {
-  std::vector<std::string> names;
-  void set(const std::string& n, const std::string& v) {
-    ::setenv(n.c_str(), v.c_str(), 1);
-    names.push_back(n);
-  }
-  ~ScopedEnv() {
-    for (const auto& n : names) ::unsetenv(n.c_str());
-  }
-};
+// Fault injection: a NaN in the gradient of update attempts [first, first + count).
+void nan_gradients(pl::TrainCallbacks& cb, std::int64_t first, std::int64_t count = 1) {
+  cb.before_update = [=](std::int64_t attempt, melodl::lstm::Trainer& t) {
+    if (attempt >= first && attempt < first + count) {
+      const auto g = t.mutable_gradients();
+      g[g.size() / 2] = std::numeric_limits<float>::quiet_NaN();
+    }
+  };
+}
 
 }  // namespace
 
@@ -133,12 +133,11 @@ TEST(TrainRun, InterruptedAndResumedRunIsBitIdentical) {
 
 TEST(TrainRun, NanGradientSkipsTheStep) {
   const Data d = tiny_data();
-  ScopedEnv env;
-  env.set("MELODL_FAULT_NAN_GRAD_AT_STEP", "4");
   const auto dir = temp_dir("nan-grad");
   pl::TrainingRun run(dir, tiny_settings(), d.split, d.vocab);
   std::vector<std::string> log;
   pl::TrainCallbacks cb;
+  nan_gradients(cb, 4);
   cb.log = [&](const std::string& m) { log.push_back(m); };
   std::atomic<bool> never{false};
   run.run(never, cb);
@@ -155,13 +154,11 @@ TEST(TrainRun, NanGradientSkipsTheStep) {
 
 TEST(TrainRun, RepeatedNanGradientsReloadWithHalvedLearningRate) {
   const Data d = tiny_data();
-  ScopedEnv env;
-  env.set("MELODL_FAULT_NAN_GRAD_AT_STEP", "6");
-  env.set("MELODL_FAULT_NAN_GRAD_COUNT", "3");
   const auto dir = temp_dir("nan-grad-3");
   pl::TrainingRun run(dir, tiny_settings(), d.split, d.vocab);
   std::vector<std::string> log;
   pl::TrainCallbacks cb;
+  nan_gradients(cb, 6, 3);
   cb.log = [&](const std::string& m) { log.push_back(m); };
   std::atomic<bool> never{false};
   run.run(never, cb);
@@ -179,14 +176,16 @@ TEST(TrainRun, RepeatedNanGradientsReloadWithHalvedLearningRate) {
 
 TEST(TrainRun, NanWeightIsNeverCheckpointedAndReloads) {
   const Data d = tiny_data();
-  ScopedEnv env;
-  env.set("MELODL_FAULT_NAN_WEIGHT_AT_STEP", "7");
   const auto dir = temp_dir("nan-weight");
   auto s = tiny_settings();
   s.keep_checkpoints = 100;  // keep them all to inspect every one
   pl::TrainingRun run(dir, s, d.split, d.vocab);
+  pl::TrainCallbacks cb;  // a NaN weight after update attempt 7
+  cb.after_update = [](std::int64_t attempt, melodl::lstm::Trainer& t) {
+    if (attempt == 7) t.network().params()[0] = std::numeric_limits<float>::quiet_NaN();
+  };
   std::atomic<bool> never{false};
-  run.run(never, {});
+  run.run(never, cb);
   EXPECT_EQ(run.state().reloads, 1u);
   EXPECT_FLOAT_EQ(run.state().lr, 0.005);
   std::size_t n = 0;
