@@ -37,10 +37,11 @@ void BM_TrainStep(benchmark::State& st) {
   cfg.vocab = V;
   cfg.layers = L;
   cfg.hidden = H;
-  cfg.threads = threads;
+  ExecutionOptions exec;
+  exec.threads = threads;
   TrainConfig tc = TrainConfig::melody_modeling_example();
   tc.tbptt_fwd = tc.tbptt_bwd = T;
-  Trainer trainer(Network(cfg), tc);
+  Trainer trainer(Network(cfg, exec), tc);
   std::mt19937 g(1);
   std::vector<std::int32_t> in(static_cast<std::size_t>(T) * B), out(in.size());
   for (auto& s : in) s = static_cast<std::int32_t>(g() % V);

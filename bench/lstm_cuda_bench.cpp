@@ -8,11 +8,11 @@
 //                          update (Adam) incl. output layer, softmax-xent and the host copy of
 //                          the loss (Trainer::train_batch of one segment), variant (a);
 //   Ours/Train/variant:b/peep:1  the same with the persistent variant-(b) layers
-//                          (NetworkConfig::cuda_persistent; skipped where it does not fit);
+//                          (ExecutionOptions::cuda_persistent; skipped where it does not fit);
 //   Ours/Train/graphs:1/peep:{0,1}  variant (a) with the segment captured as a CUDA graph
-//                          (NetworkConfig::cuda_graphs);
+//                          (ExecutionOptions::cuda_graphs);
 //   Ours/Train/graphs:1/wavefront:10/peep:1  the same with the layers as a wavefront of
-//                          10-step chunks (NetworkConfig::cuda_wavefront);
+//                          10-step chunks (ExecutionOptions::cuda_wavefront);
 //   Ours/Train/variant:b/graphs:1/peep:1  persistent layers inside the graph;
 //   Cudnn/Train            cuDNN LSTM stack only: forward (training) + backward data + backward
 //                          weights on one-hot rows fed as a dense [T,B,V] input; NO output
@@ -95,19 +95,23 @@ struct Variant {
   int wavefront = 0;
 };
 
-lstm::NetworkConfig net_config(int L, int H, bool peep, const std::string& device,
-                               const Variant& v = {}) {
+lstm::NetworkConfig net_config(int L, int H, bool peep) {
   lstm::NetworkConfig c;
-  c.cuda_persistent = v.persistent;
-  c.cuda_graphs = v.graphs;
-  c.cuda_wavefront = v.wavefront;
   c.vocab = kVocab;
   c.layers = L;
   c.hidden = H;
   c.peepholes = peep;
-  c.device = device;
-  c.cuda_math = "tf32";
   return c;
+}
+
+lstm::ExecutionOptions execution(const std::string& device, const Variant& v = {}) {
+  lstm::ExecutionOptions e;
+  e.cuda_persistent = v.persistent;
+  e.cuda_graphs = v.graphs;
+  e.cuda_wavefront = v.wavefront;
+  e.device = lstm::device_from_string(device);
+  e.cuda_math = lstm::CudaMath::tf32;
+  return e;
 }
 
 void train(benchmark::State& state, const std::string& device, bool peep, const Variant& v = {}) {
@@ -122,7 +126,7 @@ void train(benchmark::State& state, const std::string& device, bool peep, const 
   tc.optimizer.kind = lstm::OptimizerKind::adam;
   tc.tbptt_fwd = T;
   tc.tbptt_bwd = T;
-  lstm::Trainer trainer(lstm::Network(net_config(L, H, peep, device, v)), tc);
+  lstm::Trainer trainer(lstm::Network(net_config(L, H, peep), execution(device, v)), tc);
   const Data d(T, B);
   const lstm::Batch batch{T, B, d.in, d.tg, {}};
   trainer.train_batch(batch);  // warm-up: workspaces, cuBLAS heuristics
@@ -138,7 +142,7 @@ void sample(benchmark::State& state, const std::string& device) {
   if (device == "cuda" && !need_device(state)) return;
   const int L = static_cast<int>(state.range(0)), H = static_cast<int>(state.range(1)),
             B = static_cast<int>(state.range(2));
-  const lstm::Network net(net_config(L, H, true, device));
+  const lstm::Network net(net_config(L, H, true), execution(device));
   lstm::Sampler sampler(net, lstm::SampleConfig{1.0f, 0, 7});
   const std::vector<std::int32_t> prime = {1};
   sampler.sample(B, 2, prime);  // warm-up

@@ -46,21 +46,23 @@ int run_bench(const BenchArgs& a) {
   cfg.layers = a.layers;
   cfg.hidden = a.hidden;
   cfg.peepholes = a.peepholes == "on";
-  cfg.threads = a.threads;
-  cfg.device = a.device;
-  melodl::cli::apply_cuda_options(*a.sub, a.cuda, cfg, false);
+  L::ExecutionOptions exec;
+  exec.threads = a.threads;
+  melodl::cli::apply_cuda_options(*a.sub, a.cuda, exec, false);
   cfg.seed = a.seed;
   L::TrainConfig tc = L::TrainConfig::melody_modeling_example();
   tc.tbptt_fwd = tc.tbptt_bwd = a.tbptt;
   try {
+    exec.device = L::device_from_string(a.device);
     cfg.validate();
+    exec.validate();
     tc.validate();
   } catch (const L::InvalidArgument& e) {
     throw melodl::cli::UsageError(e.what());
   }
   if (a.batch < 1 || a.tbptt < 1) throw melodl::cli::UsageError("--batch and --tbptt must be >= 1");
 
-  L::Trainer trainer(L::Network(cfg), tc);
+  L::Trainer trainer(L::Network(cfg, exec), tc);
   std::mt19937_64 g(a.seed);
   const std::size_t n = static_cast<std::size_t>(a.tbptt) * a.batch;
   std::vector<std::int32_t> in(n), out(n);
@@ -91,18 +93,18 @@ int run_bench(const BenchArgs& a) {
   const double sample_s = seconds_since(t0);
 
   nlohmann::json j;
-  j["device"] = cfg.device;
-  j["cuda_math"] = cfg.cuda_math;
-  j["cuda_graphs"] = cfg.cuda_graphs;
-  j["cuda_wavefront"] = cfg.cuda_wavefront;
-  j["cuda_persistent"] = cfg.cuda_persistent;
+  j["device"] = L::to_string(exec.device);
+  j["cuda_math"] = L::to_string(exec.cuda_math);
+  j["cuda_graphs"] = exec.cuda_graphs;
+  j["cuda_wavefront"] = exec.cuda_wavefront;
+  j["cuda_persistent"] = exec.cuda_persistent;
   j["layers"] = a.layers;
   j["hidden"] = a.hidden;
   j["vocab"] = a.vocab;
   j["batch"] = a.batch;
   j["tbptt"] = a.tbptt;
   j["peepholes"] = cfg.peepholes;
-  j["threads"] = cfg.resolved_threads();
+  j["threads"] = exec.resolved_threads();
   j["iters"] = a.iters;
   j["params"] = trainer.network().num_params();
   j["train_step_ms"] = median * 1e3;

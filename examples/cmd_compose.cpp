@@ -55,8 +55,8 @@ LoadedModel load_model(const std::string& where, bool quiet) {
     throw Error(path.string() + ": not a melodl melody model (vocabulary: " + e.what() + ")");
   }
   // Composing and scoring run on the CPU whatever device trained the model (sampling a few
-  // streams step by step is latency-bound; the CPU backend serves it well).
-  m.checkpoint.network_config.device = "cpu";
+  // streams step by step is latency-bound; the CPU backend serves it well): make_network()
+  // with the default ExecutionOptions.
   if (m.checkpoint.network_config.vocab != m.vocab.size())
     throw Error(path.string() + ": network has " +
                 std::to_string(m.checkpoint.network_config.vocab) +

@@ -318,9 +318,9 @@ pl::TrainSettings settings_from_args(const TrainArgs& a) {
   s.network.layers = a.layers;
   s.network.hidden = a.hidden;
   s.network.seed = 12345 + a.seed;
-  s.network.threads = a.threads;
-  s.network.device = a.device;
-  melodl::cli::apply_cuda_options(*a.sub, a.cuda, s.network, false);
+  s.execution.threads = a.threads;
+  s.execution.device = melodl::lstm::device_from_string(a.device);
+  melodl::cli::apply_cuda_options(*a.sub, a.cuda, s.execution, false);
   s.train.optimizer.kind = melodl::lstm::optimizer_kind_from_string(
       a.optimizer == "dl4j-rmsprop" ? std::string("dl4j_rmsprop") : a.optimizer);
   s.train.optimizer.lr = a.lr;
@@ -402,7 +402,9 @@ nlohmann::json config_json(const TrainArgs& a, const pl::TrainSettings& s) {
   j["valid_fraction"] = a.valid_fraction;
   j["seed"] = a.seed;
   j["preset"] = a.preset;
+  // One "network" object as before: the model's shape and the execution options side by side.
   j["network"] = nlohmann::json::parse(s.network.to_json());
+  j["network"].update(nlohmann::json::parse(s.execution.to_json()));
   j["train"] = nlohmann::json::parse(s.train.to_json());
   j["batch"] = s.batch;
   j["window"] = s.window;
@@ -423,6 +425,7 @@ nlohmann::json config_json(const TrainArgs& a, const pl::TrainSettings& s) {
 pl::TrainSettings settings_from_config(const nlohmann::json& j) {
   pl::TrainSettings s;
   s.network = melodl::lstm::NetworkConfig::from_json(j.at("network").dump());
+  s.execution = melodl::lstm::ExecutionOptions::from_json(j.at("network").dump());
   s.train = melodl::lstm::TrainConfig::from_json(j.at("train").dump());
   s.batch = j.at("batch");
   s.window = j.at("window");
@@ -545,7 +548,8 @@ int run_train(TrainArgs& a) {
   // --device: cuda fails with the CUDA probe's reason when no GPU is usable (or the build
   // has no CUDA); auto falls back to the CPU. Checked before any data is read.
   try {
-    const std::string backend = melodl::lstm::resolve_device(a.device);
+    const std::string backend = melodl::lstm::to_string(
+        melodl::lstm::resolve_device(melodl::lstm::device_from_string(a.device)));
     if (a.device == "auto" && !a.quiet)
       std::printf("melodl train: --device auto: training on %s\n", backend.c_str());
   } catch (const std::exception& e) {
@@ -608,9 +612,9 @@ int run_train(TrainArgs& a) {
     if (given(a, "--epochs")) settings.epochs = a.epochs;
     if (given(a, "--time-budget"))
       settings.time_budget_s = melodl::cli::parse_duration(a.time_budget, "--time-budget");
-    if (given(a, "--threads")) settings.network.threads = a.threads;
-    if (given(a, "--device")) settings.network.device = a.device;
-    melodl::cli::apply_cuda_options(*a.sub, a.cuda, settings.network, true);
+    if (given(a, "--threads")) settings.execution.threads = a.threads;
+    if (given(a, "--device")) settings.execution.device = melodl::lstm::device_from_string(a.device);
+    melodl::cli::apply_cuda_options(*a.sub, a.cuda, settings.execution, true);
   } else {
     settings = settings_from_args(a);
   }
@@ -678,8 +682,9 @@ int run_train(TrainArgs& a) {
         net.layers, net.hidden, net.vocab, run->network().num_params(),
         melodl::lstm::to_string(settings.train.optimizer.kind).c_str(), st0.lr,
         settings.train.tbptt_fwd, settings.train.tbptt_bwd, settings.batch, settings.window,
-        run->windows(), run->batches_per_epoch(), melodl::lstm::resolve_device(net.device).c_str(),
-        net.resolved_threads());
+        run->windows(), run->batches_per_epoch(),
+        melodl::lstm::to_string(run->network().device()).c_str(),
+        run->network().execution().resolved_threads());
     if (resuming)
       std::printf("  continuing at epoch %d, batch %zu (%s trained so far)\n", st0.epoch + 1,
                   st0.next_batch, fmt_time(st0.elapsed_s).c_str());

@@ -1,6 +1,6 @@
 // examples/cuda_options.h: the CUDA backend's tuning options shared by `melodl train` and
 // `melodl bench` (--cuda-math, --cuda-graphs, --cuda-wavefront, --cuda-persistent), mapped onto
-// lstm::NetworkConfig. Header-only: only commands that link melodl::lstm include it. All but
+// lstm::ExecutionOptions. Header-only: only commands that link melodl::lstm include it. All but
 // --cuda-math are experimental (docs/kernels.md says what has run on a GPU); they are ignored
 // on the CPU.
 #pragma once
@@ -9,7 +9,7 @@
 
 #include <string>
 
-#include "lstm/network.h"
+#include "lstm/execution.h"
 
 namespace melodl::cli {
 
@@ -40,10 +40,10 @@ inline void add_cuda_options(CLI::App& sub, CudaOptions& o) {
 
 // Copies the options into `c`: all of them, or (only_given, e.g. when resuming a run) those
 // given on the command line.
-inline void apply_cuda_options(const CLI::App& sub, const CudaOptions& o, lstm::NetworkConfig& c,
-                               bool only_given) {
+inline void apply_cuda_options(const CLI::App& sub, const CudaOptions& o,
+                               lstm::ExecutionOptions& c, bool only_given) {
   auto use = [&](const char* name) { return !only_given || sub.get_option(name)->count() > 0; };
-  if (use("--cuda-math")) c.cuda_math = o.math;
+  if (use("--cuda-math")) c.cuda_math = lstm::cuda_math_from_string(o.math);
   if (use("--cuda-graphs")) c.cuda_graphs = o.graphs;
   if (use("--cuda-wavefront")) c.cuda_wavefront = o.wavefront;
   if (use("--cuda-persistent")) c.cuda_persistent = o.persistent;

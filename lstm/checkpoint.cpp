@@ -159,13 +159,15 @@ void LoadedCheckpoint::expect_compatible(const NetworkConfig& e, const std::stri
                                         vocab.substr(0, 40) + "\")");
 }
 
-Network LoadedCheckpoint::make_network() const { return Network(network_config, params); }
+Network LoadedCheckpoint::make_network(const ExecutionOptions& execution) const {
+  return Network(network_config, params, execution);
+}
 
-Trainer LoadedCheckpoint::make_trainer() const {
+Trainer LoadedCheckpoint::make_trainer(const ExecutionOptions& execution) const {
   MELODL_CHECK(train_config.has_value(),
                "[checkpoint] " + path.string() +
                    ": holds network weights only (no optimiser state); cannot resume training");
-  Trainer t(make_network(), *train_config);
+  Trainer t(make_network(execution), *train_config);
   auto& slots = t.optimizer().slots();
   MELODL_CHECK(slots.size() == optimizer_slots.size(),
                "[checkpoint] " + path.string() + ": optimiser state has " +

@@ -12,7 +12,7 @@
 //   save_checkpoint("run/ckpt.safetensors", trainer, vocabulary, {{"epoch", "3"}});
 //   LoadedCheckpoint ck = load_checkpoint("run/ckpt.safetensors");
 //   ck.expect_compatible(expected_config, vocabulary);   // clear error on a mismatch
-//   Trainer resumed = ck.make_trainer();
+//   Trainer resumed = ck.make_trainer(ExecutionOptions{.device = Device::automatic});
 #pragma once
 
 #include <cstdint>
@@ -29,7 +29,7 @@ namespace melodl::lstm {
 
 struct LoadedCheckpoint {
   std::filesystem::path path;
-  NetworkConfig network_config;  // the caller may change `threads` before make_*()
+  NetworkConfig network_config;  // the model only: execution options are make_*()'s argument
   std::vector<float> params;
   std::string vocabulary;                    // opaque to the library
   std::map<std::string, std::string> extra;  // the caller's keys (without "user.")
@@ -43,9 +43,11 @@ struct LoadedCheckpoint {
   // Throws InvalidArgument naming the file and the differing field when the checkpoint's
   // shape (vocab, layers, hidden, peepholes) or vocabulary differs from the expected one.
   void expect_compatible(const NetworkConfig& expected, const std::string& vocabulary) const;
-  Network make_network() const;
+  // The network (or trainer) on the device, thread count and CUDA options of `execution`,
+  // whatever the run that wrote the checkpoint used (checkpoints hold the model only).
+  Network make_network(const ExecutionOptions& execution = {}) const;
   // Needs training state (saved from a Trainer); throws InvalidArgument otherwise.
-  Trainer make_trainer() const;
+  Trainer make_trainer(const ExecutionOptions& execution = {}) const;
 };
 
 // Network weights only.

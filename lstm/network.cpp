@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
-#include <thread>
 
 #include "lstm/cpu/cell.h"
 #include "lstm/cuda/backend.h"
@@ -41,23 +40,6 @@ void NetworkConfig::validate() const {
   if (hidden < 1 || hidden > 65536) fail("hidden", "must be in [1, 65536]", str(hidden));
   if (!std::isfinite(forget_bias_init))
     fail("forget_bias_init", "must be finite", str(forget_bias_init));
-  if (threads < 0 || threads > 1024) fail("threads", "must be in [0, 1024]", str(threads));
-  if (device != "cpu" && device != "cuda" && device != "auto")
-    fail("device", "must be \"cpu\", \"cuda\" or \"auto\"", str(device));
-  if (cuda_math != "tf32" && cuda_math != "fp32" && cuda_math != "bf16")
-    fail("cuda_math", "must be \"tf32\", \"fp32\" or \"bf16\"", str(cuda_math));
-  if (cuda_wavefront < 0 || cuda_wavefront > 1000000)
-    fail("cuda_wavefront", "must be in [0, 1000000] (steps per chunk; 0 = off)",
-         str(cuda_wavefront));
-}
-
-std::string resolve_device(const std::string& device) {
-  return cudabk::use_cuda(device) ? "cuda" : "cpu";
-}
-
-int NetworkConfig::resolved_threads() const {
-  if (threads > 0) return threads;
-  return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
 }
 
 bool NetworkConfig::same_shape(const NetworkConfig& o) const {
@@ -67,10 +49,10 @@ bool NetworkConfig::same_shape(const NetworkConfig& o) const {
 // The checkpoint's "lstm.network_config" object (docs/checkpoints.md). nlohmann's json keeps
 // keys sorted, so the text does not depend on the order below. Fields missing from older
 // checkpoints take the struct's defaults; the shape fields are required (kRequired).
+// Older checkpoints also hold threads, device and cuda_*: execution choices of the run that
+// wrote them, not part of the model (ExecutionOptions), so from_json passes over them.
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(NetworkConfig, vocab, layers, hidden, peepholes,
-                                                forget_bias_init, seed, threads, device,
-                                                cuda_math, cuda_persistent, cuda_graphs,
-                                                cuda_wavefront)
+                                                forget_bias_init, seed)
 
 namespace {
 constexpr const char* kRequired[] = {"vocab", "layers", "hidden", "peepholes", "forget_bias_init",
@@ -157,8 +139,10 @@ void check_cpu_support() {
 #endif
 }
 
-Network::Network(const NetworkConfig& config) : config_(config) {
+Network::Network(const NetworkConfig& config, const ExecutionOptions& execution)
+    : config_(config), execution_(execution) {
   config_.validate();
+  execution_.validate();
   check_cpu_support();
   layout_ = ParamLayout::for_config(config_);
   params_.assign(layout_.total, 0.0f);
@@ -175,22 +159,25 @@ Network::Network(const NetworkConfig& config) : config_(config) {
     std::fill_n(params_.begin() + ly.b + H, H, config_.forget_bias_init);
   }
   fill(layout_.Wy, H * config_.vocab, static_cast<double>(H), static_cast<double>(config_.vocab));
-  if (cudabk::use_cuda(config_.device)) {
-    device_ = std::make_unique<Device>(config_, layout_);
+  if (cudabk::use_cuda(execution_.device)) {
+    device_ = std::make_unique<DeviceCopy>(config_, execution_, layout_);
     device_->net.upload_params(params_.data());
   }
 }
 
-Network::Network(const NetworkConfig& config, std::vector<float> params) : config_(config) {
+Network::Network(const NetworkConfig& config, std::vector<float> params,
+                 const ExecutionOptions& execution)
+    : config_(config), execution_(execution) {
   config_.validate();
+  execution_.validate();
   check_cpu_support();
   layout_ = ParamLayout::for_config(config_);
   MELODL_CHECK(params.size() == layout_.total,
                "[Network] params must hold " + std::to_string(layout_.total) +
                    " floats for this config, got " + std::to_string(params.size()));
   params_.assign(params.begin(), params.end());
-  if (cudabk::use_cuda(config_.device)) {
-    device_ = std::make_unique<Device>(config_, layout_);
+  if (cudabk::use_cuda(execution_.device)) {
+    device_ = std::make_unique<DeviceCopy>(config_, execution_, layout_);
     device_->net.upload_params(params_.data());
   }
 }

@@ -29,13 +29,17 @@
 
 #include "lstm/aligned.h"
 #include "lstm/error.h"
+#include "lstm/execution.h"
 
 namespace melodl::lstm {
 
 namespace cudabk {
 class DeviceNet;  // lstm/cuda/backend.h (internal)
 }
+class CudaTrainBackend;  // lstm/cuda/trainer_backend.cpp (internal)
 
+// The model's shape and initialisation: what a checkpoint must hold. Where and how it
+// computes (device, threads, CUDA options) is ExecutionOptions (lstm/execution.h).
 struct NetworkConfig {
   int vocab = 0;                  // V: number of symbols (input one-hot size and softmax size)
   int layers = 2;                 // number of stacked GravesLSTM layers, >= 1
@@ -43,47 +47,16 @@ struct NetworkConfig {
   bool peepholes = true;          // GravesLSTM peepholes; false = the standard (cuDNN) LSTM
   float forget_bias_init = 1.0f;  // initial bias of the forget-gate block
   std::uint64_t seed = 12345;     // seeds the weight init (Rng, lstm/rng.h)
-  int threads = 0;                // CPU threads for training; 0 = all hardware threads
-  // Where Network and Trainer compute: "cpu", "cuda" (error with the reason when this build
-  // has no CUDA or no device is usable) or "auto" (cuda when usable, else cpu). A runtime
-  // choice like `threads`: set it before LoadedCheckpoint::make_*() to move a run.
-  std::string device = "cpu";
-  // GEMM precision of the CUDA backend: "tf32" (TF32 tensor cores, fp32 accumulation, the
-  // default), "fp32" (exact fp32) or "bf16" (operands rounded to bf16, fp32 accumulation;
-  // the persistent kernels then hold R and h on chip in bf16). Storage of parameters,
-  // activations and cell state stays fp32. Ignored on the CPU.
-  std::string cuda_math = "tf32";
-  // CUDA backend, experimental: the layers as the persistent variant-(b) kernels (R kept
-  // on chip across all steps; kernels/lstm_layer.h) wherever the device can run the shape,
-  // variant (a) elsewhere. Same results up to rounding. Ignored on the CPU.
-  bool cuda_persistent = false;
-  // CUDA backend, experimental: capture each TBPTT segment's forward and backward as a CUDA
-  // Graph, one per segment shape, replayed with one launch (the ~500 kernel launches of a
-  // seed segment otherwise cost 2-5 us each on the host). Bitwise the same results. Ignored
-  // on the CPU.
-  bool cuda_graphs = false;
-  // CUDA backend, experimental: > 0 runs the layers as a wavefront, layer l on its own stream
-  // working on chunks of this many steps while layer l+1 works on the previous chunk (and the
-  // reverse in backward); 0 = layer after layer. Equal up to rounding (weight gradients summed
-  // per chunk). Not combined with cuda_persistent (cooperative kernels cannot share the GPU).
-  // Ignored on the CPU.
-  int cuda_wavefront = 0;
-
   // Throws InvalidArgument naming the field and the value when a field is out of range.
   void validate() const;
-  // Flat JSON object with the fields above; from_json throws InvalidArgument on bad input.
+  // Flat JSON object with the fields above (what a checkpoint holds); from_json throws
+  // InvalidArgument on bad input and ignores other keys (checkpoints written before the
+  // execution options moved to ExecutionOptions also hold threads, device and cuda_*).
   std::string to_json() const;
   static NetworkConfig from_json(const std::string& text);
   // Fields that define the parameter shapes (vocab, layers, hidden, peepholes) are equal.
   bool same_shape(const NetworkConfig& other) const;
-  // Threads actually used (threads, or the hardware concurrency when 0).
-  int resolved_threads() const;
 };
-
-// Resolves a NetworkConfig::device value to the backend used: "cpu" or "cuda". Throws
-// InvalidArgument for "cuda" when CUDA is unusable ("built without CUDA" in a CPU-only build,
-// the device probe's reason otherwise) and for unknown values.
-std::string resolve_device(const std::string& device);
 
 // Where each named parameter tensor lives in the flat parameter buffer.
 struct ParamTensor {
@@ -120,7 +93,7 @@ struct State {
   void reset_rows(std::span<const int> rows);
 };
 
-// Device "cuda" (docs/design.md "CUDA backend"): the parameters live on the GPU and run()/step()
+// Device::cuda (docs/design.md "CUDA backend"): the parameters live on the GPU and run()/step()
 // compute there (uploading the symbols and state, downloading logits and state per call).
 // params() is a host mirror refreshed lazily: the const overload downloads when the device
 // copy is newer; the non-const one also marks the host copy newer, so the next device
@@ -129,12 +102,14 @@ struct State {
 // "cuda" Network is not safe for concurrent use from several threads, const calls included.
 class Network {
  public:
-  // Validates config and initialises the weights from config.seed (DL4J-style Xavier, see
-  // docs/design.md; the same weights on every device). Throws InvalidArgument on a bad config,
-  // when this CPU lacks AVX2/FMA, or when config.device is "cuda" and CUDA is unusable.
-  explicit Network(const NetworkConfig& config);
+  // Validates config and execution and initialises the weights from config.seed (DL4J-style
+  // Xavier, see docs/design.md; the same weights on every device). Throws InvalidArgument on
+  // a bad config or execution option, when this CPU lacks AVX2/FMA, or when
+  // execution.device is Device::cuda and CUDA is unusable.
+  explicit Network(const NetworkConfig& config, const ExecutionOptions& execution = {});
   // Adopts parameters (e.g. from a checkpoint); params.size() must equal layout().total.
-  Network(const NetworkConfig& config, std::vector<float> params);
+  Network(const NetworkConfig& config, std::vector<float> params,
+          const ExecutionOptions& execution = {});
   ~Network();
   Network(Network&&) noexcept;
   Network& operator=(Network&&) noexcept;
@@ -143,8 +118,10 @@ class Network {
 
   const NetworkConfig& config() const { return config_; }
   const ParamLayout& layout() const { return layout_; }
-  // The backend in use: "cpu" or "cuda" (config().device resolved).
-  std::string device() const { return device_ ? "cuda" : "cpu"; }
+  // The execution options given at construction (device as given, e.g. Device::automatic).
+  const ExecutionOptions& execution() const { return execution_; }
+  // The backend in use: Device::cpu or Device::cuda (execution().device resolved).
+  Device device() const { return device_ ? Device::cuda : Device::cpu; }
   // Host copy of the flat parameter buffer (see the class comment for "cuda").
   std::span<float> params();
   std::span<const float> params() const;
@@ -177,17 +154,19 @@ class Network {
  private:
   friend class Trainer;
   friend class Sampler;
-  struct Device;  // lstm/cuda/backend.h: device parameters and which copy is newer
+  friend class CudaTrainBackend;  // lstm/cuda/trainer_backend.cpp
+  struct DeviceCopy;  // lstm/cuda/backend.h: device parameters and which copy is newer
 
   void sync_host() const;  // downloads the parameters when the device copy is newer
-  // "cuda": the device network with current parameters (uploads them when the host copy is
+  // Device::cuda: the device network with current parameters (uploads them when the host copy is
   // newer); null on the CPU.
   cudabk::DeviceNet* device_net() const;
 
   NetworkConfig config_;
+  ExecutionOptions execution_;
   ParamLayout layout_;
   mutable AlignedFloats params_;    // "cuda": the host mirror, refreshed by sync_host()
-  std::unique_ptr<Device> device_;  // null on the CPU
+  std::unique_ptr<DeviceCopy> device_;  // null on the CPU
 };
 
 // Throws InvalidArgument when the running CPU lacks AVX2 or FMA (the CPU backend is compiled

@@ -1,44 +1,17 @@
-// lstm/trainer.cpp: truncated-BPTT training on the CPU (Eigen GEMMs + fused pointwise cell,
-// lstm/cpu/cell.h), split over a ThreadTeam by hidden units: thread k owns units [u0,u1) of
-// every layer, i.e. the columns qH+u0..qH+u1 of all four gate blocks, for the input
-// projection, the per-step recurrent GEMM, the cell, the backward cell and the weight
-// gradients; row ranges for the output layer and dX. One barrier per time step.
-// Spec: lstm/ref.h. Tests: tests/lstm/backend_test.cpp, trainer_test.cpp.
-// On device "cuda" the Trainer drives lstm/cuda/backend.h instead (Trainer::DeviceImpl below:
-// the device trainer plus which copy of gradient, slots and carried state is newer).
+// lstm/trainer.cpp: TrainConfig and the Trainer: the one truncated-BPTT loop (segments of
+// tbptt_fwd, written once in for_each_segment) over a backend (lstm/backend.h): the CPU's
+// (lstm/cpu/trainer_backend.cpp) or, when the network runs on CUDA, the device's
+// (lstm/cuda/trainer_backend.cpp). Tests: tests/lstm/trainer_test.cpp, backend_test.cpp,
+// device_test.cpp, cuda_backend_test.cpp.
 #include "lstm/trainer.h"
 
-#include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
-#include "lstm/cpu/cell.h"
-#include "lstm/cpu/thread_team.h"
-#include "lstm/cuda/backend.h"
+#include "lstm/backend.h"
 
 namespace melodl::lstm {
-
-namespace {
-
-using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using Stride = Eigen::OuterStride<>;
-using MatMap = Eigen::Map<RowMat, 0, Stride>;
-using ConstMatMap = Eigen::Map<const RowMat, 0, Stride>;
-using RowVecMap = Eigen::Map<Eigen::RowVectorXf>;
-using ConstRowVecMap = Eigen::Map<const Eigen::RowVectorXf>;
-
-// Row-major [rows, cols] view of p with row stride ld.
-MatMap mat(float* p, Eigen::Index rows, Eigen::Index cols, Eigen::Index ld) {
-  return MatMap(p, rows, cols, Stride(ld));
-}
-ConstMatMap cmat(const float* p, Eigen::Index rows, Eigen::Index cols, Eigen::Index ld) {
-  return ConstMatMap(p, rows, cols, Stride(ld));
-}
-
-constexpr int kUnitAlign = 8;  // unit ranges per thread are multiples of 8 floats (AVX2)
-
-}  // namespace
 
 // ---- TrainConfig ------------------------------------------------------------------------
 
@@ -121,321 +94,7 @@ NetworkConfig melody_modeling_network(int vocab) {
   return c;
 }
 
-// ---- Impl: workspaces and the backend ----------------------------------------------------
-
-struct Trainer::Impl {
-  explicit Impl(int threads) : team(threads) {}
-
-  struct LayerWork {
-    AlignedFloats acts;  // [T,B,G] pre-activations, then gate activations i,f,g,o
-    AlignedFloats cs;    // [T+1,B,H] cell states, row block 0 = initial state
-    AlignedFloats hs;    // [T+1,B,H] hidden states, row block 0 = initial state
-    AlignedFloats tcs;   // [T,B,H] tanh(c_t)
-    AlignedFloats dG;    // [T,B,G] gradients of z
-    AlignedFloats dH;    // [T,B,H] gradient arriving at h_t from above (output or dX)
-    AlignedFloats dh;    // [B,H] recurrent gradient on h_{t-1}
-    AlignedFloats dc;    // [B,H] gradient on c
-  };
-
-  cpu::ThreadTeam team;
-  AlignedFloats grads;
-  AlignedFloats update_grads;  // apply_update's scaled copy (grads stay the summed gradient)
-  std::vector<std::uint8_t> weight_mask;
-  std::vector<LayerWork> work;
-  AlignedFloats probs;                 // [T,B,V] logits -> probabilities -> dlogits
-  std::vector<AlignedFloats> packedR;  // per thread and layer: R's own columns [H, 4n]
-  std::vector<AlignedFloats> tmp;      // per thread [B, 4n]
-  std::vector<double> loss_part, count_part;
-
-  void compute(const Network& net, const Batch& seg, State& state, int bwd, bool backward);
-};
-
-void Trainer::Impl::compute(const Network& net, const Batch& seg, State& state, int bwd,
-                            bool backward) {
-  const auto& cfg = net.config();
-  const auto& L = net.layout();
-  const int NL = cfg.layers, H = cfg.hidden, G = 4 * H, V = cfg.vocab;
-  const int T = seg.T, B = seg.B, TB = T * B;
-  const int nt = team.size();
-  if (bwd <= 0 || bwd > T) bwd = T;
-  const int t0 = T - bwd;
-  const float* P = net.params().data();
-
-  work.resize(NL);
-  for (auto& w : work) {
-    w.acts.resize(static_cast<std::size_t>(TB) * G);
-    w.cs.resize(static_cast<std::size_t>(TB + B) * H);
-    w.hs.resize(static_cast<std::size_t>(TB + B) * H);
-    w.tcs.resize(static_cast<std::size_t>(TB) * H);
-    if (backward) {
-      w.dG.resize(static_cast<std::size_t>(TB) * G);
-      w.dH.resize(static_cast<std::size_t>(TB) * H);
-      w.dh.resize(static_cast<std::size_t>(B) * H);
-      w.dc.resize(static_cast<std::size_t>(B) * H);
-    }
-  }
-  for (int l = 0; l < NL; ++l) {
-    std::copy(state.h[l].begin(), state.h[l].end(), work[l].hs.begin());
-    std::copy(state.c[l].begin(), state.c[l].end(), work[l].cs.begin());
-  }
-  probs.resize(static_cast<std::size_t>(TB) * V);
-  packedR.resize(static_cast<std::size_t>(nt) * NL);
-  tmp.resize(nt);
-  loss_part.assign(nt, 0.0);
-  count_part.assign(nt, 0.0);
-  if (backward) grads.resize(L.total);
-
-  team.run([&](int tid) {
-    int u0, u1;
-    cpu::split_range(H, nt, tid, kUnitAlign, u0, u1);
-    const int n = u1 - u0;
-    auto& tm = tmp[tid];
-    tm.resize(static_cast<std::size_t>(B) * 4 * n);
-
-    // ---------------- forward ----------------
-    for (int l = 0; l < NL; ++l) {
-      const auto& ly = L.layers[l];
-      auto& w = work[l];
-      const float* W = P + ly.W;
-      const float* R = P + ly.R;
-      const float* bias = P + ly.b;
-      const float* p = ly.peepholes ? P + ly.p : nullptr;
-      auto& pr = packedR[tid * NL + l];
-      pr.resize(static_cast<std::size_t>(H) * 4 * n);
-      if (n > 0) {
-        for (int q = 0; q < 4; ++q) {
-          mat(pr.data() + q * n, H, n, 4 * n) = cmat(R + q * H + u0, H, n, G);
-          // input projection for own columns over all T*B rows
-          auto Z = mat(w.acts.data() + q * H + u0, TB, n, G);
-          const ConstRowVecMap bq(bias + q * H + u0, n);
-          if (l == 0) {
-            for (int r = 0; r < TB; ++r)
-              Z.row(r) =
-                  ConstRowVecMap(W + static_cast<std::size_t>(seg.inputs[r]) * G + q * H + u0, n) +
-                  bq;
-          } else {
-            Z.noalias() = cmat(work[l - 1].hs.data() + static_cast<std::size_t>(B) * H, TB, H, H) *
-                          cmat(W + q * H + u0, H, n, G);
-            Z.rowwise() += bq;
-          }
-        }
-      }
-      for (int t = 0; t < T; ++t) {
-        if (n > 0) {
-          auto Zt = mat(tm.data(), B, 4 * n, 4 * n);
-          Zt.noalias() = cmat(w.hs.data() + static_cast<std::size_t>(t) * B * H, B, H, H) *
-                         cmat(pr.data(), H, 4 * n, 4 * n);
-          for (int q = 0; q < 4; ++q)
-            mat(w.acts.data() + static_cast<std::size_t>(t) * B * G + q * H + u0, B, n, G) +=
-                cmat(tm.data() + q * n, B, n, 4 * n);
-          for (int b = 0; b < B; ++b) {
-            const std::size_t r = static_cast<std::size_t>(t) * B + b;
-            cpu::cell_forward(w.acts.data() + r * G, w.cs.data() + r * H, w.cs.data() + (r + B) * H,
-                              w.hs.data() + (r + B) * H, w.tcs.data() + r * H, p, H, u0, u1);
-          }
-        }
-        team.barrier();
-      }
-    }
-
-    // ---------------- output layer, loss ----------------
-    int r0, r1;
-    cpu::split_range(TB, nt, tid, 1, r0, r1);
-    const float* Wy = P + L.Wy;
-    const float* by = P + L.by;
-    const float* Htop = work[NL - 1].hs.data() + static_cast<std::size_t>(B) * H;
-    double loss = 0, count = 0;
-    if (r1 > r0) {
-      auto Z = mat(probs.data() + static_cast<std::size_t>(r0) * V, r1 - r0, V, V);
-      Z.noalias() =
-          cmat(Htop + static_cast<std::size_t>(r0) * H, r1 - r0, H, H) * cmat(Wy, H, V, V);
-      Z.rowwise() += ConstRowVecMap(by, V);
-      for (int r = r0; r < r1; ++r) {
-        auto z = RowVecMap(probs.data() + static_cast<std::size_t>(r) * V, V);
-        const float mx = z.maxCoeff();
-        z.array() = (z.array() - mx).exp();
-        const float sum = z.sum();
-        z /= sum;
-        const float m = seg.mask.empty() ? 1.0f : seg.mask[r];
-        const int y = seg.targets[r];
-        if (m != 0.0f) {
-          loss += static_cast<double>(m) * -std::log(std::max(z[y], 1e-30f));
-          count += m;
-        }
-        if (backward) {
-          // d(sum CE)/dz = m * (softmax - onehot), inside the backward window only
-          if (r >= t0 * B && m != 0.0f) {
-            z[y] -= 1.0f;
-            z *= m;
-          } else {
-            z.setZero();
-          }
-        }
-      }
-    }
-    loss_part[tid] = loss;
-    count_part[tid] = count;
-    if (!backward) return;
-    team.barrier();
-
-    // ---------------- backward: output layer ----------------
-    {
-      const int wr0 = t0 * B, nw = TB - wr0;  // window rows
-      int k0, k1;
-      cpu::split_range(H, nt, tid, kUnitAlign, k0, k1);
-      if (k1 > k0)
-        mat(grads.data() + L.Wy + static_cast<std::size_t>(k0) * V, k1 - k0, V, V).noalias() =
-            cmat(Htop + static_cast<std::size_t>(wr0) * H + k0, nw, k1 - k0, H).transpose() *
-            cmat(probs.data() + static_cast<std::size_t>(wr0) * V, nw, V, V);
-      int v0, v1;
-      cpu::split_range(V, nt, tid, 1, v0, v1);
-      if (v1 > v0)
-        RowVecMap(grads.data() + L.by + v0, v1 - v0) =
-            cmat(probs.data() + static_cast<std::size_t>(wr0) * V + v0, nw, v1 - v0, V)
-                .colwise()
-                .sum();
-      auto& dH = work[NL - 1].dH;
-      if (r1 > r0) {
-        mat(dH.data() + static_cast<std::size_t>(r0) * H, r1 - r0, H, H).noalias() =
-            cmat(probs.data() + static_cast<std::size_t>(r0) * V, r1 - r0, V, V) *
-            cmat(Wy, H, V, V).transpose();
-      }
-    }
-    team.barrier();
-
-    // ---------------- backward: LSTM layers, top to bottom ----------------
-    for (int l = NL - 1; l >= 0; --l) {
-      const auto& ly = L.layers[l];
-      auto& w = work[l];
-      const float* R = P + ly.R;
-      const float* p = ly.peepholes ? P + ly.p : nullptr;
-      float* dp = ly.peepholes ? grads.data() + ly.p : nullptr;
-      if (n > 0) {
-        mat(w.dh.data() + u0, B, n, H).setZero();
-        mat(w.dc.data() + u0, B, n, H).setZero();
-        if (dp)
-          for (int q = 0; q < 3; ++q) std::fill_n(dp + q * H + u0, n, 0.0f);
-      }
-      for (int t = T - 1; t >= t0; --t) {
-        if (n > 0) {
-          for (int b = 0; b < B; ++b) {
-            const std::size_t r = static_cast<std::size_t>(t) * B + b;
-            float* dht = w.dH.data() + r * H;
-            RowVecMap(dht + u0, n) += ConstRowVecMap(w.dh.data() + b * H + u0, n);
-            cpu::cell_backward(w.acts.data() + r * G, w.cs.data() + r * H,
-                               w.cs.data() + (r + B) * H, w.tcs.data() + r * H, dht,
-                               w.dc.data() + b * H, w.dG.data() + r * G, p, dp, H, u0, u1);
-          }
-        }
-        team.barrier();  // dG[t] complete for all units
-        if (n > 0 && t > t0) {
-          mat(w.dh.data() + u0, B, n, H).noalias() =
-              cmat(w.dG.data() + static_cast<std::size_t>(t) * B * G, B, G, G) *
-              cmat(R + static_cast<std::size_t>(u0) * G, n, G, G).transpose();
-        }
-      }
-      // weight gradients over the window, own columns
-      const int wr0 = t0 * B, nw = TB - wr0;
-      if (n > 0) {
-        for (int q = 0; q < 4; ++q) {
-          const int col = q * H + u0;
-          auto dGq = cmat(w.dG.data() + static_cast<std::size_t>(wr0) * G + col, nw, n, G);
-          mat(grads.data() + ly.R + col, H, n, G).noalias() =
-              cmat(w.hs.data() + static_cast<std::size_t>(wr0) * H, nw, H, H).transpose() * dGq;
-          RowVecMap(grads.data() + ly.b + col, n) = dGq.colwise().sum();
-          if (l == 0) {
-            auto dW = mat(grads.data() + ly.W + col, ly.input, n, G);
-            dW.setZero();
-            for (int r = wr0; r < TB; ++r)
-              dW.row(seg.inputs[r]) +=
-                  ConstRowVecMap(w.dG.data() + static_cast<std::size_t>(r) * G + col, n);
-          } else {
-            mat(grads.data() + ly.W + col, ly.input, n, G).noalias() =
-                cmat(work[l - 1].hs.data() + static_cast<std::size_t>(B + wr0) * H, nw, ly.input,
-                     ly.input)
-                    .transpose() *
-                dGq;
-          }
-        }
-      }
-      if (l > 0) {
-        // dX for the layer below: rows split; rows before the window get no gradient
-        auto& dHb = work[l - 1].dH;
-        const int I = ly.input;
-        if (r1 > r0) {
-          const int a = std::max(r0, wr0);
-          if (a > r0)
-            mat(dHb.data() + static_cast<std::size_t>(r0) * I, std::min(a, r1) - r0, I, I)
-                .setZero();
-          if (r1 > a)
-            mat(dHb.data() + static_cast<std::size_t>(a) * I, r1 - a, I, I).noalias() =
-                cmat(w.dG.data() + static_cast<std::size_t>(a) * G, r1 - a, G, G) *
-                cmat(P + ly.W, I, G, G).transpose();
-        }
-        team.barrier();
-      }
-    }
-  });
-
-  for (int l = 0; l < NL; ++l) {
-    const std::size_t off = static_cast<std::size_t>(TB) * H;
-    std::copy_n(work[l].hs.begin() + off, static_cast<std::size_t>(B) * H, state.h[l].begin());
-    std::copy_n(work[l].cs.begin() + off, static_cast<std::size_t>(B) * H, state.c[l].begin());
-  }
-}
-
 // ---- Trainer ----------------------------------------------------------------------------
-
-// Which copy of a mirrored buffer is newer (none: both equal, or nothing computed yet).
-enum class Newer { none, host, device };
-
-struct Trainer::DeviceImpl {
-  std::unique_ptr<cudabk::DeviceTrainer> dt;
-  AlignedFloats grads;  // host mirror of the device gradient
-  bool have_grads = false;
-  Newer grads_newer = Newer::none, slots_newer = Newer::none, carried_newer = Newer::host;
-
-  // The network's DeviceNet with the parameters current on the device.
-  static cudabk::DeviceNet& net(const Network& n) {
-    MELODL_CHECK(n.device_ != nullptr,
-                 "[Trainer] the trainer runs on \"cuda\" but its network was replaced by one on "
-                 "the CPU");
-    auto& d = *n.device_;
-    if (d.device_stale) {
-      d.net.upload_params(n.params_.data());
-      d.device_stale = false;
-    }
-    return d.net;
-  }
-  static void params_written(const Network& n) { n.device_->host_stale = true; }
-
-  void sync_host_grads(const Network& n) {
-    if (grads_newer != Newer::device) return;
-    grads.resize(n.num_params());
-    dt->download_grads(net(n), grads.data());
-    grads_newer = Newer::none;
-  }
-  void sync_device_grads(const Network& n) {
-    if (grads_newer != Newer::host) return;
-    dt->upload_grads(net(n), grads.data());
-    grads_newer = Newer::none;
-  }
-  void sync_host_slots(const Network& n, Optimizer& opt) {
-    if (slots_newer != Newer::device) return;
-    dt->download_slots(net(n), opt.slots());
-    slots_newer = Newer::none;
-  }
-  void sync_device_slots(const Network& n, const Optimizer& opt) {
-    if (slots_newer != Newer::host) return;
-    dt->upload_slots(net(n), opt.slots());
-    slots_newer = Newer::none;
-  }
-  void sync_host_carried(const Network& n, State& carried) {
-    if (carried_newer != Newer::device) return;
-    dt->download_state(net(n), cudabk::StateSlot::carried, carried);
-    carried_newer = Newer::none;
-  }
-};
 
 Trainer::Trainer(Network network, const TrainConfig& config)
     : network_(std::move(network)),
@@ -445,60 +104,32 @@ Trainer::Trainer(Network network, const TrainConfig& config)
   std::vector<std::uint8_t> mask(network_.num_params(), 0);
   for (const auto& t : network_.layout().tensors)
     if (t.is_weight) std::fill_n(mask.begin() + t.offset, t.size(), 1);
-  if (network_.device_) {
-    dev_ = std::make_unique<DeviceImpl>();
-    auto& dn = DeviceImpl::net(network_);
-    dev_->dt = std::make_unique<cudabk::DeviceTrainer>(dn, config_.optimizer, mask);
-    dev_->dt->upload_slots(dn, optimizer_.slots());
-  } else {
-    impl_ = std::make_unique<Impl>(network_.config().resolved_threads());
-    impl_->weight_mask = std::move(mask);
-  }
+  backend_ = network_.device() == Device::cuda
+                 ? make_cuda_backend(network_, config_.optimizer, mask, optimizer_)
+                 : make_cpu_backend(network_, mask);
 }
 
 Trainer::~Trainer() = default;
 Trainer::Trainer(Trainer&&) noexcept = default;
 Trainer& Trainer::operator=(Trainer&&) noexcept = default;
 
-std::span<const float> Trainer::gradients() const {
-  if (dev_) {
-    dev_->sync_host_grads(network_);
-    return dev_->grads;
-  }
-  return impl_->grads;
-}
+std::span<const float> Trainer::gradients() const { return backend_->gradients(network_); }
 
-std::span<float> Trainer::mutable_gradients() {
-  if (dev_) {
-    dev_->sync_host_grads(network_);
-    if (dev_->have_grads) dev_->grads_newer = Newer::host;
-    return dev_->grads;
-  }
-  return impl_->grads;
-}
+std::span<float> Trainer::mutable_gradients() { return backend_->mutable_gradients(network_); }
 
 Optimizer& Trainer::optimizer() {
-  if (dev_) {
-    dev_->sync_host_slots(network_, optimizer_);
-    dev_->slots_newer = Newer::host;
-  }
+  backend_->slots_to_host(network_, optimizer_, true);
   return optimizer_;
 }
 
 const Optimizer& Trainer::optimizer() const {
-  if (dev_) dev_->sync_host_slots(network_, optimizer_);
+  backend_->slots_to_host(network_, optimizer_, false);
   return optimizer_;
 }
 
-const State& Trainer::carried_state() const {
-  if (dev_) dev_->sync_host_carried(network_, carried_);
-  return carried_;
-}
+const State& Trainer::carried_state() const { return backend_->carried_state(network_); }
 
-void Trainer::set_carried_state(State state) {
-  carried_ = std::move(state);
-  if (dev_) dev_->carried_newer = Newer::host;
-}
+void Trainer::set_carried_state(State state) { backend_->set_carried_state(std::move(state)); }
 
 namespace {
 
@@ -545,168 +176,77 @@ void check_state(const State& s, const NetworkConfig& cfg, int B, const char* wh
                    "], got batch " + std::to_string(s.batch));
 }
 
-double mask_count(const Batch& b) {
-  if (b.mask.empty()) return static_cast<double>(b.T) * b.B;
-  double count = 0;
-  for (float m : b.mask)
-    if (m != 0.0f) count += m;
-  return count;
+// Calls fn(segment) for the consecutive segments of `len` steps (the last may be shorter) of
+// a sequence batch until fn returns false.
+template <class Fn>
+void for_each_segment(const Batch& batch, int len, Fn&& fn) {
+  for (int t = 0; t < batch.T; t += len)
+    if (!fn(slice(batch, t, std::min(batch.T, t + len)))) return;
+}
+
+int segment_length(const TrainConfig& c, const Batch& b) {
+  return c.tbptt_fwd > 0 ? c.tbptt_fwd : b.T;
 }
 
 }  // namespace
 
-StepStats Trainer::device_segment(const Batch& segment, bool carried, int bwd, bool backward,
-                                  bool update) {
-  using cudabk::Scalar;
-  auto& dn = DeviceImpl::net(network_);
-  auto& dt = *dev_->dt;
-  const auto slot = carried ? cudabk::StateSlot::carried : cudabk::StateSlot::scratch;
-  dt.enqueue_segment(dn, segment, slot, bwd, backward);
-  StepStats s;
-  s.count = mask_count(segment);
-  s.segments = 1;
-  if (backward) {
-    dev_->have_grads = true;
-    dev_->grads_newer = Newer::device;
-  }
-  int runs = 0;
-  if (update) {
-    const auto& oc = optimizer_.config();
-    if (oc.l2 > 0) runs = dt.enqueue_weight_sumsq(dn);
-    dev_->sync_device_slots(network_, optimizer_);
-    const bool dl4j = oc.kind == OptimizerKind::dl4j_rmsprop;
-    const float scale = dl4j ? 1.0f : (s.count > 0 ? static_cast<float>(1.0 / s.count) : 0.0f);
-    dt.enqueue_update(dn, oc, scale, oc.clip_norm, true, segment.B, optimizer_.steps() + 1);
-    optimizer_.set_steps(optimizer_.steps() + 1);
-    DeviceImpl::params_written(network_);
-    dev_->slots_newer = Newer::device;
-  }
-  const std::vector<double> sc =
-      dt.read_scalars(dn, update ? Scalar::kWeightSq + runs : Scalar::kLoss + 1);
-  s.loss_sum = sc[Scalar::kLoss];
-  if (update) {
-    s.grad_norm = sc[Scalar::kNorm];
-    double sq = 0;
-    for (int k = 0; k < runs; ++k) sq += sc[Scalar::kWeightSq + k];
-    s.score = optimizer_.config().l2 > 0
-                  ? (s.loss_sum + 0.5 * optimizer_.config().l2 * sq) / segment.B
-                  : s.loss_sum / segment.B;
-  }
-  return s;
-}
-
 StepStats Trainer::compute_gradients(const Batch& segment, State& state, int bwd) {
   check_batch(segment, network_.config(), "Trainer::compute_gradients");
   check_state(state, network_.config(), segment.B, "Trainer::compute_gradients");
-  if (dev_) {
-    auto& dn = DeviceImpl::net(network_);
-    dev_->dt->upload_state(dn, cudabk::StateSlot::scratch, state);
-    const StepStats s = device_segment(segment, false, bwd, true, false);
-    dev_->dt->download_state(dn, cudabk::StateSlot::scratch, state);
-    return s;
-  }
-  impl_->compute(network_, segment, state, bwd, true);
-  StepStats s;
-  for (int k = 0; k < impl_->team.size(); ++k) {
-    s.loss_sum += impl_->loss_part[k];
-    s.count += impl_->count_part[k];
-  }
-  s.segments = 1;
+  backend_->load_scratch(network_, state);
+  const StepStats s =
+      backend_->segment(network_, optimizer_, segment, StateSlot::scratch, bwd, Pass::gradients);
+  backend_->store_scratch(network_, state);
   return s;
 }
 
 StepStats Trainer::train_segment(const Batch& segment, State& state) {
-  if (dev_) {
-    check_batch(segment, network_.config(), "Trainer::train_segment");
-    check_state(state, network_.config(), segment.B, "Trainer::train_segment");
-    auto& dn = DeviceImpl::net(network_);
-    dev_->dt->upload_state(dn, cudabk::StateSlot::scratch, state);
-    const StepStats s = device_segment(segment, false, config_.tbptt_bwd, true, true);
-    dev_->dt->download_state(dn, cudabk::StateSlot::scratch, state);
-    return s;
-  }
-  StepStats s = compute_gradients(segment, state, config_.tbptt_bwd);
-  const auto& mask = impl_->weight_mask;
-  auto w = network_.params();
-  if (config_.optimizer.l2 > 0) {
-    double sq = 0;
-    for (std::size_t k = 0; k < w.size(); ++k)
-      if (mask[k]) sq += static_cast<double>(w[k]) * w[k];
-    s.score = (s.loss_sum + 0.5 * config_.optimizer.l2 * sq) / segment.B;
-  } else {
-    s.score = s.loss_sum / segment.B;
-  }
-  s.grad_norm = optimizer_.apply(w, impl_->grads, mask, s.count, segment.B);
+  check_batch(segment, network_.config(), "Trainer::train_segment");
+  check_state(state, network_.config(), segment.B, "Trainer::train_segment");
+  backend_->load_scratch(network_, state);
+  const StepStats s = backend_->segment(network_, optimizer_, segment, StateSlot::scratch,
+                                        config_.tbptt_bwd, Pass::update);
+  backend_->store_scratch(network_, state);
   return s;
 }
 
-StepStats Trainer::train_batch(const Batch& batch) {
+StepStats Trainer::train_batch(const Batch& batch) { return run_batch(batch, nullptr); }
+
+StepStats Trainer::train_batch(const Batch& batch, const SegmentCallback& on_segment) {
+  MELODL_CHECK(static_cast<bool>(on_segment), "[Trainer::train_batch] on_segment is empty");
+  return run_batch(batch, &on_segment);
+}
+
+StepStats Trainer::run_batch(const Batch& batch, const SegmentCallback* on_segment) {
   check_batch(batch, network_.config(), "Trainer::train_batch");
-  const int seg = config_.tbptt_fwd > 0 ? config_.tbptt_fwd : batch.T;
+  backend_->begin_batch(network_, batch.B, config_.reset_state_per_batch);
   StepStats total;
-  if (dev_) {
-    // The carried state stays on the device between calls; carried_state() downloads it.
-    auto& dn = DeviceImpl::net(network_);
-    auto& dt = *dev_->dt;
-    const int held = dev_->carried_newer == Newer::device
-                         ? dt.state_batch(cudabk::StateSlot::carried)
-                         : carried_.batch;
-    if (config_.reset_state_per_batch || held != batch.B) {
-      dt.zero_state(dn, cudabk::StateSlot::carried, batch.B);
-    } else if (dev_->carried_newer == Newer::host) {
-      dt.upload_state(dn, cudabk::StateSlot::carried, carried_);
-    }
-    dev_->carried_newer = Newer::device;
-    for (int t = 0; t < batch.T; t += seg) {
-      const StepStats s = device_segment(slice(batch, t, std::min(batch.T, t + seg)), true,
-                                         config_.tbptt_bwd, true, true);
-      total.loss_sum += s.loss_sum;
-      total.count += s.count;
-      total.score += s.score;
-      total.grad_norm = s.grad_norm;
-      total.segments += 1;
-    }
-    return total;
-  }
-  if (config_.reset_state_per_batch || carried_.batch != batch.B)
-    carried_ = network_.zero_state(batch.B);
-  for (int t = 0; t < batch.T; t += seg) {
-    const StepStats s = train_segment(slice(batch, t, std::min(batch.T, t + seg)), carried_);
+  for_each_segment(batch, segment_length(config_, batch), [&](const Batch& seg) {
+    const StepStats s =
+        backend_->segment(network_, optimizer_, seg, StateSlot::carried, config_.tbptt_bwd,
+                          on_segment ? Pass::gradients : Pass::update);
     total.loss_sum += s.loss_sum;
     total.count += s.count;
     total.score += s.score;
     total.grad_norm = s.grad_norm;
     total.segments += 1;
-  }
+    return on_segment ? (*on_segment)(seg, s) : true;
+  });
   return total;
 }
 
 StepStats Trainer::evaluate(const Batch& batch) {
   check_batch(batch, network_.config(), "Trainer::evaluate");
-  const int seg = config_.tbptt_fwd > 0 ? config_.tbptt_fwd : batch.T;
+  backend_->zero_scratch(network_, batch.B);
   StepStats total;
-  if (dev_) {
-    dev_->dt->zero_state(DeviceImpl::net(network_), cudabk::StateSlot::scratch, batch.B);
-    for (int t = 0; t < batch.T; t += seg) {
-      const StepStats s =
-          device_segment(slice(batch, t, std::min(batch.T, t + seg)), false, 0, false, false);
-      total.loss_sum += s.loss_sum;
-      total.count += s.count;
-      total.segments += 1;
-    }
-    total.score = total.loss_sum / batch.B;
-    return total;
-  }
-  State state = network_.zero_state(batch.B);
-  for (int t = 0; t < batch.T; t += seg) {
-    const Batch s = slice(batch, t, std::min(batch.T, t + seg));
-    impl_->compute(network_, s, state, 0, false);
-    for (int k = 0; k < impl_->team.size(); ++k) {
-      total.loss_sum += impl_->loss_part[k];
-      total.count += impl_->count_part[k];
-    }
+  for_each_segment(batch, segment_length(config_, batch), [&](const Batch& seg) {
+    const StepStats s =
+        backend_->segment(network_, optimizer_, seg, StateSlot::scratch, 0, Pass::forward);
+    total.loss_sum += s.loss_sum;
+    total.count += s.count;
     total.segments += 1;
-  }
+    return true;
+  });
   total.score = total.loss_sum / batch.B;
   return total;
 }
@@ -714,58 +254,22 @@ StepStats Trainer::evaluate(const Batch& batch) {
 UpdateReport Trainer::apply_update(const StepStats& stats, int sequences) {
   MELODL_CHECK(sequences >= 1,
                "[Trainer::apply_update] sequences must be >= 1, got " + std::to_string(sequences));
-  MELODL_CHECK(dev_ ? dev_->have_grads : !impl_->grads.empty(),
+  MELODL_CHECK(backend_->has_gradients(),
                "[Trainer::apply_update] no gradient yet: call compute_gradients first");
-  const auto& oc = optimizer_.config();
-  const bool dl4j = oc.kind == OptimizerKind::dl4j_rmsprop;
+  const bool dl4j = optimizer_.config().kind == OptimizerKind::dl4j_rmsprop;
   UpdateReport r;
   r.finite_loss = std::isfinite(stats.loss_sum);
-  double sumsq = 0;
-  if (dev_) {
-    auto& dn = DeviceImpl::net(network_);
-    dev_->sync_device_grads(network_);
-    dev_->dt->enqueue_grad_sumsq(dn);
-    sumsq = dev_->dt->read_scalars(dn, cudabk::Scalar::kGradSq + 1)[cudabk::Scalar::kGradSq];
-  } else {
-    for (float g : impl_->grads) sumsq += static_cast<double>(g) * g;
-  }
+  const double sumsq = backend_->gradient_sumsq(network_);
   r.finite_gradient = std::isfinite(sumsq);
   // the norm of the gradient the mode uses (Optimizer::apply: the mean for standard modes)
   const double scale = dl4j ? 1.0 : (stats.count > 0 ? 1.0 / stats.count : 0.0);
   r.grad_norm = std::sqrt(sumsq) * scale;
   if (!r.finite_loss || !r.finite_gradient || !(stats.count > 0)) return r;
-  if (dev_) {
-    auto& dn = DeviceImpl::net(network_);
-    dev_->sync_device_slots(network_, optimizer_);
-    // the norm is known: clip by scaling, with no second reduction on the device
-    const float fscale = static_cast<float>(scale);
-    const double norm = std::sqrt(sumsq) * std::abs(static_cast<double>(fscale));
-    const float clip =
-        oc.clip_norm > 0 && norm > oc.clip_norm ? static_cast<float>(oc.clip_norm / norm) : 1.0f;
-    dev_->dt->enqueue_update(dn, oc, fscale * clip, 0.0f, false, sequences, optimizer_.steps() + 1);
-    optimizer_.set_steps(optimizer_.steps() + 1);
-    DeviceImpl::params_written(network_);
-    dev_->slots_newer = Newer::device;
-    r.grad_norm = norm;
-  } else {
-    impl_->update_grads.assign(impl_->grads.begin(), impl_->grads.end());
-    r.grad_norm = optimizer_.apply(network_.params(), impl_->update_grads, impl_->weight_mask,
-                                   stats.count, sequences);
-  }
+  r.grad_norm = backend_->apply_gradient(network_, optimizer_, stats, sequences, scale, sumsq);
   r.applied = true;
   return r;
 }
 
-bool Trainer::parameters_finite() const {
-  if (dev_) {
-    auto& dn = DeviceImpl::net(network_);
-    dev_->dt->enqueue_param_sumsq(dn);
-    return std::isfinite(
-        dev_->dt->read_scalars(dn, cudabk::Scalar::kParamSq + 1)[cudabk::Scalar::kParamSq]);
-  }
-  for (float w : network_.params())
-    if (!std::isfinite(w)) return false;
-  return true;
-}
+bool Trainer::parameters_finite() const { return backend_->parameters_finite(network_); }
 
 }  // namespace melodl::lstm

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -78,6 +79,15 @@ struct StepStats {
 // operation uploads it. Each such download or upload costs a full copy (the parameter
 // count in floats), so a training loop on "cuda" should use compute_gradients +
 // apply_update (or train_batch) and read host copies only to log or checkpoint.
+class TrainBackend;  // lstm/backend.h (internal): the CPU or the CUDA backend
+
+// Trainer::train_batch's per-segment hook, called after each segment's forward and backward
+// instead of the update: gradients() holds the gradient of the segment's summed loss over its
+// backward window, carried_state() the segment's final state. The hook decides what happens
+// (typically checks, then apply_update(stats, segment.B)) and returns false to stop the batch
+// (the remaining segments are not run).
+using SegmentCallback = std::function<bool(const Batch& segment, const StepStats& stats)>;
+
 class Trainer {
  public:
   Trainer(Network network, const TrainConfig& config);
@@ -108,6 +118,9 @@ class Trainer {
   // Trains on one sequence batch: segments of tbptt_fwd, one update each. Throws
   // InvalidArgument on bad shapes/symbols.
   StepStats train_batch(const Batch& batch);
+  // The same segments and state, but each segment's update is on_segment's (see
+  // SegmentCallback); the StepStats sum loss and count of the segments run (no score).
+  StepStats train_batch(const Batch& batch, const SegmentCallback& on_segment);
   // One TBPTT segment from `state` (updated to the segment's final state) + one update.
   StepStats train_segment(const Batch& segment, State& state);
   // Loss only (no update), state reset at the start; segments of tbptt_fwd.
@@ -137,19 +150,14 @@ class Trainer {
   bool parameters_finite() const;
 
  private:
-  struct Impl;        // the CPU backend (lstm/trainer.cpp)
-  struct DeviceImpl;  // the CUDA backend's state and mirror flags (lstm/trainer.cpp)
-  // One segment on the device from the carried or the scratch state: forward, plus backward
-  // when `backward`, plus the optimiser update when `update` (train_segment's arithmetic).
-  StepStats device_segment(const Batch& segment, bool carried, int bwd, bool backward, bool update);
+  // The TBPTT loop over a sequence batch (train_batch's two forms).
+  StepStats run_batch(const Batch& batch, const SegmentCallback* on_segment);
 
   Network network_;
   TrainConfig config_;
   mutable Optimizer optimizer_;  // "cuda": slots are a host mirror
   Rng rng_;
-  mutable State carried_;  // "cuda": a host mirror of the device's carried state
-  std::unique_ptr<Impl> impl_;
-  std::unique_ptr<DeviceImpl> dev_;  // non-null when network_ runs on "cuda"
+  std::unique_ptr<TrainBackend> backend_;  // where segments run (the network's device)
 };
 
 }  // namespace melodl::lstm

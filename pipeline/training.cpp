@@ -122,6 +122,7 @@ void TrainSettings::validate() const {
   lstm::NetworkConfig net = network;
   if (net.vocab == 0) net.vocab = 2;  // set from the data later
   net.validate();
+  execution.validate();
   train.validate();
 }
 
@@ -146,8 +147,8 @@ struct TrainingRun::Impl {
   RunState st;
   fs::path latest;
   int consecutive_bad = 0;
-  // Fault injection.
-  std::int64_t fault_grad_at = -1, fault_grad_count = 1, fault_weight_at = -1, pause_ms = 0;
+  // Fault injection for the kill tests (see training.h).
+  std::int64_t pause_ms = 0;
   // Current epoch's window order.
   int perm_epoch = -1;
   std::vector<std::size_t> perm;
@@ -158,9 +159,6 @@ struct TrainingRun::Impl {
     std::vector<CorpusMelody> all = data.train;
     all.insert(all.end(), data.valid.begin(), data.valid.end());
     hash = Corpus::hash(all);
-    fault_grad_at = env_int("MELODL_FAULT_NAN_GRAD_AT_STEP", -1);
-    fault_grad_count = env_int("MELODL_FAULT_NAN_GRAD_COUNT", 1);
-    fault_weight_at = env_int("MELODL_FAULT_NAN_WEIGHT_AT_STEP", -1);
     pause_ms = env_int("MELODL_FAULT_CHECKPOINT_PAUSE_MS", 0);
   }
 
@@ -214,7 +212,7 @@ struct TrainingRun::Impl {
   }
 
   // Restores trainer and run state from a loaded checkpoint.
-  void adopt(GoodCheckpoint good, int threads, double lr_override) {
+  void adopt(GoodCheckpoint good, double lr_override) {
     auto& ck = good.ck;
     const auto it = ck.extra.find("data_hash");
     if (it == ck.extra.end() || it->second != std::to_string(hash))
@@ -229,11 +227,9 @@ struct TrainingRun::Impl {
     const auto rs = ck.extra.find("run_state");
     if (rs == ck.extra.end())
       throw InvalidArgument(good.path.string() + ": not a `melodl train` checkpoint");
-    if (threads > 0) ck.network_config.threads = threads;
-    // The backend is this run's choice, not the one the checkpoint was written on.
-    ck.network_config.device = settings.network.device;
     if (lr_override > 0) ck.train_config->optimizer.lr = static_cast<float>(lr_override);
-    trainer = std::make_unique<lstm::Trainer>(ck.make_trainer());
+    // Device, threads and CUDA options are this run's choice (checkpoints hold the model only).
+    trainer = std::make_unique<lstm::Trainer>(ck.make_trainer(settings.execution));
     st = RunState::from_json(rs->second);
     if (lr_override > 0) st.lr = lr_override;
     // A rate changed during training (--viz) is in the run state; older checkpoints'
@@ -263,45 +259,39 @@ struct TrainingRun::Impl {
         mask[t * B + j] = 1.0f;
       }
     }
-    const std::size_t seg =
-        settings.train.tbptt_fwd > 0 ? static_cast<std::size_t>(settings.train.tbptt_fwd) : T;
-    lstm::State state = trainer->network().zero_state(B);
-    for (std::size_t t0 = 0; t0 < T; t0 += seg) {
-      const std::size_t t1 = std::min(T, t0 + seg);
-      const std::size_t n = (t1 - t0) * static_cast<std::size_t>(B);
-      const std::size_t o = t0 * static_cast<std::size_t>(B);
-      lstm::Batch s{static_cast<int>(t1 - t0), B, std::span(in).subspan(o, n),
-                    std::span(tg).subspan(o, n), std::span(mask).subspan(o, n)};
+    // The trainer runs the TBPTT segments (from a zero state: reset_state_per_batch); each
+    // segment's update is ours: the loss and the gradient are checked first.
+    const lstm::Batch batch{static_cast<int>(T), B, in, tg, mask};
+    BatchResult result = BatchResult::ok;
+    trainer->train_batch(batch, [&](const lstm::Batch& s, const lstm::StepStats& ss) {
       ++st.attempts;
-      const lstm::StepStats ss = trainer->compute_gradients(s, state, settings.train.tbptt_bwd);
-      if (fault_grad_at >= 0 && st.attempts >= fault_grad_at &&
-          st.attempts < fault_grad_at + fault_grad_count) {
-        const auto g = trainer->mutable_gradients();
-        g[g.size() / 2] = std::numeric_limits<float>::quiet_NaN();
-      }
+      if (cb.before_update) cb.before_update(st.attempts, *trainer);
       // Checks the loss and the gradient and only then updates (on the GPU backend all of
       // it on the device: no parameter or gradient copies per step).
-      const lstm::UpdateReport up = trainer->apply_update(ss, B);
+      const lstm::UpdateReport up = trainer->apply_update(ss, s.B);
       if (!up.finite_loss || !up.finite_gradient) {
         ++st.skipped_steps;
         ++consecutive_bad;
         log(cb, "step " + std::to_string(st.attempts) + ": non-finite " +
                     (up.finite_loss ? "gradient norm" : "loss") + ", update skipped (" +
                     std::to_string(st.skipped_steps) + " skipped so far)");
-        if (consecutive_bad >= settings.max_bad_steps) return BatchResult::reload;
+        if (consecutive_bad >= settings.max_bad_steps) {
+          result = BatchResult::reload;
+          return false;
+        }
+        const lstm::State& state = std::as_const(*trainer).carried_state();
         bool state_ok = true;
         for (const auto& h : state.h) state_ok &= all_finite(h);
         for (const auto& c : state.c) state_ok &= all_finite(c);
-        if (!state_ok) break;  // the rest of this batch would only see NaN
-        continue;
+        return state_ok;  // else the rest of this batch would only see NaN
       }
       consecutive_bad = 0;
-      if (!up.applied) continue;  // nothing unmasked in this segment
-      if (fault_weight_at >= 0 && st.attempts == fault_weight_at)
-        trainer->network().params()[0] = std::numeric_limits<float>::quiet_NaN();
+      if (!up.applied) return true;  // nothing unmasked in this segment
+      if (cb.after_update) cb.after_update(st.attempts, *trainer);
       if (!trainer->parameters_finite()) {
         log(cb, "step " + std::to_string(st.attempts) + ": non-finite weights after the update");
-        return BatchResult::reload;
+        result = BatchResult::reload;
+        return false;
       }
       loss += ss.loss_sum;
       count += ss.count;
@@ -320,8 +310,12 @@ struct TrainingRun::Impl {
                       " from the live view (after update " + std::to_string(trainer->step_count()) +
                       ")");
         }
-    }
-    return BatchResult::ok;
+      return true;
+    });
+    // Every batch starts from a zero state: drop the final one, so that checkpoints hold no
+    // carried state (as before the trainer ran the segments).
+    trainer->set_carried_state(lstm::State{});
+    return result;
   }
 
   void reload(const TrainCallbacks& cb) {
@@ -330,7 +324,7 @@ struct TrainingRun::Impl {
     std::vector<std::string> skipped;
     GoodCheckpoint good = load_good(run_dir, &skipped);
     for (const auto& s : skipped) log(cb, "passing over checkpoint " + s);
-    adopt(std::move(good), settings.network.threads, lr);
+    adopt(std::move(good), lr);
     st.attempts = keep.attempts;
     st.skipped_steps = keep.skipped_steps;
     st.reloads = keep.reloads + 1;
@@ -390,7 +384,8 @@ TrainingRun::TrainingRun(fs::path run_dir, const TrainSettings& settings, Split 
   if (!list_checkpoints(m.run_dir / "checkpoints").empty())
     throw InvalidArgument(m.run_dir.string() +
                           " already holds checkpoints: use --resume or another --run-dir");
-  m.trainer = std::make_unique<lstm::Trainer>(lstm::Network(m.settings.network), m.settings.train);
+  m.trainer = std::make_unique<lstm::Trainer>(
+      lstm::Network(m.settings.network, m.settings.execution), m.settings.train);
   m.st.lr = m.settings.train.optimizer.lr;
 }
 
@@ -400,7 +395,7 @@ TrainingRun TrainingRun::resume(fs::path run_dir, const TrainSettings& settings,
   auto& m = *impl;
   m.run_dir = std::move(run_dir);
   m.settings = settings;
-  if (threads > 0) m.settings.network.threads = threads;
+  if (threads > 0) m.settings.execution.threads = threads;
   m.data = std::move(data);
   std::vector<std::string> skipped;
   GoodCheckpoint good = load_good(m.run_dir, &skipped);
@@ -412,7 +407,7 @@ TrainingRun TrainingRun::resume(fs::path run_dir, const TrainSettings& settings,
                             "\" does not cover the training data (" + mel.source + ")");
   m.init_data();
   const fs::path loaded = good.path;
-  m.adopt(std::move(good), m.settings.network.threads, 0.0);
+  m.adopt(std::move(good), 0.0);
   // Checkpoints written after the one we continue from belong to the lost future.
   for (const auto& p : list_checkpoints(m.run_dir / "checkpoints"))
     if (p.filename() > loaded.filename()) {

@@ -10,11 +10,10 @@
 // File I/O of samples (MIDI/WAV) and the manifest are the caller's (cmd_train.cpp):
 // this class calls back. See docs/training.md. Tests: tests/pipeline/.
 //
-// Fault injection for tests (environment, read at construction):
-//   MELODL_FAULT_NAN_GRAD_AT_STEP=N [MELODL_FAULT_NAN_GRAD_COUNT=K]: attempts N..N+K-1
-//     get a NaN gradient; MELODL_FAULT_NAN_WEIGHT_AT_STEP=N: a NaN weight after update N;
-//   MELODL_FAULT_CHECKPOINT_PAUSE_MS=M: sleep M ms after writing a checkpoint file and
-//     before updating `latest` (to kill a run in the middle of a checkpoint).
+// Fault injection for tests: the hooks of TrainCallbacks (before_update, after_update,
+// checkpoint_written); only the `latest` pause of the kill tests still comes from the
+// environment (MELODL_FAULT_CHECKPOINT_PAUSE_MS=M: sleep M ms after writing a checkpoint file
+// and before updating `latest`), because those tests kill the `melodl` program.
 #pragma once
 
 #include <atomic>
@@ -35,6 +34,7 @@ namespace melodl::pipeline {
 
 struct TrainSettings {
   lstm::NetworkConfig network;  // vocab is set from the data
+  lstm::ExecutionOptions execution;  // device, threads, CUDA options (not saved in checkpoints)
   lstm::TrainConfig train;
   int batch = 32;
   int window = 500;
@@ -114,6 +114,12 @@ struct TrainCallbacks {
   // updates (the --viz page's request), or nullopt. The run applies it with
   // Trainer::set_learning_rate and records it in RunState::lr.
   std::function<std::optional<double>()> take_lr;
+  // Hooks for tests (fault injection), on the training thread. before_update: after each
+  // segment's gradient, before its checks and update, with the update attempt number
+  // (RunState::attempts, 1-based) and the trainer (e.g. a NaN into mutable_gradients()).
+  // after_update: after each applied update, before the weight check (e.g. a NaN weight).
+  std::function<void(std::int64_t attempt, lstm::Trainer& trainer)> before_update;
+  std::function<void(std::int64_t attempt, lstm::Trainer& trainer)> after_update;
 };
 
 enum class RunEnd { finished, interrupted };
@@ -124,7 +130,8 @@ class TrainingRun {
   TrainingRun(std::filesystem::path run_dir, const TrainSettings& settings, Split data,
               Vocabulary vocab);
   // Continues run_dir from its last good checkpoint; the data must hash as recorded
-  // there (InvalidArgument otherwise). threads > 0 overrides the saved count.
+  // there (InvalidArgument otherwise). threads > 0 overrides settings.execution.threads;
+  // the checkpoint's device and thread count are not used (checkpoints hold the model only).
   static TrainingRun resume(std::filesystem::path run_dir, const TrainSettings& settings,
                             Split data, int threads = 0);
   ~TrainingRun();

@@ -5,7 +5,7 @@
 //
 // Per segment (T steps, B streams, N = T*B rows), on one stream:
 //   upload inputs, targets (and mask) [T,B];
-//   per layer l: lstm_layer_forward (or, with NetworkConfig::cuda_persistent and where the shape
+//   per layer l: lstm_layer_forward (or, with ExecutionOptions::cuda_persistent and where the shape
 //   fits, lstm_layer_forward_persistent) from the slot's state -> hs[l], cs[l], gates[l];
 //   logits [N,V] = broadcast(by) (a gather of row 0 with all-zero indices: an exact copy)
 //                  + hs[top] Wy (cuBLAS);
@@ -137,9 +137,12 @@ void d2d(void* dst, const void* src, std::size_t bytes, cudaStream_t s) {
   if (bytes > 0) MELODL_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, s));
 }
 
-cuda::GemmMath gemm_math(const NetworkConfig& c) {
-  if (c.cuda_math == "fp32") return cuda::GemmMath::kFp32;
-  if (c.cuda_math == "bf16") return cuda::GemmMath::kBf16;
+cuda::GemmMath gemm_math(const ExecutionOptions& e) {
+  switch (e.cuda_math) {
+    case CudaMath::fp32: return cuda::GemmMath::kFp32;
+    case CudaMath::bf16: return cuda::GemmMath::kBf16;
+    case CudaMath::tf32: break;
+  }
   return cuda::GemmMath::kTf32;
 }
 
@@ -149,11 +152,9 @@ constexpr std::size_t kF = sizeof(float);
 
 std::uint64_t allocation_generation() { return g_alloc_generation.load(std::memory_order_relaxed); }
 
-bool use_cuda(const std::string& device) {
-  if (device == "cpu") return false;
-  if (device == "auto") return cuda::available();
-  MELODL_CHECK(device == "cuda", "[device] unknown device \"" + device +
-                                     "\" (expected \"cpu\", \"cuda\" or \"auto\")");
+bool use_cuda(Device device) {
+  if (device == Device::cpu) return false;
+  if (device == Device::automatic) return cuda::available();
   MELODL_CHECK(cuda::available(),
                "[device] device \"cuda\" is not usable: " + cuda::unavailable_reason());
   return true;
@@ -162,10 +163,11 @@ bool use_cuda(const std::string& device) {
 // ---- DeviceNet ----------------------------------------------------------------------------
 
 struct DeviceNet::Impl {
-  Impl(const NetworkConfig& c, const ParamLayout& l)
-      : cfg(c), layout(l), ctx(gemm_math(c)), params(l.total) {}
+  Impl(const NetworkConfig& c, const ExecutionOptions& e, const ParamLayout& l)
+      : cfg(c), options(e), layout(l), ctx(gemm_math(e)), params(l.total) {}
 
   NetworkConfig cfg;
+  ExecutionOptions options;  // execution options (cuda_math, cuda_*)
   ParamLayout layout;
   cuda::DeviceContext ctx;
   Buf<float> params;
@@ -208,7 +210,7 @@ struct DeviceNet::Impl {
 
   cuda::ExecContext exec() const { return ctx.exec(); }
   cudaStream_t stream() const { return ctx.stream(); }
-  cuda::GemmMath ctx_math() const { return gemm_math(cfg); }
+  cuda::GemmMath ctx_math() const { return gemm_math(options); }
 
   // Grows like every other workspace (ensure: a reallocation invalidates captured graphs,
   // which hold the old pointer) and zeroes the new buffer.
@@ -251,7 +253,7 @@ struct DeviceNet::Impl {
   // asked once per shape and direction.
   std::map<std::pair<int, int>, bool> persistent_fwd_fits, persistent_bwd_fits;
   void layer_forward(const LayerFwdArgs& a, const cuda::ExecContext& ex) {
-    if (cfg.cuda_persistent) {
+    if (options.cuda_persistent) {
       const auto key = std::make_pair(a.B, a.H);
       auto it = persistent_fwd_fits.find(key);
       if (it == persistent_fwd_fits.end())
@@ -266,7 +268,7 @@ struct DeviceNet::Impl {
     cuda::lstm_layer_forward(a, ex);
   }
   void layer_backward(const LayerBwdArgs& a, const cuda::ExecContext& ex) {
-    if (cfg.cuda_persistent) {
+    if (options.cuda_persistent) {
       const auto key = std::make_pair(a.B, a.H);
       auto it = persistent_bwd_fits.find(key);
       if (it == persistent_bwd_fits.end())
@@ -291,8 +293,9 @@ struct DeviceNet::Impl {
   }
 };
 
-DeviceNet::DeviceNet(const NetworkConfig& config, const ParamLayout& layout) {
-  guarded("Network (cuda)", [&] { impl_ = std::make_unique<Impl>(config, layout); });
+DeviceNet::DeviceNet(const NetworkConfig& config, const ExecutionOptions& execution,
+                     const ParamLayout& layout) {
+  guarded("Network (cuda)", [&] { impl_ = std::make_unique<Impl>(config, execution, layout); });
 }
 
 DeviceNet::~DeviceNet() = default;
@@ -649,7 +652,7 @@ void DeviceTrainer::enqueue_segment(DeviceNet& net, const Batch& seg, StateSlot 
     t.staging.uploaded(d.stream());
 
     // 3. forward, loss, backward and the final state: eagerly or as a (cached) CUDA graph
-    if (!d.cfg.cuda_graphs) {
+    if (!d.options.cuda_graphs) {
       t.segment_body(d, st, T, B, bwd, backward, has_mask, chunk);
       return;
     }
@@ -683,14 +686,14 @@ void DeviceTrainer::enqueue_segment(DeviceNet& net, const Batch& seg, StateSlot 
 }
 
 int DeviceTrainer::Impl::wavefront_chunk(const DeviceNet::Impl& d, int T) const {
-  const int c = d.cfg.cuda_wavefront;
-  if (c <= 0 || d.cfg.layers < 2 || d.cfg.cuda_persistent || c >= T) return 0;
+  const int c = d.options.cuda_wavefront;
+  if (c <= 0 || d.cfg.layers < 2 || d.options.cuda_persistent || c >= T) return 0;
   return c;
 }
 
 void DeviceTrainer::Impl::ensure_wavefront(DeviceNet::Impl& d, int T, int B, bool backward) {
   const int L = d.cfg.layers, H = d.cfg.hidden;
-  const int C = d.cfg.cuda_wavefront, K = (T + C - 1) / C;
+  const int C = d.options.cuda_wavefront, K = (T + C - 1) / C;
   while (static_cast<int>(side.size()) < L - 1) side.emplace_back(d.ctx_math());
   const std::size_t need = static_cast<std::size_t>(L) * K * 2 + 1;
   while (events.size() < need) events.push_back(std::make_unique<Event>());

@@ -1,8 +1,8 @@
 // lstm/cuda/backend.h: the internal interface between melodl::lstm's public classes
 // (Network, Trainer) and its CUDA backend. CUDA-free and not installed: the public headers
-// only forward-declare Network::Device and Trainer::DeviceImpl. Implemented by
+// only forward-declare Network::DeviceCopy and Trainer::DeviceImpl. Implemented by
 // lstm/cuda/backend.cpp (CUDA builds, on the launchers of kernels/) and by
-// lstm/cuda/no_cuda.cpp (CPU-only builds: use_cuda("cuda") throws "built without CUDA",
+// lstm/cuda/no_cuda.cpp (CPU-only builds: use_cuda(Device::cuda) throws "built without CUDA",
 // nothing else is reachable).
 //
 // Design (docs/design.md "CUDA backend"): the device copy of the parameters, the gradient,
@@ -27,10 +27,10 @@
 
 namespace melodl::lstm::cudabk {
 
-// Resolves NetworkConfig::device: "cpu" -> false; "auto" -> whether a CUDA device is usable;
-// "cuda" -> true, or throws InvalidArgument naming the reason ("melodl was built without
-// CUDA ..." or the device probe's "no usable CUDA device: ..."). Other values throw.
-bool use_cuda(const std::string& device);
+// Resolves ExecutionOptions::device: cpu -> false; automatic -> whether a CUDA device is
+// usable; cuda -> true, or throws InvalidArgument naming the reason ("melodl was built
+// without CUDA ..." or the device probe's "no usable CUDA device: ...").
+bool use_cuda(Device device);
 
 // Generation of the device workspaces: changes whenever any of them is (re)allocated after
 // construction, which invalidates every captured CUDA graph (graphs keep the generation they
@@ -41,7 +41,8 @@ std::uint64_t allocation_generation();
 // every device operation of that network (and of a Trainer holding it) runs on.
 class DeviceNet {
  public:
-  DeviceNet(const NetworkConfig& config, const ParamLayout& layout);
+  DeviceNet(const NetworkConfig& config, const ExecutionOptions& execution,
+            const ParamLayout& layout);
   ~DeviceNet();
   DeviceNet(const DeviceNet&) = delete;
   DeviceNet& operator=(const DeviceNet&) = delete;
@@ -147,8 +148,10 @@ namespace melodl::lstm {
 
 // The device side of a Network on "cuda" (see network.h): the DeviceNet and which copy of the
 // parameters is newer. At most one of the two flags is set.
-struct Network::Device {
-  Device(const NetworkConfig& config, const ParamLayout& layout) : net(config, layout) {}
+struct Network::DeviceCopy {
+  DeviceCopy(const NetworkConfig& config, const ExecutionOptions& execution,
+             const ParamLayout& layout)
+      : net(config, execution, layout) {}
   cudabk::DeviceNet net;
   bool host_stale = false;    // the device parameters are newer than Network::params_
   bool device_stale = false;  // Network::params_ is newer than the device parameters

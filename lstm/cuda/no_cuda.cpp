@@ -1,5 +1,5 @@
 // lstm/cuda/no_cuda.cpp: the CUDA backend interface (lstm/cuda/backend.h) in a CPU-only build
-// (MELODL_CUDA=OFF or no nvcc). use_cuda("cuda") throws "built without CUDA"; "auto"
+// (MELODL_CUDA=OFF or no nvcc). use_cuda(Device::cuda) throws "built without CUDA"; automatic
 // resolves to the CPU, so no DeviceNet or DeviceTrainer is ever constructed and the other
 // members only exist to link (each throws if reached).
 #include "kernels/runtime.h"
@@ -15,17 +15,15 @@ namespace {
 
 std::uint64_t allocation_generation() { return 0; }  // no device workspaces exist
 
-bool use_cuda(const std::string& device) {
-  if (device == "cpu" || device == "auto") return false;
-  MELODL_CHECK(device == "cuda", "[device] unknown device \"" + device +
-                                     "\" (expected \"cpu\", \"cuda\" or \"auto\")");
+bool use_cuda(Device device) {
+  if (device == Device::cpu || device == Device::automatic) return false;
   throw InvalidArgument("[device] device \"cuda\" is not usable: " + cuda::unavailable_reason());
 }
 
 struct DeviceNet::Impl {};
 struct DeviceTrainer::Impl {};
 
-DeviceNet::DeviceNet(const NetworkConfig&, const ParamLayout&) { unreachable("DeviceNet"); }
+DeviceNet::DeviceNet(const NetworkConfig&, const ExecutionOptions&, const ParamLayout&) { unreachable("DeviceNet"); }
 DeviceNet::~DeviceNet() = default;
 void DeviceNet::upload_params(const float*) { unreachable("DeviceNet::upload_params"); }
 void DeviceNet::download_params(float*) { unreachable("DeviceNet::download_params"); }

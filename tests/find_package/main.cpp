@@ -14,12 +14,13 @@ int main() {
   cfg.vocab = 4;
   cfg.layers = 1;
   cfg.hidden = 16;
-  cfg.threads = 1;
+  ExecutionOptions exec;  // where and how it computes: the CPU, one thread
+  exec.threads = 1;
   TrainConfig tc;
   tc.optimizer.kind = OptimizerKind::adam;
   tc.optimizer.lr = 0.02f;
   tc.tbptt_fwd = tc.tbptt_bwd = 12;
-  Trainer trainer(Network(cfg), tc);
+  Trainer trainer(Network(cfg, exec), tc);
   const int T = 24, B = 4;
   double first = 0, last = 0;
   for (int step = 0; step < 40; ++step) {

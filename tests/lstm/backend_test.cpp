@@ -20,7 +20,7 @@ class BackendVsRef : public ::testing::TestWithParam<BackendCase> {};
 
 TEST_P(BackendVsRef, LossGradientsAndStateMatchDoubleReference) {
   const BackendCase c = GetParam();
-  Network net(test::small_config(c.V, c.layers, c.H, c.peepholes, c.threads));
+  Network net(test::small_config(c.V, c.layers, c.H, c.peepholes), test::on_cpu(c.threads));
   test::randomize(net, 21);
   const ParamLayout L = net.layout();
   std::vector<double> P(net.params().begin(), net.params().end());
@@ -74,7 +74,7 @@ INSTANTIATE_TEST_SUITE_P(Shapes, BackendVsRef,
                                            BackendCase{1, 64, 20, 6, 3, 2, 0, false, true}));
 
 TEST(Backend, RunLogitsMatchReference) {
-  Network net(test::small_config(9, 2, 13, true));
+  Network net(test::small_config(9, 2, 13, true), test::on_cpu());
   test::randomize(net, 2);
   std::vector<double> P(net.params().begin(), net.params().end());
   const int T = 6, B = 3;
@@ -90,7 +90,7 @@ TEST(Backend, RunLogitsMatchReference) {
 }
 
 TEST(Backend, PerLayerRunAndStepMatchReference) {
-  Network net(test::small_config(9, 3, 13, true));
+  Network net(test::small_config(9, 3, 13, true), test::on_cpu());
   test::randomize(net, 12);
   std::vector<double> P(net.params().begin(), net.params().end());
   const int T = 7, B = 2, H = 13, V = 9;
@@ -126,7 +126,7 @@ TEST(Backend, PerLayerRunAndStepMatchReference) {
 }
 
 TEST(Backend, RunEqualsLoopOfStep) {
-  Network net(test::small_config(7, 2, 10, true));
+  Network net(test::small_config(7, 2, 10, true), test::on_cpu());
   test::randomize(net, 8);
   const int T = 9, B = 4, V = 7;
   const auto seg = test::random_batch(T, B, V, 6);
@@ -143,7 +143,7 @@ TEST(Backend, RunEqualsLoopOfStep) {
 
 TEST(Backend, TwoChunksWithCarriedStateEqualOneChunk) {
   for (int threads : {1, 2}) {
-    Network net(test::small_config(8, 2, 24, true, threads));
+    Network net(test::small_config(8, 2, 24, true), test::on_cpu(threads));
     test::randomize(net, 9);
     const int T = 10, B = 3;
     const auto seg = test::random_batch(T, B, 8, 7);
@@ -172,14 +172,14 @@ TEST(Backend, TwoChunksWithCarriedStateEqualOneChunk) {
 }
 
 std::vector<float> train_some(int threads, std::uint64_t seed) {
-  NetworkConfig cfg = test::small_config(12, 2, 40, true, threads);
+  NetworkConfig cfg = test::small_config(12, 2, 40, true);
   cfg.seed = seed;
   TrainConfig tc;
   tc.optimizer.kind = OptimizerKind::adam;
   tc.optimizer.lr = 0.01f;
   tc.tbptt_fwd = 8;
   tc.tbptt_bwd = 8;
-  Trainer tr{Network(cfg), tc};
+  Trainer tr{Network(cfg, test::on_cpu(threads)), tc};
   for (int k = 0; k < 3; ++k) tr.train_batch(test::random_batch(20, 6, 12, 100 + k).view());
   return {tr.network().params().begin(), tr.network().params().end()};
 }

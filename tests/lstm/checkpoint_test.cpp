@@ -1,10 +1,13 @@
 // tests/lstm/checkpoint_test.cpp: Network/Trainer checkpoints: weights and optimiser state
 // round-trip exactly; resuming mid-training continues bitwise identically to an
 // uninterrupted run (same thread count); a checkpoint of another config or vocabulary
-// gives a clear error; a damaged file is rejected; weights-only files cannot resume.
+// gives a clear error; a damaged file is rejected; weights-only files cannot resume; a
+// checkpoint written before the execution options left NetworkConfig (issue 13) still loads.
 // Run: ctest --test-dir build -R Checkpoint
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -25,7 +28,7 @@ fs::path temp_path(const std::string& name) {
 }
 
 Trainer make_trainer(OptimizerKind kind, bool reset_state = true) {
-  NetworkConfig cfg = test::small_config(9, 2, 12, true, 2);
+  NetworkConfig cfg = test::small_config(9, 2, 12, true);
   TrainConfig tc;
   tc.optimizer.kind = kind;
   tc.optimizer.lr = kind == OptimizerKind::dl4j_rmsprop ? 0.1f : 0.01f;
@@ -33,7 +36,7 @@ Trainer make_trainer(OptimizerKind kind, bool reset_state = true) {
   tc.tbptt_fwd = 5;
   tc.tbptt_bwd = 5;
   tc.reset_state_per_batch = reset_state;
-  return Trainer(Network(cfg), tc);
+  return Trainer(Network(cfg, test::on_cpu(2)), tc);
 }
 
 std::vector<float> params_of(const Trainer& t) {
@@ -62,7 +65,7 @@ TEST(Checkpoint, ResumeIsBitwiseIdentical) {
     EXPECT_EQ(ck.vocabulary, "vocab-abc");
     EXPECT_EQ(ck.extra.at("epoch"), "1");
     EXPECT_EQ(ck.step, 9);
-    Trainer resumed = ck.make_trainer();
+    Trainer resumed = ck.make_trainer(test::on_cpu(2));
     EXPECT_EQ(resumed.step_count(), 9);
     for (int k = 3; k < 6; ++k) {
       const auto b = test::random_batch(15, 4, 9, resumed.rng().next_u64());
@@ -74,7 +77,7 @@ TEST(Checkpoint, ResumeIsBitwiseIdentical) {
 }
 
 TEST(Checkpoint, WeightsOnlyRoundTripAndCannotResume) {
-  Network net(test::small_config(7, 1, 5, false));
+  Network net(test::small_config(7, 1, 5, false), test::on_cpu());
   const fs::path p = temp_path("weights.safetensors");
   save_checkpoint(p, net, "v");
   const LoadedCheckpoint ck = load_checkpoint(p);
@@ -92,7 +95,7 @@ TEST(Checkpoint, WeightsOnlyRoundTripAndCannotResume) {
 }
 
 TEST(Checkpoint, OtherConfigOrVocabularyGivesClearError) {
-  Network net(test::small_config(7, 2, 5, true));
+  Network net(test::small_config(7, 2, 5, true), test::on_cpu());
   const fs::path p = temp_path("compat.safetensors");
   save_checkpoint(p, net, "abcdefg");
   const LoadedCheckpoint ck = load_checkpoint(p);
@@ -118,7 +121,7 @@ TEST(Checkpoint, OtherConfigOrVocabularyGivesClearError) {
 }
 
 TEST(Checkpoint, DamagedOrForeignFilesAreRejected) {
-  Network net(test::small_config(7, 1, 5, true));
+  Network net(test::small_config(7, 1, 5, true), test::on_cpu());
   const fs::path p = temp_path("damaged.safetensors");
   save_checkpoint(p, net, "v");
   {
@@ -139,6 +142,60 @@ TEST(Checkpoint, DamagedOrForeignFilesAreRejected) {
     if (t.name == "out.b") t = make_tensor("out.b", std::vector<float>(6, 0.0f), {6});
   write_checkpoint_file(p, f);
   EXPECT_THROW(load_checkpoint(p), InvalidArgument);
+}
+
+// A real checkpoint of `melodl train --threads 1` (1 x 8 LSTM, Adam, 52 updates) written
+// before issue 13 moved device, threads and cuda_* out of NetworkConfig: its
+// "lstm.network_config" still holds them. They are ignored (the caller's ExecutionOptions
+// decide), the model and the training state load, and training continues.
+TEST(Checkpoint, PreIssue13CheckpointLoads) {
+  const fs::path p = fs::path(MELODL_LSTM_TEST_DATA) / "pre-issue13.safetensors";
+  const CheckpointFile raw = read_checkpoint_file(p);
+  ASSERT_NE(raw.metadata.at("lstm.network_config").find("\"device\":\"cpu\""), std::string::npos)
+      << "the fixture must be an old-style checkpoint";
+  const LoadedCheckpoint ck = load_checkpoint(p);
+  EXPECT_EQ(ck.network_config.vocab, 46);
+  EXPECT_EQ(ck.network_config.layers, 1);
+  EXPECT_EQ(ck.network_config.hidden, 8);
+  EXPECT_TRUE(ck.network_config.peepholes);
+  EXPECT_EQ(ck.network_config.seed, 12350u);
+  EXPECT_EQ(ck.network_config.to_json().find("device"), std::string::npos);
+  EXPECT_EQ(ck.vocabulary.size(), 46u);
+  EXPECT_EQ(ck.step, 52);
+  ASSERT_TRUE(ck.train_config.has_value());
+  EXPECT_EQ(ck.train_config->optimizer.kind, OptimizerKind::adam);
+  EXPECT_EQ(ck.train_config->tbptt_fwd, 25);
+  EXPECT_EQ(ck.extra.count("run_state"), 1u);
+  // the parameters are the file's tensors, bit for bit
+  const ParamLayout layout = ParamLayout::for_config(ck.network_config);
+  for (const auto& t : layout.tensors) {
+    const NamedTensor& nt = find_tensor(raw, t.name);
+    const std::vector<float> v = as_floats(nt);
+    ASSERT_EQ(v.size(), t.size()) << t.name;
+    EXPECT_EQ(std::memcmp(v.data(), ck.params.data() + t.offset, v.size() * sizeof(float)), 0)
+        << t.name;
+  }
+  const Network net = ck.make_network(test::on_cpu());
+  EXPECT_EQ(net.device(), Device::cpu);
+  State st = net.zero_state(2);
+  const std::vector<std::int32_t> sym = {0, 45};
+  std::vector<float> logits(2 * 46);
+  net.step(sym, st, logits);
+  for (float x : logits) ASSERT_TRUE(std::isfinite(x));
+  Trainer tr = ck.make_trainer(test::on_cpu());
+  EXPECT_EQ(tr.step_count(), 52);
+  const auto batch = test::random_batch(25, 2, 46, 7);
+  const StepStats s = tr.train_batch(batch.view());
+  EXPECT_TRUE(std::isfinite(s.loss_sum));
+  EXPECT_EQ(tr.step_count(), 53);
+  // saved again, the model metadata holds no execution choice
+  const fs::path q = temp_path("resaved.safetensors");
+  save_checkpoint(q, tr, ck.vocabulary, ck.extra);
+  const std::string cfg = read_checkpoint_file(q).metadata.at("lstm.network_config");
+  for (const char* key : {"device", "threads", "cuda_math", "cuda_persistent", "cuda_graphs",
+                          "cuda_wavefront"})
+    EXPECT_EQ(cfg.find(key), std::string::npos) << key << " in " << cfg;
+  EXPECT_EQ(load_checkpoint(q).step, 53);
 }
 
 }  // namespace

@@ -88,22 +88,24 @@ class CudaVsCpu : public ::testing::TestWithParam<std::tuple<Shape, std::string>
   }
 };
 
-NetworkConfig config(const Shape& s, const std::string& device, const std::string& math) {
-  NetworkConfig c = test::small_config(s.V, s.layers, s.H, s.peepholes, 2);
-  c.device = device;
-  c.cuda_math = math;
-  return c;
+NetworkConfig config(const Shape& s) { return test::small_config(s.V, s.layers, s.H, s.peepholes); }
+
+ExecutionOptions execution(const std::string& device, const std::string& math) {
+  ExecutionOptions e = test::on_cpu(2);
+  e.device = device_from_string(device);
+  e.cuda_math = cuda_math_from_string(math);
+  return e;
 }
 
 // A CUDA network with random (unsaturated) weights and a CPU network with the same weights.
 std::pair<Network, Network> twin_networks(const Shape& s, const std::string& math,
                                           std::uint64_t seed, bool persistent = false) {
-  NetworkConfig gc = config(s, "cuda", math);
-  gc.cuda_persistent = persistent;
-  Network gpu(gc);
+  ExecutionOptions gx = execution("cuda", math);
+  gx.cuda_persistent = persistent;
+  Network gpu(config(s), gx);
   test::randomize(gpu, seed);  // writes the host mirror; uploaded before the next device use
   const std::span<const float> p = std::as_const(gpu).params();
-  Network cpu(config(s, "cpu", math), std::vector<float>(p.begin(), p.end()));
+  Network cpu(config(s), std::vector<float>(p.begin(), p.end()), execution("cpu", math));
   return {std::move(gpu), std::move(cpu)};
 }
 
@@ -143,7 +145,7 @@ Tol tolerance(const std::string& math, const Shape& s) {
 TEST_P(CudaVsCpu, RunLogitsAndStateMatchCpu) {
   const auto& [s, math] = GetParam();
   auto [gpu, cpu] = twin_networks(s, math, 21);
-  EXPECT_EQ(gpu.device(), "cuda");
+  EXPECT_EQ(gpu.device(), Device::cuda);
   const auto seg = test::random_batch(s.T, s.B, s.V, 31);
   State sg = random_state(cpu, s.B, 5), sc = random_state(cpu, s.B, 5);
   std::vector<float> lg(static_cast<std::size_t>(s.T) * s.B * s.V), lc(lg.size());
@@ -331,10 +333,10 @@ TEST_F(CudaBackend, RepeatRunsAreBitwiseEqual) {
 // every loss, score, norm and gradient value, then the parameters.
 std::vector<double> training_trace(const Shape& s, const std::string& math, bool graphs,
                                    int wavefront) {
-  NetworkConfig gc = config(s, "cuda", math);
-  gc.cuda_graphs = graphs;
-  gc.cuda_wavefront = wavefront;
-  Network net(gc);
+  ExecutionOptions gx = execution("cuda", math);
+  gx.cuda_graphs = graphs;
+  gx.cuda_wavefront = wavefront;
+  Network net(config(s), gx);
   test::randomize(net, 41);
   TrainConfig tc;
   tc.optimizer.kind = OptimizerKind::adam;
@@ -404,9 +406,9 @@ TEST_F(CudaBackend, GraphsGiveBitwiseTheEagerResults) {
 // inference chunks, a sampling session, a larger batch).
 TEST_F(CudaBackend, EveryWorkspaceAllocationInvalidatesGraphs) {
   const Shape s{2, 9, 11, 0, 3, 0, true, false};
-  NetworkConfig gc = config(s, "cuda", "fp32");
-  gc.cuda_graphs = true;
-  Network net(gc);
+  ExecutionOptions gx = execution("cuda", "fp32");
+  gx.cuda_graphs = true;
+  Network net(config(s), gx);
   test::randomize(net, 45);
   TrainConfig tc;
   tc.tbptt_fwd = 5;
@@ -562,7 +564,7 @@ TEST_F(CudaBackend, SetLearningRateReachesTheDeviceUpdate) {
                               std::as_const(c.network()).params(), 0, 0));
 }
 
-// NetworkConfig::cuda_persistent: the variant-(b) layer forward inside training (its
+// ExecutionOptions::cuda_persistent: the variant-(b) layer forward inside training (its
 // activations feed the variant-(a) backward) and inference, against the CPU in exact fp32
 // (the persistent recurrence is FP32 SIMT whatever cuda_math says).
 TEST_F(CudaBackend, PersistentVariantMatchesCpu) {
@@ -576,7 +578,7 @@ TEST_F(CudaBackend, PersistentVariantMatchesCpu) {
       continue;
     }
     auto [gpu, cpu] = twin_networks(s, "fp32", 41, /*persistent=*/true);
-    EXPECT_TRUE(gpu.config().cuda_persistent);
+    EXPECT_TRUE(gpu.execution().cuda_persistent);
     const ParamLayout L = cpu.layout();
     const auto seg = test::random_batch(s.T, s.B, s.V, 42, s.mask);
     // inference
@@ -617,12 +619,12 @@ TEST_F(CudaBackend, PersistentVariantMatchesCpu) {
 TEST_F(CudaBackend, Bf16MathMatchesCpuLoosely) {
   for (const bool persistent : {false, true}) {
     const Shape s{2, 33, 11, 20, 7, 8, true, true};
-    NetworkConfig gc = config(s, "cuda", "bf16");
-    gc.cuda_persistent = persistent;
-    Network gpu(gc);
+    ExecutionOptions gx = execution("cuda", "bf16");
+    gx.cuda_persistent = persistent;
+    Network gpu(config(s), gx);
     test::randomize(gpu, 43);
     const std::span<const float> p = std::as_const(gpu).params();
-    Network cpu(config(s, "cpu", "fp32"), std::vector<float>(p.begin(), p.end()));
+    Network cpu(config(s), std::vector<float>(p.begin(), p.end()), execution("cpu", "fp32"));
     const auto seg = test::random_batch(s.T, s.B, s.V, 44, s.mask);
     State ig = random_state(cpu, s.B, 7), ic = random_state(cpu, s.B, 7);
     std::vector<float> lg(static_cast<std::size_t>(s.T) * s.B * s.V), lc(lg.size());
@@ -669,15 +671,16 @@ TEST_F(CudaBackend, CheckpointRoundTripAndBitwiseResume) {
     }
   }
   LoadedCheckpoint ck = load_checkpoint(p);
-  EXPECT_EQ(ck.network_config.device, "cuda");
+  // the model only: no execution choice in the file
+  EXPECT_EQ(ck.network_config.to_json().find("device"), std::string::npos);
   EXPECT_EQ(ck.step, 9);
   // the file holds the device state at save time
   EXPECT_TRUE(test::allclose(ck.params, std::as_const(first.network()).params(), 0, 0));
   EXPECT_EQ(ck.optimizer_slots, std::as_const(first).optimizer().slots());
   ASSERT_EQ(ck.carried_state.batch, s.B);
   EXPECT_TRUE(test::allclose(ck.carried_state.h[1], first.carried_state().h[1], 0, 0));
-  Trainer resumed = ck.make_trainer();
-  EXPECT_EQ(resumed.network().device(), "cuda");
+  Trainer resumed = ck.make_trainer(execution("cuda", "tf32"));
+  EXPECT_EQ(resumed.network().device(), Device::cuda);
   for (int k = 3; k < 6; ++k)
     resumed.train_batch(test::random_batch(s.T, s.B, s.V, resumed.rng().next_u64()).view());
   EXPECT_TRUE(test::allclose(std::as_const(resumed.network()).params(),
@@ -685,9 +688,8 @@ TEST_F(CudaBackend, CheckpointRoundTripAndBitwiseResume) {
   EXPECT_EQ(std::as_const(resumed).optimizer().slots(),
             std::as_const(straight).optimizer().slots());
   // the same file resumes on the CPU (device is a runtime choice)
-  ck.network_config.device = "cpu";
-  Trainer on_cpu = ck.make_trainer();
-  EXPECT_EQ(on_cpu.network().device(), "cpu");
+  Trainer on_cpu = ck.make_trainer(execution("cpu", "tf32"));
+  EXPECT_EQ(on_cpu.network().device(), Device::cpu);
   EXPECT_TRUE(test::allclose(on_cpu.network().params(), ck.params, 0, 0));
   fs::remove_all(p.parent_path());
 }

@@ -26,28 +26,29 @@ std::string message_of(const std::function<void()>& fn) {
 }
 
 TEST(Device, AutoResolvesToCudaOnlyWhenUsable) {
-  const std::string expect = melodl::cuda::available() ? "cuda" : "cpu";
-  EXPECT_EQ(resolve_device("auto"), expect);
-  EXPECT_EQ(resolve_device("cpu"), "cpu");
-  NetworkConfig c = test::small_config(7, 2, 9, true);
-  c.device = "auto";
-  Network a(c);
+  const Device expect = melodl::cuda::available() ? Device::cuda : Device::cpu;
+  EXPECT_EQ(resolve_device(Device::automatic), expect);
+  EXPECT_EQ(resolve_device(Device::cpu), Device::cpu);
+  const NetworkConfig c = test::small_config(7, 2, 9, true);
+  ExecutionOptions e;
+  e.device = Device::automatic;
+  Network a(c, e);
   EXPECT_EQ(a.device(), expect);
-  c.device = "cpu";
-  Network b(c);
-  EXPECT_EQ(b.device(), "cpu");
+  EXPECT_EQ(a.execution().device, Device::automatic);
+  e.device = Device::cpu;
+  Network b(c, e);
+  EXPECT_EQ(b.device(), Device::cpu);
   // same seed, same initial weights whatever the device
   EXPECT_TRUE(test::allclose(a.params(), b.params(), 0, 0));
 }
 
 TEST(Device, AutoWithoutDeviceTrainsExactlyLikeCpu) {
   if (melodl::cuda::available()) GTEST_SKIP() << "a CUDA device is usable: auto means cuda here";
-  NetworkConfig c = test::small_config(7, 2, 9, true, 1);
-  c.device = "auto";
-  NetworkConfig d = c;
-  d.device = "cpu";
-  Trainer ta(Network(c), TrainConfig{});
-  Trainer tb(Network(d), TrainConfig{});
+  const NetworkConfig c = test::small_config(7, 2, 9, true);
+  ExecutionOptions e = test::on_cpu(1);
+  e.device = Device::automatic;
+  Trainer ta(Network(c, e), TrainConfig{});
+  Trainer tb(Network(c, test::on_cpu(1)), TrainConfig{});
   for (int k = 0; k < 3; ++k) {
     const auto batch = test::random_batch(12, 3, 7, 100 + k);
     const StepStats sa = ta.train_batch(batch.view());
@@ -59,42 +60,68 @@ TEST(Device, AutoWithoutDeviceTrainsExactlyLikeCpu) {
 
 TEST(Device, CudaWithoutDeviceNamesTheReason) {
   if (melodl::cuda::available()) GTEST_SKIP() << "a CUDA device is usable";
-  NetworkConfig c = test::small_config(7, 1, 5, false);
-  c.device = "cuda";
-  EXPECT_NO_THROW(c.validate());  // the value is valid; the machine cannot run it
+  const NetworkConfig c = test::small_config(7, 1, 5, false);
+  ExecutionOptions e;
+  e.device = Device::cuda;
+  EXPECT_NO_THROW(e.validate());  // the value is valid; the machine cannot run it
   const std::string reason = melodl::cuda::unavailable_reason();
   ASSERT_FALSE(reason.empty());
-  const std::string msg = message_of([&] { Network n(c); });
+  const std::string msg = message_of([&] { Network n(c, e); });
   EXPECT_NE(msg.find("device \"cuda\""), std::string::npos) << msg;
   EXPECT_NE(msg.find(reason), std::string::npos) << msg;
-  EXPECT_NE(message_of([] { (void)resolve_device("cuda"); }).find(reason), std::string::npos);
+  EXPECT_NE(message_of([] { (void)resolve_device(Device::cuda); }).find(reason),
+            std::string::npos);
 #ifndef MELODL_TEST_HAS_CUDA
   EXPECT_NE(msg.find("built without CUDA"), std::string::npos) << msg;
 #endif
 }
 
-TEST(Device, ConfigFieldsValidateAndRoundTrip) {
-  NetworkConfig c = test::small_config(7, 1, 5, false);
-  c.device = "gpu";
-  EXPECT_NE(message_of([&] { c.validate(); }).find("device must be \"cpu\", \"cuda\" or \"auto\""),
+TEST(Device, ExecutionOptionsValidateAndRoundTrip) {
+  EXPECT_NE(message_of([] { (void)device_from_string("gpu"); }).find("unknown device \"gpu\""),
             std::string::npos);
-  EXPECT_NE(message_of([] { (void)resolve_device("gpu"); }).find("unknown device \"gpu\""),
+  EXPECT_NE(message_of([] { (void)cuda_math_from_string("fp16"); }).find("\"fp16\""),
             std::string::npos);
-  c.device = "auto";
-  c.cuda_math = "fp16";
-  EXPECT_NE(message_of([&] { c.validate(); }).find("cuda_math"), std::string::npos);
-  c.cuda_math = "fp32";
-  c.cuda_persistent = true;
-  const NetworkConfig d = NetworkConfig::from_json(c.to_json());
-  EXPECT_EQ(d.device, "auto");
-  EXPECT_EQ(d.cuda_math, "fp32");
+  for (Device d : {Device::cpu, Device::cuda, Device::automatic})
+    EXPECT_EQ(device_from_string(to_string(d)), d);
+  for (CudaMath m : {CudaMath::tf32, CudaMath::fp32, CudaMath::bf16})
+    EXPECT_EQ(cuda_math_from_string(to_string(m)), m);
+  ExecutionOptions e;
+  e.cuda_wavefront = -1;
+  EXPECT_NE(message_of([&] { e.validate(); }).find("cuda_wavefront"), std::string::npos);
+  e.cuda_wavefront = 10;
+  e.device = Device::automatic;
+  e.cuda_math = CudaMath::fp32;
+  e.cuda_persistent = true;
+  e.threads = 3;
+  const ExecutionOptions d = ExecutionOptions::from_json(e.to_json());
+  EXPECT_EQ(d.device, Device::automatic);
+  EXPECT_EQ(d.cuda_math, CudaMath::fp32);
   EXPECT_TRUE(d.cuda_persistent);
-  // configs written before these fields existed read as cpu / tf32
-  const NetworkConfig old = NetworkConfig::from_json(
-      R"({"vocab":7,"layers":1,"hidden":5,"peepholes":false,"forget_bias_init":1.0,"seed":3})");
-  EXPECT_EQ(old.device, "cpu");
-  EXPECT_EQ(old.cuda_math, "tf32");
+  EXPECT_FALSE(d.cuda_graphs);
+  EXPECT_EQ(d.cuda_wavefront, 10);
+  EXPECT_EQ(d.threads, 3);
+  // missing keys read as the defaults (cpu / tf32)
+  const ExecutionOptions old = ExecutionOptions::from_json(R"({"vocab":7,"layers":1})");
+  EXPECT_EQ(old.device, Device::cpu);
+  EXPECT_EQ(old.cuda_math, CudaMath::tf32);
   EXPECT_FALSE(old.cuda_persistent);
+  EXPECT_THROW((void)ExecutionOptions::from_json(R"({"device":"gpu"})"), InvalidArgument);
+}
+
+TEST(Device, ModelConfigHoldsNoExecutionChoices) {
+  // The model's JSON (what checkpoints hold) has no execution fields; a config written
+  // before they moved out (device, threads, cuda_* inside) still reads.
+  const NetworkConfig c = test::small_config(7, 1, 5, false);
+  const std::string json = c.to_json();
+  for (const char* key : {"device", "threads", "cuda_math", "cuda_persistent", "cuda_graphs",
+                          "cuda_wavefront"})
+    EXPECT_EQ(json.find(std::string("\"") + key + "\""), std::string::npos) << key;
+  const NetworkConfig old = NetworkConfig::from_json(
+      R"({"vocab":7,"layers":1,"hidden":5,"peepholes":false,"forget_bias_init":1.0,"seed":3,)"
+      R"("threads":1,"device":"cuda","cuda_math":"bf16","cuda_persistent":true,)"
+      R"("cuda_graphs":true,"cuda_wavefront":4})");
+  EXPECT_TRUE(old.same_shape(c));
+  EXPECT_EQ(old.seed, 3u);
 }
 
 TrainConfig optimizer_config(OptimizerKind kind, float clip) {
@@ -115,9 +142,9 @@ TEST(ApplyUpdate, EqualsTrainSegmentBitwiseForEveryOptimizer) {
   for (auto kind : {OptimizerKind::sgd, OptimizerKind::adam, OptimizerKind::rmsprop,
                     OptimizerKind::dl4j_rmsprop}) {
     for (float clip : {0.0f, 0.5f}) {
-      const NetworkConfig nc = test::small_config(8, 2, 10, true, 2);
-      Trainer a(Network(nc), optimizer_config(kind, clip));
-      Trainer b(Network(nc), optimizer_config(kind, clip));
+      const NetworkConfig nc = test::small_config(8, 2, 10, true);
+      Trainer a(Network(nc, test::on_cpu(2)), optimizer_config(kind, clip));
+      Trainer b(Network(nc, test::on_cpu(2)), optimizer_config(kind, clip));
       State sa = a.network().zero_state(3), sb = b.network().zero_state(3);
       for (int k = 0; k < 4; ++k) {
         const auto seg = test::random_batch(6, 3, 8, 40 + k, /*with_mask=*/k % 2 == 1);
@@ -140,8 +167,8 @@ TEST(ApplyUpdate, EqualsTrainSegmentBitwiseForEveryOptimizer) {
 }
 
 TEST(ApplyUpdate, SkipsNonFiniteLossOrGradientAndEmptyWindows) {
-  const NetworkConfig nc = test::small_config(8, 1, 10, true, 1);
-  Trainer t(Network(nc), optimizer_config(OptimizerKind::adam, 0));
+  const NetworkConfig nc = test::small_config(8, 1, 10, true);
+  Trainer t(Network(nc, test::on_cpu()), optimizer_config(OptimizerKind::adam, 0));
   const std::vector<float> before(t.network().params().begin(), t.network().params().end());
   State s = t.network().zero_state(2);
   const auto seg = test::random_batch(5, 2, 8, 9);
@@ -185,9 +212,9 @@ TEST(ApplyUpdate, SkipsNonFiniteLossOrGradientAndEmptyWindows) {
 }
 
 TEST(ApplyUpdate, SetLearningRateActsOnTheNextUpdate) {
-  const NetworkConfig nc = test::small_config(8, 1, 10, true, 1);
-  Trainer a(Network(nc), optimizer_config(OptimizerKind::adam, 0));
-  Trainer b(Network(nc), optimizer_config(OptimizerKind::adam, 0));
+  const NetworkConfig nc = test::small_config(8, 1, 10, true);
+  Trainer a(Network(nc, test::on_cpu()), optimizer_config(OptimizerKind::adam, 0));
+  Trainer b(Network(nc, test::on_cpu()), optimizer_config(OptimizerKind::adam, 0));
   a.set_learning_rate(0.05f);
   b.optimizer().set_lr(0.05f);
   EXPECT_EQ(a.optimizer().config().lr, 0.05f);
@@ -199,7 +226,7 @@ TEST(ApplyUpdate, SetLearningRateActsOnTheNextUpdate) {
 }
 
 TEST(ApplyUpdate, RejectsMissingGradientAndBadMinibatch) {
-  Trainer t(Network(test::small_config(8, 1, 10, true, 1)), TrainConfig{});
+  Trainer t(Network(test::small_config(8, 1, 10, true), test::on_cpu()), TrainConfig{});
   StepStats st;
   st.count = 4;
   EXPECT_NE(message_of([&] { t.apply_update(st, 2); }).find("call compute_gradients first"),

@@ -21,7 +21,7 @@ class RefGradient : public ::testing::TestWithParam<GradCase> {};
 
 TEST_P(RefGradient, MatchesCentralDifferences) {
   const GradCase c = GetParam();
-  Network net(test::small_config(c.V, c.layers, c.H, c.peepholes));
+  Network net(test::small_config(c.V, c.layers, c.H, c.peepholes), test::on_cpu());
   test::randomize(net, 7, 0.6f);
   const ParamLayout& L = net.layout();
   std::vector<double> P(net.params().begin(), net.params().end());
@@ -75,7 +75,7 @@ INSTANTIATE_TEST_SUITE_P(Shapes, RefGradient,
 // start: the prefix's state is carried in, and no gradient crosses into the prefix.
 TEST(RefGradient, BackwardWindowEqualsSplitSegment) {
   for (bool peep : {true, false}) {
-    Network net(test::small_config(6, 2, 4, peep));
+    Network net(test::small_config(6, 2, 4, peep), test::on_cpu());
     test::randomize(net, 3, 0.6f);
     const ParamLayout& L = net.layout();
     std::vector<double> P(net.params().begin(), net.params().end());

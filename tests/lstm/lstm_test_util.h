@@ -78,15 +78,21 @@ inline RandomBatch random_batch(int T, int B, int V, std::uint64_t seed, bool wi
   return r;
 }
 
-inline NetworkConfig small_config(int V, int layers, int H, bool peepholes, int threads = 1) {
+inline NetworkConfig small_config(int V, int layers, int H, bool peepholes) {
   NetworkConfig c;
   c.vocab = V;
   c.layers = layers;
   c.hidden = H;
   c.peepholes = peepholes;
   c.seed = 99;
-  c.threads = threads;
   return c;
+}
+
+// The CPU backend with a fixed thread count (results are deterministic per count).
+inline ExecutionOptions on_cpu(int threads = 1) {
+  ExecutionOptions e;
+  e.threads = threads;
+  return e;
 }
 
 // Replaces the weights by U(-s,s) draws (s ~ 1/sqrt(H) unless given) so gates are not

@@ -104,13 +104,13 @@ TEST(OptimLr, TrainerOptimizerFollowsSetLr) {
   // the trainer's next update must move the weights by the new rate. Plain SGD without
   // momentum: the update is exactly lr * mean gradient, so two trainers with the same data
   // differ by the ratio of their rates.
-  NetworkConfig nc = test::small_config(7, 1, 6, true, 1);
+  NetworkConfig nc = test::small_config(7, 1, 6, true);
   TrainConfig tc;
   tc.optimizer.kind = OptimizerKind::sgd;
   tc.optimizer.momentum = 0.0f;
   tc.optimizer.lr = 0.5f;
   tc.tbptt_fwd = 0;
-  Trainer a(Network(nc), tc), b(Network(nc), tc);
+  Trainer a(Network(nc, test::on_cpu()), tc), b(Network(nc, test::on_cpu()), tc);
   b.optimizer().set_lr(0.05f);
   const std::vector<float> w0(a.network().params().begin(), a.network().params().end());
   const auto batch = test::random_batch(6, 3, 7, 42);
@@ -134,13 +134,13 @@ TEST(OptimLr, TrainerOptimizerFollowsSetLr) {
 // resumed trainer goes back to the old rate. Enable this test with the fix there (a copy of
 // trainer.config() whose .optimizer is trainer.optimizer().config()).
 TEST(OptimLr, TrainerCheckpointKeepsTheChangedRate) {
-  NetworkConfig nc = test::small_config(7, 1, 6, true, 1);
+  NetworkConfig nc = test::small_config(7, 1, 6, true);
   TrainConfig tc;
   tc.optimizer.kind = OptimizerKind::adam;
   tc.optimizer.lr = 0.01f;
   tc.tbptt_fwd = 4;
   tc.tbptt_bwd = 4;
-  Trainer t(Network(nc), tc);
+  Trainer t(Network(nc, test::on_cpu()), tc);
   t.train_batch(test::random_batch(8, 2, 7, 1).view());
   t.optimizer().set_lr(0.0025f);
   const auto path = std::filesystem::temp_directory_path() /
@@ -150,7 +150,7 @@ TEST(OptimLr, TrainerCheckpointKeepsTheChangedRate) {
   std::filesystem::remove(path);
   ASSERT_TRUE(ck.train_config.has_value());
   EXPECT_FLOAT_EQ(ck.train_config->optimizer.lr, 0.0025f);
-  Trainer resumed = ck.make_trainer();
+  Trainer resumed = ck.make_trainer(test::on_cpu());
   EXPECT_FLOAT_EQ(resumed.optimizer().config().lr, 0.0025f);
   EXPECT_EQ(resumed.step_count(), t.step_count());
 }

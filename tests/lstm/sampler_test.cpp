@@ -13,7 +13,7 @@ namespace melodl::lstm {
 namespace {
 
 Network random_net(int V = 10) {
-  Network net(test::small_config(V, 2, 16, true));
+  Network net(test::small_config(V, 2, 16, true), test::on_cpu());
   test::randomize(net, 17, 0.8f);
   return net;
 }

@@ -28,13 +28,13 @@ test::RandomBatch melody_batch(int T, int B, int first_offset) {
 }
 
 TEST(Trainer, LearnsARepeatingMelodyToNearZeroLoss) {
-  NetworkConfig cfg = test::small_config(8, 1, 32, true, 2);
+  NetworkConfig cfg = test::small_config(8, 1, 32, true);
   TrainConfig tc;
   tc.optimizer.kind = OptimizerKind::adam;
   tc.optimizer.lr = 0.02f;
   tc.tbptt_fwd = 12;
   tc.tbptt_bwd = 12;
-  Trainer tr(Network(cfg), tc);
+  Trainer tr(Network(cfg, test::on_cpu(2)), tc);
   StepStats first, last;
   for (int k = 0; k < 60; ++k) {
     const auto b = melody_batch(36, 4, k);
@@ -52,10 +52,10 @@ TEST(Trainer, LearnsARepeatingMelodyToNearZeroLoss) {
 
 TEST(Trainer, DefaultTbpttLearnsWithDl4jPreset) {
   // The DL4J preset (RMSProp 0.1 in DL4J order, L2 1e-3) on a small network: loss drops.
-  NetworkConfig cfg = test::small_config(8, 2, 24, true, 2);
+  NetworkConfig cfg = test::small_config(8, 2, 24, true);
   TrainConfig tc = TrainConfig::melody_modeling_example();
   tc.tbptt_fwd = tc.tbptt_bwd = 10;
-  Trainer tr(Network(cfg), tc);
+  Trainer tr(Network(cfg, test::on_cpu(2)), tc);
   double first = 0, last = 0;
   for (int k = 0; k < 40; ++k) {
     const auto s = tr.train_batch(melody_batch(30, 8, k).view());
@@ -66,7 +66,7 @@ TEST(Trainer, DefaultTbpttLearnsWithDl4jPreset) {
 }
 
 TEST(Trainer, MaskedPositionsCarryNoLossAndNoGradient) {
-  Network net(test::small_config(6, 2, 9, true));
+  Network net(test::small_config(6, 2, 9, true), test::on_cpu());
   test::randomize(net, 4);
   Trainer tr(std::move(net), TrainConfig{});
   auto a = test::random_batch(7, 3, 6, 40, /*with_mask=*/true);
@@ -109,7 +109,7 @@ TEST(Trainer, MelodyModelingPresetMatchesOriginal) {
 TEST(Trainer, ScoreIsDl4jScore) {
   NetworkConfig cfg = test::small_config(5, 1, 6, true);
   TrainConfig tc = TrainConfig::melody_modeling_example();
-  Trainer tr(Network(cfg), tc);
+  Trainer tr(Network(cfg, test::on_cpu()), tc);
   double sq = 0;
   for (const auto& t : tr.network().layout().tensors)
     if (t.is_weight)
@@ -135,15 +135,16 @@ TEST(Trainer, InvalidConfigsNameFieldAndValue) {
             std::string::npos);
   c = test::small_config(1, 1, 4, true);
   EXPECT_NE(message([&] { c.validate(); }).find("vocab"), std::string::npos);
-  c = test::small_config(5, 1, 4, true);
-  c.device = "tpu";
-  EXPECT_NE(message([&] { c.validate(); }).find("\"tpu\""), std::string::npos);
+  ExecutionOptions e;
+  e.threads = -1;
+  EXPECT_NE(message([&] { e.validate(); }).find("threads"), std::string::npos);
+  EXPECT_NE(message([] { (void)device_from_string("tpu"); }).find("\"tpu\""), std::string::npos);
   TrainConfig tc;
   tc.tbptt_fwd = 10;
   tc.tbptt_bwd = 20;
   EXPECT_NE(message([&] { tc.validate(); }).find("tbptt_bwd"), std::string::npos);
   // bad symbols and shapes at the boundary
-  Trainer tr(Network(test::small_config(5, 1, 4, true)), TrainConfig{});
+  Trainer tr(Network(test::small_config(5, 1, 4, true), test::on_cpu()), TrainConfig{});
   auto b = test::random_batch(3, 2, 5, 1);
   b.inputs[4] = 5;
   EXPECT_NE(message([&] { tr.train_batch(b.view()); }).find("input symbol 5"), std::string::npos);
@@ -154,7 +155,7 @@ TEST(Trainer, InvalidConfigsNameFieldAndValue) {
 }
 
 TEST(Trainer, ConfigJsonRoundTrips) {
-  NetworkConfig c = test::small_config(17, 3, 21, false, 2);
+  NetworkConfig c = test::small_config(17, 3, 21, false);
   c.forget_bias_init = 2.5f;
   c.seed = 1234567890123ull;
   const NetworkConfig d = NetworkConfig::from_json(c.to_json());
@@ -171,7 +172,7 @@ TEST(Trainer, ConfigJsonRoundTrips) {
 TEST(Trainer, InitFollowsDl4jXavier) {
   NetworkConfig c = test::small_config(60, 1, 200, true);
   c.forget_bias_init = 1.0f;
-  Network net(c);
+  Network net(c, test::on_cpu());
   const auto& ly = net.layout().layers[0];
   double sq = 0;
   const std::size_t n = static_cast<std::size_t>(60) * 800;

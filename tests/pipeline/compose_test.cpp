@@ -20,8 +20,9 @@ melodl::lstm::Network untrained(int vocab, std::uint64_t seed) {
   cfg.layers = 1;
   cfg.hidden = 16;
   cfg.seed = seed;
-  cfg.threads = 1;
-  melodl::lstm::Network net(cfg);
+  melodl::lstm::ExecutionOptions one_thread;
+  one_thread.threads = 1;
+  melodl::lstm::Network net(cfg, one_thread);
   // Scale the weights up so the random network is confidently wrong.
   for (float& w : net.params()) w *= 4.0f;
   return net;

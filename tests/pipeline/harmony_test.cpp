@@ -90,8 +90,9 @@ melodl::lstm::Network untrained(int vocab, std::uint64_t seed = 7) {
   c.layers = 2;
   c.hidden = 24;
   c.seed = seed;
-  c.threads = 1;
-  return melodl::lstm::Network(c);
+  melodl::lstm::ExecutionOptions one_thread;
+  one_thread.threads = 1;
+  return melodl::lstm::Network(c, one_thread);
 }
 
 // A two-track MIDI file: a lower voice (program 0) of `n` half notes and an upper voice
@@ -304,7 +305,7 @@ TEST(HarmonyPipeline, TrainingRunStoresTheHarmonyVocabularyAndResumes) {
   pl::TrainSettings s;
   s.network.layers = 1;
   s.network.hidden = 16;
-  s.network.threads = 1;
+  s.execution.threads = 1;
   s.train.optimizer.lr = 0.01f;
   s.train.tbptt_fwd = s.train.tbptt_bwd = 30;
   s.batch = 4;

@@ -13,6 +13,8 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <iterator>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -34,7 +36,7 @@ pl::TrainSettings tiny_settings() {
   pl::TrainSettings s;
   s.network.layers = 1;
   s.network.hidden = 16;
-  s.network.threads = 1;
+  s.execution.threads = 1;
   s.train.optimizer.kind = melodl::lstm::OptimizerKind::adam;
   s.train.optimizer.lr = 0.01f;
   s.train.tbptt_fwd = s.train.tbptt_bwd = 20;
@@ -71,16 +73,15 @@ bool finite(const std::vector<float>& v) {
   return true;
 }
 
-struct ScopedEnv {
-  std::vector<std::string> names;
-  void set(const std::string& n, const std::string& v) {
-    ::setenv(n.c_str(), v.c_str(), 1);
-    names.push_back(n);
-  }
-  ~ScopedEnv() {
-    for (const auto& n : names) ::unsetenv(n.c_str());
-  }
-};
+// Fault injection: a NaN in the gradient of update attempts [first, first + count).
+void nan_gradients(pl::TrainCallbacks& cb, std::int64_t first, std::int64_t count = 1) {
+  cb.before_update = [=](std::int64_t attempt, melodl::lstm::Trainer& t) {
+    if (attempt >= first && attempt < first + count) {
+      const auto g = t.mutable_gradients();
+      g[g.size() / 2] = std::numeric_limits<float>::quiet_NaN();
+    }
+  };
+}
 
 }  // namespace
 
@@ -133,12 +134,11 @@ TEST(TrainRun, InterruptedAndResumedRunIsBitIdentical) {
 
 TEST(TrainRun, NanGradientSkipsTheStep) {
   const Data d = tiny_data();
-  ScopedEnv env;
-  env.set("MELODL_FAULT_NAN_GRAD_AT_STEP", "4");
   const auto dir = temp_dir("nan-grad");
   pl::TrainingRun run(dir, tiny_settings(), d.split, d.vocab);
   std::vector<std::string> log;
   pl::TrainCallbacks cb;
+  nan_gradients(cb, 4);
   cb.log = [&](const std::string& m) { log.push_back(m); };
   std::atomic<bool> never{false};
   run.run(never, cb);
@@ -155,13 +155,11 @@ TEST(TrainRun, NanGradientSkipsTheStep) {
 
 TEST(TrainRun, RepeatedNanGradientsReloadWithHalvedLearningRate) {
   const Data d = tiny_data();
-  ScopedEnv env;
-  env.set("MELODL_FAULT_NAN_GRAD_AT_STEP", "6");
-  env.set("MELODL_FAULT_NAN_GRAD_COUNT", "3");
   const auto dir = temp_dir("nan-grad-3");
   pl::TrainingRun run(dir, tiny_settings(), d.split, d.vocab);
   std::vector<std::string> log;
   pl::TrainCallbacks cb;
+  nan_gradients(cb, 6, 3);
   cb.log = [&](const std::string& m) { log.push_back(m); };
   std::atomic<bool> never{false};
   run.run(never, cb);
@@ -179,14 +177,16 @@ TEST(TrainRun, RepeatedNanGradientsReloadWithHalvedLearningRate) {
 
 TEST(TrainRun, NanWeightIsNeverCheckpointedAndReloads) {
   const Data d = tiny_data();
-  ScopedEnv env;
-  env.set("MELODL_FAULT_NAN_WEIGHT_AT_STEP", "7");
   const auto dir = temp_dir("nan-weight");
   auto s = tiny_settings();
   s.keep_checkpoints = 100;  // keep them all to inspect every one
   pl::TrainingRun run(dir, s, d.split, d.vocab);
+  pl::TrainCallbacks cb;  // a NaN weight after update attempt 7
+  cb.after_update = [](std::int64_t attempt, melodl::lstm::Trainer& t) {
+    if (attempt == 7) t.network().params()[0] = std::numeric_limits<float>::quiet_NaN();
+  };
   std::atomic<bool> never{false};
-  run.run(never, {});
+  run.run(never, cb);
   EXPECT_EQ(run.state().reloads, 1u);
   EXPECT_FLOAT_EQ(run.state().lr, 0.005);
   std::size_t n = 0;
@@ -276,6 +276,29 @@ nlohmann::json manifest(const fs::path& run) {
 }
 
 }  // namespace
+
+// `melodl compose` on a checkpoint written before issue 13 moved the execution options out
+// of the model's config (tests/lstm/data/pre-issue13.safetensors, 1 x 8 LSTM): it loads and
+// composes exactly what the program composed from it before the change.
+TEST(ComposeCommand, PreIssue13CheckpointComposesAsBefore) {
+  const auto dir = temp_dir("pre13");
+  const fs::path ck = fs::path(MELODL_LSTM_TEST_DATA) / "pre-issue13.safetensors";
+  const auto c = run_command(kExe + " compose " + ck.string() + " --count 2 --length 60 --seed 9 -o " +
+                             (dir / "out").string());
+  ASSERT_EQ(c.code, 0) << c.output;
+  EXPECT_NE(c.output.find("decoded cleanly: 2/2"), std::string::npos) << c.output;
+  std::ifstream in(dir / "out" / "compositions.txt");
+  const std::string got((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string want =
+      "// melodl melodies format=native version=1\n"
+      "// track=0 channel=0 program=0 voice=top start_pitch=60 unit_ticks=60 unit_s=0.075 "
+      "source=compose melody-01\n"
+      "<hX9YqIbKiMcO5BbL5ObDoIqJjC6W6VdQhEoBbOnB5I5PiM5OdEmT5KdLhLc>\n"
+      "// track=0 channel=0 program=0 voice=top start_pitch=60 unit_ticks=60 unit_s=0.075 "
+      "source=compose melody-02\n"
+      "<gW2E2N6JtLhFgFhLnB6NvO3O6OoAn>\n";
+  EXPECT_EQ(got, want);
+}
 
 TEST(TrainCommand, KillNineAtRandomTimesThenResumeIsBitIdentical) {
   const auto dir = temp_dir("kill");
@@ -467,7 +490,7 @@ TEST(TrainCommand, BadInputsGiveClearErrors) {
   // naming the reason; with one it trains.
   r = run_command(kExe + " train " + data.string() + kTinyFlags + " --device cuda --run-dir " +
                   (dir / "cu").string());
-  if (melodl::lstm::resolve_device("auto") == "cuda") {
+  if (melodl::lstm::resolve_device(melodl::lstm::Device::automatic) == melodl::lstm::Device::cuda) {
     EXPECT_EQ(r.code, 0) << r.output;
   } else {
     EXPECT_EQ(r.code, 1) << r.output;
