@@ -16,7 +16,6 @@
 //   final state hs[l][T-1], cs[l][T-1] -> the slot (after backward, which reads the old one).
 // Errors of the kernels layer (melodl::cuda::CudaError / InvalidArgument) are rethrown as
 // melodl::lstm::Error / InvalidArgument with the operation's name in front.
-// NEVER RUN ON A GPU (no device in the session that wrote it).
 #include "lstm/cuda/backend.h"
 
 #include <algorithm>

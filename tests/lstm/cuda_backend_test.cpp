@@ -615,7 +615,7 @@ TEST_F(CudaBackend, PersistentVariantMatchesCpu) {
 // bf16 on chip) against the CPU. The emulation runs the bf16 specs (kernels/bf16.h), which
 // give here at most 2.9e-4 absolute on the logits and 6e-4 of the largest gradient entry;
 // the bounds are about 10 times that (cuBLAS may round differently: at least as accurate,
-// docs/kernels.md "bf16 mode"). NEVER RUN ON A GPU.
+// docs/kernels.md "bf16 mode").
 TEST_F(CudaBackend, Bf16MathMatchesCpuLoosely) {
   for (const bool persistent : {false, true}) {
     const Shape s{2, 33, 11, 20, 7, 8, true, true};
