@@ -96,7 +96,8 @@ void write_file_atomic(const fs::path& path, std::string_view content) {
 
 std::string read_text_file(const fs::path& path) {
   std::error_code ec;
-  if (fs::is_directory(path, ec)) throw IoError("cannot read " + path.string() + ": is a directory");
+  if (fs::is_directory(path, ec))
+    throw IoError("cannot read " + path.string() + ": is a directory");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw IoError("cannot open " + path.string() + ": " + errno_text(errno));
   std::ostringstream ss;
@@ -123,7 +124,8 @@ void check_writable(const fs::path& path) {
   if (!dir.empty()) {
     fs::create_directories(dir, ec);
     if (ec || !fs::is_directory(dir))
-      fail(path, "cannot create directory " + dir.string() + (ec ? ": " + ec.message() : std::string()));
+      fail(path,
+           "cannot create directory " + dir.string() + (ec ? ": " + ec.message() : std::string()));
   }
   std::string probe_name(".");
   probe_name += path.filename().string();

@@ -18,8 +18,8 @@ namespace melodl {
 
 class AtomicFile {
  public:
-  // Creates the temporary file (".<name>.tmp-<pid>-<n>", mode `mode` less the umask) beside `target`,
-  // creating missing parent folders. Throws IoError.
+  // Creates the temporary file (".<name>.tmp-<pid>-<n>", mode `mode` less the umask) beside
+  // `target`, creating missing parent folders. Throws IoError.
   explicit AtomicFile(std::filesystem::path target, unsigned mode = 0644);
   AtomicFile(const AtomicFile&) = delete;
   AtomicFile& operator=(const AtomicFile&) = delete;

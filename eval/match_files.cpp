@@ -37,28 +37,29 @@ std::string note_range(std::size_t begin, std::size_t end) {
   return std::to_string(begin + 1) + "-" + std::to_string(end);  // 1-based, inclusive
 }
 
-MelodySet load_melody_set(const std::string& path, const std::string& format_flag, const char* what) {
+MelodySet load_melody_set(const std::string& path, const std::string& format_flag,
+                          const char* what) {
   MelodySet l;
   l.path = path;
-  if (!fs::exists(path))
-    throw IoError(std::string(what) + " file " + path + " does not exist");
+  if (!fs::exists(path)) throw IoError(std::string(what) + " file " + path + " does not exist");
   l.file = encode::read_melody_file(path);
   if (l.file.melodies.empty())
     throw FormatError(std::string(what) + " file " + path +
-                             " holds no melodies (one codec string per line; `//` lines are "
-                             "comments)");
+                      " holds no melodies (one codec string per line; `//` lines are "
+                      "comments)");
   l.format = format_flag;
   if (l.format == "auto") {
     l.format = l.file.format.empty() ? "native" : l.file.format;
   } else if (!l.file.format.empty() && l.file.format != l.format) {
-    l.warning = path + " says format=" + l.file.format + "; decoding as " + l.format + " (--format)";
+    l.warning =
+        path + " says format=" + l.file.format + "; decoding as " + l.format + " (--format)";
   }
   const encode::Codec* codec = nullptr;
   try {
     codec = &encode::codec_by_name(l.format);
   } catch (const std::exception&) {
     throw FormatError(path + ": unknown melody format '" + l.format +
-                             "' (expected native or melodl4j-v1; use --format)");
+                      "' (expected native or melodl4j-v1; use --format)");
   }
   for (const auto& rec : l.file.melodies) {
     l.decoded.push_back(codec->decode(rec.text));
@@ -75,8 +76,7 @@ HarmonySet load_harmony_set(const std::string& path, const char* what) {
     throw FormatError(std::string(what) + " file " + path + " holds no harmonies");
   const encode::HarmonyCodec* codec = nullptr;
   try {
-    codec =
-        &encode::harmony_codec_by_name(l.file.format.empty() ? "native" : l.file.format);
+    codec = &encode::harmony_codec_by_name(l.file.format.empty() ? "native" : l.file.format);
   } catch (const std::exception&) {
     throw FormatError(path + ": unknown harmony format '" + l.file.format + "'");
   }
@@ -107,8 +107,9 @@ json alignment_json(const MatchCandidate& c, const MelodySet& corpus) {
   return j;
 }
 
-void render_match(const fs::path& dir, std::size_t index, const MelodySet& gen, const MelodySet& corpus,
-                 const CorpusIndex& corpus_index, const MatchReport& report) {
+void render_match(const fs::path& dir, std::size_t index, const MelodySet& gen,
+                  const MelodySet& corpus, const CorpusIndex& corpus_index,
+                  const MatchReport& report) {
   const auto& g = gen.melodies[index];
   const auto& meta = gen.file.melodies[index].meta;
   char stem[32];
@@ -154,7 +155,6 @@ void render_match(const fs::path& dir, std::size_t index, const MelodySet& gen, 
   pair.tracks.push_back(std::move(second));
   midi::write_file(dir / (std::string(stem) + "-pair.mid"), pair);
 }
-
 
 json melody_match_report(const std::string& generated, const std::string& corpus_path,
                          const MelodySet& gen, const MelodySet& corpus, const CorpusIndex& index,
@@ -245,13 +245,13 @@ json harmony_match_report(const std::string& generated, const std::string& corpu
          {"upper_candidates", uc}});
   }
   json j = {{"generated", generated},
-                      {"corpus", corpus_path},
-                      {"kind", "harmony"},
-                      {"corpus_harmonies", index.size()},
-                      {"corpus_steps", index.joint().total_tokens()},
-                      {"invalid_symbols", {{"skipped", gen.skipped}, {"symbols", gen.symbols}}},
-                      {"seconds", {{"index", index_s}, {"matching", match_s}}},
-                      {"results", results}};
+            {"corpus", corpus_path},
+            {"kind", "harmony"},
+            {"corpus_harmonies", index.size()},
+            {"corpus_steps", index.joint().total_tokens()},
+            {"invalid_symbols", {{"skipped", gen.skipped}, {"symbols", gen.symbols}}},
+            {"seconds", {{"index", index_s}, {"matching", match_s}}},
+            {"results", results}};
   return j;
 }
 

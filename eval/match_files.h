@@ -33,13 +33,14 @@ struct MelodySet {
   std::vector<encode::SymbolMelody> melodies;
   std::vector<encode::DecodeResult> decoded;
   std::vector<std::size_t> lengths;  // symbols per line
-  std::string warning;  // set when --format overrides the header's format
+  std::string warning;               // set when --format overrides the header's format
 };
 
 // format_flag: "auto" (the header's format, else native) or a codec name. `what` names the
 // file in errors ("corpus"). Throws IoError (missing file) or FormatError (no melodies,
 // unknown format).
-MelodySet load_melody_set(const std::string& path, const std::string& format_flag, const char* what);
+MelodySet load_melody_set(const std::string& path, const std::string& format_flag,
+                          const char* what);
 
 // A harmonies file, decoded with its header's harmony codec (else native).
 struct HarmonySet {
@@ -59,7 +60,8 @@ nlohmann::json alignment_json(const MatchCandidate& c, const MelodySet& corpus);
 // The report of `melodl match --json` for melodies and for harmonies.
 nlohmann::json melody_match_report(const std::string& generated, const std::string& corpus_path,
                                    const MelodySet& gen, const MelodySet& corpus,
-                                   const CorpusIndex& index, const std::vector<MatchReport>& reports,
+                                   const CorpusIndex& index,
+                                   const std::vector<MatchReport>& reports,
                                    const AlignmentScoring& scoring, const StyleOverlap& style,
                                    const InvalidRate& invalid, double index_s, double match_s);
 nlohmann::json harmony_match_report(const std::string& generated, const std::string& corpus_path,

@@ -18,7 +18,6 @@
 #include "lstm/sampler.h"
 #include "lstm/trainer.h"
 
-
 namespace {
 
 struct BenchArgs {
@@ -128,8 +127,7 @@ melodl::cli::Runner setup(CLI::App& sub) {
   sub.add_option("--peepholes", a->peepholes, "on (GravesLSTM) or off (standard LSTM)")
       ->capture_default_str();
   sub.add_option("--threads", a->threads, "CPU threads (0 = all cores)")->capture_default_str();
-  sub.add_option("--device", a->device,
-                 "cpu, cuda (the GPU backend) or auto (cuda when usable)")
+  sub.add_option("--device", a->device, "cpu, cuda (the GPU backend) or auto (cuda when usable)")
       ->capture_default_str()
       ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
   melodl::cli::add_cuda_options(sub, a->cuda);

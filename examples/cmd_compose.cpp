@@ -13,21 +13,20 @@
 #include <string>
 #include <vector>
 
+#include "base/files.h"
 #include "encode/codec.h"
 #include "encode/harmony.h"
 #include "encode/melody.h"
-#include "pipeline/audio.h"
 #include "examples/cli_error.h"
 #include "examples/cmd_train.h"
 #include "examples/command.h"
-#include "base/files.h"
-#include "pipeline/composing.h"
-#include "pipeline/training.h"
 #include "lstm/checkpoint.h"
 #include "midi/reader.h"
+#include "pipeline/audio.h"
+#include "pipeline/composing.h"
+#include "pipeline/training.h"
 
 namespace pipeline = melodl::pipeline;
-
 
 namespace melodl::cli {
 

@@ -17,15 +17,14 @@
 
 #include "encode/codec.h"
 #include "encode/harmony.h"
+#include "eval/ngram.h"
+#include "eval/style.h"
 #include "examples/cli_error.h"
 #include "examples/cmd_train.h"
 #include "examples/command.h"
 #include "pipeline/composing.h"
-#include "eval/ngram.h"
-#include "eval/style.h"
 
 namespace eval = melodl::eval;
-
 
 namespace {
 

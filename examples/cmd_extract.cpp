@@ -9,18 +9,17 @@
 #include <string>
 #include <vector>
 
+#include "base/files.h"
 #include "encode/codec.h"
 #include "encode/harmony.h"
 #include "encode/melody.h"
 #include "examples/cli_error.h"
 #include "examples/command.h"
-#include "base/files.h"
 #include "examples/progress.h"
 #include "pipeline/extract_job.h"
 
 namespace encode = melodl::encode;
 namespace pipeline = melodl::pipeline;
-
 
 namespace {
 

@@ -18,17 +18,16 @@
 #include <string>
 #include <vector>
 
+#include "base/files.h"
 #include "encode/codec.h"
 #include "encode/harmony.h"
-#include "examples/cli_error.h"
-#include "examples/command.h"
-#include "base/files.h"
 #include "encode/melody_file.h"
 #include "eval/match_files.h"
+#include "examples/cli_error.h"
+#include "examples/command.h"
 
 namespace encode = melodl::encode;
 namespace eval = melodl::eval;
-
 
 namespace {
 
@@ -134,10 +133,12 @@ int run_match(const MatchArgs& args) {
                              "): give two files of one kind");
   if (gen_h) return run_match_harmonies(args);
   const auto t0 = std::chrono::steady_clock::now();
-  const eval::MelodySet gen = eval::load_melody_set(args.generated, args.format, "generated melodies");
+  const eval::MelodySet gen =
+      eval::load_melody_set(args.generated, args.format, "generated melodies");
   const eval::MelodySet corpus = eval::load_melody_set(args.corpus, args.format, "corpus");
   for (const auto* set : {&gen, &corpus})
-    if (!set->warning.empty()) std::fprintf(stderr, "melodl match: warning: %s\n", set->warning.c_str());
+    if (!set->warning.empty())
+      std::fprintf(stderr, "melodl match: warning: %s\n", set->warning.c_str());
   const eval::CorpusIndex index(corpus.melodies);
   if (index.total_tokens() == 0)
     throw melodl::cli::Error("corpus file " + args.corpus + " holds no notes after decoding");
@@ -151,7 +152,8 @@ int run_match(const MatchArgs& args) {
   const double match_s = std::chrono::duration<double>(t2 - t1).count();
 
   // Set-level statistics.
-  const auto style = eval::compare_style(eval::style_of(corpus.melodies), eval::style_of(gen.melodies));
+  const auto style =
+      eval::compare_style(eval::style_of(corpus.melodies), eval::style_of(gen.melodies));
   const auto invalid = eval::invalid_symbol_rate(gen.decoded, gen.lengths);
 
   if (!args.quiet) {
@@ -184,7 +186,8 @@ int run_match(const MatchArgs& args) {
             "%5s %5s %7zu %6d %6.1f%% %10s %10s %7s %5.1f%% %5s %s\n",
             k == 0 ? std::to_string(i + 1).c_str() : "",
             k == 0 ? std::to_string(r.tokens).c_str() : "", c.corpus_index + 1, a.score,
-            100.0 * c.score_fraction, a.score ? eval::note_range(a.query_begin, a.query_end).c_str() : "-",
+            100.0 * c.score_fraction,
+            a.score ? eval::note_range(a.query_begin, a.query_end).c_str() : "-",
             a.score ? eval::note_range(a.target_begin, a.target_end).c_str() : "-",
             (std::to_string(a.query_length()) + "/" + std::to_string(a.target_length())).c_str(),
             a.identity, k == 0 ? copy : "", k == 0 ? ov.c_str() : "");
@@ -201,8 +204,9 @@ int run_match(const MatchArgs& args) {
   }
 
   if (!args.json.empty()) {
-    const auto j = eval::melody_match_report(args.generated, args.corpus, gen, corpus, index,
-                                             reports, opt.scoring, style, invalid, index_s, match_s);
+    const auto j =
+        eval::melody_match_report(args.generated, args.corpus, gen, corpus, index, reports,
+                                  opt.scoring, style, invalid, index_s, match_s);
     melodl::write_file_atomic(args.json, j.dump(2) + "\n");
     if (!args.quiet) std::printf("report: %s\n", args.json.c_str());
   }

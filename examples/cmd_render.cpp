@@ -11,21 +11,20 @@
 #include <optional>
 #include <string>
 
+#include "base/files.h"
 #include "encode/codec.h"
 #include "encode/harmony.h"
-#include "pipeline/audio.h"
+#include "encode/melody_file.h"
+#include "encode/melody_song.h"
 #include "examples/cli_error.h"
 #include "examples/cmd_train.h"
 #include "examples/command.h"
-#include "base/files.h"
-#include "encode/melody_file.h"
-#include "encode/melody_song.h"
 #include "examples/progress.h"
 #include "midi/writer.h"
+#include "pipeline/audio.h"
 
 namespace encode = melodl::encode;
 namespace pipeline = melodl::pipeline;
-
 
 namespace {
 

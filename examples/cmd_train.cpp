@@ -20,29 +20,28 @@
 #include <string>
 #include <vector>
 
+#include "base/files.h"
 #include "encode/codec.h"
 #include "encode/harmony.h"
-#include "pipeline/audio.h"
-#include "examples/cli_error.h"
-#include "examples/command.h"
-#include "examples/cuda_options.h"
-#include "pipeline/extract_run.h"
-#include "base/files.h"
-#include "midi/files.h"
 #include "encode/melody_file.h"
 #include "encode/melody_song.h"
 #include "eval/harmony_match.h"
 #include "eval/match.h"
-#include "pipeline/training.h"
+#include "examples/cli_error.h"
+#include "examples/command.h"
+#include "examples/cuda_options.h"
 #include "examples/progress.h"
-#include "web/server.h"
 #include "lstm/trainer.h"
+#include "midi/files.h"
 #include "midi/writer.h"
+#include "pipeline/audio.h"
+#include "pipeline/extract_run.h"
+#include "pipeline/training.h"
+#include "web/server.h"
 
 namespace encode = melodl::encode;
 namespace eval = melodl::eval;
 namespace pipeline = melodl::pipeline;
-
 
 namespace melodl::cli {
 
@@ -53,7 +52,7 @@ pipeline::LineKind input_kind(const std::string& input) {
   if (fs::is_directory(input, ec) || midi::has_midi_extension(input) || !fs::exists(input, ec))
     return pipeline::LineKind::melody;
   return encode::read_melody_file(input).harmonies ? pipeline::LineKind::harmony
-                                           : pipeline::LineKind::melody;
+                                                   : pipeline::LineKind::melody;
 }
 
 std::vector<pipeline::CorpusEntry> load_corpus_entries(const std::vector<std::string>& inputs,
@@ -613,7 +612,8 @@ int run_train(TrainArgs& a) {
     if (given(a, "--time-budget"))
       settings.time_budget_s = melodl::cli::parse_duration(a.time_budget, "--time-budget");
     if (given(a, "--threads")) settings.execution.threads = a.threads;
-    if (given(a, "--device")) settings.execution.device = melodl::lstm::device_from_string(a.device);
+    if (given(a, "--device"))
+      settings.execution.device = melodl::lstm::device_from_string(a.device);
     melodl::cli::apply_cuda_options(*a.sub, a.cuda, settings.execution, true);
   } else {
     settings = settings_from_args(a);
@@ -652,8 +652,7 @@ int run_train(TrainArgs& a) {
     vocab = pl::Vocabulary::from_melodies(both);
     melodl::check_writable(run_dir / "config.json");
     run.emplace(run_dir, settings, split, vocab);
-    melodl::write_file_atomic(run_dir / "config.json",
-                                   config_json(a, settings).dump(2) + "\n");
+    melodl::write_file_atomic(run_dir / "config.json", config_json(a, settings).dump(2) + "\n");
   }
 
   std::unique_ptr<pipeline::WavRenderer> renderer;
@@ -760,9 +759,9 @@ int run_train(TrainArgs& a) {
                      playback.program, playback.start_pitch});
     }
     if (!gen.empty())
-      melodl::write_file_atomic(dir / "samples.txt",
-                                     a.harmonies ? melodl::cli::harmonies_file_text(gen)
-                                                 : melodl::cli::melodies_file_text(gen));
+      melodl::write_file_atomic(dir / "samples.txt", a.harmonies
+                                                         ? melodl::cli::harmonies_file_text(gen)
+                                                         : melodl::cli::melodies_file_text(gen));
     if (viz_listener) {
       // The page plays melodies: a harmony's upper voice stands in for it.
       std::vector<melodl::encode::SymbolMelody> melodies;
@@ -831,8 +830,8 @@ int run_train(TrainArgs& a) {
     const eval::CorpusIndex index(train_mel);
     const int last_epoch = st.samples.back().epoch;
     std::size_t longest = 0, n = 0, notes = 0;
-    std::size_t found[eval::kMaxNgram - eval::kMinNgram + 1] = {},
-                                                      total[eval::kMaxNgram - eval::kMinNgram + 1] = {};
+    std::size_t found[eval::kMaxNgram - eval::kMinNgram + 1] = {}, total[eval::kMaxNgram -
+                                                                         eval::kMinNgram + 1] = {};
     for (const auto& s : st.samples) {
       if (s.epoch != last_epoch) continue;
       const auto dec = melodl::encode::native_codec().decode(s.text);

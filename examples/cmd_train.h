@@ -9,13 +9,12 @@
 #include <string>
 #include <vector>
 
-#include "pipeline/composing.h"
-#include "pipeline/audio.h"
-#include "pipeline/corpus.h"
 #include "lstm/checkpoint.h"
+#include "pipeline/audio.h"
+#include "pipeline/composing.h"
+#include "pipeline/corpus.h"
 
 namespace melodl::cli {
-
 
 // Each input: a directory or a MIDI file (extracted on the fly with the encode defaults,
 // native format) or a melodies file from `melodl extract` (must be native format).

@@ -40,8 +40,8 @@ inline void add_cuda_options(CLI::App& sub, CudaOptions& o) {
 
 // Copies the options into `c`: all of them, or (only_given, e.g. when resuming a run) those
 // given on the command line.
-inline void apply_cuda_options(const CLI::App& sub, const CudaOptions& o,
-                               lstm::ExecutionOptions& c, bool only_given) {
+inline void apply_cuda_options(const CLI::App& sub, const CudaOptions& o, lstm::ExecutionOptions& c,
+                               bool only_given) {
   auto use = [&](const char* name) { return !only_given || sub.get_option(name)->count() > 0; };
   if (use("--cuda-math")) c.cuda_math = lstm::cuda_math_from_string(o.math);
   if (use("--cuda-graphs")) c.cuda_graphs = o.graphs;

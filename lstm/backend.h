@@ -59,8 +59,8 @@ class TrainBackend {
   // Trainer::apply_update after its checks passed: one update from the current gradient
   // (left unchanged) scaled by `scale` (1/count or 1 for dl4j_rmsprop), whose squared sum is
   // `sumsq`; returns the norm the update used, before clipping.
-  virtual double apply_gradient(Network& net, Optimizer& opt, const StepStats& stats,
-                                int sequences, double scale, double sumsq) = 0;
+  virtual double apply_gradient(Network& net, Optimizer& opt, const StepStats& stats, int sequences,
+                                double scale, double sumsq) = 0;
   virtual bool parameters_finite(const Network& net) = 0;
 };
 

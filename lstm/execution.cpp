@@ -12,18 +12,24 @@ namespace melodl::lstm {
 
 std::string to_string(Device device) {
   switch (device) {
-    case Device::cpu: return "cpu";
-    case Device::cuda: return "cuda";
-    case Device::automatic: return "auto";
+    case Device::cpu:
+      return "cpu";
+    case Device::cuda:
+      return "cuda";
+    case Device::automatic:
+      return "auto";
   }
   return "?";
 }
 
 std::string to_string(CudaMath math) {
   switch (math) {
-    case CudaMath::tf32: return "tf32";
-    case CudaMath::fp32: return "fp32";
-    case CudaMath::bf16: return "bf16";
+    case CudaMath::tf32:
+      return "tf32";
+    case CudaMath::fp32:
+      return "fp32";
+    case CudaMath::bf16:
+      return "bf16";
   }
   return "?";
 }
@@ -48,7 +54,8 @@ void ExecutionOptions::validate() const {
   auto fail = [](const std::string& field, const std::string& what, const std::string& got) {
     throw InvalidArgument("[ExecutionOptions::validate] " + field + " " + what + ", got " + got);
   };
-  if (threads < 0 || threads > 1024) fail("threads", "must be in [0, 1024]", std::to_string(threads));
+  if (threads < 0 || threads > 1024)
+    fail("threads", "must be in [0, 1024]", std::to_string(threads));
   if (cuda_wavefront < 0 || cuda_wavefront > 1000000)
     fail("cuda_wavefront", "must be in [0, 1000000] (steps per chunk; 0 = off)",
          std::to_string(cuda_wavefront));
@@ -81,8 +88,8 @@ ExecutionOptions ExecutionOptions::from_json(const std::string& text) {
     o.cuda_graphs = j.value("cuda_graphs", false);
     o.cuda_wavefront = j.value("cuda_wavefront", 0);
   } catch (const nlohmann::json::exception& e) {
-    throw InvalidArgument(std::string("[ExecutionOptions::from_json] bad execution options JSON: ") +
-                          e.what());
+    throw InvalidArgument(
+        std::string("[ExecutionOptions::from_json] bad execution options JSON: ") + e.what());
   }
   return o;
 }

@@ -55,8 +55,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(NetworkConfig, vocab, layers, hi
                                                 forget_bias_init, seed)
 
 namespace {
-constexpr const char* kRequired[] = {"vocab", "layers", "hidden", "peepholes", "forget_bias_init",
-                                     "seed"};
+constexpr const char* kRequired[] = {"vocab",     "layers",           "hidden",
+                                     "peepholes", "forget_bias_init", "seed"};
 }  // namespace
 
 std::string NetworkConfig::to_json() const { return nlohmann::json(*this).dump(); }

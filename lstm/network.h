@@ -155,7 +155,7 @@ class Network {
   friend class Trainer;
   friend class Sampler;
   friend class CudaTrainBackend;  // lstm/cuda/trainer_backend.cpp
-  struct DeviceCopy;  // lstm/cuda/backend.h: device parameters and which copy is newer
+  struct DeviceCopy;              // lstm/cuda/backend.h: device parameters and which copy is newer
 
   void sync_host() const;  // downloads the parameters when the device copy is newer
   // Device::cuda: the device network with current parameters (uploads them when the host copy is
@@ -165,7 +165,7 @@ class Network {
   NetworkConfig config_;
   ExecutionOptions execution_;
   ParamLayout layout_;
-  mutable AlignedFloats params_;    // "cuda": the host mirror, refreshed by sync_host()
+  mutable AlignedFloats params_;        // "cuda": the host mirror, refreshed by sync_host()
   std::unique_ptr<DeviceCopy> device_;  // null on the CPU
 };
 

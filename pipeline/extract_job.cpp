@@ -60,17 +60,22 @@ json melody_options_json(const encode::ExtractOptions& o) {
 }
 
 json harmony_options_json(const encode::HarmonyOptions& o) {
-  return {{"min_notes", o.min_notes},           {"min_activity", o.min_activity},
-          {"max_gap", o.max_gap},               {"step_s", o.step_seconds},
-          {"average_tempo", o.average_tempo},   {"steps_per_beat", o.steps_per_beat},
-          {"remove_silences", o.remove_silences}, {"legato_fix", o.legato_fix},
+  return {{"min_notes", o.min_notes},
+          {"min_activity", o.min_activity},
+          {"max_gap", o.max_gap},
+          {"step_s", o.step_seconds},
+          {"average_tempo", o.average_tempo},
+          {"steps_per_beat", o.steps_per_beat},
+          {"remove_silences", o.remove_silences},
+          {"legato_fix", o.legato_fix},
           {"min_steps", o.min_steps}};
 }
 
 // Counts shared by both modes; `lines[i]` are outcome i's kept lines.
 template <class Outcome>
 void count(ExtractSummary& s, const std::vector<Outcome>& outcomes,
-           const std::vector<const std::vector<std::string>*>& lines, const std::vector<bool>& valid) {
+           const std::vector<const std::vector<std::string>*>& lines,
+           const std::vector<bool>& valid) {
   s.files = outcomes.size();
   for (std::size_t i = 0; i < outcomes.size(); ++i) {
     const Outcome& o = outcomes[i];
@@ -150,22 +155,22 @@ json harmony_report(const ExtractJob& job, const std::vector<HarmonyFileOutcome>
     if (split) f["set"] = valid[i] ? "valid" : "train";
     files.push_back(std::move(f));
   }
-  json r = {{"command", "extract"},
-            {"mode", "harmonies"},
-            {"format", job.format},
-            {"inputs", job.inputs},
-            {"options", harmony_options_json(job.harmony)},
-            {"totals",
-             {{"files", s.files},
-              {"files_failed", s.failed},
-              {"files_kept", s.train_files + s.valid_files},
-              {"voices", s.harmony.voices},
-              {"pairs", s.harmony.pairs},
-              {"kept", s.harmony.kept},
-              {"rejected",
-               rejected_json<encode::HarmonyStats, encode::HarmonyRejection>(s.harmony)}}},
-            {"outputs", {{"harmonies", job.output.string()}, {"harmonies_count", s.train_lines}}},
-            {"files", std::move(files)}};
+  json r = {
+      {"command", "extract"},
+      {"mode", "harmonies"},
+      {"format", job.format},
+      {"inputs", job.inputs},
+      {"options", harmony_options_json(job.harmony)},
+      {"totals",
+       {{"files", s.files},
+        {"files_failed", s.failed},
+        {"files_kept", s.train_files + s.valid_files},
+        {"voices", s.harmony.voices},
+        {"pairs", s.harmony.pairs},
+        {"kept", s.harmony.kept},
+        {"rejected", rejected_json<encode::HarmonyStats, encode::HarmonyRejection>(s.harmony)}}},
+      {"outputs", {{"harmonies", job.output.string()}, {"harmonies_count", s.train_lines}}},
+      {"files", std::move(files)}};
   if (split) {
     r["outputs"]["valid"] = job.valid_output.string();
     r["outputs"]["valid_count"] = s.valid_lines;
@@ -186,7 +191,8 @@ ExtractSummary finish(const ExtractJob& job, const std::vector<Outcome>& outcome
     write_file_atomic(job.valid_output,
                       join_lines(header, outcomes, lines, valid, true, s.valid_lines));
   count(s, outcomes, lines, valid);
-  if (!job.report.empty()) write_file_atomic(job.report, report(job, outcomes, valid, s).dump(2) + "\n");
+  if (!job.report.empty())
+    write_file_atomic(job.report, report(job, outcomes, valid, s).dump(2) + "\n");
   return s;
 }
 

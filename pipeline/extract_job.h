@@ -24,28 +24,28 @@
 namespace melodl::pipeline {
 
 struct ExtractJob {
-  std::vector<std::string> inputs;          // MIDI files or folders (searched recursively)
-  std::filesystem::path output;             // the training lines
-  std::filesystem::path valid_output;       // the validation lines, when valid_fraction > 0
-  std::filesystem::path report;             // JSON report; empty = none
-  std::string format = "native";            // a codec name (encode/codec.h, encode/harmony.h)
-  double valid_fraction = 0.0;              // of the SOURCE FILES that gave lines
-  std::uint64_t seed = 42;                  // of the split
-  unsigned jobs = 0;                        // reading threads (0 = one per core)
-  bool harmonies = false;                   // two-part harmonies instead of melodies
-  encode::ExtractOptions melody;            // melodies mode
-  encode::HarmonyOptions harmony;           // harmonies mode
+  std::vector<std::string> inputs;     // MIDI files or folders (searched recursively)
+  std::filesystem::path output;        // the training lines
+  std::filesystem::path valid_output;  // the validation lines, when valid_fraction > 0
+  std::filesystem::path report;        // JSON report; empty = none
+  std::string format = "native";       // a codec name (encode/codec.h, encode/harmony.h)
+  double valid_fraction = 0.0;         // of the SOURCE FILES that gave lines
+  std::uint64_t seed = 42;             // of the split
+  unsigned jobs = 0;                   // reading threads (0 = one per core)
+  bool harmonies = false;              // two-part harmonies instead of melodies
+  encode::ExtractOptions melody;       // melodies mode
+  encode::HarmonyOptions harmony;      // harmonies mode
 };
 
 struct ExtractSummary {
-  std::size_t files = 0;        // MIDI files found
-  std::size_t failed = 0;       // of them unreadable
-  std::size_t notes = 0;        // notes read
-  std::uintmax_t bytes = 0;     // bytes read
-  std::size_t train_lines = 0;  // lines written to output
-  std::size_t valid_lines = 0;  // lines written to valid_output
-  std::size_t train_files = 0;  // files that gave training lines
-  std::size_t valid_files = 0;  // files that gave validation lines
+  std::size_t files = 0;            // MIDI files found
+  std::size_t failed = 0;           // of them unreadable
+  std::size_t notes = 0;            // notes read
+  std::uintmax_t bytes = 0;         // bytes read
+  std::size_t train_lines = 0;      // lines written to output
+  std::size_t valid_lines = 0;      // lines written to valid_output
+  std::size_t train_files = 0;      // files that gave training lines
+  std::size_t valid_files = 0;      // files that gave validation lines
   std::vector<std::string> errors;  // one per unreadable file
   encode::ExtractStats melody;      // melodies mode: totals over all files
   encode::HarmonyStats harmony;     // harmonies mode: totals over all files

@@ -73,8 +73,8 @@ class CpuTrainBackend final : public TrainBackend {
     for (float g : grads) sumsq += static_cast<double>(g) * g;
     return sumsq;
   }
-  double apply_gradient(Network& net, Optimizer& opt, const StepStats& stats, int sequences,
-                        double, double) override {
+  double apply_gradient(Network& net, Optimizer& opt, const StepStats& stats, int sequences, double,
+                        double) override {
     update_grads_.assign(grads.begin(), grads.end());
     return opt.apply(net.params(), update_grads_, weight_mask_, stats.count, sequences);
   }
@@ -265,8 +265,7 @@ void CpuTrainBackend::output_loss(const Part& pt, bool backward) {
   double loss = 0, count = 0;
   if (r1 > r0) {
     auto Z = mat(probs.data() + static_cast<std::size_t>(r0) * V, r1 - r0, V, V);
-    Z.noalias() =
-        cmat(Htop + static_cast<std::size_t>(r0) * H, r1 - r0, H, H) * cmat(Wy, H, V, V);
+    Z.noalias() = cmat(Htop + static_cast<std::size_t>(r0) * H, r1 - r0, H, H) * cmat(Wy, H, V, V);
     Z.rowwise() += ConstRowVecMap(by, V);
     for (int r = r0; r < r1; ++r) {
       auto z = RowVecMap(probs.data() + static_cast<std::size_t>(r) * V, V);
@@ -358,9 +357,9 @@ void CpuTrainBackend::backward_layers(const Part& pt) {
           const std::size_t r = static_cast<std::size_t>(t) * B + b;
           float* dht = w.dH.data() + r * H;
           RowVecMap(dht + u0, n) += ConstRowVecMap(w.dh.data() + b * H + u0, n);
-          cpu::cell_backward(w.acts.data() + r * G, w.cs.data() + r * H,
-                             w.cs.data() + (r + B) * H, w.tcs.data() + r * H, dht,
-                             w.dc.data() + b * H, w.dG.data() + r * G, p, dp, H, u0, u1);
+          cpu::cell_backward(w.acts.data() + r * G, w.cs.data() + r * H, w.cs.data() + (r + B) * H,
+                             w.tcs.data() + r * H, dht, w.dc.data() + b * H, w.dG.data() + r * G, p,
+                             dp, H, u0, u1);
         }
       }
       team.barrier();  // dG[t] complete for all units
@@ -401,8 +400,7 @@ void CpuTrainBackend::backward_layers(const Part& pt) {
       if (r1 > r0) {
         const int a = std::max(r0, wr0);
         if (a > r0)
-          mat(dHb.data() + static_cast<std::size_t>(r0) * I, std::min(a, r1) - r0, I, I)
-              .setZero();
+          mat(dHb.data() + static_cast<std::size_t>(r0) * I, std::min(a, r1) - r0, I, I).setZero();
         if (r1 > a)
           mat(dHb.data() + static_cast<std::size_t>(a) * I, r1 - a, I, I).noalias() =
               cmat(w.dG.data() + static_cast<std::size_t>(a) * G, r1 - a, G, G) *

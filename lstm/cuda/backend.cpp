@@ -138,9 +138,12 @@ void d2d(void* dst, const void* src, std::size_t bytes, cudaStream_t s) {
 
 cuda::GemmMath gemm_math(const ExecutionOptions& e) {
   switch (e.cuda_math) {
-    case CudaMath::fp32: return cuda::GemmMath::kFp32;
-    case CudaMath::bf16: return cuda::GemmMath::kBf16;
-    case CudaMath::tf32: break;
+    case CudaMath::fp32:
+      return cuda::GemmMath::kFp32;
+    case CudaMath::bf16:
+      return cuda::GemmMath::kBf16;
+    case CudaMath::tf32:
+      break;
   }
   return cuda::GemmMath::kTf32;
 }

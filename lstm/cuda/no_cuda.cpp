@@ -23,7 +23,9 @@ bool use_cuda(Device device) {
 struct DeviceNet::Impl {};
 struct DeviceTrainer::Impl {};
 
-DeviceNet::DeviceNet(const NetworkConfig&, const ExecutionOptions&, const ParamLayout&) { unreachable("DeviceNet"); }
+DeviceNet::DeviceNet(const NetworkConfig&, const ExecutionOptions&, const ParamLayout&) {
+  unreachable("DeviceNet");
+}
 DeviceNet::~DeviceNet() = default;
 void DeviceNet::upload_params(const float*) { unreachable("DeviceNet::upload_params"); }
 void DeviceNet::download_params(float*) { unreachable("DeviceNet::download_params"); }

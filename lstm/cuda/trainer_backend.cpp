@@ -133,8 +133,8 @@ class CudaTrainBackend final : public TrainBackend {
     dt_->enqueue_grad_sumsq(dn);
     return dt_->read_scalars(dn, cudabk::Scalar::kGradSq + 1)[cudabk::Scalar::kGradSq];
   }
-  double apply_gradient(Network& n, Optimizer& opt, const StepStats&, int sequences,
-                        double scale, double sumsq) override {
+  double apply_gradient(Network& n, Optimizer& opt, const StepStats&, int sequences, double scale,
+                        double sumsq) override {
     auto& dn = net(n);
     const auto& oc = opt.config();
     sync_device_slots(n, opt);

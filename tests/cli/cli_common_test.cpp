@@ -7,13 +7,13 @@
 #include <fstream>
 #include <set>
 
-#include "pipeline/audio.h"
-#include "examples/cli_error.h"
-#include "pipeline/extract_run.h"
 #include "base/error.h"
 #include "base/files.h"
-#include "midi/files.h"
 #include "encode/melody_file.h"
+#include "examples/cli_error.h"
+#include "midi/files.h"
+#include "pipeline/audio.h"
+#include "pipeline/extract_run.h"
 
 namespace fs = std::filesystem;
 using namespace melodl;

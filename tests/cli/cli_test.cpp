@@ -15,12 +15,12 @@
 #include <string>
 #include <vector>
 
-#include "encode/codec.h"
-#include "pipeline/audio.h"
 #include "base/files.h"
-#include "midi/files.h"
+#include "encode/codec.h"
 #include "encode/melody_file.h"
+#include "midi/files.h"
 #include "midi/reader.h"
+#include "pipeline/audio.h"
 
 namespace fs = std::filesystem;
 

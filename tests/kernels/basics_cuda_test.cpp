@@ -46,9 +46,9 @@ void check_gemm(int M, int N, int K, bool tf32) {
       // tf32: the operand-rounding bound of tests/kernels/tolerance.h for K (+1: beta*C)
       // terms |a b| <= 1, scaled by |alpha|, with a 2x tail margin (docs/kernels.md
       // "Tolerance policy"): ~5.9e-3*sqrt(K+1).
-      const double atol =
-          tf32 ? 2 * 1.5 * test::dot_error(test::MathMode::kTf32, double(K) + 1, 1.0)
-               : 1e-5 * std::sqrt(double(K) + 1);
+      const double atol = tf32
+                              ? 2 * 1.5 * test::dot_error(test::MathMode::kTf32, double(K) + 1, 1.0)
+                              : 1e-5 * std::sqrt(double(K) + 1);
       std::ostringstream name;
       name << "C(ta=" << ta << ",tb=" << tb << ")";
       expect_allclose(dC.download(), want, atol, tf32 ? 1e-2 : 1e-4, name.str(), {M, ldc});

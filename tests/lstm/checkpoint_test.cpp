@@ -192,8 +192,8 @@ TEST(Checkpoint, PreIssue13CheckpointLoads) {
   const fs::path q = temp_path("resaved.safetensors");
   save_checkpoint(q, tr, ck.vocabulary, ck.extra);
   const std::string cfg = read_checkpoint_file(q).metadata.at("lstm.network_config");
-  for (const char* key : {"device", "threads", "cuda_math", "cuda_persistent", "cuda_graphs",
-                          "cuda_wavefront"})
+  for (const char* key :
+       {"device", "threads", "cuda_math", "cuda_persistent", "cuda_graphs", "cuda_wavefront"})
     EXPECT_EQ(cfg.find(key), std::string::npos) << key << " in " << cfg;
   EXPECT_EQ(load_checkpoint(q).step, 53);
 }

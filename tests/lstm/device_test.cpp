@@ -69,8 +69,7 @@ TEST(Device, CudaWithoutDeviceNamesTheReason) {
   const std::string msg = message_of([&] { Network n(c, e); });
   EXPECT_NE(msg.find("device \"cuda\""), std::string::npos) << msg;
   EXPECT_NE(msg.find(reason), std::string::npos) << msg;
-  EXPECT_NE(message_of([] { (void)resolve_device(Device::cuda); }).find(reason),
-            std::string::npos);
+  EXPECT_NE(message_of([] { (void)resolve_device(Device::cuda); }).find(reason), std::string::npos);
 #ifndef MELODL_TEST_HAS_CUDA
   EXPECT_NE(msg.find("built without CUDA"), std::string::npos) << msg;
 #endif
@@ -113,8 +112,8 @@ TEST(Device, ModelConfigHoldsNoExecutionChoices) {
   // before they moved out (device, threads, cuda_* inside) still reads.
   const NetworkConfig c = test::small_config(7, 1, 5, false);
   const std::string json = c.to_json();
-  for (const char* key : {"device", "threads", "cuda_math", "cuda_persistent", "cuda_graphs",
-                          "cuda_wavefront"})
+  for (const char* key :
+       {"device", "threads", "cuda_math", "cuda_persistent", "cuda_graphs", "cuda_wavefront"})
     EXPECT_EQ(json.find(std::string("\"") + key + "\""), std::string::npos) << key;
   const NetworkConfig old = NetworkConfig::from_json(
       R"({"vocab":7,"layers":1,"hidden":5,"peepholes":false,"forget_bias_init":1.0,"seed":3,)"
