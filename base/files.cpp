@@ -2,10 +2,12 @@
 #include "base/files.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <charconv>
 #include <fstream>
 #include <sstream>
 #include <system_error>
@@ -24,6 +26,36 @@ std::string errno_text(int err) { return std::system_category().message(err); }
 }
 
 std::atomic<unsigned> g_temp_counter{0};
+
+// When this process started (static initialisation), for remove_stale_temp_files.
+const fs::file_time_type g_process_start = fs::file_time_type::clock::now();
+
+// The pid in ".<name>.tmp-<pid>-<n>" or ".<name>.probe<pid>"; 0 when `name` is neither.
+long temp_file_pid(const std::string& name) {
+  if (name.size() < 2 || name[0] != '.') return 0;
+  const auto digits = [](std::string_view s) {
+    return !s.empty() && s.find_first_not_of("0123456789") == std::string_view::npos;
+  };
+  std::string_view pid_text;
+  if (const auto t = name.rfind(".tmp-"); t != std::string::npos && t > 1) {
+    const std::string_view rest = std::string_view(name).substr(t + 5);
+    const auto dash = rest.find('-');
+    if (dash == std::string_view::npos || !digits(rest.substr(dash + 1))) return 0;
+    pid_text = rest.substr(0, dash);
+  } else if (const auto p = name.rfind(".probe"); p != std::string::npos && p > 1) {
+    pid_text = std::string_view(name).substr(p + 6);
+  } else {
+    return 0;
+  }
+  long pid = 0;
+  if (!digits(pid_text) ||
+      std::from_chars(pid_text.data(), pid_text.data() + pid_text.size(), pid).ec != std::errc() ||
+      pid <= 0)
+    return 0;
+  return pid;
+}
+
+bool process_alive(long pid) { return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM; }
 
 }  // namespace
 
@@ -135,6 +167,25 @@ void check_writable(const fs::path& path) {
   if (fd < 0) fail(path, errno_text(errno));
   ::close(fd);
   ::unlink(probe.c_str());
+}
+
+std::vector<fs::path> remove_stale_temp_files(const fs::path& dir) {
+  std::vector<fs::path> removed;
+  std::error_code ec;
+  fs::directory_iterator it(dir.empty() ? fs::path(".") : dir, ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    std::error_code fec;
+    if (!it->is_regular_file(fec)) continue;
+    const long pid = temp_file_pid(it->path().filename().string());
+    if (pid == 0) continue;
+    bool stale = !process_alive(pid);
+    if (!stale && pid == static_cast<long>(::getpid())) {
+      const auto when = fs::last_write_time(it->path(), fec);
+      stale = !fec && when < g_process_start;
+    }
+    if (stale && fs::remove(it->path(), fec)) removed.push_back(it->path());
+  }
+  return removed;
 }
 
 fs::path with_stem_suffix(const fs::path& path, std::string_view suffix) {

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace melodl {
 
@@ -56,6 +57,14 @@ void ensure_directory(const std::filesystem::path& dir);
 // Fails early, before hours of work, when `path` cannot be written: creates its parent
 // folders and a scratch file beside it. Throws IoError naming the path.
 void check_writable(const std::filesystem::path& path);
+
+// Removes the temporary files that AtomicFile and check_writable leave behind when a process
+// is killed (".<name>.tmp-<pid>-<n>", ".<name>.probe<pid>") from `dir` (not its subfolders):
+// those whose <pid> is not a live process, and those of this process's own pid that are older
+// than this process (a previous holder of the pid). Files of other live processes are kept (a
+// concurrent writer may own them). Returns the paths removed; a folder that does not exist or
+// cannot be listed removes nothing. Never throws.
+std::vector<std::filesystem::path> remove_stale_temp_files(const std::filesystem::path& dir);
 
 // "out/melodies.txt" -> "out/melodies-valid.txt" (suffix before the extension).
 std::filesystem::path with_stem_suffix(const std::filesystem::path& path, std::string_view suffix);
