@@ -2,8 +2,12 @@
 #include "lstm/checkpoint.h"
 
 #include <algorithm>
+#include <charconv>
+#include <cmath>
 
 #include "lstm/checkpoint_file.h"
+#include "lstm/optim.h"
+#include "lstm/rng.h"
 
 namespace melodl::lstm {
 
@@ -67,6 +71,11 @@ void save_checkpoint(const std::filesystem::path& path, const Trainer& trainer,
 }
 
 LoadedCheckpoint load_checkpoint(const std::filesystem::path& path) {
+  // The file layer has verified structure and checksums, and holds no more bytes than the
+  // file. Everything below checks that the tensors the config calls for are present with
+  // the right dtype and shape BEFORE allocating anything sized by the config, so a crafted
+  // config (vocab = 10^6 in a 10 MB file) is refused at once; then the values are checked
+  // (finite weights and optimizer state, step >= 0, a valid RNG state and training config).
   const CheckpointFile f = read_checkpoint_file(path);
   const std::string where = "[load_checkpoint] " + path.string() + ": ";
   auto meta = [&](const std::string& key) -> const std::string& {
@@ -75,67 +84,123 @@ LoadedCheckpoint load_checkpoint(const std::filesystem::path& path) {
                  where + "not an LSTM checkpoint (metadata key \"" + key + "\" missing)");
     return it->second;
   };
+  // Library errors from parsing and validating the metadata, prefixed with the file.
+  auto named = [&](const char* field, auto&& fn) {
+    try {
+      return fn();
+    } catch (const ::melodl::Error& e) {
+      throw InvalidArgument(where + field + ": " + e.what());
+    }
+  };
   MELODL_CHECK(meta(kFormatKey) == kFormatVersion,
                where + "unsupported LSTM checkpoint version " + meta(kFormatKey) +
                    " (this build reads version " + kFormatVersion + ")");
   LoadedCheckpoint ck;
   ck.path = path;
-  ck.network_config = NetworkConfig::from_json(meta("lstm.network_config"));
-  ck.network_config.validate();
+  ck.network_config = named("lstm.network_config", [&] {
+    NetworkConfig c = NetworkConfig::from_json(meta("lstm.network_config"));
+    c.validate();
+    return c;
+  });
   ck.vocabulary = meta("lstm.vocabulary");
   for (const auto& [k, v] : f.metadata)
     if (k.rfind("user.", 0) == 0) ck.extra[k.substr(5)] = v;
   const ParamLayout layout = ParamLayout::for_config(ck.network_config);
-  auto read_into = [&](const std::string& name, const ParamTensor& t, std::vector<float>& dst) {
-    const NamedTensor* nt = nullptr;
-    try {
-      nt = &find_tensor(f, name);
-    } catch (const CheckpointError&) {
-      throw InvalidArgument(where + "tensor \"" + name + "\" missing");
-    }
-    MELODL_CHECK(nt->shape == t.shape,
-                 where + "tensor \"" + name + "\" has a shape that does not match the config");
-    const std::vector<float> v = as_floats(*nt);
-    std::copy(v.begin(), v.end(), dst.begin() + t.offset);
+
+  std::map<std::string_view, const NamedTensor*> by_name;
+  for (const auto& t : f.tensors) by_name.emplace(t.name, &t);
+  auto require = [&](const std::string& name, const std::vector<std::int64_t>& shape) {
+    const auto it = by_name.find(name);
+    MELODL_CHECK(it != by_name.end(), where + "tensor \"" + name + "\" missing");
+    const NamedTensor& t = *it->second;
+    MELODL_CHECK(t.dtype == DType::f32, where + "tensor \"" + name + "\" is " +
+                                            std::string(dtype_name(t.dtype)) + ", not F32");
+    MELODL_CHECK(t.shape == shape, where + "tensor \"" + name +
+                                       "\" has a shape that does not match the config (vocab " +
+                                       std::to_string(ck.network_config.vocab) + ", hidden " +
+                                       std::to_string(ck.network_config.hidden) + ")");
+    return &t;
   };
-  ck.params.assign(layout.total, 0.0f);
-  for (const auto& t : layout.tensors) read_into(t.name, t, ck.params);
-  if (f.metadata.count("lstm.train_config")) {
-    ck.train_config = TrainConfig::from_json(meta("lstm.train_config"));
-    ck.step = std::stoll(meta("lstm.step"));
+  auto read_into = [&](const std::string& name, const ParamTensor& t, std::vector<float>& dst) {
+    const NamedTensor* nt = require(name, t.shape);
+    const std::vector<float> v = as_floats(*nt);
+    const auto bad = std::find_if(v.begin(), v.end(), [](float x) { return !std::isfinite(x); });
+    MELODL_CHECK(bad == v.end(), where + "tensor \"" + name + "\" holds a non-finite value (" +
+                                     std::to_string(*bad) + ") at element " +
+                                     std::to_string(bad - v.begin()));
+    std::copy(v.begin(), v.end(), dst.begin() + static_cast<std::ptrdiff_t>(t.offset));
+  };
+  for (const auto& t : layout.tensors) require(t.name, t.shape);
+
+  const bool trained = f.metadata.count("lstm.train_config") > 0;
+  std::vector<std::string> slots;
+  if (trained) {
+    ck.train_config = named("lstm.train_config", [&] {
+      TrainConfig c = TrainConfig::from_json(meta("lstm.train_config"));
+      c.validate();
+      return c;
+    });
+    const std::string& step_text = meta("lstm.step");
+    const auto [end, ec] =
+        std::from_chars(step_text.data(), step_text.data() + step_text.size(), ck.step);
+    MELODL_CHECK(
+        ec == std::errc() && end == step_text.data() + step_text.size() && ck.step >= 0,
+        where + "lstm.step must be a whole number >= 0, got \"" + step_text.substr(0, 40) + "\"");
     ck.rng_state = meta("lstm.rng");
-    std::string list = meta("lstm.optimizer_slots");
-    std::vector<std::string> slots;
-    for (std::size_t a = 0; a < list.size();) {
+    named("lstm.rng", [&] {
+      Rng probe(0);
+      probe.set_state(ck.rng_state);
+      return 0;
+    });
+    const std::string& list = meta("lstm.optimizer_slots");
+    for (std::size_t a = 0; a <= list.size() && !list.empty();) {
       std::size_t b = list.find(',', a);
       if (b == std::string::npos) b = list.size();
       slots.push_back(list.substr(a, b - a));
       a = b + 1;
     }
-    const NetworkConfig& nc = ck.network_config;
-    const bool has_state = std::any_of(f.tensors.begin(), f.tensors.end(),
-                                       [](const auto& t) { return t.name == "state.layer0.h"; });
-    if (has_state) {
-      const NamedTensor& h0 = find_tensor(f, "state.layer0.h");
-      MELODL_CHECK(
-          h0.shape.size() == 2 && h0.shape[0] >= 1 && h0.shape[1] == nc.hidden,
-          where + "tensor \"state.layer0.h\" must be [B,H] with H=" + std::to_string(nc.hidden));
-      ck.carried_state = State::zeros(nc, static_cast<int>(h0.shape[0]));
-      for (int l = 0; l < nc.layers; ++l) {
-        for (const char* which : {"h", "c"}) {
-          const std::string name = "state.layer" + std::to_string(l) + "." + which;
-          const std::vector<float> v = as_floats(find_tensor(f, name));
-          auto& dst = which[0] == 'h' ? ck.carried_state.h[l] : ck.carried_state.c[l];
-          MELODL_CHECK(v.size() == dst.size(),
-                       where + "tensor \"" + name + "\" has the wrong size");
-          std::copy(v.begin(), v.end(), dst.begin());
-        }
+    // The slots the optimizer kind keeps, in its order: nothing else is read (a crafted list
+    // naming one slot a thousand times must not allocate a thousand copies of the weights).
+    const auto expected = Optimizer(ck.train_config->optimizer, 0).slot_names();
+    std::string want;
+    for (const auto& n : expected) want += (want.empty() ? "" : ",") + n;
+    MELODL_CHECK(slots == expected,
+                 where + "lstm.optimizer_slots is \"" + list.substr(0, 40) + "\" but optimizer " +
+                     to_string(ck.train_config->optimizer.kind) + " keeps \"" + want + "\"");
+    for (const auto& s : slots)
+      for (const auto& t : layout.tensors) require("optim." + s + "." + t.name, t.shape);
+  }
+  const NetworkConfig& nc = ck.network_config;
+  const bool has_state = trained && by_name.count("state.layer0.h") > 0;
+  int state_batch = 0;
+  if (has_state) {
+    const NamedTensor& h0 = *by_name.at("state.layer0.h");
+    MELODL_CHECK(
+        h0.shape.size() == 2 && h0.shape[0] >= 1 && h0.shape[1] == nc.hidden,
+        where + "tensor \"state.layer0.h\" must be [B,H] with H=" + std::to_string(nc.hidden));
+    state_batch = static_cast<int>(std::min<std::int64_t>(h0.shape[0], INT32_MAX));
+    for (int l = 0; l < nc.layers; ++l)
+      for (const char* which : {"h", "c"})
+        require("state.layer" + std::to_string(l) + "." + which, {h0.shape[0], nc.hidden});
+  }
+
+  // Every tensor is present and of its size: allocations below are bounded by the file.
+  ck.params.assign(layout.total, 0.0f);
+  for (const auto& t : layout.tensors) read_into(t.name, t, ck.params);
+  for (const auto& s : slots) {
+    ck.optimizer_slots.emplace_back(layout.total, 0.0f);
+    for (const auto& t : layout.tensors)
+      read_into("optim." + s + "." + t.name, t, ck.optimizer_slots.back());
+  }
+  if (has_state) {
+    ck.carried_state = State::zeros(nc, state_batch);
+    for (int l = 0; l < nc.layers; ++l) {
+      for (const char* which : {"h", "c"}) {
+        const std::string name = "state.layer" + std::to_string(l) + "." + which;
+        const std::vector<float> v = as_floats(*by_name.at(name));
+        auto& dst = which[0] == 'h' ? ck.carried_state.h[l] : ck.carried_state.c[l];
+        std::copy(v.begin(), v.end(), dst.begin());
       }
-    }
-    for (const auto& s : slots) {
-      ck.optimizer_slots.emplace_back(layout.total, 0.0f);
-      for (const auto& t : layout.tensors)
-        read_into("optim." + s + "." + t.name, t, ck.optimizer_slots.back());
     }
   }
   return ck;
