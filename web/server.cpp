@@ -16,6 +16,7 @@
 #include <mutex>
 #include <random>
 #include <set>
+#include <string_view>
 #include <thread>
 
 #include "base/error.h"
@@ -208,6 +209,16 @@ Request to_request(const httplib::Request& req) {
   return r;
 }
 
+// httplib matches routes as regular expressions: escape a path so that it matches itself only.
+std::string exact(const std::string& path) {
+  std::string out;
+  for (char c : path) {
+    if (std::string_view("\\^$.|?*+()[]{}").find(c) != std::string_view::npos) out += '\\';
+    out += c;
+  }
+  return out;
+}
+
 void answer(const Response& r, httplib::Response& res) {
   res.status = r.status;
   for (const auto& [k, v] : r.headers) res.set_header(k, v);
@@ -305,20 +316,20 @@ Server::Server(std::string bind_address, ServerLimits limits) : impl_(std::make_
 Server::~Server() { stop(); }
 
 void Server::get(const std::string& path, Handler handler) {
-  impl_->http.Get(
-      path, [handler = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
-        Response out;
-        handler(to_request(req), out);
-        answer(out, res);
-      });
+  impl_->http.Get(exact(path), [handler = std::move(handler)](const httplib::Request& req,
+                                                              httplib::Response& res) {
+    Response out;
+    handler(to_request(req), out);
+    answer(out, res);
+  });
 }
 
 void Server::post(const std::string& path, Handler handler) {
   impl_->post_paths.insert(path);
   Impl* impl = impl_.get();
-  impl_->http.Post(path, [impl, handler = std::move(handler)](const httplib::Request& req,
-                                                              httplib::Response& res,
-                                                              const httplib::ContentReader& read) {
+  impl_->http.Post(exact(path), [impl, handler = std::move(handler)](
+                                    const httplib::Request& req, httplib::Response& res,
+                                    const httplib::ContentReader& read) {
     Request r = to_request(req);
     // Without Content-Length or chunked encoding a request has no body (httplib would read
     // to the end of the connection).
@@ -344,33 +355,32 @@ void Server::post(const std::string& path, Handler handler) {
 
 void Server::stream(const std::string& path, StreamOpen open) {
   Impl* impl = impl_.get();
-  impl_->http.Get(
-      path, [impl, open = std::move(open)](const httplib::Request& req, httplib::Response& res) {
-        if (!Pool::begin_stream())
-          return refuse(res, 503,
-                        "too many event streams: this server sends at most " +
-                            std::to_string(impl->limits.max_streams) +
-                            " at a time (close other tabs of this page)");
-        struct State {
-          StreamNext next;
-          bool ended = false;
-        };
-        auto state = std::make_shared<State>(State{open(to_request(req))});
-        res.set_header("Cache-Control", "no-cache");
-        res.set_header("X-Accel-Buffering", "no");
-        res.set_chunked_content_provider("text/event-stream",
-                                         [impl, state](std::size_t, httplib::DataSink& sink) {
-                                           if (state->ended || impl->stopping.load()) {
-                                             sink.done();
-                                             return true;
-                                           }
-                                           std::string out;
-                                           state->ended = !state->next(out);
-                                           if (out.empty() && !state->ended)
-                                             out = ": keepalive\n\n";
-                                           return out.empty() || sink.write(out.data(), out.size());
-                                         });
-      });
+  impl_->http.Get(exact(path), [impl, open = std::move(open)](const httplib::Request& req,
+                                                              httplib::Response& res) {
+    if (!Pool::begin_stream())
+      return refuse(res, 503,
+                    "too many event streams: this server sends at most " +
+                        std::to_string(impl->limits.max_streams) +
+                        " at a time (close other tabs of this page)");
+    struct State {
+      StreamNext next;
+      bool ended = false;
+    };
+    auto state = std::make_shared<State>(State{open(to_request(req))});
+    res.set_header("Cache-Control", "no-cache");
+    res.set_header("X-Accel-Buffering", "no");
+    res.set_chunked_content_provider("text/event-stream",
+                                     [impl, state](std::size_t, httplib::DataSink& sink) {
+                                       if (state->ended || impl->stopping.load()) {
+                                         sink.done();
+                                         return true;
+                                       }
+                                       std::string out;
+                                       state->ended = !state->next(out);
+                                       if (out.empty() && !state->ended) out = ": keepalive\n\n";
+                                       return out.empty() || sink.write(out.data(), out.size());
+                                     });
+  });
 }
 
 void Server::start(int port, const std::string& what) {
@@ -390,6 +400,16 @@ void Server::start(int port, const std::string& what) {
     return impl->admit(req, res) ? httplib::Server::HandlerResponse::Handled
                                  : httplib::Server::HandlerResponse::Unhandled;
   });
+  s.set_exception_handler(
+      [](const httplib::Request&, httplib::Response& res, std::exception_ptr e) {
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& x) {
+          refuse(res, 500, x.what());
+        } catch (...) {
+          refuse(res, 500, "unknown error");
+        }
+      });
   // "Expect: 100-continue": refuse before the client sends the body.
   s.set_expect_100_continue_handler([impl](const httplib::Request& req, httplib::Response& res) {
     const int refused = impl->admit(req, res);

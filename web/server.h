@@ -79,7 +79,8 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Routes (exact paths), registered before start().
+  // Routes (exact paths), registered before start(). A handler's exception is a 500 whose
+  // body is its message.
   void get(const std::string& path, Handler handler);
   void post(const std::string& path, Handler handler);  // state-changing: Origin or token
   void stream(const std::string& path, StreamOpen open);

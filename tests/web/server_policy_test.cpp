@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -29,7 +30,8 @@ using web::testing::status_of;
 namespace {
 
 // A server with a counter: GET /n reads it, POST /inc adds one, POST /echo answers the
-// body's size, GET /events streams an event every 20 ms.
+// body's size, GET /boom throws, GET /events streams an event every 20 ms, GET /flood 64 KiB as
+// fast as it can.
 struct Counter {
   explicit Counter(const std::string& bind = "127.0.0.1", web::ServerLimits limits = {})
       : server(bind, limits) {
@@ -42,10 +44,20 @@ struct Counter {
     server.post("/echo", [](const web::Request& q, web::Response& r) {
       r.body = std::to_string(q.body.size());
     });
+    server.get("/boom", [](const web::Request&, web::Response&) {
+      throw std::runtime_error("boom: the handler failed");
+    });
     server.stream("/events", [](const web::Request&) {
       return [](std::string& out) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
         out += web::sse_event("tick", "{}");
+        return true;
+      };
+    });
+    server.stream("/flood", [](const web::Request&) {
+      return [](std::string& out) {
+        out.append(64 * 1024, ':');  // an SSE comment line
+        out.push_back('\n');
         return true;
       };
     });
@@ -98,7 +110,7 @@ TEST(ServerPolicy, HostMustBeALoopbackNameOrTheBindAddress) {
 TEST(ServerPolicy, BindAddressAndWildcardHosts) {
   // A server on 127.0.0.2 answers Host 127.0.0.2; reached through a raw socket to it.
   web::Server s("127.0.0.2");
-  s.get("/n", [](const web::Request&, web::Response& r) { r.body = "1"; });
+  s.get("/n", [](const web::Request&, web::Response& r) { r.body.push_back('1'); });
   s.start(0, "test");
   EXPECT_EQ(s.url(), "http://127.0.0.2:" + std::to_string(s.port()) + "/");
   const auto ask = [&](const std::string& host) {
@@ -173,6 +185,14 @@ TEST(ServerPolicy, CrossSitePostsAreRefusedAndChangeNothing) {
   EXPECT_EQ(c.server.token().size(), 32u);
   Counter other;
   EXPECT_NE(other.server.token(), c.server.token()) << "one token per server";
+}
+
+TEST(ServerPolicy, AHandlerThatThrowsIs500WithItsMessage) {
+  Counter c;
+  const std::string answer = exchange(c.server.port(), request_text("GET", "/boom", c.host()));
+  EXPECT_EQ(status_of(answer), 500) << answer;
+  EXPECT_TRUE(answer.ends_with("\r\n\r\n500: boom: the handler failed\n")) << answer;
+  EXPECT_EQ(c.get("/n", c.host()), 200) << "the server goes on";
 }
 
 TEST(ServerPolicy, OtherMethodsAndUnknownPostsAreRefusedBeforeTheBody) {
@@ -262,6 +282,42 @@ TEST(ServerPolicy, StreamsBeyondTheCapAre503AndOthersAreStillAnswered) {
   ASSERT_TRUE(again.send(events));
   EXPECT_TRUE(again.read_until("event: tick", 5)) << again.received();
   EXPECT_EQ(again.status(), 200);
+}
+
+TEST(ServerPolicy, OneRequestPerConnectionAndIdleConnectionsAreClosed) {
+  web::ServerLimits limits;
+  limits.idle_timeout_s = 1;
+  limits.api_threads = 2;
+  Counter c("127.0.0.1", limits);
+  // The server answers one request and closes (no keep-alive: an idle tab holds no thread).
+  RawConnection once(c.server.port());
+  ASSERT_TRUE(once.send(request_text("GET", "/n", c.host()) + request_text("GET", "/n", c.host())));
+  const std::string answer = once.read_all(5);
+  EXPECT_NE(answer.find("Connection: close"), std::string::npos) << answer;
+  EXPECT_EQ(answer.find("HTTP/1.1", 1), std::string::npos) << "a second answer: " << answer;
+  // Connections that send nothing take both request threads for at most idle_timeout_s.
+  const auto t0 = std::chrono::steady_clock::now();
+  RawConnection idle1(c.server.port()), idle2(c.server.port());
+  EXPECT_TRUE(idle1.read_all(5).empty());
+  const double closed_ms = ms_since(t0);
+  EXPECT_GT(closed_ms, 900);
+  EXPECT_LT(closed_ms, 3500) << "the idle connection was not closed";
+  EXPECT_EQ(c.get("/n", c.host()), 200);
+}
+
+TEST(ServerPolicy, AClientThatStopsReadingEndsItsStream) {
+  web::ServerLimits limits;
+  limits.io_timeout_s = 1;
+  Counter c("127.0.0.1", limits);
+  RawConnection reader(c.server.port());
+  ASSERT_TRUE(reader.send(request_text("GET", "/flood", c.host())));
+  ASSERT_TRUE(reader.read_until("::::", 5));  // then reads no more
+  EXPECT_EQ(c.server.open_streams(), 1);
+  const auto t0 = std::chrono::steady_clock::now();
+  while (c.server.open_streams() > 0 && ms_since(t0) < 10000)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(c.server.open_streams(), 0) << "the stream still holds its slot";
+  std::printf("stream of a client that stopped reading ended after %.0f ms\n", ms_since(t0));
 }
 
 TEST(ServerPolicy, StopEndsOpenStreams) {
