@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <nlohmann/json.hpp>
 #include <random>
 #include <stdexcept>
 #include <unordered_set>
@@ -22,9 +21,6 @@ std::uint64_t splitmix(std::uint64_t x) {
   x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
   return x ^ (x >> 31);
 }
-
-// Finite JSON numbers: NaN/inf become null (JSON has no NaN).
-nlohmann::json num(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
 
 }  // namespace
 
@@ -61,52 +57,6 @@ void validate_requested_lr(double lr) {
   std::snprintf(buf, sizeof buf, "lr: must be a finite number with %g <= lr <= %g, got %g",
                 kMinRequestedLr, kMaxRequestedLr, lr);
   throw InvalidArgument(buf);
-}
-
-std::string layout_json(const std::vector<ArrayInfo>& arrays, const ListenerOptions& options) {
-  nlohmann::json j;
-  j["samples"] = options.samples;
-  j["rate_hz"] = options.rate_hz;
-  j["arrays"] = nlohmann::json::array();
-  for (const auto& a : arrays)
-    j["arrays"].push_back(
-        {{"name", a.name}, {"shape", a.shape}, {"size", a.size}, {"indices", a.indices}});
-  return j.dump();
-}
-
-std::string snapshot_json(const Snapshot& s) {
-  nlohmann::json j;
-  j["seq"] = s.seq;
-  j["step"] = s.step;
-  j["loss"] = num(s.loss_bits);
-  j["lr"] = num(s.lr);
-  j["t"] = num(s.time_s);
-  j["paused"] = s.paused;
-  j["arrays"] = nlohmann::json::array();
-  for (const auto& a : s.arrays) {
-    nlohmann::json v = nlohmann::json::array(), g = nlohmann::json::array();
-    for (float x : a.values) v.push_back(num(x));
-    for (float x : a.grads) g.push_back(num(x));
-    j["arrays"].push_back({{"v", std::move(v)},
-                           {"g", std::move(g)},
-                           {"gnorm", num(a.grad_norm)},
-                           {"ratio", num(a.update_ratio)}});
-  }
-  return j.dump();
-}
-
-std::string samples_json(const EpochSamples& s) {
-  nlohmann::json j;
-  j["seq"] = s.seq;
-  j["epoch"] = s.epoch;
-  j["valid_bits"] = num(s.valid_bits);
-  j["melodies"] = nlohmann::json::array();
-  for (const auto& m : s.melodies) {
-    nlohmann::json notes = nlohmann::json::array();
-    for (const auto& n : m) notes.push_back({n.pitch, n.start_s, n.end_s});
-    j["melodies"].push_back(std::move(notes));
-  }
-  return j.dump();
 }
 
 VizListener::VizListener(const lstm::ParamLayout& layout, const ListenerOptions& options)

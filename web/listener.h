@@ -2,7 +2,7 @@
 // A VizListener samples K parameters of every parameter array of a network (chosen once
 // with a seed), and after each optimiser update copies their values and gradients into a
 // small snapshot at most `rate_hz` times a second (at most once per step). The HTTP
-// server thread (server.h) waits for new snapshots and serialises them; the training
+// server thread (viz_server.h) waits for new snapshots and serialises them; the training
 // thread only gathers a few hundred floats. The listener also pauses training: on_step
 // blocks while paused, and single_step() lets exactly one more update through. The page
 // may ask for a new learning rate (request_lr); the training loop polls
@@ -82,10 +82,16 @@ struct EpochSamples {
   std::vector<std::vector<SampleNote>> melodies;
 };
 
-// JSON texts the server sends (see docs/viz.md "Stream format").
+// JSON texts the server sends (docs/viz.md "HTTP interface"; web/viz_json.cpp).
 std::string layout_json(const std::vector<ArrayInfo>& arrays, const ListenerOptions& options);
 std::string snapshot_json(const Snapshot& s);
 std::string samples_json(const EpochSamples& s);
+
+class VizListener;
+// The control state C {"paused","step","lr","lr_requested"} (answers of the POST routes,
+// the stream's status events) and the answer of GET /api/latest.
+std::string status_json(const VizListener& l);
+std::string latest_json(const VizListener& l);
 
 class VizListener {
  public:

@@ -1,39 +1,107 @@
-// web/server.h: the embedded HTTP server of `melodl train --viz` (cpp-httplib).
-// Serves the page (web/static/, embedded at build time), three.js from Debian's
-// libjs-three, the parameter layout, and a Server-Sent Events stream of the listener's
-// snapshots and epoch samples; POST endpoints pause, single-step and resume training.
-// Routes and the stream format: docs/viz.md.
+// web/server.h: melodl's embedded HTTP server layer (cpp-httplib, private), shared by every
+// server the program runs (today the live view of `melodl train --viz`, web/viz_server.h).
+// It enforces one policy for all of them, so that other web pages cannot drive a run and a
+// flood of clients cannot stall it (docs/viz.md "Security and limits"):
+// * every request's Host must name this server: localhost, 127.0.0.1 or [::1] (any port),
+//   or the bind address (for a wildcard bind, 0.0.0.0 or ::, any IP literal), else 403,
+//   which defeats DNS rebinding;
+// * a request carrying an Origin header is refused (403) unless Origin is
+//   "http://" + its Host (same origin);
+// * POST routes (the ones that change state) also need, when Origin is absent, the per-run
+//   token (token(); pages get it in GET /, with_token) in the X-Melodl-Token header, else 403;
+//   other methods are 405, POST to an unknown path 404, both before any body is read;
+// * request bodies over ServerLimits::max_body_bytes are 413, refused from Content-Length
+//   before reading (chunked bodies: as soon as the cap is passed), never buffered whole;
+// * event streams run on threads of their own, at most max_streams at once (503 beyond),
+//   never on the api_threads that answer every other request; connections are not kept
+//   alive, so an idle browser tab holds no thread.
 //
 // Example:
-//   VizServer server(listener, "127.0.0.1", 8765);   // 0 = any free port
-//   std::printf("%s\n", server.url().c_str());        // serving from a thread already
+//   web::Server server("127.0.0.1");
+//   server.get("/api/x", [](const web::Request&, web::Response& r) { r.body = "{}"; });
+//   server.post("/api/go", [](const web::Request& q, web::Response& r) { ... });
+//   server.stream("/api/events", [](const web::Request&) { return next_fn; });
+//   server.start(8765);  // 0 = any free port; serving from a thread from now on
 #pragma once
 
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
-
-#include "web/listener.h"
+#include <utility>
+#include <vector>
 
 namespace melodl::web {
 
-class VizServer {
+struct ServerLimits {
+  std::size_t max_body_bytes = 64 * 1024;  // a larger request body: 413
+  int max_streams = 32;                    // open event streams; one more: 503
+  int api_threads = 16;                    // threads answering all other requests
+  int listen_backlog = 256;                // pending connections the kernel queues
+  int idle_timeout_s = 3;                  // a connection sending nothing is closed after this
+  int io_timeout_s = 5;                    // one read or write of a request or response
+  void validate() const;                   // throws InvalidArgument naming the field
+};
+
+struct Request {
+  std::string method, path, body;
+  std::multimap<std::string, std::string> params;  // of the query string
+};
+
+struct Response {
+  int status = 200;
+  std::string body;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+using Handler = std::function<void(const Request&, Response&)>;
+// An open event stream: called again and again on the stream's thread; appends the text to
+// send (events "event: NAME\ndata: JSON\n\n") to `out` and returns false after the last
+// one. Should return within about 2 s (appending nothing sends a keepalive comment), so
+// that stop() ends the stream soon.
+using StreamNext = std::function<bool(std::string& out)>;
+using StreamOpen = std::function<StreamNext(const Request&)>;
+
+// "event: NAME\ndata: DATA\n\n".
+std::string sse_event(const std::string& name, const std::string& data);
+
+// `html` with the token in its <meta name="melodl-token" content=""> (unchanged if absent).
+std::string with_token(std::string html, const std::string& token);
+
+// The per-run token's header on POST requests without an Origin header.
+inline constexpr const char* kTokenHeader = "X-Melodl-Token";
+
+class Server {
  public:
-  // Binds and starts serving on a background thread. Throws melodl::IoError naming
-  // the address and port when it cannot bind.
-  VizServer(VizListener& listener, const std::string& bind_address, int port);
-  ~VizServer();  // stops the server (ends open streams) and joins its thread
-  VizServer(const VizServer&) = delete;
-  VizServer& operator=(const VizServer&) = delete;
+  explicit Server(std::string bind_address, ServerLimits limits = {});
+  ~Server();  // stop()
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Routes (exact paths), registered before start(). A handler's exception is a 500 whose
+  // body is its message.
+  void get(const std::string& path, Handler handler);
+  void post(const std::string& path, Handler handler);  // state-changing: Origin or token
+  void stream(const std::string& path, StreamOpen open);
+
+  // Binds (port 0: any free port) and serves on a background thread. Throws
+  // melodl::IoError naming `what`, the address and the port when it cannot bind.
+  void start(int port, const std::string& what);
+  void stop();  // ends open streams, joins all threads; idempotent
 
   int port() const;
-  std::string url() const;  // http://ADDRESS:PORT/
+  std::string url() const;  // http://ADDRESS:PORT/ (a wildcard address as loopback)
+  const std::string& token() const;
+  int open_streams() const;
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 
-// The page's embedded files (path "/index.html", "/app.js", "/style.css"); empty if none.
-std::string embedded_asset(const std::string& path);
-
 }  // namespace melodl::web
+
+// Transitional: examples/cmd_train.cpp includes this header for VizServer; once it includes
+// web/viz_server.h instead, this line goes.
+#include "web/viz_server.h"  // IWYU pragma: export

@@ -3,16 +3,23 @@
 // the SSE stream delivers snapshot events, POST /api/pause stops the loop and
 // /api/resume restarts it, POST /api/lr refuses bad learning rates with HTTP 400 and hands a
 // good one to a training loop that polls take_requested_lr(), and a busy port is reported.
+// POSTs carry the token the page gets from GET /; a cross-site POST or a foreign Host is
+// refused and changes nothing; 200 open event streams leave /api/latest answering quickly.
 // Run: ctest -R VizServer
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <thread>
+#include <vector>
 
-#include "web/server.h"
+#include "tests/web/raw_http.h"
+#include "web/viz_server.h"
 
 namespace web = melodl::web;
 
@@ -51,6 +58,15 @@ struct FakeTraining {
   std::thread thread;
 };
 
+// The token in the page's <meta name="melodl-token" content="...">.
+std::string page_token(const std::string& html) {
+  const std::string slot = "<meta name=\"melodl-token\" content=\"";
+  const auto at = html.find(slot);
+  if (at == std::string::npos) return {};
+  const auto begin = at + slot.size();
+  return html.substr(begin, html.find('"', begin) - begin);
+}
+
 }  // namespace
 
 TEST(VizServer, ServesPageLayoutStreamAndControl) {
@@ -66,10 +82,14 @@ TEST(VizServer, ServesPageLayoutStreamAndControl) {
   ASSERT_TRUE(page);
   EXPECT_EQ(page->status, 200);
   EXPECT_NE(page->body.find("app.js"), std::string::npos);
+  const httplib::Headers token = {{web::kTokenHeader, page_token(page->body)}};
+  EXPECT_EQ(page_token(page->body), server.token());
+  EXPECT_EQ(page_token(cli.Get("/index.html")->body), server.token());
   auto app = cli.Get("/app.js");
   ASSERT_TRUE(app);
   EXPECT_NE(app->body.find("EventSource"), std::string::npos);
   EXPECT_EQ(app->body, web::embedded_asset("/app.js"));
+  EXPECT_EQ(cli.Get("/appXjs")->status, 404) << "routes are exact paths, not patterns";
   auto three = cli.Get("/three.min.js");
   ASSERT_TRUE(three);
   if (three->status == 404)
@@ -105,14 +125,14 @@ TEST(VizServer, ServesPageLayoutStreamAndControl) {
   });
   EXPECT_EQ(snapshots, 2);
 
-  auto p = cli.Post("/api/pause", "", "text/plain");
+  auto p = cli.Post("/api/pause", token, "", "text/plain");
   ASSERT_TRUE(p);
   EXPECT_EQ(nlohmann::json::parse(p->body).at("paused"), true);
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   const auto at = training.steps.load();
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_EQ(training.steps.load(), at) << "steps happened while paused";
-  cli.Post("/api/step", "", "text/plain");
+  cli.Post("/api/step", token, "", "text/plain");
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   EXPECT_EQ(training.steps.load(), at + 1);
   auto latest = cli.Get("/api/latest");
@@ -126,7 +146,7 @@ TEST(VizServer, ServesPageLayoutStreamAndControl) {
   for (std::size_t i = 1; i < hist.size(); ++i) EXPECT_LT(hist[i - 1][0], hist[i][0]);
   EXPECT_EQ(hist.back()[0], at + 1);
   EXPECT_NEAR(hist.back()[1].get<double>(), 2.0 / double(at + 1) / std::log(2.0), 1e-4);
-  cli.Post("/api/resume", "", "text/plain");
+  cli.Post("/api/resume", token, "", "text/plain");
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   EXPECT_GT(training.steps.load(), at + 5);
 }
@@ -148,6 +168,7 @@ TEST(VizServer, LearningRateEndpointValidatesAndTheLoopTakesTheRequestOnce) {
   web::VizListener listener(layout, {.samples = 4, .rate_hz = 1000, .seed = 3});
   web::VizServer server(listener, "127.0.0.1", 0);
   httplib::Client cli("127.0.0.1", server.port());
+  const httplib::Headers token = {{web::kTokenHeader, server.token()}};
 
   // Bad bodies and values: 400 with an {"error"} naming the problem; nothing pending.
   const std::vector<std::pair<std::string, std::string>> bad = {
@@ -163,7 +184,7 @@ TEST(VizServer, LearningRateEndpointValidatesAndTheLoopTakesTheRequestOnce) {
       {"\xff\xfe{", "expected a JSON body"},  // not UTF-8: still a readable JSON answer
   };
   for (const auto& [body, message] : bad) {
-    auto r = cli.Post("/api/lr", body, "application/json");
+    auto r = cli.Post("/api/lr", token, body, "application/json");
     ASSERT_TRUE(r) << body;
     EXPECT_EQ(r->status, 400) << body;
     const auto j = nlohmann::json::parse(r->body, nullptr, false);
@@ -174,10 +195,10 @@ TEST(VizServer, LearningRateEndpointValidatesAndTheLoopTakesTheRequestOnce) {
   EXPECT_FALSE(listener.requested_lr().has_value());
 
   // A good value (also as a bare number): 200, pending in the answer and in /api/latest.
-  auto ok = cli.Post("/api/lr", "0.5", "application/json");
+  auto ok = cli.Post("/api/lr", token, "0.5", "application/json");
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->status, 200) << ok->body;
-  ok = cli.Post("/api/lr", R"({"lr": 0.0025})", "application/json");
+  ok = cli.Post("/api/lr", token, R"({"lr": 0.0025})", "application/json");
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->status, 200) << ok->body;
   EXPECT_DOUBLE_EQ(nlohmann::json::parse(ok->body).at("lr_requested").get<double>(), 0.0025);
@@ -213,4 +234,94 @@ TEST(VizServer, LearningRateEndpointValidatesAndTheLoopTakesTheRequestOnce) {
   EXPECT_EQ(takes.load(), 1) << "0.5 was replaced by 0.0025 before the loop ran: one take";
   stop.store(true);
   training.join();
+}
+
+TEST(VizServer, OtherWebPagesCannotDriveTheRun) {
+  namespace t = web::testing;
+  const auto layout = small_layout();
+  web::VizListener listener(layout, {.samples = 4, .rate_hz = 50, .seed = 4});
+  web::VizServer server(listener, "127.0.0.1", 0);
+  const int port = server.port();
+  const std::string host = "127.0.0.1:" + std::to_string(port);
+  const std::string evil = "Origin: http://evil.example\r\nContent-Type: text/plain\r\n";
+  // The reproducer of issue 14: a "simple" cross-site POST (no preflight) paused the run.
+  std::string answer = t::exchange(port, t::request_text("POST", "/api/pause", host, evil, "x"));
+  EXPECT_EQ(t::status_of(answer), 403) << answer;
+  answer = t::exchange(port, t::request_text("POST", "/api/lr", host, evil, R"({"lr":0.5})"));
+  EXPECT_EQ(t::status_of(answer), 403) << answer;
+  answer = t::exchange(port, t::request_text("POST", "/api/pause", host, ""));
+  EXPECT_EQ(t::status_of(answer), 403) << "no Origin and no token: " << answer;
+  EXPECT_FALSE(listener.paused());
+  EXPECT_FALSE(listener.requested_lr().has_value());
+  // DNS rebinding: a page of attacker.example whose name now resolves to 127.0.0.1.
+  for (const char* path : {"/", "/index.html", "/api/latest", "/api/layout", "/api/events"}) {
+    answer =
+        t::exchange(port, t::request_text("GET", path, "attacker.example:" + std::to_string(port)));
+    EXPECT_EQ(t::status_of(answer), 403) << path << ": " << answer;
+    EXPECT_EQ(answer.find("melodl-token"), std::string::npos) << path;
+  }
+  answer = t::exchange(port, t::request_text("POST", "/api/pause", "attacker.example",
+                                             "Origin: http://attacker.example\r\n"));
+  EXPECT_EQ(t::status_of(answer), 403) << answer;
+  EXPECT_FALSE(listener.paused());
+  // The page itself (same origin) may.
+  answer = t::exchange(
+      port, t::request_text("POST", "/api/pause", host, "Origin: http://" + host + "\r\n"));
+  EXPECT_EQ(t::status_of(answer), 200) << answer;
+  EXPECT_TRUE(listener.paused());
+}
+
+// Issue 14: 200 event-stream clients took the 8 server threads and /api/latest timed out
+// for the whole flood. Now 32 streams are served on threads of their own, the others get a
+// 503 at once, and /api/latest answers as usual (bounds generous for a loaded machine).
+TEST(VizServer, TwoHundredEventStreamsLeaveLatestAnswering) {
+  namespace t = web::testing;
+  const auto layout = small_layout();
+  web::VizListener listener(layout, {.samples = 8, .rate_hz = 20, .seed = 5});
+  web::VizServer server(listener, "127.0.0.1", 0);
+  FakeTraining training(listener, layout);
+  const int port = server.port();
+  const std::string host = "127.0.0.1:" + std::to_string(port);
+  {
+    std::vector<std::unique_ptr<t::RawConnection>> idle, streams;
+    for (int i = 0; i < 6; ++i) idle.push_back(std::make_unique<t::RawConnection>(port));
+    const std::string events = t::request_text("GET", "/api/events", host);
+    for (int i = 0; i < 200; ++i) {
+      streams.push_back(std::make_unique<t::RawConnection>(port));
+      ASSERT_TRUE(streams.back()->ok()) << "connection " << i;
+      streams.back()->send(events);
+    }
+    int served = 0, refused = 0;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    for (auto& s : streams) {
+      const auto left = std::chrono::duration<double>(deadline - std::chrono::steady_clock::now());
+      s->read_until("\r\n", std::max(0.0, left.count()));
+      served += s->status() == 200;
+      refused += s->status() == 503;
+    }
+    EXPECT_EQ(served, web::ServerLimits{}.max_streams);
+    EXPECT_EQ(served + refused, 200) << "some event-stream clients got no answer in 10 s";
+
+    std::vector<double> ms;
+    httplib::Client cli("127.0.0.1", port);
+    cli.set_read_timeout(3, 0);
+    for (int i = 0; i < 15; ++i) {
+      const auto t0 = std::chrono::steady_clock::now();
+      auto latest = cli.Get("/api/latest");
+      ms.push_back(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+      ASSERT_TRUE(latest) << "/api/latest got no answer during the flood";
+      EXPECT_EQ(latest->status, 200);
+    }
+    std::sort(ms.begin(), ms.end());
+    std::printf("/api/latest during the flood: median %.1f ms, slowest %.1f ms\n",
+                ms[ms.size() / 2], ms.back());
+    EXPECT_LT(ms[ms.size() / 2], 100.0) << "median /api/latest time during the flood";
+    EXPECT_LT(ms.back(), 1000.0) << "slowest /api/latest during the flood";
+    auto pause = cli.Post("/api/pause", {{web::kTokenHeader, server.token()}}, "", "text/plain");
+    ASSERT_TRUE(pause);
+    EXPECT_EQ(pause->status, 200);
+    EXPECT_TRUE(listener.paused());
+  }  // clients close before the server stops
+  listener.resume();
 }

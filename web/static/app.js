@@ -222,8 +222,15 @@
   });
 
   // --- controls ---
+  // POSTs carry the run's token from the page (docs/viz.md "Security and limits").
+  const token = (document.querySelector('meta[name="melodl-token"]') || {}).content || '';
+  function apiPost(what, body, type) {
+    const headers = { 'X-Melodl-Token': token };
+    if (type) headers['Content-Type'] = type;
+    return fetch('api/' + what, { method: 'POST', headers, body });
+  }
   async function post(what) {
-    const r = await fetch('api/' + what, { method: 'POST' });
+    const r = await apiPost(what);
     const j = await r.json();
     setPaused(j.paused);
     return j;
@@ -265,8 +272,7 @@
     lrMessage(`lr ${fmtLr(req)} requested: used from the next update` + (state.paused ? ' (press Step or Resume)' : ''), false);
   }
   async function setLr(value) {
-    const r = await fetch('api/lr', { method: 'POST', headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ lr: value }) });
+    const r = await apiPost('lr', JSON.stringify({ lr: value }), 'application/json');
     let j = {};
     try { j = await r.json(); } catch (e) { j = { error: `HTTP ${r.status}` }; }
     if (!r.ok) {
@@ -377,6 +383,7 @@
       check('spheres', state.spheres.length > 0 && state.spheres.length === state.layout.arrays.reduce((n, a) => n + a.indices.length, 0),
         state.spheres.length);
       check('levels', state.levels.length === state.layout.arrays.length, state.levels.length);
+      check('token', /^[0-9a-f]{32}$/.test(token), `${token.length} characters`);
       await until(() => state.snapshots >= 1, 60000);
       const first = { snaps: state.snapshots, step: state.lastSnap ? state.lastSnap.step : -1,
         color: state.spheres.map(s => s.mesh.material.color.getHex()).join(), draws: state.chartDraws || 0,
@@ -405,7 +412,7 @@
       const oldLr = state.lastSnap.lr;
       const tooBig = await setLr(20), zero = await setLr(0);
       const shown = document.getElementById('lrmsg').textContent;
-      const junk = await fetch('api/lr', { method: 'POST', body: '{"lr":"fast"}' });
+      const junk = await apiPost('lr', '{"lr":"fast"}');
       check('lr rejects bad values', !tooBig.ok && tooBig.status === 400 && zero.status === 400 && junk.status === 400 &&
         tooBig.error.includes('1e-07 <= lr <= 10') && shown.includes('got 0'), `${tooBig.error} | ${shown} | ${junk.status}`);
       const newLr = Number((oldLr * 0.5).toPrecision(3));
@@ -434,13 +441,12 @@
       check('exception', false, e && e.stack || e);
     }
     const ok = checks.every(c => c.ok);
-    await fetch('api/report', { method: 'POST', headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ ok, checks }) });
+    await apiPost('report', JSON.stringify({ ok, checks }), 'application/json');
     document.title = ok ? 'selftest: pass' : 'selftest: FAIL';
   }
 
   start().catch(e => {
     document.getElementById('conn').textContent = 'error: ' + e;
-    fetch('api/report', { method: 'POST', body: JSON.stringify({ ok: false, checks: [{ name: 'start', ok: false, detail: String(e) }] }) });
+    apiPost('report', JSON.stringify({ ok: false, checks: [{ name: 'start', ok: false, detail: String(e) }] }));
   });
 })();
