@@ -152,7 +152,8 @@ class CorpusIndex {
   };
 
  private:
-  void build();
+  void build();          // text, suffix array (match_index.cpp), then the batches
+  void build_batches();  // the SIMD layout (match_kernel.cpp)
   std::vector<TokenizedMelody> melodies_;
   // Suffix array over text_ = melody tokens each followed by kSeparator.
   std::vector<Token> text_;
