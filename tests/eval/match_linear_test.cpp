@@ -243,6 +243,27 @@ TEST(LinearAlign, SameAsTheFormerTracebackOnRandomAndTiedInputs) {
   }
 }
 
+TEST(LinearAlign, SameAsTheFormerTracebackWhenOnlyTheLastRowsCarryPaths) {
+  // Long queries against short targets: the second pass carries path summaries only over
+  // the rows near the best cell (n (1 + pmax / gap_extend) of them), scores before.
+  std::mt19937 rng(14);
+  std::uniform_int_distribution<int> qlen(1000, 3000), tlen(1, 25), small(-3, 3), pos(1, 4),
+      gap(0, 3);
+  for (int rep = 0; rep < 40; ++rep) {
+    const auto q = tokens_of(small_alphabet_melody(rng, static_cast<std::size_t>(qlen(rng))));
+    const auto t = tokens_of(small_alphabet_melody(rng, static_cast<std::size_t>(tlen(rng))));
+    mp::AlignmentScoring sc;
+    if (rep % 2) {
+      sc.interval_same = pos(rng), sc.interval_diff = small(rng);
+      sc.duration_same = pos(rng), sc.duration_near = small(rng), sc.duration_diff = small(rng);
+      sc.rest_same = small(rng), sc.rest_diff = small(rng);
+      sc.gap_open = gap(rng), sc.gap_extend = 1 + 3 * pos(rng);
+      if (sc.max_pair_score() <= 0) sc.interval_same = 4;
+    }
+    expect_same(mp::align(q, t, sc), reference_align(q, t, sc), "long query, short target");
+  }
+}
+
 TEST(LinearAlign, SameAsTheFormerTracebackOnLongInputs) {
   // A long generated melody holding a mutated copy of a corpus melody, and the reverse.
   std::mt19937 rng(12);
