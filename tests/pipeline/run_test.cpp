@@ -307,20 +307,19 @@ TEST(TrainCommand, KillNineAtRandomTimesThenResumeIsBitIdentical) {
                                 (dir / "full").string());
   ASSERT_EQ(full.code, 0) << full.output;
 
-  // The same run, killed with SIGKILL at several moments (checkpoints pause 40 ms between
-  // writing the file and updating `latest`, so kills often land inside a checkpoint).
+  // The same run (the full run's configuration, through the training of `melodl train`),
+  // killed with SIGKILL at several moments; checkpoints pause 40 ms between writing the file
+  // and updating `latest` (train_with_pause.cpp), so kills often land inside a checkpoint.
   const fs::path run = dir / "killed";
-  const std::string cmd =
-      kExe + " train " + data.string() + kTinyFlags + " --run-dir " + run.string();
+  const std::string cmd = std::string(MELODL_TRAIN_WITH_PAUSE) + " 40 " +
+                          (dir / "full").string() + " " + run.string();
   int kills = 0;
   for (int attempt = 0; attempt < 12; ++attempt) {
     const bool resume = fs::exists(run / "config.json");
     const pid_t pid = ::fork();
     ASSERT_GE(pid, 0);
     if (pid == 0) {
-      ::setenv("MELODL_FAULT_CHECKPOINT_PAUSE_MS", "40", 1);
-      const std::string c = resume ? kExe + " train -q --resume " + run.string() : cmd;
-      ::execl("/bin/sh", "sh", "-c", ("exec " + c + " >/dev/null 2>&1").c_str(),
+      ::execl("/bin/sh", "sh", "-c", ("exec " + cmd + " >/dev/null 2>&1").c_str(),
               static_cast<char*>(nullptr));
       ::_exit(127);
     }
@@ -351,7 +350,7 @@ TEST(TrainCommand, KillNineAtRandomTimesThenResumeIsBitIdentical) {
     break;
   }
   EXPECT_GE(kills, 1);
-  if (!fs::exists(run / "manifest.json")) {
+  if (!fs::exists(run / "manifest.json")) {  // `melodl train` continues the killed run
     const auto fin = run_command(
         fs::exists(run / "config.json") ? kExe + " train -q --resume " + run.string() : cmd);
     ASSERT_EQ(fin.code, 0) << fin.output;
