@@ -283,8 +283,8 @@ nlohmann::json manifest(const fs::path& run) {
 TEST(ComposeCommand, PreIssue13CheckpointComposesAsBefore) {
   const auto dir = temp_dir("pre13");
   const fs::path ck = fs::path(MELODL_LSTM_TEST_DATA) / "pre-issue13.safetensors";
-  const auto c = run_command(kExe + " compose " + ck.string() + " --count 2 --length 60 --seed 9 -o " +
-                             (dir / "out").string());
+  const auto c = run_command(kExe + " compose " + ck.string() +
+                             " --count 2 --length 60 --seed 9 -o " + (dir / "out").string());
   ASSERT_EQ(c.code, 0) << c.output;
   EXPECT_NE(c.output.find("decoded cleanly: 2/2"), std::string::npos) << c.output;
   std::ifstream in(dir / "out" / "compositions.txt");
@@ -311,8 +311,8 @@ TEST(TrainCommand, KillNineAtRandomTimesThenResumeIsBitIdentical) {
   // killed with SIGKILL at several moments; checkpoints pause 40 ms between writing the file
   // and updating `latest` (train_with_pause.cpp), so kills often land inside a checkpoint.
   const fs::path run = dir / "killed";
-  const std::string cmd = std::string(MELODL_TRAIN_WITH_PAUSE) + " 40 " +
-                          (dir / "full").string() + " " + run.string();
+  const std::string cmd =
+      std::string(MELODL_TRAIN_WITH_PAUSE) + " 40 " + (dir / "full").string() + " " + run.string();
   int kills = 0;
   for (int attempt = 0; attempt < 12; ++attempt) {
     const bool resume = fs::exists(run / "config.json");
