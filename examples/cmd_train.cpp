@@ -168,8 +168,7 @@ int run_train(TrainArgs& a) {
     throw UsageError(e.what());
   }
 
-  melodl::cli::Progress bar("extract", 0, a.quiet);
-  const pl::InputEvents events = melodl::cli::extraction_events(bar, a.quiet);
+  const pl::InputEvents events = melodl::cli::extraction_events(a.quiet);
   pl::TrainSession session =
       resuming ? pl::TrainSession::resume(run_dir, config, given(a, "--threads") ? a.threads : 0,
                                           a.jobs, events)
@@ -197,11 +196,11 @@ int run_train(TrainArgs& a) {
   };
   view.attach(cb);
 
-  const pl::SessionEnd end = session.run(g_stop, cb);
+  const pl::SessionResult result = session.run(g_stop, cb);
   progress.clear();
   signal(SIGINT, SIG_DFL);
   signal(SIGTERM, SIG_DFL);
-  if (end.end == pl::RunEnd::interrupted) {
+  if (result.end == pl::RunEnd::interrupted) {
     std::printf(
         "melodl train: interrupted; checkpoint %s written. Continue with: melodl train --resume "
         "%s\n",
@@ -209,7 +208,7 @@ int run_train(TrainArgs& a) {
     return 130;
   }
   if (!a.quiet) {
-    melodl::cli::print_novelty(end);
+    melodl::cli::print_novelty(result);
     melodl::cli::print_done(session);
   }
   return 0;

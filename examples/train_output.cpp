@@ -3,14 +3,19 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <memory>
 
 namespace melodl::cli {
 
-pipeline::InputEvents extraction_events(Progress& bar, bool quiet) {
+pipeline::InputEvents extraction_events(bool quiet) {
+  // A bar per extraction (the inputs, then a --valid folder); made before the workers start.
+  auto bar = std::make_shared<std::unique_ptr<Progress>>();
   pipeline::InputEvents events;
-  events.extracting = [&bar](std::size_t files) { bar.set_total(std::max<std::size_t>(1, files)); };
-  events.file_done = [&bar](std::size_t done, const std::string& s) { bar.update(done, s); };
-  events.extracted = [&bar] { bar.finish(); };
+  events.extracting = [bar, quiet](std::size_t files) {
+    *bar = std::make_unique<Progress>("extract", std::max<std::size_t>(1, files), quiet);
+  };
+  events.file_done = [bar](std::size_t done, const std::string& s) { (*bar)->update(done, s); };
+  events.extracted = [bar] { (*bar)->finish(); };
   events.skipped = [quiet](const std::string& source, const std::string& error) {
     if (!quiet) std::fprintf(stderr, "melodl: skipping %s: %s\n", source.c_str(), error.c_str());
   };
@@ -109,8 +114,8 @@ void print_epoch(const pipeline::TrainSession& session, const pipeline::EpochMet
   std::fflush(stdout);
 }
 
-void print_novelty(const pipeline::SessionEnd& end) {
-  if (const auto& h = end.harmony_novelty)
+void print_novelty(const pipeline::SessionResult& result) {
+  if (const auto& h = result.harmony_novelty)
     std::printf(
         "novelty of epoch %d's %zu harmonies (%zu steps) vs the training set: longest exact copy "
         "of both voices %zu steps (%.1f s), the copy with the most note onsets %zu onsets in %zu "
@@ -119,7 +124,7 @@ void print_novelty(const pipeline::SessionEnd& end) {
         0.0625 * static_cast<double>(h->longest_exact_copy_steps), h->most_onsets_in_a_copy,
         h->most_onsets_copy_steps, h->lower_longest_exact_copy_notes,
         h->upper_longest_exact_copy_notes);
-  if (const auto& m = end.melody_novelty) {
+  if (const auto& m = result.melody_novelty) {
     std::printf(
         "novelty of epoch %d's %zu samples (%zu notes) vs the training set: longest exact copy "
         "%zu notes; note n-grams also in the corpus:",

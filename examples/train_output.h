@@ -12,8 +12,9 @@
 
 namespace melodl::cli {
 
-// Extraction of MIDI inputs shown on `bar`; skipped files reported on stderr unless quiet.
-pipeline::InputEvents extraction_events(Progress& bar, bool quiet);
+// Extraction of MIDI inputs shown as a progress bar, skipped files reported on stderr (neither
+// when quiet).
+pipeline::InputEvents extraction_events(bool quiet);
 
 // "1h05m", "3m20s", "42s"; "?" for negative.
 std::string format_seconds(double s);
@@ -34,7 +35,7 @@ void print_run_header(const pipeline::TrainSession& session);
 // "epoch 3: train 2.345 bits/symbol, valid ... -> DIR/"
 void print_epoch(const pipeline::TrainSession& session, const pipeline::EpochMetrics& m,
                  bool samples_written);
-void print_novelty(const pipeline::SessionEnd& end);
+void print_novelty(const pipeline::SessionResult& result);
 void print_done(const pipeline::TrainSession& session);
 
 }  // namespace melodl::cli

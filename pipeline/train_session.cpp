@@ -147,7 +147,7 @@ struct TrainSession::Impl {
     write_file_atomic(run_dir / "composition.txt", generated_lines_file(config.kind, all));
   }
 
-  void write_manifest(const SessionEnd& end, double wall_seconds) const {
+  void write_manifest(const SessionResult& result, double wall_seconds) const {
     const RunState& st = training->state();
     Manifest m;
     m.config = stored_config;
@@ -164,8 +164,8 @@ struct TrainSession::Impl {
     m.reloads = st.reloads;
     m.final_lr = st.lr;
     m.checkpoint = training->latest_checkpoint().filename().string();
-    if (end.melody_novelty) m.novelty = *end.melody_novelty;
-    if (end.harmony_novelty) m.novelty = *end.harmony_novelty;
+    if (result.melody_novelty) m.novelty = *result.melody_novelty;
+    if (result.harmony_novelty) m.novelty = *result.harmony_novelty;
     write_file_atomic(run_dir / "manifest.json", nlohmann::json(m).dump(2) + "\n");
   }
 };
@@ -205,7 +205,7 @@ TrainSession TrainSession::resume(const fs::path& run_dir, const RunConfig& conf
   return TrainSession(std::move(m));
 }
 
-SessionEnd TrainSession::run(const std::atomic<bool>& stop, const TrainCallbacks& callbacks) {
+SessionResult TrainSession::run(const std::atomic<bool>& stop, const TrainCallbacks& callbacks) {
   Impl& m = *impl_;
   TrainCallbacks cb = callbacks;
   cb.epoch_end = [&](const EpochMetrics& e, const std::vector<Composition>& samples) {
@@ -213,18 +213,18 @@ SessionEnd TrainSession::run(const std::atomic<bool>& stop, const TrainCallbacks
     if (callbacks.epoch_end) callbacks.epoch_end(e, samples);
   };
   const auto wall_start = std::chrono::steady_clock::now();
-  SessionEnd end;
-  end.end = m.training->run(stop, cb);
-  if (end.end == RunEnd::interrupted) return end;
+  SessionResult result;
+  result.end = m.training->run(stop, cb);
+  if (result.end == RunEnd::interrupted) return result;
   const RunState& st = m.training->state();
   m.write_composition(st);
   if (!st.samples.empty() && m.config.kind == LineKind::harmony)
-    end.harmony_novelty = harmony_samples_novelty(m.split.train, st.samples);
+    result.harmony_novelty = harmony_samples_novelty(m.split.train, st.samples);
   else if (!st.samples.empty())
-    end.melody_novelty = melody_samples_novelty(m.split.train, st.samples);
+    result.melody_novelty = melody_samples_novelty(m.split.train, st.samples);
   m.write_manifest(
-      end, std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count());
-  return end;
+      result, std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count());
+  return result;
 }
 
 const fs::path& TrainSession::run_dir() const { return impl_->run_dir; }

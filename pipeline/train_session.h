@@ -32,7 +32,7 @@
 namespace melodl::pipeline {
 
 // What a finished session found; the novelty of its kind when there were samples.
-struct SessionEnd {
+struct SessionResult {
   RunEnd end = RunEnd::finished;
   std::optional<MelodySamplesNovelty> melody_novelty;
   std::optional<HarmonySamplesNovelty> harmony_novelty;
@@ -56,7 +56,7 @@ class TrainSession {
   // Trains until done or `stop`; after each epoch writes its samples, then calls
   // callbacks.epoch_end. When finished (not interrupted) writes composition.txt and
   // manifest.json.
-  SessionEnd run(const std::atomic<bool>& stop, const TrainCallbacks& callbacks);
+  SessionResult run(const std::atomic<bool>& stop, const TrainCallbacks& callbacks);
 
   const std::filesystem::path& run_dir() const;
   const RunConfig& config() const;
