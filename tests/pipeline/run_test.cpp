@@ -200,6 +200,26 @@ TEST(TrainRun, NanWeightIsNeverCheckpointedAndReloads) {
       finite(std::vector<float>(run.network().params().begin(), run.network().params().end())));
 }
 
+TEST(TrainRun, CheckpointWrittenHookRunsBetweenTheFileAndLatest) {
+  const Data d = tiny_data();
+  const auto dir = temp_dir("ckpt-hook");
+  pl::TrainingRun run(dir, tiny_settings(), d.split, d.vocab);
+  std::vector<fs::path> written;
+  pl::TrainCallbacks cb;
+  cb.checkpoint_written = [&](const fs::path& ckpt) {
+    EXPECT_TRUE(fs::exists(ckpt)) << ckpt;
+    std::ifstream in(dir / "checkpoints" / "latest");
+    std::string latest;
+    std::getline(in, latest);
+    EXPECT_NE(latest, ckpt.filename().string()) << "latest already names " << ckpt;
+    written.push_back(ckpt);
+  };
+  std::atomic<bool> never{false};
+  ASSERT_EQ(run.run(never, cb), pl::RunEnd::finished);
+  ASSERT_GE(written.size(), 4u);  // the first checkpoint, then after every batch
+  EXPECT_EQ(written.back(), run.latest_checkpoint());
+}
+
 TEST(TrainRun, CorruptLatestCheckpointFallsBackToThePreviousOne) {
   const Data d = tiny_data();
   const auto dir = temp_dir("corrupt");
