@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "pipeline/train_session.h"
-#include "web/server.h"
+#include "web/viz_server.h"
 
 namespace melodl::cli {
 
