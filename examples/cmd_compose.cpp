@@ -151,6 +151,7 @@ std::size_t write_pieces(const ComposeArgs& a, const std::vector<pl::Composition
                          pl::LineKind kind, const pl::PlaybackOptions& playback, const char* word) {
   const fs::path dir(a.output);
   melodl::ensure_directory(dir);
+  melodl::remove_stale_temp_files(dir);  // of a compose killed while writing here
   std::unique_ptr<pl::WavRenderer> renderer;
   if (a.wav) renderer = std::make_unique<pl::WavRenderer>(pl::find_soundfont());
   std::vector<pl::GeneratedLine> lines;

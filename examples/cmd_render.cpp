@@ -72,6 +72,7 @@ struct Output {
 Output prepare_output(const RenderArgs& a) {
   Output out{a.output_dir, {}, nullptr};
   melodl::ensure_directory(out.dir);
+  melodl::remove_stale_temp_files(out.dir);  // of a render killed while writing here
   if (a.wav) {
     out.soundfont = pipeline::find_soundfont(a.soundfont);
     out.renderer = std::make_unique<pipeline::WavRenderer>(out.soundfont);

@@ -115,6 +115,7 @@ struct TrainSession::Impl {
   // samples/epoch-NNN/: sample-KK.mid (and .wav) and samples.txt.
   void write_epoch_samples(int epoch, const std::vector<Composition>& samples) {
     const fs::path dir = samples_dir(epoch);
+    remove_stale_temp_files(dir);  // a run killed while writing this epoch's samples
     const PlaybackOptions o = playback();
     std::vector<GeneratedLine> lines;
     int k = 0;

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <numeric>
@@ -15,73 +16,28 @@
 #include "base/files.h"
 #include "lstm/checkpoint.h"
 #include "lstm/checkpoint_file.h"
+#include "lstm/memory.h"
+#include "pipeline/run_checkpoints.h"
 
 namespace melodl::pipeline {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
+using detail::all_finite;
+using detail::check_run_state;
+using detail::GoodCheckpoint;
+using detail::list_checkpoints;
+using detail::load_good;
+using detail::RunMismatch;
 
 namespace {
 
 constexpr double kLn2 = 0.6931471805599453;
 
-bool all_finite(std::span<const float> v) {
-  // Summing is cheaper than a branch per element and NaN/Inf propagate into the sum.
-  float acc = 0.0f;
-  for (float x : v) acc += x * 0.0f;
-  return acc == 0.0f;
-}
-
 std::string ckpt_name(std::int64_t serial) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "ckpt-%06lld.safetensors", static_cast<long long>(serial));
   return buf;
-}
-
-std::vector<fs::path> list_checkpoints(const fs::path& dir) {
-  std::vector<fs::path> out;
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) return out;
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
-    const std::string name = e.path().filename().string();
-    if (name.starts_with("ckpt-") && name.ends_with(".safetensors")) out.push_back(e.path());
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-struct GoodCheckpoint {
-  fs::path path;
-  lstm::LoadedCheckpoint ck;
-};
-
-GoodCheckpoint load_good(const fs::path& run_dir, std::vector<std::string>* skipped) {
-  const fs::path dir = run_dir / "checkpoints";
-  std::vector<fs::path> candidates;
-  {
-    std::ifstream in(dir / "latest");
-    std::string name;
-    if (in && std::getline(in, name) && !name.empty())
-      candidates.push_back(dir / name);
-    else if (skipped)
-      skipped->push_back((dir / "latest").string() + ": missing or empty");
-  }
-  auto all = list_checkpoints(dir);
-  for (auto it = all.rbegin(); it != all.rend(); ++it)
-    if (candidates.empty() || *it != candidates.front()) candidates.push_back(*it);
-  for (const auto& p : candidates) {
-    try {
-      lstm::LoadedCheckpoint ck = lstm::load_checkpoint(p);
-      if (!all_finite(ck.params)) {
-        if (skipped) skipped->push_back(p.string() + ": non-finite weights");
-        continue;
-      }
-      return {p, std::move(ck)};
-    } catch (const std::exception& e) {
-      if (skipped) skipped->push_back(p.string() + ": " + e.what());
-    }
-  }
-  throw Error("no loadable checkpoint in " + dir.string());
 }
 
 }  // namespace
@@ -201,13 +157,26 @@ struct TrainingRun::Impl {
   }
 
   // Restores trainer and run state from a loaded checkpoint.
-  void adopt(GoodCheckpoint good, double lr_override) {
-    auto& ck = good.ck;
+  // Refuses, before the network is built, a network, batch and window that would need more
+  // memory than the machine has left (lstm/memory.h).
+  void check_memory() const {
+    lstm::NetworkConfig net = settings.network;
+    net.vocab = vocab.size();
+    lstm::check_memory(
+        lstm::estimate_training_memory(net, settings.train, settings.batch, settings.window),
+        "training (--hidden " + std::to_string(net.hidden) + ", --layers " +
+            std::to_string(net.layers) + ", --batch " + std::to_string(settings.batch) + ")");
+  }
+
+  // Throws when `good` cannot continue this run: RunMismatch when the data differ (no
+  // checkpoint of the run can help), InvalidArgument for a checkpoint of its own fault.
+  void check_belongs(const GoodCheckpoint& good) const {
+    const auto& ck = good.ck;
     const auto it = ck.extra.find("data_hash");
     if (it == ck.extra.end() || it->second != std::to_string(hash))
-      throw InvalidArgument(good.path.string() +
-                            ": the training data differ from the data this run was "
-                            "started with (data hash mismatch)");
+      throw RunMismatch(good.path.string() +
+                        ": the training data differ from the data this run was "
+                        "started with (data hash mismatch)");
     if (ck.vocabulary != vocab.stored())
       throw InvalidArgument(good.path.string() + ": vocabulary \"" + ck.vocabulary +
                             "\" differs from the data's \"" + vocab.stored() + "\"");
@@ -216,10 +185,21 @@ struct TrainingRun::Impl {
     const auto rs = ck.extra.find("run_state");
     if (rs == ck.extra.end())
       throw InvalidArgument(good.path.string() + ": not a `melodl train` checkpoint");
+    try {
+      check_run_state(RunState::from_json(rs->second), batches());
+    } catch (const Error& e) {
+      throw InvalidArgument(good.path.string() + ": " + e.what());
+    }
+  }
+
+  void adopt(GoodCheckpoint good, double lr_override) {
+    check_belongs(good);
+    auto& ck = good.ck;
+    RunState loaded = RunState::from_json(ck.extra.at("run_state"));
     if (lr_override > 0) ck.train_config->optimizer.lr = static_cast<float>(lr_override);
     // Device, threads and CUDA options are this run's choice (checkpoints hold the model only).
     trainer = std::make_unique<lstm::Trainer>(ck.make_trainer(settings.execution));
-    st = RunState::from_json(rs->second);
+    st = std::move(loaded);
     if (lr_override > 0) st.lr = lr_override;
     // A rate changed during training (--viz) is in the run state; older checkpoints'
     // train_config still holds the starting rate.
@@ -311,7 +291,8 @@ struct TrainingRun::Impl {
     const RunState keep = st;
     const double lr = st.lr * 0.5;
     std::vector<std::string> skipped;
-    GoodCheckpoint good = load_good(run_dir, &skipped);
+    GoodCheckpoint good =
+        load_good(run_dir, &skipped, [&](const GoodCheckpoint& g) { check_belongs(g); });
     for (const auto& s : skipped) log(cb, "passing over checkpoint " + s);
     adopt(std::move(good), lr);
     st.attempts = keep.attempts;
@@ -370,6 +351,8 @@ TrainingRun::TrainingRun(fs::path run_dir, const TrainSettings& settings, Split 
   m.vocab = std::move(vocab);
   m.settings.network.vocab = m.vocab.size();
   m.init_data();
+  m.check_memory();
+  remove_stale_temp_files(m.run_dir / "checkpoints");  // of a first checkpoint write killed
   if (!list_checkpoints(m.run_dir / "checkpoints").empty())
     throw InvalidArgument(m.run_dir.string() +
                           " already holds checkpoints: use --resume or another --run-dir");
@@ -385,16 +368,30 @@ TrainingRun TrainingRun::resume(fs::path run_dir, const TrainSettings& settings,
   m.run_dir = std::move(run_dir);
   m.settings = settings;
   if (threads > 0) m.settings.execution.threads = threads;
+  // Temporary files of a run killed while writing a checkpoint or `latest`.
+  std::vector<std::string> removed;
+  for (const auto& d : {m.run_dir, m.run_dir / "checkpoints"})
+    for (const auto& p : remove_stale_temp_files(d))
+      removed.push_back("removed the temporary file " + p.string() + " of an interrupted write");
   m.data = std::move(data);
   std::vector<std::string> skipped;
-  GoodCheckpoint good = load_good(m.run_dir, &skipped);
-  m.vocab = Vocabulary::parse(good.ck.vocabulary);
-  m.settings.network.vocab = m.vocab.size();
-  for (const auto& mel : m.data.train)
-    if (mel.kind != m.vocab.kind() || !m.vocab.covers(mel))
-      throw InvalidArgument(good.path.string() + ": vocabulary \"" + m.vocab.chars() +
+  bool data_ready = false;
+  // The first checkpoint that loads gives the vocabulary and so the data's windows; every
+  // candidate must then describe a place in those data, else resume falls back to an older one.
+  GoodCheckpoint good = load_good(m.run_dir, &skipped, [&](const GoodCheckpoint& g) {
+    if (!data_ready) {
+      m.vocab = Vocabulary::parse(g.ck.vocabulary);
+      m.settings.network.vocab = m.vocab.size();
+      for (const auto& mel : m.data.train)
+        if (mel.kind != m.vocab.kind() || !m.vocab.covers(mel))
+          throw RunMismatch(g.path.string() + ": vocabulary \"" + m.vocab.chars() +
                             "\" does not cover the training data (" + mel.source + ")");
-  m.init_data();
+      m.init_data();
+      data_ready = true;
+    }
+    m.check_belongs(g);
+  });
+  m.check_memory();
   const fs::path loaded = good.path;
   m.adopt(std::move(good), 0.0);
   // Checkpoints written after the one we continue from belong to the lost future.
@@ -404,13 +401,15 @@ TrainingRun TrainingRun::resume(fs::path run_dir, const TrainSettings& settings,
       fs::remove(p, ec);
     }
   TrainingRun run(std::move(impl));
-  run.resume_notes_ = std::move(skipped);
+  for (auto& s : skipped) s = "passing over checkpoint " + s;
+  run.resume_notes_ = std::move(removed);
+  run.resume_notes_.insert(run.resume_notes_.end(), skipped.begin(), skipped.end());
   return run;
 }
 
 RunEnd TrainingRun::run(const std::atomic<bool>& stop, const TrainCallbacks& cb) {
   auto& m = *impl_;
-  for (const auto& s : resume_notes_) m.log(cb, "passing over checkpoint " + s);
+  for (const auto& s : resume_notes_) m.log(cb, s);
   resume_notes_.clear();
   // A run that ended may have been resumed with more epochs or more time: whether it is
   // finished is decided by the settings now in force (whichever limit comes first).

@@ -156,7 +156,8 @@ class TrainingRun {
   struct Impl;
   explicit TrainingRun(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
-  std::vector<std::string> resume_notes_;  // checkpoints passed over when resuming
+  // Logged when the run starts: stale temporary files removed and checkpoints passed over.
+  std::vector<std::string> resume_notes_;
 };
 
 // Reads run_dir/checkpoints/latest and falls back to older ckpt-*.safetensors files

@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -20,6 +21,7 @@
 
 #include "base/error.h"
 #include "lstm/checkpoint.h"
+#include "lstm/checkpoint_file.h"
 #include "lstm/network.h"
 #include "pipeline/training.h"
 #include "tests/pipeline/train_test_util.h"
@@ -253,6 +255,75 @@ TEST(TrainRun, CorruptLatestCheckpointFallsBackToThePreviousOne) {
     FAIL() << "expected an error";
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find((dir / "checkpoints").string()), std::string::npos);
+  }
+}
+
+// A checkpoint with valid checksums whose run state is crafted (a negative epoch, a batch
+// past the epoch's end) or whose RNG state or step is malformed: resume passes over it,
+// says why, and continues from the previous good one. When none is good, the error lists
+// every checkpoint and its reason.
+TEST(TrainRun, CraftedRunStateFallsBackAndAllBadListsReasons) {
+  const Data d = tiny_data();
+  const auto dir = temp_dir("crafted");
+  auto s = tiny_settings();
+  s.epochs = 1;
+  pl::TrainingRun run(dir, s, d.split, d.vocab);
+  std::atomic<bool> never{false};
+  run.run(never, {});
+  const fs::path latest = run.latest_checkpoint();
+  const auto craft = [](const fs::path& p,
+                        const std::function<void(melodl::lstm::CheckpointFile&)>& f) {
+    auto file = melodl::lstm::read_checkpoint_file(p);
+    f(file);
+    melodl::lstm::write_checkpoint_file(p, file);
+  };
+  craft(latest, [](auto& f) {
+    auto j = nlohmann::json::parse(f.metadata.at("user.run_state"));
+    j["epoch"] = -7;
+    j["next_batch"] = 1000000000;
+    f.metadata["user.run_state"] = j.dump();
+  });
+  // The temporary file of a checkpoint write killed by a process that is gone.
+  const pid_t dead = ::fork();
+  if (dead == 0) ::_exit(0);
+  ::waitpid(dead, nullptr, 0);
+  const fs::path orphan =
+      dir / "checkpoints" / (".ckpt-000099.safetensors.tmp-" + std::to_string(dead) + "-0");
+  std::ofstream(orphan) << "partial";
+  s.epochs = 2;
+  auto resumed = pl::TrainingRun::resume(dir, s, d.split);
+  EXPECT_FALSE(fs::exists(orphan));
+  EXPECT_NE(resumed.latest_checkpoint(), latest);
+  std::vector<std::string> logs;
+  pl::TrainCallbacks cb;
+  cb.log = [&](const std::string& m) { logs.push_back(m); };
+  EXPECT_EQ(resumed.run(never, cb), pl::RunEnd::finished);
+  ASSERT_GE(logs.size(), 2u);
+  EXPECT_NE(logs[0].find("removed the temporary file " + orphan.string()), std::string::npos)
+      << logs[0];
+  EXPECT_NE(logs[1].find(latest.filename().string()), std::string::npos) << logs[1];
+  EXPECT_NE(logs[1].find("run state: epoch -7 is negative"), std::string::npos) << logs[1];
+  EXPECT_EQ(resumed.state().history.size(), 2u);
+
+  // Every checkpoint crafted, each in its own way: the error names each file and reason.
+  std::vector<fs::path> all;
+  for (const auto& e : fs::directory_iterator(dir / "checkpoints"))
+    if (e.path().extension() == ".safetensors") all.push_back(e.path());
+  ASSERT_GE(all.size(), 2u);
+  craft(all[0], [](auto& f) { f.metadata["lstm.rng"] = "x"; });
+  for (std::size_t i = 1; i < all.size(); ++i)
+    craft(all[i], [](auto& f) { f.metadata["lstm.step"] = "-1"; });
+  try {
+    pl::TrainingRun::resume(dir, s, d.split);
+    FAIL() << "expected an error";
+  } catch (const melodl::InvalidArgument& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("no loadable checkpoint in " + (dir / "checkpoints").string()),
+              std::string::npos)
+        << msg;
+    for (const auto& p : all) EXPECT_NE(msg.find(p.string()), std::string::npos) << msg;
+    EXPECT_NE(msg.find("lstm.rng"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("lstm.step"), std::string::npos) << msg;
   }
 }
 
@@ -505,6 +576,17 @@ TEST(TrainCommand, BadInputsGiveClearErrors) {
                   data.string());
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.output.find("bad.safetensors"), std::string::npos) << r.output;
+  // A network far larger than any machine's memory is refused before anything is allocated
+  // (issue 14: --hidden 8000 used to run 42 s and reach 6 GB before "out of memory").
+  std::string huge = kTinyFlags;
+  huge.replace(huge.find("--hidden 24"), 11, "--hidden 65536");
+  const auto t0 = std::chrono::steady_clock::now();
+  r = run_command(kExe + " train " + data.string() + huge + " --run-dir " + (dir / "h").string());
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("needs about"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--hidden 65536"), std::string::npos) << r.output;
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 20.0);
+  EXPECT_FALSE(fs::exists(dir / "h" / "checkpoints")) << r.output;
   // --device cuda without a usable GPU (or in a CPU-only build) fails before any work,
   // naming the reason; with one it trains.
   r = run_command(kExe + " train " + data.string() + kTinyFlags + " --device cuda --run-dir " +
