@@ -265,8 +265,8 @@ melodl::cli::Runner setup(CLI::App& sub) {
                  "Harmony models: milliseconds per step when sampling --accompany and playing "
                  "(the training grid is 62.5)")
       ->capture_default_str();
-  sub.add_option("--tempo", a->tempo, "Beats per minute (8 duration units = a beat)")
-      ->capture_default_str();
+  add_in_range(sub, "--tempo", a->tempo, "Beats per minute (8 duration units = a beat)", 10.0,
+               600.0);
   a->start_pitch_opt =
       add_in_range(sub, "--start-pitch", a->start_pitch, "MIDI pitch of the first note", 0, 127);
   sub.add_option("-o,--output", a->output, "Output directory")->capture_default_str();

@@ -67,6 +67,14 @@ struct TrainArgs {
 bool given(const TrainArgs& a, const char* name) { return melodl::cli::given(*a.sub, name); }
 
 // The configuration of a new run from the flags (a preset fills what was not given).
+// --time-budget: a duration > 0 (no budget: leave the flag out).
+double time_budget(const std::string& text) {
+  const double s = melodl::cli::parse_duration(text, "--time-budget");
+  if (!(s > 0))
+    throw UsageError("--time-budget must be > 0 (leave it out for no limit), got '" + text + "'");
+  return s;
+}
+
 pl::RunConfig config_from_args(const TrainArgs& a) {
   pl::RunConfig c;
   c.inputs = a.inputs;
@@ -107,10 +115,11 @@ pl::RunConfig config_from_args(const TrainArgs& a) {
     } catch (const std::exception&) {
       throw UsageError("--tbptt: expected N or FWD/BWD, got '" + a.tbptt + "'");
     }
+    if (s.train.tbptt_fwd < 1 || s.train.tbptt_bwd < 1)
+      throw UsageError("--tbptt: lengths must be >= 1, got '" + a.tbptt + "'");
   }
   s.epochs = a.epochs;
-  s.time_budget_s =
-      a.time_budget.empty() ? 0.0 : melodl::cli::parse_duration(a.time_budget, "--time-budget");
+  s.time_budget_s = a.time_budget.empty() ? 0.0 : time_budget(a.time_budget);
   s.checkpoint_every_s = melodl::cli::parse_duration(a.checkpoint_every, "--checkpoint-every");
   s.keep_checkpoints = a.keep;
   s.samples_per_epoch = a.samples_per_epoch;
@@ -128,8 +137,7 @@ pl::RunConfig config_to_resume(const TrainArgs& a) {
   if (given(a, "--upper-program")) c.upper_program = a.upper_program;
   pl::TrainSettings& s = c.settings;  // a resumed run may get more epochs or time, or threads
   if (given(a, "--epochs")) s.epochs = a.epochs;
-  if (given(a, "--time-budget"))
-    s.time_budget_s = melodl::cli::parse_duration(a.time_budget, "--time-budget");
+  if (given(a, "--time-budget")) s.time_budget_s = time_budget(a.time_budget);
   if (given(a, "--threads")) s.execution.threads = a.threads;
   if (given(a, "--device")) s.execution.device = melodl::lstm::device_from_string(a.device);
   melodl::cli::apply_cuda_options(*a.sub, a.cuda, s.execution, true);
@@ -268,9 +276,9 @@ melodl::cli::Runner setup(CLI::App& sub) {
   sub.add_option("--temperature", a->temperature, "Sampling temperature of the epoch samples")
       ->capture_default_str();
   sub.add_flag("--wav", a->wav, "Also render samples to WAV (fluidsynth)");
-  sub.add_option("--program", a->program,
-                 "General MIDI instrument of the samples (with --harmonies: the lower voice)")
-      ->capture_default_str();
+  add_in_range(sub, "--program", a->program,
+               "General MIDI instrument of the samples (with --harmonies: the lower voice)", 0,
+               127);
   add_in_range(sub, "--upper-program", a->upper_program,
                "With --harmonies: General MIDI instrument of the upper voice", 0, 127);
   sub.add_option("--checkpoint-every", a->checkpoint_every,

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <cmath>
 #include <string>
+#include <type_traits>
 
 namespace melodl::cli {
 
@@ -12,11 +14,23 @@ inline bool given(const CLI::App& sub, const char* name) {
   return sub.get_option(name)->count() > 0;
 }
 
-// An option whose value must lie in [lo, hi], its default shown in --help.
+// An option whose value must lie in [lo, hi], its default shown in --help. Floating-point
+// values must also be finite ("nan" passes a range check, so it is refused on its own).
 template <class T, class Bound>
 CLI::Option* add_in_range(CLI::App& sub, const std::string& name, T& value, const std::string& help,
                           Bound lo, Bound hi) {
-  return sub.add_option(name, value, help)->check(CLI::Range(lo, hi))->capture_default_str();
+  CLI::Option* o = sub.add_option(name, value, help);
+  if constexpr (std::is_floating_point_v<T>) {
+    o->check(CLI::Validator(
+        [](std::string& text) {
+          double v = 0;
+          return CLI::detail::lexical_cast(text, v) && !std::isfinite(v)
+                     ? std::string("not a finite number: ") + text
+                     : std::string();
+        },
+        "", "FINITE"));
+  }
+  return o->check(CLI::Range(lo, hi))->capture_default_str();
 }
 
 // "10m", "45s", "1h30m", "90" (seconds), "500ms" -> seconds; throws cli::UsageError naming

@@ -398,3 +398,26 @@ TEST_F(CliTest, RenderWavWithMissingSoundfontNamesIt) {
 }
 
 }  // namespace
+
+// Numeric flags are checked where they are parsed (issue 14: these were accepted and either
+// changed meaning or were stored and written differently).
+TEST_F(CliTest, OutOfRangeNumbersAreRefusedWithTheFlagNamed) {
+  const std::string data = bach_dir().string();
+  const std::string run = (dir_ / "run").string();
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"compose", run, "--tempo", "0"}, "--tempo"},
+      {{"compose", run, "--tempo", "-50"}, "--tempo"},
+      {{"compose", run, "--tempo", "nan"}, "not a finite number"},
+      {{"render", data, "--tempo", "nan"}, "not a finite number"},
+      {{"train", data, "--program", "200", "--run-dir", run}, "--program"},
+      {{"train", data, "--tbptt", "0", "--run-dir", run}, "--tbptt: lengths must be >= 1"},
+      {{"train", data, "--tbptt", "50/0", "--run-dir", run}, "--tbptt: lengths must be >= 1"},
+      {{"train", data, "--time-budget", "0", "--run-dir", run}, "--time-budget must be > 0"},
+  };
+  for (const auto& [args, expected] : cases) {
+    const RunResult r = run_melodl(args);
+    EXPECT_EQ(r.code, 2) << args[0] << " " << args[2] << " " << args[3] << ": " << r.output;
+    EXPECT_NE(r.output.find(expected), std::string::npos) << r.output;
+  }
+  EXPECT_FALSE(fs::exists(dir_ / "run")) << "a refused run must not create its directory";
+}
