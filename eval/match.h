@@ -182,7 +182,7 @@ class CorpusIndex {
 // (CorpusIndex::total_tokens()), the cost of scoring it against the whole corpus; the top
 // candidates' align() adds at most twice their own product. 5e10 cells are about 10 s of
 // CPU with AVX2 (0.2 ns a cell, docs/evaluation.md), 25 s with SSE2; a 1M-symbol line
-// against data/bach (2.6e10 cells) passes, a 50 MB line does not.
+// against data/bach (2.4e10 cells) passes, a 50 MB line does not.
 inline constexpr std::size_t kDefaultMaxAlignmentCells = 50'000'000'000;
 
 struct MatchOptions {
