@@ -217,6 +217,8 @@ MelodyFile parse_melody_file(std::string_view text, std::string_view name) {
   if (const std::size_t nul = text.find('\0'); nul != std::string_view::npos)
     not_melodies(name, "binary content (a NUL byte on line " + std::to_string(line_of(text, nul)) +
                            ", byte offset " + std::to_string(nul) + ")");
+  const std::size_t bom = text.starts_with("\xEF\xBB\xBF") ? 3 : 0;  // a UTF-8 byte order mark
+  text.remove_prefix(bom);
   const std::string_view whole = text;
   MelodyFile file;
   MelodyMeta pending;
@@ -251,11 +253,11 @@ MelodyFile parse_melody_file(std::string_view text, std::string_view name) {
       continue;
     }
     if (const std::size_t bad = invalid_utf8_at(line); bad != std::string_view::npos)
-      not_melodies(name,
-                   "binary content (invalid UTF-8 on line " + std::to_string(line_number) +
-                       ", byte offset " +
-                       std::to_string(static_cast<std::size_t>(line.data() - whole.data()) + bad) +
-                       ")");
+      not_melodies(name, "binary content (invalid UTF-8 on line " + std::to_string(line_number) +
+                             ", byte offset " +
+                             std::to_string(
+                                 bom + static_cast<std::size_t>(line.data() - whole.data()) + bad) +
+                             ")");
     MelodyRecord rec;
     if (have_pending) rec.meta = std::move(pending);
     pending = MelodyMeta{};

@@ -139,6 +139,11 @@ TEST(MelodyFile, FormatsReadBeforeStillRead) {
       "// grid step_s=0.0625\nM]M]M]M]\n  \n");
   EXPECT_TRUE(f.harmonies);
   EXPECT_EQ(f.format, "original-harmony");
+  // A byte order mark (some editors write one) does not hide the format line.
+  f = parse_melody_file("\xEF\xBB\xBF// melodl melodies format=melodl4j-v1 version=1\nl2l\n");
+  EXPECT_EQ(f.format, "melodl4j-v1");
+  EXPECT_NE(refusal(write_temp("bom.txt", "\xEF\xBB\xBF<8O8>\n<8\xFF>\n")).find("byte offset 11"),
+            std::string::npos);
   // An empty file is an empty set of melodies (the commands say so themselves).
   EXPECT_TRUE(parse_melody_file("").melodies.empty());
 }
