@@ -5,8 +5,11 @@
 #include <charconv>
 #include <cstdio>
 #include <string>
+#include <utility>
 
+#include "base/error.h"
 #include "base/files.h"
+#include "encode/codec.h"
 
 namespace melodl::encode {
 namespace {
@@ -59,6 +62,93 @@ bool melodl4j_field(std::string_view body, std::string_view key, int& out) {
     pos = p;
   }
   return false;
+}
+
+// Length of the well-formed UTF-8 sequence starting at s[i], or 0 when it is not one
+// (overlong forms, surrogates and code points above U+10FFFF are not well formed).
+std::size_t utf8_sequence(std::string_view s, std::size_t i) {
+  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char c = b(i);
+  if (c < 0x80) return 1;
+  std::size_t len = 0;
+  unsigned char lo = 0x80, hi = 0xBF;  // allowed range of the second byte
+  if (c >= 0xC2 && c <= 0xDF) {
+    len = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    len = 3;
+    if (c == 0xE0) lo = 0xA0;
+    if (c == 0xED) hi = 0x9F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    len = 4;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;
+  } else {
+    return 0;
+  }
+  if (i + len > s.size() || b(i + 1) < lo || b(i + 1) > hi) return 0;
+  for (std::size_t k = 2; k < len; ++k)
+    if (b(i + k) < 0x80 || b(i + k) > 0xBF) return 0;
+  return len;
+}
+
+// Offset of the first byte that is not well-formed UTF-8; npos when the text is.
+std::size_t invalid_utf8_at(std::string_view s) {
+  for (std::size_t i = 0; i < s.size();) {
+    const std::size_t len = utf8_sequence(s, i);
+    if (len == 0) return i;
+    i += len;
+  }
+  return std::string_view::npos;
+}
+
+std::size_t line_of(std::string_view text, std::size_t offset) {
+  std::size_t line = 1;
+  for (std::size_t i = 0; i < offset; ++i) line += text[i] == '\n';
+  return line;
+}
+
+[[noreturn]] void not_melodies(std::string_view name, const std::string& why) {
+  throw FormatError(std::string(name) + ": not a melodies file: " + why);
+}
+
+// Why `line` is not a melody under `codec` (docs/formats.md section 7); empty when it is.
+std::string line_fault(const Codec& codec, std::string_view line) {
+  const DecodeResult d = codec.decode(line);
+  const std::size_t bad = d.skipped + d.substituted;
+  if (d.melody.steps.empty()) return std::string(codec.name()) + ": no note decodes";
+  if (bad * kMaxInvalidPerLine.denominator > line.size() * kMaxInvalidPerLine.numerator)
+    return std::string(codec.name()) + ": decoding skips or substitutes " + std::to_string(bad) +
+           " symbols in " + std::to_string(line.size()) + " characters";
+  return {};
+}
+
+// A file without a format line must be melodies in one of the melody codecs
+// (docs/formats.md section 7): at most 1 line in kMaxInvalidLinesPer is not one.
+void check_headerless(const MelodyFile& file, std::string_view name) {
+  const std::size_t lines = file.melodies.size();
+  const std::size_t allowed = lines / kMaxInvalidLinesPer;
+  const Codec* codecs[] = {&native_codec(), &melodl4j_v1_codec()};
+  std::size_t best_bad = lines + 1, best_first = 0;
+  for (const Codec* c : codecs) {
+    std::size_t bad = 0, first = 0;
+    for (std::size_t k = 0; k < lines && bad <= best_bad; ++k) {
+      if (line_fault(*c, file.melodies[k].text).empty()) continue;
+      if (bad++ == 0) first = k;
+    }
+    if (bad <= allowed) return;
+    if (bad < best_bad) best_bad = bad, best_first = first;
+  }
+  const MelodyRecord& rec = file.melodies[best_first];
+  std::string why = "it has no '" + std::string(kMelodiesHeaderPrefix) + "' line, and line " +
+                    std::to_string(rec.line_number) + " is not a melody (";
+  for (const Codec* c : codecs) {
+    const std::string f = line_fault(*c, rec.text);
+    why += (c == codecs[0] ? "" : "; ") + (f.empty() ? std::string(c->name()) + ": decodes" : f);
+  }
+  why += "); without the format line at most 1 line in " + std::to_string(kMaxInvalidLinesPer) +
+         " may fail to decode, and " + std::to_string(best_bad) + " of " + std::to_string(lines) +
+         " do";
+  not_melodies(name, why);
 }
 
 }  // namespace
@@ -123,10 +213,17 @@ MelodyMeta parse_provenance(std::string_view comment) {
   return meta;
 }
 
-MelodyFile parse_melody_file(std::string_view text) {
+MelodyFile parse_melody_file(std::string_view text, std::string_view name) {
+  if (const std::size_t nul = text.find('\0'); nul != std::string_view::npos)
+    not_melodies(name, "binary content (a NUL byte on line " + std::to_string(line_of(text, nul)) +
+                           ", byte offset " + std::to_string(nul) + ")");
+  const std::size_t bom = text.starts_with("\xEF\xBB\xBF") ? 3 : 0;  // a UTF-8 byte order mark
+  text.remove_prefix(bom);
+  const std::string_view whole = text;
   MelodyFile file;
   MelodyMeta pending;
   bool have_pending = false;
+  bool first_content = true;
   std::size_t line_number = 0;
   while (!text.empty()) {
     const std::size_t nl = text.find('\n');
@@ -136,8 +233,12 @@ MelodyFile parse_melody_file(std::string_view text) {
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     const std::string_view t = trim(line);
     if (t.empty()) continue;
+    // The format line counts only as the first non-blank line (where melodl writes it),
+    // so a text that merely quotes one (docs/formats.md) is not taken for melodies.
+    const bool first_line = std::exchange(first_content, false);
     if (t.starts_with("//")) {
-      if (t.starts_with(kMelodiesHeaderPrefix) || t.starts_with(kHarmoniesHeaderPrefix)) {
+      if (first_line &&
+          (t.starts_with(kMelodiesHeaderPrefix) || t.starts_with(kHarmoniesHeaderPrefix))) {
         file.harmonies = t.starts_with(kHarmoniesHeaderPrefix);
         std::string_view f =
             t.substr(file.harmonies ? kHarmoniesHeaderPrefix.size() : kMelodiesHeaderPrefix.size());
@@ -151,6 +252,12 @@ MelodyFile parse_melody_file(std::string_view text) {
       }
       continue;
     }
+    if (const std::size_t bad = invalid_utf8_at(line); bad != std::string_view::npos)
+      not_melodies(name, "binary content (invalid UTF-8 on line " + std::to_string(line_number) +
+                             ", byte offset " +
+                             std::to_string(
+                                 bom + static_cast<std::size_t>(line.data() - whole.data()) + bad) +
+                             ")");
     MelodyRecord rec;
     if (have_pending) rec.meta = std::move(pending);
     pending = MelodyMeta{};
@@ -161,11 +268,12 @@ MelodyFile parse_melody_file(std::string_view text) {
     rec.line_number = line_number;
     file.melodies.push_back(std::move(rec));
   }
+  if (file.format.empty()) check_headerless(file, name);
   return file;
 }
 
 MelodyFile read_melody_file(const std::filesystem::path& path) {
-  return parse_melody_file(read_text_file(path));
+  return parse_melody_file(read_text_file(path), path.string());
 }
 
 }  // namespace melodl::encode

@@ -10,6 +10,13 @@
 // last and takes the rest of the line, so paths may contain spaces. The reader also
 // understands MELODL4J's own comments ("// Track = ..., Instrument = I, StartNote = P")
 // and skips blank lines. ('#' is a v1 interval symbol, so '#' lines are melodies.)
+//
+// What is not a melodies file is refused with one FormatError naming the file (exact rule
+// in docs/formats.md section 7): binary content (a NUL byte anywhere, or invalid UTF-8
+// outside `//` comments) always; and, when the file has no format line (hand-written or
+// MELODL4J files), lines that do not decode as melodies of one codec (native or
+// melodl4j-v1) beyond 1 line in kMaxInvalidLinesPer. Files with a format line (all that
+// melodl writes) keep tolerant decoding: the codec skips and counts invalid symbols.
 #pragma once
 
 #include <cstddef>
@@ -58,8 +65,19 @@ std::string provenance_comment(const encode::ExtractedMelody& melody, std::strin
 // Parses a provenance comment (ours or MELODL4J's); fields not present stay unset.
 MelodyMeta parse_provenance(std::string_view comment);
 
-MelodyFile parse_melody_file(std::string_view text);
-// Reads and parses; throws cli::Error naming the path.
+// Without a format line, a line is a melody under a codec when it decodes to at least one
+// note with at most this fraction of its characters skipped or substituted...
+struct InvalidFraction {
+  std::size_t numerator, denominator;
+};
+inline constexpr InvalidFraction kMaxInvalidPerLine{1, 4};
+// ...and at most lines / kMaxInvalidLinesPer lines (rounded down) may fail that test.
+inline constexpr std::size_t kMaxInvalidLinesPer = 100;
+
+// Parses a melodies or harmonies file; `name` (the path) is named in errors. Throws
+// FormatError for what is not one (see above).
+MelodyFile parse_melody_file(std::string_view text, std::string_view name = "<text>");
+// Reads and parses; throws IoError / FormatError naming the path.
 MelodyFile read_melody_file(const std::filesystem::path& path);
 
 }  // namespace melodl::encode

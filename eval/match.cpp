@@ -6,6 +6,7 @@
 #include "eval/match.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <numeric>
 #include <string>
 
@@ -98,16 +99,43 @@ void AlignmentScoring::validate() const {
     throw InvalidArgument("[AlignmentScoring] gap_open must be >= 0 and gap_extend > 0");
 }
 
-// ---- reports --------------------------------------------------------------------------------
+// ---- the work limit ---------------------------------------------------------------------------
+namespace {
+// Fails fast, before any alignment, when a generated melody would cost more than
+// max_cells cells against the whole corpus (kDefaultMaxAlignmentCells in match.h).
+void check_alignment_work(const std::vector<TokenizedMelody>& generated, std::size_t corpus_tokens,
+                          std::size_t max_cells) {
+  if (corpus_tokens == 0) return;
+  for (std::size_t k = 0; k < generated.size(); ++k) {
+    const std::size_t notes = generated[k].tokens.size();
+    if (notes <= max_cells / corpus_tokens) continue;
+    const double cells = static_cast<double>(notes) * static_cast<double>(corpus_tokens);
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.3g cells, more than the limit of %.3g", cells,
+                  static_cast<double>(max_cells));
+    throw InvalidArgument(
+        "[eval::match_melodies] generated melody " + std::to_string(k + 1) + " has " +
+        std::to_string(notes) + " notes; aligning it against the corpus's " +
+        std::to_string(corpus_tokens) + " notes takes " + buf +
+        " (MatchOptions::max_cells, docs/evaluation.md): split it into lines of at most " +
+        std::to_string(max_cells / corpus_tokens) + " notes, or match it against a smaller corpus");
+  }
+}
+}  // namespace
+
+// ---- reports ------------------------------------------------------------------------------
 std::vector<MatchReport> match_melodies(const CorpusIndex& corpus,
                                         const std::vector<encode::SymbolMelody>& generated,
                                         const MatchOptions& options) {
   options.scoring.validate();
+  std::vector<TokenizedMelody> tokenized;
+  tokenized.reserve(generated.size());
+  for (const auto& g : generated) tokenized.push_back(tokenize(g));
+  check_alignment_work(tokenized, corpus.total_tokens(), options.max_cells);
   std::vector<MatchReport> reports;
   reports.reserve(generated.size());
-  for (const auto& g : generated) {
+  for (const TokenizedMelody& tg : tokenized) {
     MatchReport r;
-    const TokenizedMelody tg = tokenize(g);
     r.tokens = tg.tokens.size();
     r.novelty = corpus.novelty(tg.tokens);
     const std::vector<int> sc = corpus.scores(tg.tokens, options.scoring, options.threads);

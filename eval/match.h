@@ -178,10 +178,18 @@ class CorpusIndex {
   std::vector<Batch> batches_;
 };
 
+// Alignment work allowed per generated melody, in cells: its notes x the corpus's notes
+// (CorpusIndex::total_tokens()), the cost of scoring it against the whole corpus; the top
+// candidates' align() adds at most twice their own product. 5e10 cells are about 10 s of
+// CPU with AVX2 (0.2 ns a cell, docs/evaluation.md), 25 s with SSE2; a 1M-symbol line
+// against data/bach (2.4e10 cells) passes, a 50 MB line does not.
+inline constexpr std::size_t kDefaultMaxAlignmentCells = 50'000'000'000;
+
 struct MatchOptions {
   AlignmentScoring scoring;
-  std::size_t top = 1;   // candidates reported per generated melody
-  unsigned threads = 0;  // 0: hardware concurrency
+  std::size_t top = 1;                                // candidates reported per generated melody
+  unsigned threads = 0;                               // 0: hardware concurrency
+  std::size_t max_cells = kDefaultMaxAlignmentCells;  // see kDefaultMaxAlignmentCells
 };
 
 struct MatchCandidate {
@@ -196,6 +204,8 @@ struct MatchReport {
   Novelty novelty;
 };
 
+// Checks every generated melody against options.max_cells before any alignment and
+// throws InvalidArgument naming the first melody over it, its cells and the limit.
 std::vector<MatchReport> match_melodies(const CorpusIndex& corpus,
                                         const std::vector<encode::SymbolMelody>& generated,
                                         const MatchOptions& options = {});

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <utility>
 
 #include "base/error.h"
 #include "encode/melody_song.h"
@@ -62,9 +63,11 @@ MelodySet load_melody_set(const std::string& path, const std::string& format_fla
                       "' (expected native or melodl4j-v1; use --format)");
   }
   for (const auto& rec : l.file.melodies) {
-    l.decoded.push_back(codec->decode(rec.text));
+    encode::DecodeResult d = codec->decode(rec.text);
     l.lengths.push_back(rec.text.size());
-    l.melodies.push_back(l.decoded.back().melody);
+    l.melodies.push_back(std::move(d.melody));  // one copy of the steps, not two
+    d.melody = {};
+    l.decoded.push_back(std::move(d));
   }
   return l;
 }

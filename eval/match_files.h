@@ -31,6 +31,8 @@ struct MelodySet {
   std::string format;  // the codec used
   encode::MelodyFile file;
   std::vector<encode::SymbolMelody> melodies;
+  // Per line: the skipped / substituted counts. The melody itself is in `melodies` (moved
+  // there, so a long line is held once), and decoded[i].melody is empty.
   std::vector<encode::DecodeResult> decoded;
   std::vector<std::size_t> lengths;  // symbols per line
   std::string warning;               // set when --format overrides the header's format

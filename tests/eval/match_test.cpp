@@ -354,3 +354,34 @@ TEST(MatchMelodies, EmptyInputsGiveEmptyReports) {
   EXPECT_EQ(r2[0].candidates[0].alignment.score, 0);
   EXPECT_EQ(r2[0].tokens, 0u);
 }
+
+// Alignment work is bounded per generated melody (MatchOptions::max_cells): a melody whose
+// notes x the corpus's notes exceed it is refused before any alignment, with an error
+// naming the melody, its cells, the limit and what to do; at the limit it is matched.
+TEST(MatchMelodies, AlignmentWorkOverTheLimitIsRefusedUpFront) {
+  std::mt19937 rng(14);
+  std::vector<SymbolMelody> corpus;
+  for (int i = 0; i < 4; ++i) corpus.push_back(random_melody(rng, 50));
+  const melodl::eval::CorpusIndex index(corpus);
+  const std::size_t corpus_notes = index.total_tokens();
+  ASSERT_EQ(corpus_notes, 200u);
+  const SymbolMelody small = random_melody(rng, 10), big = random_melody(rng, 101);
+  melodl::eval::MatchOptions opt;
+  opt.max_cells = 100 * corpus_notes;  // 100 notes allowed
+  EXPECT_EQ(melodl::eval::match_melodies(index, {small, random_melody(rng, 100)}, opt).size(), 2u);
+  try {
+    melodl::eval::match_melodies(index, {small, big}, opt);
+    FAIL() << "a 101-note melody passed a 100-note limit";
+  } catch (const melodl::InvalidArgument& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("generated melody 2 has 101 notes"), std::string::npos) << what;
+    EXPECT_NE(what.find("2.02e+04 cells, more than the limit of 2e+04"), std::string::npos) << what;
+    EXPECT_NE(what.find("MatchOptions::max_cells"), std::string::npos) << what;
+    EXPECT_NE(what.find("lines of at most 100 notes"), std::string::npos) << what;
+  }
+  // The default allows a 1M-symbol line (about 500k notes) against data/bach (52k notes)
+  // and refuses a 50 MB one (about 25M notes).
+  EXPECT_GE(melodl::eval::kDefaultMaxAlignmentCells, std::size_t{500'000} * 52'000);
+  EXPECT_LT(melodl::eval::kDefaultMaxAlignmentCells, std::size_t{25'000'000} * 52'000);
+  EXPECT_EQ(melodl::eval::MatchOptions{}.max_cells, melodl::eval::kDefaultMaxAlignmentCells);
+}
