@@ -245,6 +245,7 @@ void DeviceTrainer::enqueue_update(DeviceNet& net, const OptimizerConfig& c, flo
     a.l2_mask = t.mask.get();
     a.lr = c.lr;
     a.l2 = c.l2;
+    a.weight_decay = c.weight_decay;
     a.rho = c.rms_decay;
     a.eps = c.eps;
     a.beta1 = c.beta1;

@@ -61,7 +61,9 @@ class CudaTrainBackend final : public TrainBackend {
   }
 
   StepStats segment(Network& n, Optimizer& opt, const Batch& seg, StateSlot slot, int bwd,
-                    Pass pass) override {
+                    Pass pass, const DropoutMasks& drop) override {
+    MELODL_CHECK(drop.output.empty() && drop.recurrent.empty(),
+                 "[Trainer (cuda)] dropout is not supported by the CUDA backend yet");
     using cudabk::Scalar;
     auto& dn = net(n);
     const bool backward = pass != Pass::forward, update = pass == Pass::update;
