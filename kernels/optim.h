@@ -62,6 +62,7 @@ void validate(const OptimArgsT<Scalar>& a, const char* where) {
   cuda::require(!need_m || a.m, where, "m must be non-null for this optimiser");
   cuda::require(!need_v || a.v, where, "v must be non-null for this optimiser");
   cuda::require(a.kind != OptimKind::kAdam || a.step >= 1, where, "Adam step must be >= 1");
+  cuda::require(a.weight_decay >= Scalar(0), where, "weight_decay must be >= 0");
   cuda::require(a.kind != OptimKind::kRmsPropDl4j || a.minibatch > Scalar(0), where,
                 "minibatch must be > 0");
 }

@@ -28,8 +28,8 @@ enum class StateSlot { carried, scratch };
 // (the update's StepStats carry score and grad_norm).
 enum class Pass { forward, gradients, update };
 
-// A training segment's dropout masks (docs/design.md "Dropout"), values 0 or 1/(1-p), drawn
-// by the Trainer; an empty span = that dropout is off.
+// A training segment's dropout masks (docs/training.md "Regularisation and schedule"), values 0 or
+// 1/(1-p), drawn by the Trainer; an empty span = that dropout is off.
 struct DropoutMasks {
   // [NL][T,B,H]: multiplies layer l's output h_t as fed to layer l+1 / the output layer.
   std::span<const float> output;

@@ -37,9 +37,9 @@ S sigmoid(S x) {
 // state. When grad != nullptr, *grad (resized to layout.total, overwritten) receives the
 // gradient of the summed cross-entropy of the last `bwd` steps (0 = all T) with the state
 // entering step T-bwd held constant (truncated BPTT). logits (optional) receives [T,B,V].
-// Dropout (docs/design.md "Dropout"; empty = off): drop_out [NL][T,B,H] multiplies layer l's
-// output h_t as fed to layer l+1 / the output layer; drop_rec [NL][B,H] multiplies h_{t-1} in
-// layer l's recurrent product at every step.
+// Dropout (docs/training.md "Regularisation and schedule"; empty = off): drop_out [NL][T,B,H]
+// multiplies layer l's output h_t as fed to layer l+1 / the output layer; drop_rec [NL][B,H]
+// multiplies h_{t-1} in layer l's recurrent product at every step.
 template <class S>
 S segment(const ParamLayout& L, std::span<const S> P, std::span<const std::int32_t> inputs,
           std::span<const std::int32_t> targets, std::span<const float> mask, int T, int B,

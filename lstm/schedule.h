@@ -1,5 +1,5 @@
-// lstm/schedule.h: the learning-rate schedule of a Trainer (docs/design.md "Learning-rate
-// schedule"): an optional linear warm-up, then a constant rate, a cosine decay to a floor,
+// lstm/schedule.h: the learning-rate schedule of a Trainer (docs/training.md "Regularisation
+// and schedule"): an optional linear warm-up, then a constant rate, a cosine decay to a floor,
 // or reduce-on-plateau driven by the validation scores the caller reports. Warm-up and
 // cosine are functions of the update count (Trainer::step_count(), saved in checkpoints);
 // the plateau state is saved as the metadata key "lstm.schedule" (state_json()).

@@ -154,9 +154,9 @@ Trainer::Trainer(Network network, const TrainConfig& config)
   std::vector<std::uint8_t> mask(network_.num_params(), 0);
   for (const auto& t : network_.layout().tensors)
     if (t.is_weight) std::fill_n(mask.begin() + t.offset, t.size(), 1);
-  MELODL_CHECK(network_.device() != Device::cuda || !config_.dropout.active(),
-               "[Trainer] dropout is not supported by the CUDA backend yet (device \"cuda\"): "
-               "train on the CPU or set dropout.output and dropout.recurrent to 0");
+  MELODL_CHECK(network_.device() != Device::cuda || config_.dropout.recurrent == 0,
+               "[Trainer] recurrent dropout (dropout.recurrent) is not supported by the CUDA "
+               "backend yet (device \"cuda\"): train on the CPU or set it to 0");
   backend_ = network_.device() == Device::cuda
                  ? make_cuda_backend(network_, config_.optimizer, mask, optimizer_)
                  : make_cpu_backend(network_, mask);

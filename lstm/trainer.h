@@ -27,8 +27,9 @@
 
 namespace melodl::lstm {
 
-// Dropout at training (docs/design.md "Dropout"): inverted (kept values scaled by 1/(1-p)),
-// masks drawn from Trainer::rng() per segment, never at evaluate/inference/sampling.
+// Dropout at training (docs/training.md "Regularisation and schedule"): inverted (kept values
+// scaled by 1/(1-p)), masks drawn from Trainer::rng() per segment, never at
+// evaluate/inference/sampling.
 struct DropoutConfig {
   // p on every LSTM layer's output h as fed upwards: into the next layer's input and, for the
   // top layer, into the output layer (not on the recurrence). 0 = off.
@@ -61,10 +62,10 @@ struct TrainConfig {
 };
 
 // The dropout masks a Trainer draws from its rng() for one training segment of T steps x B
-// streams of a network of `layers` x `hidden` (docs/design.md "Dropout"), into `out`: the
-// output masks [layers][T,B,H] (when d.output > 0) then the recurrent masks [layers][B,H]
-// (when d.recurrent > 0); values 0 or 1/(1-p); returns the number of output-mask floats.
-// One Rng::uniform() per value, in that order (variational output masks: [B,H] per layer,
+// streams of a network of `layers` x `hidden` (docs/training.md "Regularisation and schedule"),
+// into `out`: the output masks [layers][T,B,H] (when d.output > 0) then the recurrent masks
+// [layers][B,H] (when d.recurrent > 0); values 0 or 1/(1-p); returns the number of output-mask
+// floats. One Rng::uniform() per value, in that order (variational output masks: [B,H] per layer,
 // repeated for every step); kept when the draw is >= p. For tests and references.
 std::size_t draw_dropout_masks(const DropoutConfig& d, int layers, int hidden, int T, int B,
                                Rng& rng, std::vector<float>& out);
