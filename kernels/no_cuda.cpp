@@ -3,6 +3,7 @@
 // The *_ref.cpp references are built in this configuration too.
 #include <string>
 
+#include "kernels/dropout.h"
 #include "kernels/gather.h"
 #include "kernels/gemm.h"
 #include "kernels/lstm_layer.h"
@@ -30,6 +31,9 @@ void lstm_pointwise_fwd(const PointwiseFwdArgs&, const ExecContext&) {
 }
 void lstm_pointwise_bwd(const PointwiseBwdArgs&, const ExecContext&) {
   no_cuda("cuda::lstm_pointwise_bwd");
+}
+void apply_mask(const float*, const float*, float*, int64_t, const ExecContext&) {
+  no_cuda("cuda::apply_mask");
 }
 void column_sum(const float*, int64_t, int64_t, float*, bool, const ExecContext&) {
   no_cuda("cuda::column_sum");

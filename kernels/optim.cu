@@ -20,6 +20,7 @@ constexpr int64_t kMaxBlocks = 4096;  // grid-stride beyond this: plenty for 132
 
 struct Hyper {
   float lr, l2, rho, eps, beta1, beta2, bc1, bc2, momentum, minibatch, grad_scale, clip_norm;
+  float decay;  // 1 - lr*weight_decay on weights (1: off; w*1 is exact)
 };
 
 template <OptimKind kKind>
@@ -41,8 +42,9 @@ __global__ void __launch_bounds__(kBlock)
   const int64_t stride = static_cast<int64_t>(gridDim.x) * kBlock;
   for (int64_t k = static_cast<int64_t>(blockIdx.x) * kBlock + threadIdx.x; k < n; k += stride) {
     const float gk = hp.grad_scale * g[k] * clip;
-    const float wk = w[k];
-    const float l2w = (mask == nullptr || mask[k] != 0) ? hp.l2 * wk : 0.f;
+    const bool weight = mask == nullptr || mask[k] != 0;
+    const float wk = weight ? w[k] * hp.decay : w[k];
+    const float l2w = weight ? hp.l2 * wk : 0.f;
     if constexpr (kKind == OptimKind::kRmsPropDl4j) {
       const float vk = hp.rho * v[k] + (1.f - hp.rho) * gk * gk;
       v[k] = vk;
@@ -106,7 +108,8 @@ void optim_step(const OptimArgs& a, const ExecContext& ctx) {
                  a.momentum,
                  a.minibatch,
                  a.grad_scale,
-                 a.clip_norm};
+                 a.clip_norm,
+                 a.weight_decay > 0.f ? 1.0f - a.lr * a.weight_decay : 1.0f};
   const auto blocks = static_cast<unsigned>(std::min(kMaxBlocks, ceil_div(a.n, kBlock)));
   auto launch = [&](auto kernel) {
     kernel<<<blocks, kBlock, 0, ctx.stream>>>(a.n, hp, a.w, a.g, a.m, a.v, a.l2_mask, sumsq,

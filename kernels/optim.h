@@ -2,7 +2,9 @@
 // global-norm gradient clipping. CUDA-free. Spec: kernels/optim_ref.cpp.
 // Tests: tests/kernels/optim_ref_test.cpp (hand-computed values), optim_cuda_test.cpp.
 //
-// Every kind first forms g' = grad_scale * g; norm = ||g'||_2 over all n elements; when
+// Decoupled weight decay (AdamW): every kind first sets w *= 1 - lr*weight_decay where l2_mask
+// is null or l2_mask[k] != 0 (the rule below sees the decayed w). Then every kind forms
+// g' = grad_scale * g; norm = ||g'||_2 over all n elements; when
 // clip_norm > 0 and norm > clip_norm, g' *= clip_norm / norm. Then, per element
 // (l2w = l2 * w where l2_mask is null or l2_mask[k] != 0, else 0):
 //   kRmsPropDl4j (DL4J 0.8/0.9 order, docs: original-system.md 3.3):
@@ -35,6 +37,7 @@ struct OptimArgsT {
   const uint8_t* l2_mask = nullptr;  // [n] 1 = weight (gets l2), 0 = bias; null = all weights
   Scalar lr = Scalar(0.1);
   Scalar l2 = 0;
+  Scalar weight_decay = 0;    // decoupled: w *= 1 - lr*weight_decay on weights first; 0 = off
   Scalar rho = Scalar(0.95);  // RMSProp decay (DL4J rmsDecay)
   Scalar eps = Scalar(1e-8);
   Scalar beta1 = Scalar(0.9), beta2 = Scalar(0.999);
@@ -59,6 +62,7 @@ void validate(const OptimArgsT<Scalar>& a, const char* where) {
   cuda::require(!need_m || a.m, where, "m must be non-null for this optimiser");
   cuda::require(!need_v || a.v, where, "v must be non-null for this optimiser");
   cuda::require(a.kind != OptimKind::kAdam || a.step >= 1, where, "Adam step must be >= 1");
+  cuda::require(a.weight_decay >= Scalar(0), where, "weight_decay must be >= 0");
   cuda::require(a.kind != OptimKind::kRmsPropDl4j || a.minibatch > Scalar(0), where,
                 "minibatch must be > 0");
 }

@@ -16,9 +16,12 @@ void optim_step(const OptimArgsT<Scalar>& a) {
       (a.clip_norm > Scalar(0) && norm > a.clip_norm) ? a.clip_norm / norm : Scalar(1);
   const Scalar bc1 = Scalar(1) - std::pow(a.beta1, static_cast<Scalar>(a.step));
   const Scalar bc2 = Scalar(1) - std::pow(a.beta2, static_cast<Scalar>(a.step));
+  const Scalar decay = Scalar(1) - a.lr * a.weight_decay;
   for (int64_t k = 0; k < a.n; ++k) {
     const Scalar g = a.grad_scale * a.g[k] * clip;
-    const Scalar l2w = (a.l2_mask == nullptr || a.l2_mask[k] != 0) ? a.l2 * a.w[k] : Scalar(0);
+    const bool weight = a.l2_mask == nullptr || a.l2_mask[k] != 0;
+    if (weight && a.weight_decay > Scalar(0)) a.w[k] *= decay;
+    const Scalar l2w = weight ? a.l2 * a.w[k] : Scalar(0);
     switch (a.kind) {
       case OptimKind::kRmsPropDl4j: {
         a.v[k] = a.rho * a.v[k] + (Scalar(1) - a.rho) * g * g;

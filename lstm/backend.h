@@ -28,6 +28,15 @@ enum class StateSlot { carried, scratch };
 // (the update's StepStats carry score and grad_norm).
 enum class Pass { forward, gradients, update };
 
+// A training segment's dropout masks (docs/training.md "Regularisation and schedule"), values 0 or
+// 1/(1-p), drawn by the Trainer; an empty span = that dropout is off.
+struct DropoutMasks {
+  // [NL][T,B,H]: multiplies layer l's output h_t as fed to layer l+1 / the output layer.
+  std::span<const float> output;
+  // [NL][B,H]: multiplies layer l's h_{t-1} in the recurrent product, for every t.
+  std::span<const float> recurrent;
+};
+
 class TrainBackend {
  public:
   virtual ~TrainBackend() = default;
@@ -40,9 +49,10 @@ class TrainBackend {
   virtual void store_scratch(const Network& net, State& state) = 0;
 
   // One segment (validated by the caller) from `slot`. Pass::update applies one update to
-  // net's parameters and opt's slots and advances opt's step count.
+  // net's parameters and opt's slots and advances opt's step count. `drop` is empty for
+  // Pass::forward.
   virtual StepStats segment(Network& net, Optimizer& opt, const Batch& segment, StateSlot slot,
-                            int bwd, Pass pass) = 0;
+                            int bwd, Pass pass, const DropoutMasks& drop) = 0;
 
   virtual bool has_gradients() const = 0;
   // Host copy of the gradient; mutable_gradients() marks it newer than any other copy.

@@ -63,6 +63,10 @@ void save_checkpoint(const std::filesystem::path& path, const Trainer& trainer,
   // The optimiser's own config: its lr may have changed since the start (Optimizer::set_lr).
   TrainConfig config = trainer.config();
   config.optimizer = opt.config();
+  // With a schedule the optimiser holds the scheduled rate; the config keeps the base rate.
+  if (config.schedule.active()) config.optimizer.lr = trainer.base_learning_rate();
+  if (config.schedule.kind == LrScheduleKind::plateau)
+    f.metadata["lstm.schedule"] = trainer.schedule().state_json();
   f.metadata["lstm.train_config"] = config.to_json();
   f.metadata["lstm.optimizer_slots"] = slot_list;
   f.metadata["lstm.step"] = std::to_string(trainer.step_count());
@@ -152,6 +156,15 @@ LoadedCheckpoint load_checkpoint(const std::filesystem::path& path) {
       probe.set_state(ck.rng_state);
       return 0;
     });
+    // The plateau state (absent before issue 15 and for other schedules: a fresh state).
+    if (const auto it = f.metadata.find("lstm.schedule"); it != f.metadata.end()) {
+      ck.schedule_state = it->second;
+      named("lstm.schedule", [&] {
+        LrSchedule probe;
+        probe.set_state_json(ck.schedule_state);
+        return 0;
+      });
+    }
     const std::string& list = meta("lstm.optimizer_slots");
     for (std::size_t a = 0; a <= list.size() && !list.empty();) {
       std::size_t b = list.find(',', a);
@@ -241,6 +254,7 @@ Trainer LoadedCheckpoint::make_trainer(const ExecutionOptions& execution) const 
   slots = optimizer_slots;
   t.optimizer().set_steps(step);
   t.rng().set_state(rng_state);
+  if (!schedule_state.empty()) t.schedule().set_state_json(schedule_state);
   if (carried_state.batch > 0) t.set_carried_state(carried_state);
   return t;
 }

@@ -4,9 +4,9 @@
 // "layer<l>.p" [3,H] (peepholes only), "out.W" [H,V], "out.b" [V]; optimiser slots as
 // "optim.<slot>.<tensor name>" (slot: velocity | m | v | cache) and the trainer's carried
 // state as "state.layer<l>.h" / "state.layer<l>.c" [B,H]. Metadata keys "lstm.*"
-// (format version, network/train config JSON, vocabulary, step, RNG) and "user.<key>" for
-// the caller's own keys. Resuming a Trainer from a checkpoint continues bitwise identically
-// on the CPU with the same thread count (docs/design.md "Checkpoints").
+// (format version, network/train config JSON, vocabulary, step, RNG, schedule state) and
+// "user.<key>" for the caller's own keys. Resuming a Trainer from a checkpoint continues bitwise
+// identically on the CPU with the same thread count (docs/design.md "Checkpoints").
 //
 // Example:
 //   save_checkpoint("run/ckpt.safetensors", trainer, vocabulary, {{"epoch", "3"}});
@@ -38,7 +38,8 @@ struct LoadedCheckpoint {
   std::vector<std::vector<float>> optimizer_slots;
   std::int64_t step = 0;
   std::string rng_state;
-  State carried_state;  // Trainer::carried_state() (batch 0 when none was saved)
+  std::string schedule_state;  // LrSchedule::state_json() (plateau schedules; empty: fresh)
+  State carried_state;         // Trainer::carried_state() (batch 0 when none was saved)
 
   // Throws InvalidArgument naming the file and the differing field when the checkpoint's
   // shape (vocab, layers, hidden, peepholes) or vocabulary differs from the expected one.

@@ -45,6 +45,9 @@ void OptimizerConfig::validate() const {
   check(rms_decay >= 0 && rms_decay < 1, "rms_decay", "must be in [0, 1)", rms_decay);
   check(eps > 0, "eps", "must be > 0", eps);
   check(l2 >= 0 && std::isfinite(l2), "l2", "must be >= 0", l2);
+  check(weight_decay >= 0 && std::isfinite(weight_decay), "weight_decay", "must be >= 0 (0 = off)",
+        weight_decay);
+  check(lr * weight_decay < 1, "weight_decay", "times lr must be < 1", weight_decay);
   check(clip_norm >= 0 && std::isfinite(clip_norm), "clip_norm", "must be >= 0 (0 = off)",
         clip_norm);
 }
@@ -111,6 +114,12 @@ double Optimizer::apply(std::span<float> w, std::span<float> g,
     for (std::size_t k = 0; k < n; ++k) g[k] *= s;
   }
   ++steps_;
+  if (c.weight_decay > 0) {
+    // decoupled (AdamW): the rule below sees the decayed weights
+    const float decay = 1.0f - c.lr * c.weight_decay;
+    for (std::size_t k = 0; k < n; ++k)
+      if (weight_mask[k]) w[k] *= decay;
+  }
   switch (c.kind) {
     case OptimizerKind::sgd: {
       auto& v = slots_[0];

@@ -29,7 +29,10 @@ struct OptimizerConfig {
   float rms_decay = 0.95f;  // rmsprop, dl4j_rmsprop
   float eps = 1e-8f;        // adam, rmsprop, dl4j_rmsprop
   float l2 = 0.0f;          // L2 coefficient on weights (never biases); see design.md
-  float clip_norm = 0.0f;   // global gradient-norm clip; 0 = off
+  // Decoupled weight decay (AdamW, SGDW; every kind): before the rule, w *= 1 - lr*weight_decay
+  // on weights (never biases). 0 = off.
+  float weight_decay = 0.0f;
+  float clip_norm = 0.0f;  // global gradient-norm clip; 0 = off
 
   void validate() const;  // throws InvalidArgument naming the field
 };

@@ -37,11 +37,15 @@ S sigmoid(S x) {
 // state. When grad != nullptr, *grad (resized to layout.total, overwritten) receives the
 // gradient of the summed cross-entropy of the last `bwd` steps (0 = all T) with the state
 // entering step T-bwd held constant (truncated BPTT). logits (optional) receives [T,B,V].
+// Dropout (docs/training.md "Regularisation and schedule"; empty = off): drop_out [NL][T,B,H]
+// multiplies layer l's output h_t as fed to layer l+1 / the output layer; drop_rec [NL][B,H]
+// multiplies h_{t-1} in layer l's recurrent product at every step.
 template <class S>
 S segment(const ParamLayout& L, std::span<const S> P, std::span<const std::int32_t> inputs,
           std::span<const std::int32_t> targets, std::span<const float> mask, int T, int B,
           RefState<S>& state, int bwd = 0, std::vector<S>* grad = nullptr,
-          std::vector<S>* logits = nullptr) {
+          std::vector<S>* logits = nullptr, std::span<const float> drop_out = {},
+          std::span<const float> drop_rec = {}) {
   const int NL = static_cast<int>(L.layers.size());
   const int Htop = L.layers.back().hidden;
   const int V = static_cast<int>((L.total - L.Wy) / (Htop + 1));
@@ -50,6 +54,9 @@ S segment(const ParamLayout& L, std::span<const S> P, std::span<const std::int32
   auto idx = [](int a, int b, int n) { return static_cast<std::size_t>(a) * n + b; };
   // acts[l]: [T][B][G] post-activation gates; cs/hs[l]: [T+1][B][H], index 0 = initial.
   std::vector<std::vector<S>> acts(NL), cs(NL), hs(NL);
+  // xs[l]: [T][B][H] layer l's output as fed upwards; hr[l]: [T][B][H] h_{t-1} as fed to R.
+  std::vector<std::vector<S>> xs(NL), hr(NL);
+  std::size_t off_out = 0, off_rec = 0;  // running offsets into drop_out / drop_rec
   for (int l = 0; l < NL; ++l) {
     const auto& ly = L.layers[l];
     const int H = ly.hidden, G = 4 * H, I = ly.input;
@@ -64,9 +71,13 @@ S segment(const ParamLayout& L, std::span<const S> P, std::span<const std::int32
     const S* R = P.data() + ly.R;
     const S* bb = P.data() + ly.b;
     const S* p = ly.peepholes ? P.data() + ly.p : nullptr;
+    hr[l].assign(static_cast<std::size_t>(T) * B * H, S(0));
     for (int t = 0; t < T; ++t) {
       for (int b = 0; b < B; ++b) {
-        const S* hprev = &hs[l][idx(t * B + b, 0, H)];
+        S* hprev = &hr[l][idx(t * B + b, 0, H)];
+        for (int k = 0; k < H; ++k)
+          hprev[k] = hs[l][idx(t * B + b, k, H)] *
+                     (drop_rec.empty() ? S(1) : S(drop_rec[off_rec + idx(b, k, H)]));
         const S* cprev = &cs[l][idx(t * B + b, 0, H)];
         S* a = &acts[l][idx(t * B + b, 0, G)];
         for (int j = 0; j < G; ++j) {
@@ -74,7 +85,7 @@ S segment(const ParamLayout& L, std::span<const S> P, std::span<const std::int32
           if (l == 0) {
             z += W[idx(inputs[t * B + b], j, G)];
           } else {
-            const S* x = &hs[l - 1][idx((t + 1) * B + b, 0, I)];
+            const S* x = &xs[l - 1][idx(t * B + b, 0, I)];
             for (int k = 0; k < I; ++k) z += x[k] * W[idx(k, j, G)];
           }
           for (int k = 0; k < H; ++k) z += hprev[k] * R[idx(k, j, G)];
@@ -101,6 +112,11 @@ S segment(const ParamLayout& L, std::span<const S> P, std::span<const std::int32
       state.c[l][k] = cs[l][idx(T * B, k, H)];
       state.h[l][k] = hs[l][idx(T * B, k, H)];
     }
+    xs[l].assign(hs[l].begin() + static_cast<std::ptrdiff_t>(B) * H, hs[l].end());
+    for (std::size_t k = 0; !drop_out.empty() && k < xs[l].size(); ++k)
+      xs[l][k] *= S(drop_out[off_out + k]);
+    off_out += xs[l].size();
+    off_rec += static_cast<std::size_t>(B) * H;
   }
   // Output layer and loss.
   const S* Wy = P.data() + L.Wy;
@@ -108,7 +124,7 @@ S segment(const ParamLayout& L, std::span<const S> P, std::span<const std::int32
   std::vector<S> probs(static_cast<std::size_t>(T) * B * V);
   S loss = 0;
   for (int r = 0; r < T * B; ++r) {
-    const S* h = &hs[NL - 1][idx(B + r, 0, Htop)];
+    const S* h = &xs[NL - 1][idx(r, 0, Htop)];
     S* z = &probs[idx(r, 0, V)];
     for (int v = 0; v < V; ++v) {
       S s = by[v];
@@ -137,7 +153,7 @@ S segment(const ParamLayout& L, std::span<const S> P, std::span<const std::int32
   for (int r = t0 * B; r < T * B; ++r) {
     const S m = mask.empty() ? S(1) : S(mask[r]);
     if (m == S(0)) continue;
-    const S* h = &hs[NL - 1][idx(B + r, 0, Htop)];
+    const S* h = &xs[NL - 1][idx(r, 0, Htop)];
     for (int v = 0; v < V; ++v) {
       const S dz = m * (probs[idx(r, v, V)] - (v == targets[r] ? S(1) : S(0)));
       dP[L.by + v] += dz;
@@ -147,9 +163,19 @@ S segment(const ParamLayout& L, std::span<const S> P, std::span<const std::int32
       }
     }
   }
+  // through the output dropout of layer l: dy[r,k] *= mask
+  auto drop_grad = [&](std::vector<S>& d, int l) {
+    if (drop_out.empty()) return;
+    std::size_t off = 0;
+    for (int k = 0; k < l; ++k) off += static_cast<std::size_t>(T) * B * L.layers[k].hidden;
+    for (std::size_t k = 0; k < d.size(); ++k) d[k] *= S(drop_out[off + k]);
+  };
+  drop_grad(dy, NL - 1);
   for (int l = NL - 1; l >= 0; --l) {
     const auto& ly = L.layers[l];
     const int H = ly.hidden, G = 4 * H, I = ly.input;
+    const float* rm =
+        drop_rec.empty() ? nullptr : drop_rec.data() + static_cast<std::size_t>(l) * B * H;
     const S* W = P.data() + ly.W;
     const S* R = P.data() + ly.R;
     const S* p = ly.peepholes ? P.data() + ly.p : nullptr;
@@ -162,7 +188,7 @@ S segment(const ParamLayout& L, std::span<const S> P, std::span<const std::int32
         const S* a = &acts[l][idx(t * B + b, 0, G)];
         const S* cprev = &cs[l][idx(t * B + b, 0, H)];
         const S* c = &cs[l][idx((t + 1) * B + b, 0, H)];
-        const S* hprev = &hs[l][idx(t * B + b, 0, H)];
+        const S* hprev = &hr[l][idx(t * B + b, 0, H)];
         for (int u = 0; u < H; ++u) {
           const S i = a[u], f = a[H + u], g = a[2 * H + u], o = a[3 * H + u];
           const S pi = p ? p[u] : S(0), pf = p ? p[H + u] : S(0), po = p ? p[2 * H + u] : S(0);
@@ -193,7 +219,7 @@ S segment(const ParamLayout& L, std::span<const S> P, std::span<const std::int32
           if (l == 0) {
             dP[ly.W + idx(inputs[t * B + b], j, G)] += dG[j];
           } else {
-            const S* x = &hs[l - 1][idx((t + 1) * B + b, 0, I)];
+            const S* x = &xs[l - 1][idx(t * B + b, 0, I)];
             for (int k = 0; k < I; ++k) {
               dP[ly.W + idx(k, j, G)] += x[k] * dG[j];
               dx[idx(t * B + b, k, I)] += W[idx(k, j, G)] * dG[j];
@@ -201,8 +227,11 @@ S segment(const ParamLayout& L, std::span<const S> P, std::span<const std::int32
           }
         }
       }
+      if (rm)
+        for (std::size_t k = 0; k < dh_prev.size(); ++k) dh_prev[k] *= S(rm[k]);
       dh = dh_prev;
     }
+    if (l > 0) drop_grad(dx, l - 1);
     dy = std::move(dx);
   }
   return loss;

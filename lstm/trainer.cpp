@@ -15,8 +15,27 @@ namespace melodl::lstm {
 
 // ---- TrainConfig ------------------------------------------------------------------------
 
+// New fields (issue 15) as JSON objects with defaults: a config written before them (no
+// "dropout" / "schedule" / "weight_decay") reads back with them off.
+// (the kind by name; an unknown name is an error, not the first value)
+void to_json(nlohmann::json& j, LrScheduleKind k) { j = to_string(k); }
+void from_json(const nlohmann::json& j, LrScheduleKind& k) {
+  k = lr_schedule_kind_from_string(j.get<std::string>());
+}
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(DropoutConfig, output, variational, recurrent)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(LrScheduleConfig, kind, warmup_steps, decay_steps,
+                                                min_lr, factor, patience, threshold)
+
 void TrainConfig::validate() const {
   optimizer.validate();
+  auto fail_p = [](const std::string& field, float got) {
+    throw InvalidArgument("[TrainConfig::validate] " + field + " must be in [0, 1), got " +
+                          std::to_string(got));
+  };
+  if (!(dropout.output >= 0 && dropout.output < 1)) fail_p("dropout.output", dropout.output);
+  if (!(dropout.recurrent >= 0 && dropout.recurrent < 1))
+    fail_p("dropout.recurrent", dropout.recurrent);
+  schedule.validate(optimizer.lr);
   auto fail = [](const std::string& field, const std::string& what, int got) {
     throw InvalidArgument("[TrainConfig::validate] " + field + " " + what + ", got " +
                           std::to_string(got));
@@ -38,6 +57,9 @@ std::string TrainConfig::to_json() const {
   j["eps"] = optimizer.eps;
   j["l2"] = optimizer.l2;
   j["clip_norm"] = optimizer.clip_norm;
+  j["weight_decay"] = optimizer.weight_decay;
+  j["dropout"] = dropout;
+  j["schedule"] = schedule;
   j["tbptt_fwd"] = tbptt_fwd;
   j["tbptt_bwd"] = tbptt_bwd;
   j["reset_state_per_batch"] = reset_state_per_batch;
@@ -58,6 +80,9 @@ TrainConfig TrainConfig::from_json(const std::string& text) {
     c.optimizer.eps = j.at("eps").get<float>();
     c.optimizer.l2 = j.at("l2").get<float>();
     c.optimizer.clip_norm = j.at("clip_norm").get<float>();
+    c.optimizer.weight_decay = j.value("weight_decay", 0.0f);
+    c.dropout = j.value("dropout", DropoutConfig{});
+    c.schedule = j.value("schedule", LrScheduleConfig{});
     c.tbptt_fwd = j.at("tbptt_fwd").get<int>();
     c.tbptt_bwd = j.at("tbptt_bwd").get<int>();
     c.reset_state_per_batch = j.at("reset_state_per_batch").get<bool>();
@@ -83,6 +108,29 @@ TrainConfig TrainConfig::melody_modeling_example() {
   return c;
 }
 
+std::size_t draw_dropout_masks(const DropoutConfig& d, int layers, int hidden, int T, int B,
+                               Rng& rng, std::vector<float>& out) {
+  const std::size_t bh = static_cast<std::size_t>(B) * hidden, tbh = bh * T;
+  const std::size_t n_out = d.output > 0 ? layers * tbh : 0;
+  const std::size_t n_rec = d.recurrent > 0 ? layers * bh : 0;
+  out.resize(n_out + n_rec);
+  auto draw = [&](float* m, std::size_t n, float p) {
+    const float keep = 1.0f / (1.0f - p);
+    for (std::size_t k = 0; k < n; ++k) m[k] = rng.uniform() >= p ? keep : 0.0f;
+  };
+  for (int l = 0; n_out && l < layers; ++l) {
+    float* m = out.data() + l * tbh;
+    if (!d.variational) {
+      draw(m, tbh, d.output);
+      continue;
+    }
+    draw(m, bh, d.output);
+    for (int t = 1; t < T; ++t) std::copy_n(m, bh, m + t * bh);
+  }
+  if (n_rec) draw(out.data() + n_out, n_rec, d.recurrent);
+  return n_out;
+}
+
 NetworkConfig melody_modeling_network(int vocab) {
   NetworkConfig c;
   c.vocab = vocab;
@@ -100,10 +148,15 @@ Trainer::Trainer(Network network, const TrainConfig& config)
     : network_(std::move(network)),
       config_(config),
       optimizer_((config.validate(), config.optimizer), network_.num_params()),
-      rng_(config.seed) {
+      rng_(config.seed),
+      base_lr_(config.optimizer.lr),
+      schedule_(config.schedule) {
   std::vector<std::uint8_t> mask(network_.num_params(), 0);
   for (const auto& t : network_.layout().tensors)
     if (t.is_weight) std::fill_n(mask.begin() + t.offset, t.size(), 1);
+  MELODL_CHECK(network_.device() != Device::cuda || config_.dropout.recurrent == 0,
+               "[Trainer] recurrent dropout (dropout.recurrent) is not supported by the CUDA "
+               "backend yet (device \"cuda\"): train on the CPU or set it to 0");
   backend_ = network_.device() == Device::cuda
                  ? make_cuda_backend(network_, config_.optimizer, mask, optimizer_)
                  : make_cpu_backend(network_, mask);
@@ -130,6 +183,29 @@ const Optimizer& Trainer::optimizer() const {
 const State& Trainer::carried_state() const { return backend_->carried_state(network_); }
 
 void Trainer::set_carried_state(State state) { backend_->set_carried_state(std::move(state)); }
+
+void Trainer::set_learning_rate(float lr) {
+  optimizer_.set_lr(lr);  // validates
+  base_lr_ = lr;
+}
+
+float Trainer::learning_rate() const {
+  return config_.schedule.active() ? schedule_.lr_at(base_lr_, optimizer_.steps())
+                                   : optimizer_.config().lr;
+}
+
+void Trainer::schedule_update() {
+  if (config_.schedule.active()) optimizer_.set_lr(schedule_.lr_at(base_lr_, optimizer_.steps()));
+}
+
+DropoutMasks Trainer::draw_dropout(int T, int B) {
+  if (!config_.dropout.active()) return {};
+  const std::size_t n_out =
+      draw_dropout_masks(config_.dropout, network_.config().layers, network_.config().hidden, T, B,
+                         rng_, dropout_masks_);
+  const std::span<const float> all(dropout_masks_);
+  return {all.first(n_out), all.subspan(n_out)};
+}
 
 namespace {
 
@@ -194,8 +270,8 @@ StepStats Trainer::compute_gradients(const Batch& segment, State& state, int bwd
   check_batch(segment, network_.config(), "Trainer::compute_gradients");
   check_state(state, network_.config(), segment.B, "Trainer::compute_gradients");
   backend_->load_scratch(network_, state);
-  const StepStats s =
-      backend_->segment(network_, optimizer_, segment, StateSlot::scratch, bwd, Pass::gradients);
+  const StepStats s = backend_->segment(network_, optimizer_, segment, StateSlot::scratch, bwd,
+                                        Pass::gradients, draw_dropout(segment.T, segment.B));
   backend_->store_scratch(network_, state);
   return s;
 }
@@ -204,8 +280,10 @@ StepStats Trainer::train_segment(const Batch& segment, State& state) {
   check_batch(segment, network_.config(), "Trainer::train_segment");
   check_state(state, network_.config(), segment.B, "Trainer::train_segment");
   backend_->load_scratch(network_, state);
+  const DropoutMasks drop = draw_dropout(segment.T, segment.B);
+  schedule_update();
   const StepStats s = backend_->segment(network_, optimizer_, segment, StateSlot::scratch,
-                                        config_.tbptt_bwd, Pass::update);
+                                        config_.tbptt_bwd, Pass::update, drop);
   backend_->store_scratch(network_, state);
   return s;
 }
@@ -222,9 +300,11 @@ StepStats Trainer::run_batch(const Batch& batch, const SegmentCallback* on_segme
   backend_->begin_batch(network_, batch.B, config_.reset_state_per_batch);
   StepStats total;
   for_each_segment(batch, segment_length(config_, batch), [&](const Batch& seg) {
+    const DropoutMasks drop = draw_dropout(seg.T, seg.B);
+    if (!on_segment) schedule_update();
     const StepStats s =
         backend_->segment(network_, optimizer_, seg, StateSlot::carried, config_.tbptt_bwd,
-                          on_segment ? Pass::gradients : Pass::update);
+                          on_segment ? Pass::gradients : Pass::update, drop);
     total.loss_sum += s.loss_sum;
     total.count += s.count;
     total.score += s.score;
@@ -241,7 +321,7 @@ StepStats Trainer::evaluate(const Batch& batch) {
   StepStats total;
   for_each_segment(batch, segment_length(config_, batch), [&](const Batch& seg) {
     const StepStats s =
-        backend_->segment(network_, optimizer_, seg, StateSlot::scratch, 0, Pass::forward);
+        backend_->segment(network_, optimizer_, seg, StateSlot::scratch, 0, Pass::forward, {});
     total.loss_sum += s.loss_sum;
     total.count += s.count;
     total.segments += 1;
@@ -265,6 +345,7 @@ UpdateReport Trainer::apply_update(const StepStats& stats, int sequences) {
   const double scale = dl4j ? 1.0 : (stats.count > 0 ? 1.0 / stats.count : 0.0);
   r.grad_norm = std::sqrt(sumsq) * scale;
   if (!r.finite_loss || !r.finite_gradient || !(stats.count > 0)) return r;
+  schedule_update();
   r.grad_norm = backend_->apply_gradient(network_, optimizer_, stats, sequences, scale, sumsq);
   r.applied = true;
   return r;

@@ -18,17 +18,38 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "lstm/network.h"
 #include "lstm/optim.h"
 #include "lstm/rng.h"
+#include "lstm/schedule.h"
 
 namespace melodl::lstm {
 
+// Dropout at training (docs/training.md "Regularisation and schedule"): inverted (kept values
+// scaled by 1/(1-p)), masks drawn from Trainer::rng() per segment, never at
+// evaluate/inference/sampling.
+struct DropoutConfig {
+  // p on every LSTM layer's output h as fed upwards: into the next layer's input and, for the
+  // top layer, into the output layer (not on the recurrence). 0 = off.
+  float output = 0.0f;
+  // Variational: one mask per stream and segment, shared by every time step (Gal &
+  // Ghahramani), instead of a new mask per step.
+  bool variational = false;
+  // p on h_{t-1} in the recurrent product h_{t-1} R (always variational: one mask per stream
+  // and segment). 0 = off.
+  float recurrent = 0.0f;
+
+  bool active() const { return output > 0 || recurrent > 0; }
+};
+
 struct TrainConfig {
   OptimizerConfig optimizer;
-  int tbptt_fwd = 50;  // segment length (forward); 0 = the whole sequence batch
-  int tbptt_bwd = 50;  // backward length, <= tbptt_fwd (DL4J uses equal); 0 = tbptt_fwd
+  DropoutConfig dropout;      // default: off
+  LrScheduleConfig schedule;  // default: off (the optimiser's rate, constant)
+  int tbptt_fwd = 50;         // segment length (forward); 0 = the whole sequence batch
+  int tbptt_bwd = 50;         // backward length, <= tbptt_fwd (DL4J uses equal); 0 = tbptt_fwd
   bool reset_state_per_batch = true;  // false: carry state across train_batch calls
   std::uint64_t seed = 12345;         // seeds Trainer::rng() (for the caller's shuffling)
 
@@ -39,6 +60,15 @@ struct TrainConfig {
   // TBPTT 50/50 (use with 2 x 200 layers, minibatch 32, windows of 500 symbols).
   static TrainConfig melody_modeling_example();
 };
+
+// The dropout masks a Trainer draws from its rng() for one training segment of T steps x B
+// streams of a network of `layers` x `hidden` (docs/training.md "Regularisation and schedule"),
+// into `out`: the output masks [layers][T,B,H] (when d.output > 0) then the recurrent masks
+// [layers][B,H] (when d.recurrent > 0); values 0 or 1/(1-p); returns the number of output-mask
+// floats. One Rng::uniform() per value, in that order (variational output masks: [B,H] per layer,
+// repeated for every step); kept when the draw is >= p. For tests and references.
+std::size_t draw_dropout_masks(const DropoutConfig& d, int layers, int hidden, int T, int B,
+                               Rng& rng, std::vector<float>& out);
 
 // MelodyModelingExample's network: 2 x 200 GravesLSTM with peepholes, seed 12345.
 NetworkConfig melody_modeling_network(int vocab);
@@ -79,7 +109,8 @@ struct StepStats {
 // operation uploads it. Each such download or upload costs a full copy (the parameter
 // count in floats), so a training loop on "cuda" should use compute_gradients +
 // apply_update (or train_batch) and read host copies only to log or checkpoint.
-class TrainBackend;  // lstm/backend.h (internal): the CPU or the CUDA backend
+class TrainBackend;   // lstm/backend.h (internal): the CPU or the CUDA backend
+struct DropoutMasks;  // lstm/backend.h (internal)
 
 // Trainer::train_batch's per-segment hook, called after each segment's forward and backward
 // instead of the update: gradients() holds the gradient of the segment's summed loss over its
@@ -103,7 +134,19 @@ class Trainer {
   const Optimizer& optimizer() const;
   // Optimizer::set_lr without touching the slots: on "cuda" no slot copy either way (the
   // non-const optimizer() would download and later re-upload them).
-  void set_learning_rate(float lr) { optimizer_.set_lr(lr); }
+  // With a schedule (config().schedule.active()) it sets the base rate the schedule scales.
+  void set_learning_rate(float lr);
+  // The schedule's base rate (config().optimizer.lr, or the last set_learning_rate).
+  float base_learning_rate() const { return base_lr_; }
+  // The rate the next update uses (the schedule's value at step_count(), or the optimiser's).
+  float learning_rate() const;
+  // Reduce-on-plateau: the caller reports each validation score (lower is better, e.g.
+  // bits per symbol); returns true when this report lowered the rate (after `patience`
+  // reports without improvement). Other schedules: no effect, returns false. Saved in
+  // checkpoints ("lstm.schedule").
+  bool report_validation(double score) { return schedule_.report(score); }
+  const LrSchedule& schedule() const { return schedule_; }
+  LrSchedule& schedule() { return schedule_; }
   // Updates applied so far (one per segment).
   std::int64_t step_count() const { return optimizer_.steps(); }
   // A seeded RNG owned by the trainer and saved in checkpoints, for the caller's data order.
@@ -152,11 +195,18 @@ class Trainer {
  private:
   // The TBPTT loop over a sequence batch (train_batch's two forms).
   StepStats run_batch(const Batch& batch, const SegmentCallback* on_segment);
+  // Before an update: the schedule's rate into the optimiser (nothing when it is off).
+  void schedule_update();
+  // The dropout masks of a training segment of T x B (empty when dropout is off).
+  DropoutMasks draw_dropout(int T, int B);
 
   Network network_;
   TrainConfig config_;
   mutable Optimizer optimizer_;  // "cuda": slots are a host mirror
   Rng rng_;
+  float base_lr_ = 0;
+  LrSchedule schedule_;
+  std::vector<float> dropout_masks_;
   std::unique_ptr<TrainBackend> backend_;  // where segments run (the network's device)
 };
 

@@ -38,8 +38,10 @@ class CpuTrainBackend final : public TrainBackend {
   void store_scratch(const Network&, State& state) override { state = scratch_; }
 
   StepStats segment(Network& net, Optimizer& opt, const Batch& seg, StateSlot slot, int bwd,
-                    Pass pass) override {
+                    Pass pass, const DropoutMasks& drop) override {
+    drop_ = drop;
     compute(net, seg, slot == StateSlot::carried ? carried_ : scratch_, bwd, pass != Pass::forward);
+    drop_ = {};
     StepStats s;
     for (int k = 0; k < team_.size(); ++k) {
       s.loss_sum += loss_part[k];
@@ -94,6 +96,8 @@ class CpuTrainBackend final : public TrainBackend {
     AlignedFloats dH;    // [T,B,H] gradient arriving at h_t from above (output or dX)
     AlignedFloats dh;    // [B,H] recurrent gradient on h_{t-1}
     AlignedFloats dc;    // [B,H] gradient on c
+    AlignedFloats xd;    // [T,B,H] h_1..h_T times the output-dropout mask (dropout only)
+    AlignedFloats hr;    // [T,B,H] h_0..h_{T-1} times the recurrent-dropout mask (dropout only)
   };
   // One thread's share: hidden units [u0,u1) (n of them) and rows [r0,r1) of T*B.
   struct Part {
@@ -109,11 +113,32 @@ class CpuTrainBackend final : public TrainBackend {
   void output_loss(const Part& pt, bool backward);
   void backward_output(const Part& pt);
   void backward_layers(const Part& pt);
-  const float* top_hs() const { return work[NL - 1].hs.data() + static_cast<std::size_t>(B) * H; }
+  // Layer l's output as fed upwards: h_1..h_T, or its dropped-out copy.
+  const float* layer_out(int l) const {
+    return drop_.output.empty() ? work[l].hs.data() + static_cast<std::size_t>(B) * H
+                                : work[l].xd.data();
+  }
+  const float* top_hs() const { return layer_out(NL - 1); }
+  // h_0..h_{T-1} of layer l as fed to R: the states, or their dropped-out copy.
+  const float* layer_rec(int l) const {
+    return drop_.recurrent.empty() ? work[l].hs.data() : work[l].hr.data();
+  }
+  // Own units [u0, u0+n) of step t's h_{t-1} as fed to R: h_t block times the layer's mask.
+  void mask_recurrent(int l, int t, int u0, int n) {
+    mat(work[l].hr.data() + static_cast<std::size_t>(t) * B * H + u0, B, n, H) =
+        cmat(work[l].hs.data() + static_cast<std::size_t>(t) * B * H + u0, B, n, H)
+            .cwiseProduct(
+                cmat(drop_.recurrent.data() + static_cast<std::size_t>(l) * B * H + u0, B, n, H));
+  }
+  // Layer l's output-dropout mask of rows [r0, ...), [T*B,H] per layer.
+  const float* out_mask(int l, int r0) const {
+    return drop_.output.data() + (static_cast<std::size_t>(l) * TB + r0) * H;
+  }
 
   cpu::ThreadTeam team_;
   std::vector<std::uint8_t> weight_mask_;
   State carried_, scratch_;
+  DropoutMasks drop_;  // the segment's masks (empty spans: off)
   AlignedFloats grads;
   AlignedFloats update_grads_;  // apply_gradient's scaled copy (grads stay the summed gradient)
   std::vector<LayerWork> work;
@@ -136,6 +161,8 @@ void CpuTrainBackend::resize_workspaces(int T_, int B_, bool backward) {
     w.cs.resize(static_cast<std::size_t>(TBn + B_) * H);
     w.hs.resize(static_cast<std::size_t>(TBn + B_) * H);
     w.tcs.resize(static_cast<std::size_t>(TBn) * H);
+    if (!drop_.output.empty()) w.xd.resize(static_cast<std::size_t>(TBn) * H);
+    if (!drop_.recurrent.empty()) w.hr.resize(static_cast<std::size_t>(TBn) * H);
     if (backward) {
       w.dG.resize(static_cast<std::size_t>(TBn) * G);
       w.dH.resize(static_cast<std::size_t>(TBn) * H);
@@ -224,16 +251,21 @@ void CpuTrainBackend::forward(const Part& pt) {
                 ConstRowVecMap(W + static_cast<std::size_t>(seg.inputs[r]) * G + q * H + u0, n) +
                 bq;
         } else {
-          Z.noalias() = cmat(work[l - 1].hs.data() + static_cast<std::size_t>(B) * H, TB, H, H) *
-                        cmat(W + q * H + u0, H, n, G);
+          Z.noalias() = cmat(layer_out(l - 1), TB, H, H) * cmat(W + q * H + u0, H, n, G);
           Z.rowwise() += bq;
         }
       }
     }
+    const bool rec = !drop_.recurrent.empty();
+    if (rec) {
+      if (n > 0) mask_recurrent(l, 0, u0, n);
+      team.barrier();
+    }
+    const float* hin = layer_rec(l);
     for (int t = 0; t < T; ++t) {
       if (n > 0) {
         auto Zt = mat(tm.data(), B, 4 * n, 4 * n);
-        Zt.noalias() = cmat(w.hs.data() + static_cast<std::size_t>(t) * B * H, B, H, H) *
+        Zt.noalias() = cmat(hin + static_cast<std::size_t>(t) * B * H, B, H, H) *
                        cmat(pr.data(), H, 4 * n, 4 * n);
         for (int q = 0; q < 4; ++q)
           mat(w.acts.data() + static_cast<std::size_t>(t) * B * G + q * H + u0, B, n, G) +=
@@ -243,7 +275,16 @@ void CpuTrainBackend::forward(const Part& pt) {
           cpu::cell_forward(w.acts.data() + r * G, w.cs.data() + r * H, w.cs.data() + (r + B) * H,
                             w.hs.data() + (r + B) * H, w.tcs.data() + r * H, p, H, u0, u1);
         }
+        if (rec && t + 1 < T) mask_recurrent(l, t + 1, u0, n);
       }
+      team.barrier();
+    }
+    if (!drop_.output.empty()) {
+      // own units of the layer's output times the mask, for the layer above / output layer
+      if (n > 0)
+        mat(w.xd.data() + u0, TB, n, H) =
+            cmat(w.hs.data() + static_cast<std::size_t>(B) * H + u0, TB, n, H)
+                .cwiseProduct(cmat(out_mask(l, 0) + u0, TB, n, H));
       team.barrier();
     }
   }
@@ -324,6 +365,9 @@ void CpuTrainBackend::backward_output(const Part& pt) {
       mat(dH.data() + static_cast<std::size_t>(r0) * H, r1 - r0, H, H).noalias() =
           cmat(probs.data() + static_cast<std::size_t>(r0) * V, r1 - r0, V, V) *
           cmat(Wy, H, V, V).transpose();
+      if (!drop_.output.empty())
+        mat(dH.data() + static_cast<std::size_t>(r0) * H, r1 - r0, H, H).array() *=
+            cmat(out_mask(NL - 1, r0), r1 - r0, H, H).array();
     }
   }
 }
@@ -367,6 +411,10 @@ void CpuTrainBackend::backward_layers(const Part& pt) {
         mat(w.dh.data() + u0, B, n, H).noalias() =
             cmat(w.dG.data() + static_cast<std::size_t>(t) * B * G, B, G, G) *
             cmat(R + static_cast<std::size_t>(u0) * G, n, G, G).transpose();
+        if (!drop_.recurrent.empty())
+          mat(w.dh.data() + u0, B, n, H).array() *=
+              cmat(drop_.recurrent.data() + static_cast<std::size_t>(l) * B * H + u0, B, n, H)
+                  .array();
       }
     }
     // weight gradients over the window, own columns
@@ -376,7 +424,7 @@ void CpuTrainBackend::backward_layers(const Part& pt) {
         const int col = q * H + u0;
         auto dGq = cmat(w.dG.data() + static_cast<std::size_t>(wr0) * G + col, nw, n, G);
         mat(grads.data() + ly.R + col, H, n, G).noalias() =
-            cmat(w.hs.data() + static_cast<std::size_t>(wr0) * H, nw, H, H).transpose() * dGq;
+            cmat(layer_rec(l) + static_cast<std::size_t>(wr0) * H, nw, H, H).transpose() * dGq;
         RowVecMap(grads.data() + ly.b + col, n) = dGq.colwise().sum();
         if (l == 0) {
           auto dW = mat(grads.data() + ly.W + col, ly.input, n, G);
@@ -386,8 +434,7 @@ void CpuTrainBackend::backward_layers(const Part& pt) {
                 ConstRowVecMap(w.dG.data() + static_cast<std::size_t>(r) * G + col, n);
         } else {
           mat(grads.data() + ly.W + col, ly.input, n, G).noalias() =
-              cmat(work[l - 1].hs.data() + static_cast<std::size_t>(B + wr0) * H, nw, ly.input,
-                   ly.input)
+              cmat(layer_out(l - 1) + static_cast<std::size_t>(wr0) * H, nw, ly.input, ly.input)
                   .transpose() *
               dGq;
         }
@@ -401,10 +448,14 @@ void CpuTrainBackend::backward_layers(const Part& pt) {
         const int a = std::max(r0, wr0);
         if (a > r0)
           mat(dHb.data() + static_cast<std::size_t>(r0) * I, std::min(a, r1) - r0, I, I).setZero();
-        if (r1 > a)
+        if (r1 > a) {
           mat(dHb.data() + static_cast<std::size_t>(a) * I, r1 - a, I, I).noalias() =
               cmat(w.dG.data() + static_cast<std::size_t>(a) * G, r1 - a, G, G) *
               cmat(P + ly.W, I, G, G).transpose();
+          if (!drop_.output.empty())
+            mat(dHb.data() + static_cast<std::size_t>(a) * I, r1 - a, I, I).array() *=
+                cmat(out_mask(l - 1, a), r1 - a, I, I).array();
+        }
       }
       team.barrier();
     }

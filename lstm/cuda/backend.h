@@ -116,8 +116,12 @@ class DeviceTrainer {
   // summed loss goes to scalar kLoss, the gradient of the summed loss to the device gradient
   // buffer (overwritten). The batch is already validated; its spans must stay valid until
   // the next synchronising call.
-  void enqueue_segment(DeviceNet& net, const Batch& segment, StateSlot slot, int bwd,
-                       bool backward);
+  // drop_out: the output-dropout masks [layers][T*B,H] (lstm/backend.h DropoutMasks; empty =
+  // off): each layer's output is multiplied by its mask before the layer above / the output
+  // layer reads it, and its gradient on the way back (layers then run one after another: no
+  // wavefront).
+  void enqueue_segment(DeviceNet& net, const Batch& segment, StateSlot slot, int bwd, bool backward,
+                       std::span<const float> drop_out = {});
   void enqueue_grad_sumsq(DeviceNet& net);
   void enqueue_param_sumsq(DeviceNet& net);
   // One sum of squares per contiguous run of weight tensors (is_weight), into kWeightSq + k;

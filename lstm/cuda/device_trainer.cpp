@@ -120,7 +120,7 @@ int DeviceTrainer::state_batch(StateSlot slot) const {
 }
 
 void DeviceTrainer::enqueue_segment(DeviceNet& net, const Batch& seg, StateSlot slot, int bwd,
-                                    bool backward) {
+                                    bool backward, std::span<const float> drop_out) {
   guarded("Trainer (cuda): segment", [&] {
     auto& d = net.impl();
     auto& t = *impl_;
@@ -132,7 +132,10 @@ void DeviceTrainer::enqueue_segment(DeviceNet& net, const Batch& seg, StateSlot 
     const std::size_t n = static_cast<std::size_t>(T) * B;
     if (bwd <= 0 || bwd > T) bwd = T;
     const bool has_mask = !seg.mask.empty();
-    const int chunk = t.wavefront_chunk(d, T);
+    const bool dropout = !drop_out.empty();
+    MELODL_CHECK(!dropout || drop_out.size() == static_cast<std::size_t>(L) * T * B * H,
+                 "[Trainer (cuda)] dropout masks must be [layers][T*B,H]");
+    const int chunk = dropout ? 0 : t.wavefront_chunk(d, T);
 
     // 1. every allocation first (none may happen inside a graph capture)
     ensure(t.in, n);
@@ -151,26 +154,35 @@ void DeviceTrainer::enqueue_segment(DeviceNet& net, const Batch& seg, StateSlot 
       ensure(t.gates[l], n * G);
       if (backward) ensure(t.dH[l], n * H);
     }
+    if (dropout) {
+      t.xd.resize(L);
+      for (int l = 0; l < L; ++l) ensure(t.xd[l], n * H);
+      ensure(t.drop_mask, drop_out.size());
+    }
     if (backward) ensure(t.bwd_ws, cuda::lstm_layer_bwd_workspace_floats(bwd, B, H));
     if (chunk > 0) t.ensure_wavefront(d, T, B, backward);
 
     // 2. inputs, targets and mask through the pinned staging buffer
     const std::size_t ib = n * sizeof(std::int32_t), mb = has_mask ? n * kF : 0;
-    char* stage = t.staging.get(2 * ib + mb);
+    const std::size_t db = drop_out.size() * kF;
+    char* stage = t.staging.get(2 * ib + mb + db);
     std::memcpy(stage, seg.inputs.data(), ib);
     std::memcpy(stage + ib, seg.targets.data(), ib);
     if (has_mask) std::memcpy(stage + 2 * ib, seg.mask.data(), mb);
+    if (dropout) std::memcpy(stage + 2 * ib + mb, drop_out.data(), db);
     h2d(t.in.get(), stage, ib, d.stream());
     h2d(t.tg.get(), stage + ib, ib, d.stream());
     if (has_mask) h2d(t.wts.get(), stage + 2 * ib, mb, d.stream());
+    if (dropout) h2d(t.drop_mask.get(), stage + 2 * ib + mb, db, d.stream());
     t.staging.uploaded(d.stream());
 
     // 3. forward, loss, backward and the final state: eagerly or as a (cached) CUDA graph
     if (!d.options.cuda_graphs) {
-      t.segment_body(d, st, T, B, bwd, backward, has_mask, chunk);
+      t.segment_body(d, st, T, B, bwd, backward, has_mask, chunk, dropout);
       return;
     }
-    const auto key = std::make_tuple(T, B, bwd, backward, slot == StateSlot::carried, has_mask);
+    const auto key =
+        std::make_tuple(T, B, bwd, backward, slot == StateSlot::carried, has_mask, dropout);
     const std::uint64_t gen = g_alloc_generation.load(std::memory_order_relaxed);
     auto& ge = t.graphs[key];
     if (!ge || ge->generation != gen) {
@@ -180,7 +192,7 @@ void DeviceTrainer::enqueue_segment(DeviceNet& net, const Batch& seg, StateSlot 
       cudaGraph_t graph = nullptr;
       MELODL_CUDA_CHECK(cudaStreamBeginCapture(d.stream(), cudaStreamCaptureModeThreadLocal));
       try {
-        t.segment_body(d, st, T, B, bwd, backward, has_mask, chunk);
+        t.segment_body(d, st, T, B, bwd, backward, has_mask, chunk, dropout);
       } catch (...) {
         cudaGraph_t broken = nullptr;
         if (cudaStreamEndCapture(d.stream(), &broken) == cudaSuccess && broken)
@@ -245,6 +257,7 @@ void DeviceTrainer::enqueue_update(DeviceNet& net, const OptimizerConfig& c, flo
     a.l2_mask = t.mask.get();
     a.lr = c.lr;
     a.l2 = c.l2;
+    a.weight_decay = c.weight_decay;
     a.rho = c.rms_decay;
     a.eps = c.eps;
     a.beta1 = c.beta1;

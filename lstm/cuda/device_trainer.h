@@ -39,11 +39,13 @@ struct DeviceTrainer::Impl {
   Buf<std::int32_t> in, tg;
   Buf<float> wts;
   std::vector<Buf<float>> hs, cs, gates, dH;
+  std::vector<Buf<float>> xd;  // output dropout: [N,H] per layer, hs times the mask
+  Buf<float> drop_mask;        // output dropout: the masks [L][N,H]
   Buf<float> logits, loss_rows, bwd_ws;
   DevState carried, scratch;
   Staging staging;  // pinned host copy of a segment's inputs, targets and mask
-  // CUDA graphs of segment bodies by (T, B, bwd, backward, carried slot, mask)
-  std::map<std::tuple<int, int, int, bool, bool, bool>, std::unique_ptr<GraphExec>> graphs;
+  // CUDA graphs of segment bodies by (T, B, bwd, backward, carried slot, mask, dropout)
+  std::map<std::tuple<int, int, int, bool, bool, bool, bool>, std::unique_ptr<GraphExec>> graphs;
   // wavefront: a stream + cuBLAS handle for each layer above 0, events, per-layer backward
   // workspaces and (dh, dc) pairs passed between chunks
   std::vector<cuda::DeviceContext> side;
@@ -56,7 +58,7 @@ struct DeviceTrainer::Impl {
   // Enqueues forward, loss, backward and the final-state copy of one segment whose inputs are
   // already on the device; allocates nothing (it may be captured into a CUDA graph).
   void segment_body(DeviceNet::Impl& d, DevState& st, int T, int B, int bwd, bool backward,
-                    bool has_mask, int chunk);
+                    bool has_mask, int chunk, bool dropout = false);
 
   DevState& slot(StateSlot s) { return s == StateSlot::carried ? carried : scratch; }
 

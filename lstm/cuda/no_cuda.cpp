@@ -58,7 +58,8 @@ void DeviceTrainer::download_state(DeviceNet&, StateSlot, State&) {
   unreachable("DeviceTrainer::download_state");
 }
 int DeviceTrainer::state_batch(StateSlot) const { return 0; }
-void DeviceTrainer::enqueue_segment(DeviceNet&, const Batch&, StateSlot, int, bool) {
+void DeviceTrainer::enqueue_segment(DeviceNet&, const Batch&, StateSlot, int, bool,
+                                    std::span<const float>) {
   unreachable("DeviceTrainer::enqueue_segment");
 }
 void DeviceTrainer::enqueue_grad_sumsq(DeviceNet&) {

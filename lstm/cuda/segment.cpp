@@ -17,12 +17,15 @@
 // With ExecutionOptions::cuda_wavefront = C (two layers or more, not persistent, C < T) the
 // layers run as a wavefront of C-step chunks: chunk k of layer l starts once chunk k of layer
 // l-1 is done, on layer l's own stream, forward and (from the last chunk to the first)
-// backward.
+// backward. Output dropout (layer by layer only): each layer's output times its mask into
+// xd[l], which the layer above and the output layer read; the gradients dH come back through
+// the same masks.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
 #include "kernels/cuda_check.cuh"
+#include "kernels/dropout.h"
 #include "kernels/gemm.h"
 #include "kernels/lstm_layer.h"
 #include "kernels/reduce.h"
@@ -55,7 +58,7 @@ void DeviceTrainer::Impl::ensure_wavefront(DeviceNet::Impl& d, int T, int B, boo
 }
 
 void DeviceTrainer::Impl::segment_body(DeviceNet::Impl& d, DevState& st, int T, int B, int bwd,
-                                       bool backward, bool has_mask, int chunk) {
+                                       bool backward, bool has_mask, int chunk, bool dropout) {
   const int L = d.cfg.layers, H = d.cfg.hidden, G = 4 * H, V = d.cfg.vocab;
   const std::int64_t N = static_cast<std::int64_t>(T) * B;
   const std::size_t n = static_cast<std::size_t>(N), BH = static_cast<std::size_t>(B) * H;
@@ -67,14 +70,19 @@ void DeviceTrainer::Impl::segment_body(DeviceNet::Impl& d, DevState& st, int T, 
   const float* P = d.params.get();
   // stream and context of layer l (the wavefront gives each layer above 0 its own)
   auto lctx = [&](int l) { return chunk > 0 && l > 0 ? side[l - 1].exec() : ex; };
+  // output dropout (chunk is 0 then): layer l's output as read above it, its mask from row r
+  auto out = [&](int l) { return dropout ? xd[l].get() : hs[l].get(); };
+  auto mask = [&](int l, std::size_t r) { return drop_mask.get() + (l * n + r) * H; };
 
   // forward: layer after layer, or as a wavefront of chunks
   if (chunk == 0) {
-    for (int l = 0; l < L; ++l)
+    for (int l = 0; l < L; ++l) {
       d.layer_forward(d.layer_args(l, T, B, l == 0 ? in.get() : nullptr,
-                                   l > 0 ? hs[l - 1].get() : nullptr, st.h[l].get(), st.c[l].get(),
+                                   l > 0 ? out(l - 1) : nullptr, st.h[l].get(), st.c[l].get(),
                                    hs[l].get(), cs[l].get(), gates[l].get(), backward),
                       ex);
+      if (dropout) cuda::apply_mask(hs[l].get(), mask(l, 0), xd[l].get(), N * H, ex);
+    }
   } else {
     const int K = (T + chunk - 1) / chunk;
     auto ev = [&](int l, int k) { return events[static_cast<std::size_t>(l) * K + k]->e; };
@@ -99,7 +107,7 @@ void DeviceTrainer::Impl::segment_body(DeviceNet::Impl& d, DevState& st, int T, 
     }
     for (int l = 1; l < L; ++l) MELODL_CUDA_CHECK(cudaStreamWaitEvent(s, ev(l, K - 1), 0));
   }
-  const float* top = hs[L - 1].get();
+  const float* top = out(L - 1);
   d.output_forward(top, N, logits.get());
   SoftmaxXentArgs sx;
   sx.N = N;
@@ -122,6 +130,9 @@ void DeviceTrainer::Impl::segment_body(DeviceNet::Impl& d, DevState& st, int T, 
     cuda::column_sum(dlog, nw, V, g + d.layout.by, false, ex);
     cuda::gemm(ex, false, true, static_cast<int>(nw), H, V, 1.f, dlog, V, P + d.layout.Wy, V, 0.f,
                dH[L - 1].get() + wr0 * H, H);
+    if (dropout)
+      cuda::apply_mask(dH[L - 1].get() + wr0 * H, mask(L - 1, wr0), dH[L - 1].get() + wr0 * H,
+                       nw * H, ex);
     // LSTM layers over the window [t0, T): top to bottom, each over the whole window, or as a
     // wavefront of chunks (from the last to the first; chunk k takes dh_T, dc_T from chunk
     // k+1's dh0, dc0 and adds its weight gradients to the later chunks')
@@ -150,7 +161,7 @@ void DeviceTrainer::Impl::segment_body(DeviceNet::Impl& d, DevState& st, int T, 
         a.peephole = ly.peepholes;
         a.accumulate = k != K - 1;
         a.symbols = l == 0 ? in.get() + r : nullptr;
-        a.x = l > 0 ? hs[l - 1].get() + r * H : nullptr;
+        a.x = l > 0 ? out(l - 1) + r * H : nullptr;
         a.W = P + ly.W;
         a.R = P + ly.R;
         a.p = ly.peepholes ? P + ly.p : nullptr;
@@ -175,6 +186,8 @@ void DeviceTrainer::Impl::segment_body(DeviceNet::Impl& d, DevState& st, int T, 
         a.dx = l > 0 ? dH[l - 1].get() + r * H : nullptr;
         a.workspace = K > 1 ? wf_ws[l].get() : bwd_ws.get();
         d.layer_backward(a, lc);
+        if (dropout && l > 0)  // (one chunk: r = wr0) the gradient back through the mask
+          cuda::apply_mask(a.dx, mask(l - 1, r), a.dx, nw * H, lc);
         if (K > 1) MELODL_CUDA_CHECK(cudaEventRecord(ev(l, k), lc.stream));
       }
     }

@@ -61,11 +61,13 @@ class CudaTrainBackend final : public TrainBackend {
   }
 
   StepStats segment(Network& n, Optimizer& opt, const Batch& seg, StateSlot slot, int bwd,
-                    Pass pass) override {
+                    Pass pass, const DropoutMasks& drop) override {
+    MELODL_CHECK(drop.recurrent.empty(),
+                 "[Trainer (cuda)] recurrent dropout is not supported by the CUDA backend yet");
     using cudabk::Scalar;
     auto& dn = net(n);
     const bool backward = pass != Pass::forward, update = pass == Pass::update;
-    dt_->enqueue_segment(dn, seg, device_slot(slot), backward ? bwd : 0, backward);
+    dt_->enqueue_segment(dn, seg, device_slot(slot), backward ? bwd : 0, backward, drop.output);
     StepStats s;
     s.count = mask_count(seg);
     s.segments = 1;

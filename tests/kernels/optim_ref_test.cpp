@@ -1,10 +1,12 @@
 // tests/kernels/optim_ref_test.cpp: the optimiser reference against values computed by
 // hand from the update rules in kernels/optim.h (DL4J RMSProp order, standard RMSProp,
-// Adam, SGD with momentum, l2 masking, global-norm clipping).
+// Adam, SGD with momentum, l2 masking, global-norm clipping, decoupled weight decay), and the
+// dropout-mask product.
 #include <gtest/gtest.h>
 
 #include <cmath>
 
+#include "kernels/dropout.h"
 #include "kernels/optim.h"
 
 namespace melodl {
@@ -114,6 +116,40 @@ TEST(OptimRef, GlobalNormClipping) {
   EXPECT_DOUBLE_EQ(norm, 2.5);
   EXPECT_NEAR(w[0], -0.6 - 1.5, 1e-15);
   EXPECT_NEAR(w[1], -0.8 - 2.0, 1e-15);
+}
+
+TEST(OptimRef, AdamWDecaysWeightsOnlyBeforeTheRule) {
+  // Element 0 a weight, element 1 a bias; w = 1, g = 0.5, first Adam step, lr 0.1, wd 0.5.
+  double w[2] = {1, 1}, g[2] = {0.5, 0.5}, m[2] = {0, 0}, v[2] = {0, 0};
+  const uint8_t mask[2] = {1, 0};
+  OptimArgsT<double> a;
+  a.kind = OptimKind::kAdam;
+  a.n = 2;
+  a.w = w;
+  a.g = g;
+  a.m = m;
+  a.v = v;
+  a.l2_mask = mask;
+  a.lr = 0.1;
+  a.weight_decay = 0.5;
+  ref::optim_step(a);
+  // decay: 1*(1 - 0.05) = 0.95; Adam's first step moves by lr*g/(|g|+eps) ~ 0.1
+  EXPECT_NEAR(w[0], 0.95 - 0.1 * 0.5 / (0.5 + 1e-8), 1e-12);
+  EXPECT_NEAR(w[1], 1.0 - 0.1 * 0.5 / (0.5 + 1e-8), 1e-12);
+  EXPECT_NEAR(m[0], 0.05, 1e-15);  // the moments see g only
+}
+
+TEST(DropoutRef, ApplyMaskMultipliesAndWorksInPlace) {
+  float x[4] = {1, -2, 3, 4};
+  const float mask[4] = {0, 2, 2, 0};
+  float out[4];
+  ref::apply_mask(x, mask, out, 4);
+  EXPECT_EQ(out[0], 0.0f);
+  EXPECT_EQ(out[1], -4.0f);
+  EXPECT_EQ(out[2], 6.0f);
+  EXPECT_EQ(out[3], 0.0f);
+  ref::apply_mask(x, mask, x, 4);
+  EXPECT_EQ(x[1], -4.0f);
 }
 
 TEST(OptimRef, RejectsMissingState) {

@@ -7,6 +7,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "kernels/dropout.h"
 #include "kernels/optim.h"
 #include "kernels/reduce.h"
 #include "kernels/softmax_xent.h"
@@ -99,9 +100,9 @@ TEST_F(MiscCuda, SoftmaxBadTargetGivesNaN) {
 }
 
 // ---- optimiser --------------------------------------------------------------------------
-void check_optim(OptimKind kind, int64_t n, bool clip) {
+void check_optim(OptimKind kind, int64_t n, bool clip, double weight_decay = 0) {
   SCOPED_TRACE(testing::Message() << "kind=" << static_cast<int>(kind) << " n=" << n
-                                  << " clip=" << clip);
+                                  << " clip=" << clip << " weight_decay=" << weight_decay);
   const size_t N = size_t(n);
   auto w = as_float(uniform(N, 81)), g = as_float(uniform(N, 82)), m = as_float(uniform(N, 83));
   auto v = as_float(uniform(N, 84, 0.01, 1));
@@ -113,6 +114,7 @@ void check_optim(OptimKind kind, int64_t n, bool clip) {
   r.l2_mask = mask.data();
   r.lr = 0.01;
   r.l2 = 0.001;
+  r.weight_decay = weight_decay;
   r.step = 3;
   r.minibatch = 32;
   r.clip_norm = clip ? 0.5 * std::sqrt(double(n)) * 0.5 : 0;  // ~ half the expected norm
@@ -136,6 +138,7 @@ void check_optim(OptimKind kind, int64_t n, bool clip) {
   a.l2_mask = d_mask.get();
   a.lr = 0.01f;
   a.l2 = 0.001f;
+  a.weight_decay = static_cast<float>(weight_decay);
   a.step = 3;
   a.minibatch = 32;
   a.clip_norm = static_cast<float>(r.clip_norm);
@@ -160,6 +163,7 @@ class OptimCuda : public test::CudaParamTest<OptimKind> {};
 TEST_P(OptimCuda, MatchesReference) {
   for (int64_t n : {int64_t{1}, int64_t{1000}, int64_t{541859}})
     for (bool clip : {false, true}) check_optim(GetParam(), n, clip);
+  check_optim(GetParam(), 1000, true, 0.5);  // decoupled weight decay (AdamW)
 }
 
 std::string optim_kind_name(const ::testing::TestParamInfo<OptimKind>& info) {
@@ -171,6 +175,25 @@ INSTANTIATE_TEST_SUITE_P(Kinds, OptimCuda,
                          ::testing::Values(OptimKind::kSgdMomentum, OptimKind::kRmsPropDl4j,
                                            OptimKind::kRmsProp, OptimKind::kAdam),
                          optim_kind_name);
+
+// The dropout-mask product is one float multiply: exact, also in place.
+TEST_F(MiscCuda, ApplyMaskMatchesReferenceExactly) {
+  const int64_t n = 100003;
+  const size_t un = static_cast<size_t>(n);
+  const auto x = cast<float>(uniform(un, 95));
+  std::vector<float> mask(un);
+  for (size_t k = 0; k < mask.size(); ++k) mask[k] = k % 3 == 0 ? 0.0f : 1.0f / 0.7f;
+  std::vector<float> want(un);
+  ref::apply_mask(x.data(), mask.data(), want.data(), n);
+  cuda::DeviceContext dc;
+  auto d_x = to_device(x), d_m = to_device(mask);
+  cuda::DeviceBuffer<float> d_out(un);
+  cuda::apply_mask(d_x.get(), d_m.get(), d_out.get(), n, dc.exec());
+  cuda::apply_mask(d_x.get(), d_m.get(), d_x.get(), n, dc.exec());  // in place
+  dc.synchronize();
+  EXPECT_EQ(d_out.download(), want);
+  EXPECT_EQ(d_x.download(), want);
+}
 
 TEST_F(MiscCuda, OptimIsDeterministic) {
   const size_t N = 100000;

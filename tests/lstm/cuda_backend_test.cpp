@@ -772,5 +772,79 @@ TEST_F(CudaBackend, HostWritesReachTheDevice) {
   for (float z : logits) EXPECT_EQ(z, 0.0f);
 }
 
+// Issue 15 on the device: output dropout (per step and variational; the masks come from the
+// trainer's RNG on the host, so both backends use the same ones), decoupled weight decay and
+// a warm-up + cosine schedule, through train_batch (graphs and the wavefront too: dropout
+// runs the layers one after another) and compute_gradients with a shorter backward window.
+TEST_F(CudaBackend, DropoutWeightDecayAndScheduleMatchCpu) {
+  for (const bool variational : {false, true}) {
+    for (const bool graphs : {false, true}) {
+      const Shape s{3, 16, 10, 12, 4, 0, true, true};
+      ExecutionOptions gx = execution("cuda", "fp32");
+      gx.cuda_graphs = graphs;
+      gx.cuda_wavefront = graphs ? 3 : 0;
+      Network gpu(config(s), gx);
+      test::randomize(gpu, 33);
+      const std::span<const float> p = std::as_const(gpu).params();
+      Network cpu(config(s), std::vector<float>(p.begin(), p.end()), execution("cpu", "fp32"));
+      TrainConfig tc;
+      tc.optimizer.kind = OptimizerKind::adam;
+      tc.optimizer.lr = 0.01f;
+      tc.optimizer.weight_decay = 0.1f;
+      tc.optimizer.clip_norm = 1.0f;
+      tc.tbptt_fwd = 6;
+      tc.tbptt_bwd = 4;
+      tc.dropout.output = 0.3f;
+      tc.dropout.variational = variational;
+      tc.schedule.kind = LrScheduleKind::cosine;
+      tc.schedule.warmup_steps = 2;
+      tc.schedule.decay_steps = 4;
+      tc.schedule.min_lr = 0.001f;
+      Trainer tg(std::move(gpu), tc), tcpu(std::move(cpu), tc);
+      const std::string what = std::string(variational ? "variational" : "per step") +
+                               (graphs ? " graphs+wavefront" : " eager");
+      for (int k = 0; k < 3; ++k) {
+        const auto b = test::random_batch(s.T, s.B, s.V, 1300 + k, true);
+        const StepStats a = tg.train_batch(b.view()), e = tcpu.train_batch(b.view());
+        EXPECT_NEAR(a.loss_sum, e.loss_sum, 1e-4 * std::abs(e.loss_sum)) << what;
+        EXPECT_NEAR(a.grad_norm, e.grad_norm, 1e-3 * e.grad_norm) << what;
+      }
+      EXPECT_EQ(tg.rng().state(), tcpu.rng().state()) << what;
+      EXPECT_EQ(tg.learning_rate(), tcpu.learning_rate()) << what;
+      EXPECT_TRUE(test::allclose(std::as_const(tg.network()).params(),
+                                 std::as_const(tcpu.network()).params(), 1e-4, 1e-3))
+          << what;
+      State sg = random_state(tg.network(), s.B, 9), sc = random_state(tcpu.network(), s.B, 9);
+      const auto mb = test::random_batch(s.T, s.B, s.V, 1400, true);
+      const StepStats a = tg.compute_gradients(mb.view(), sg, 5);
+      const StepStats e = tcpu.compute_gradients(mb.view(), sc, 5);
+      EXPECT_NEAR(a.loss_sum, e.loss_sum, 1e-4 * std::abs(e.loss_sum)) << what;
+      test::expect_tensors_close(tcpu.network().layout(), std::as_const(tg).gradients(),
+                                 std::as_const(tcpu).gradients(), 1e-4, 1e-3, false, " " + what);
+      // evaluation drops nothing, on both
+      const auto eb = test::random_batch(s.T, s.B, s.V, 1500);
+      EXPECT_NEAR(tg.evaluate(eb.view()).loss_sum, tcpu.evaluate(eb.view()).loss_sum,
+                  1e-4 * tcpu.evaluate(eb.view()).loss_sum)
+          << what;
+    }
+  }
+}
+
+// Recurrent dropout is CPU-only for now: a clear error, never silently ignored.
+TEST_F(CudaBackend, RecurrentDropoutIsRefusedClearly) {
+  const Shape s{1, 8, 5, 3, 2, 0, false, false};
+  auto [gpu, cpu] = twin_networks(s, "fp32", 34);
+  TrainConfig tc;
+  tc.dropout.recurrent = 0.2f;
+  try {
+    Trainer t(std::move(gpu), tc);
+    ADD_FAILURE() << "no error";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("recurrent dropout"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("CUDA"), std::string::npos) << e.what();
+  }
+  EXPECT_NO_THROW(Trainer(std::move(cpu), tc));
+}
+
 }  // namespace
 }  // namespace melodl::lstm

@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "kernels/bf16.h"
+#include "kernels/dropout.h"
 #include "kernels/gather.h"
 #include "kernels/gemm.h"
 #include "kernels/lstm_layer.h"
@@ -534,6 +535,16 @@ void column_sum(const float* x, int64_t N, int64_t M, float* out, bool accumulat
   dev(x, bytes<float>(N * M), w, "x");
   dev(out, bytes<float>(M), w, "out");
   ref::column_sum(x, N, M, out, accumulate);
+}
+
+void apply_mask(const float* x, const float* mask, float* out, int64_t n, const ExecContext& ctx) {
+  if (enqueued(ctx.stream, [=] { apply_mask(x, mask, out, n, now(ctx)); })) return;
+  constexpr const char* w = "cuda::apply_mask";
+  require(n >= 0, w, "n must be >= 0");
+  dev(x, bytes<float>(n), w, "x");
+  dev(mask, bytes<float>(n), w, "mask");
+  dev(out, bytes<float>(n), w, "out");
+  ref::apply_mask(x, mask, out, n);
 }
 
 void sum(const float* x, int64_t n, bool squares, float* out, float* workspace,

@@ -1,7 +1,8 @@
 // tests/lstm/gradient_test.cpp: the scalar reference (lstm/ref.h) in double against central
 // finite differences, for every parameter tensor (W, R, b, peepholes, output layer), 1-3
 // layers, odd sizes, masks, and truncated BPTT (state carried into a segment, no gradient
-// across its boundary; backward window shorter than the segment).
+// across its boundary; backward window shorter than the segment), and dropout with its
+// masks fixed.
 // Run: ctest --test-dir build -R Gradient
 #include <gtest/gtest.h>
 
@@ -96,6 +97,54 @@ TEST(RefGradient, BackwardWindowEqualsSplitSegment) {
     EXPECT_NEAR(loss1, la + lb, 1e-12);
     EXPECT_TRUE(test::allclose(g1, g2, 1e-14, 1e-12));
     EXPECT_TRUE(test::allclose(s1.h[1], s2.h[1], 1e-15, 0));
+  }
+}
+
+// Dropout with its masks fixed (output masks per step, variational and recurrent): the
+// reference's gradient is that of the masked network's loss.
+TEST(RefGradient, DropoutWithFixedMasksMatchesCentralDifferences) {
+  for (bool variational : {false, true}) {
+    Network net(test::small_config(6, 3, 4, true), test::on_cpu());
+    test::randomize(net, 9, 0.6f);
+    const ParamLayout& L = net.layout();
+    const std::vector<double> P(net.params().begin(), net.params().end());
+    const int T = 4, B = 2;
+    const auto seg = test::random_batch(T, B, 6, 13, true);
+    DropoutConfig d;
+    d.output = 0.4f;
+    d.recurrent = 0.3f;
+    d.variational = variational;
+    Rng rng(17);
+    std::vector<float> masks;
+    const std::size_t n_out = draw_dropout_masks(d, 3, 4, T, B, rng, masks);
+    const std::span<const float> mo = std::span<const float>(masks).first(n_out),
+                                 mr = std::span<const float>(masks).subspan(n_out);
+    auto loss_at = [&](const std::vector<double>& p) {
+      auto s = ref::RefState<double>::zeros(L, B);
+      return ref::segment<double>(L, p, seg.inputs, seg.targets, seg.mask, T, B, s, 0, nullptr,
+                                  nullptr, mo, mr);
+    };
+    std::vector<double> grad;
+    auto s = ref::RefState<double>::zeros(L, B);
+    ref::segment<double>(L, P, seg.inputs, seg.targets, seg.mask, T, B, s, 0, &grad, nullptr, mo,
+                         mr);
+    const double h = 1e-5;
+    std::vector<double> numeric(P.size());
+    for (std::size_t k = 0; k < P.size(); ++k) {
+      auto p = P;
+      p[k] = P[k] + h;
+      const double lp = loss_at(p);
+      p[k] = P[k] - h;
+      numeric[k] = (lp - loss_at(p)) / (2 * h);
+    }
+    for (const auto& t : L.tensors) {
+      std::vector<double> a(grad.begin() + t.offset, grad.begin() + t.offset + t.size());
+      std::vector<double> e(numeric.begin() + t.offset, numeric.begin() + t.offset + t.size());
+      EXPECT_TRUE(test::allclose(a, e, 1e-8, 1e-6)) << "tensor " << t.name;
+    }
+    // the masks matter: without them the loss differs
+    auto s0 = ref::RefState<double>::zeros(L, B);
+    EXPECT_NE(ref::segment<double>(L, P, seg.inputs, seg.targets, seg.mask, T, B, s0), loss_at(P));
   }
 }
 

@@ -58,6 +58,25 @@ template <class CA, class CE>
                        std::span<const E>(std::data(e), std::size(e)), atol, rtol);
 }
 
+// Gradients per tensor of `layout` (a failure names the tensor): the summed-loss gradients
+// grow with T*B, so atol is scaled by each expected tensor's largest entry; with
+// `nonzero`, every expected tensor must have a non-zero entry.
+template <class CA, class CE>
+void expect_tensors_close(const ParamLayout& layout, const CA& actual, const CE& expected,
+                          double atol, double rtol, bool nonzero = true,
+                          const std::string& what = "") {
+  for (const auto& t : layout.tensors) {
+    const auto a = std::span(std::data(actual), std::size(actual)).subspan(t.offset, t.size());
+    const auto e = std::span(std::data(expected), std::size(expected)).subspan(t.offset, t.size());
+    double scale = 0;
+    for (auto v : e) scale = std::max(scale, std::abs(static_cast<double>(v)));
+    EXPECT_TRUE(allclose(a, e, atol * std::max(1.0, scale), rtol)) << "tensor " << t.name << what;
+    if (nonzero) {
+      EXPECT_GT(scale, 0.0) << "tensor " << t.name << " has an all-zero gradient";
+    }
+  }
+}
+
 struct RandomBatch {
   int T = 0, B = 0;
   std::vector<std::int32_t> inputs, targets;
