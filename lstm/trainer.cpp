@@ -57,9 +57,12 @@ std::string TrainConfig::to_json() const {
   j["eps"] = optimizer.eps;
   j["l2"] = optimizer.l2;
   j["clip_norm"] = optimizer.clip_norm;
-  j["weight_decay"] = optimizer.weight_decay;
-  j["dropout"] = dropout;
-  j["schedule"] = schedule;
+  // The options added by issue 15 are written only when on, so a run that uses none of them
+  // writes the same JSON as before they existed (config.json and checkpoints stay as they
+  // were); from_json reads a missing key as off.
+  if (optimizer.weight_decay != 0.0f) j["weight_decay"] = optimizer.weight_decay;
+  if (nlohmann::json(dropout) != nlohmann::json(DropoutConfig{})) j["dropout"] = dropout;
+  if (nlohmann::json(schedule) != nlohmann::json(LrScheduleConfig{})) j["schedule"] = schedule;
   j["tbptt_fwd"] = tbptt_fwd;
   j["tbptt_bwd"] = tbptt_bwd;
   j["reset_state_per_batch"] = reset_state_per_batch;
