@@ -54,6 +54,15 @@ std::ptrdiff_t Parser::repair(RepairKind kind, std::size_t offset, std::string d
   return static_cast<std::ptrdiff_t>(repairs_.items.size() - 1);
 }
 
+bool Parser::count_only(RepairKind kind, bool warns) {
+  if (repairs_.items.size() < limits_.max_repairs ||
+      (warns && song_.warnings.size() < kMaxWarnings))
+    return false;
+  ++repairs_.by_kind[static_cast<std::size_t>(kind)];
+  ++repairs_.total;
+  return true;
+}
+
 std::ptrdiff_t Parser::recover_repair(RepairKind kind, std::size_t offset,
                                       const std::string& detail, int track, std::int64_t tick,
                                       std::size_t dropped) {

@@ -63,6 +63,9 @@ class Parser {
   // A repair that only recover mode makes: also a line in Song::warnings.
   std::ptrdiff_t recover_repair(RepairKind kind, std::size_t offset, const std::string& detail,
                                 int track = -1, std::int64_t tick = -1, std::size_t dropped = 0);
+  // When the items (and, if `warns`, the warnings) are full: counts the repair and returns
+  // true, so that the caller builds no message (a file may hold a defect per byte).
+  bool count_only(RepairKind kind, bool warns);
   // Offset of the first `tag` (4 bytes) in [from, to), or `to`.
   std::size_t find_tag(const char* tag, std::size_t from, std::size_t to) const;
 

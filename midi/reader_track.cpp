@@ -110,6 +110,7 @@ std::uint8_t Parser::clip_data_byte(std::size_t at, std::uint8_t status, std::in
     clipped_warned_ = true;
     warn(at, "data byte " + hex_byte(b) + " above 127 clipped to 127");
   }
+  if (count_only(RepairKind::data_byte_clipped, false)) return 0x7F;
   repair(RepairKind::data_byte_clipped, at,
          "data byte " + hex_byte(b) + " of a " + hex_byte(status) + " message clipped to 127",
          static_cast<int>(song_.tracks.size() - 1), tick);
@@ -149,17 +150,20 @@ void Parser::cut_event(Cut what, std::size_t event_at, std::size_t end, std::int
 }
 
 std::size_t Parser::skip_status_less(std::size_t pos, std::size_t end, std::int64_t tick) {
-  const std::string problem =
-      "data byte " + hex_byte(data_[pos]) + " where a status byte is needed (no running status)";
-  if (!recover_) fail(pos, problem);
+  const auto problem = [&] {
+    return "data byte " + hex_byte(data_[pos]) +
+           " where a status byte is needed (no running status)";
+  };
+  if (!recover_) fail(pos, problem());
   const std::size_t next = resync(pos + 1, end);  // the data byte itself is dropped
   const std::size_t closed = close_open_notes(tick);
+  if (next >= end) cut_ = true;
+  if (count_only(RepairKind::no_running_status, true)) return next;
   const std::ptrdiff_t item = recover_repair(
       RepairKind::no_running_status, pos,
-      problem + ": " + std::to_string(next - pos) + " bytes skipped to the next event",
+      problem() + ": " + std::to_string(next - pos) + " bytes skipped to the next event",
       static_cast<int>(song_.tracks.size() - 1), tick, next - pos);
   if (item >= 0) repairs_.items[static_cast<std::size_t>(item)].notes_closed = closed;
-  if (next >= end) cut_ = true;
   return next;
 }
 
@@ -170,21 +174,24 @@ std::size_t Parser::skip_status_less(std::size_t pos, std::size_t end, std::int6
 std::size_t Parser::skip_undefined_status(std::size_t event_at, std::size_t status_at,
                                           std::size_t end, std::int64_t tick) {
   const std::uint8_t status = data_[status_at];
-  const std::string problem = "status byte " + hex_byte(status) + " is not allowed in a MIDI file";
-  if (!recover_) fail(event_at, problem);
+  const auto problem = [&] {
+    return "status byte " + hex_byte(status) + " is not allowed in a MIDI file";
+  };
+  if (!recover_) fail(event_at, problem());
   const std::size_t pos = status_at + 1;
   const std::size_t next = resync(pos, end);
   const std::size_t skipped = next - pos;
   const std::size_t dropped = skipped > system_common_data_bytes(status) ? skipped : 0;
   const std::size_t closed = dropped > 0 ? close_open_notes(tick) : 0;
+  if (next >= end && dropped > 0) cut_ = true;
+  if (count_only(RepairKind::undefined_status, true)) return next;
   const std::ptrdiff_t item = recover_repair(
       RepairKind::undefined_status, status_at,
-      problem + ": skipped" +
+      problem() + ": skipped" +
           (dropped > 0 ? " with the " + std::to_string(dropped) + " bytes up to the next event"
                        : std::string()),
       static_cast<int>(song_.tracks.size() - 1), tick, 1 + dropped);
   if (item >= 0) repairs_.items[static_cast<std::size_t>(item)].notes_closed = closed;
-  if (next >= end && dropped > 0) cut_ = true;
   return next;
 }
 

@@ -436,7 +436,7 @@ TEST(MidiRecover, RepairsAreBoundedAndResynchronisingIsLinear) {
   limits.max_repairs = 100;
   const ReadReport r = recover_ok(b, limits);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  EXPECT_LT(s, 5.0);
+  EXPECT_LT(s, 60.0);  // linear: 0.1-0.4 s (Release), 3.5 s (ASan -O1); quadratic: hours
   EXPECT_NOTES(r.song.tracks[0], {{0, 60, 100, 0, 10}});
   EXPECT_EQ(r.repairs.items.size(), 100u);
   EXPECT_EQ(r.repairs.count(RepairKind::undefined_status), std::size_t{1} << 19);
