@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/cuda_bench.h"
 #include "kernels/cuda_check.cuh"
 #include "kernels/gemm.h"
 #include "kernels/lstm_layer.h"
@@ -22,6 +23,9 @@
 namespace melodl {
 namespace {
 
+using bench::filled;
+using bench::skip_without_device;
+using bench::time_on_stream;
 using cuda::DeviceBuffer;
 using cuda::GemmMath;
 
@@ -40,43 +44,6 @@ const char* math_name(GemmMath m) {
 // Arg encoding of the precision: 0 = fp32, 1 = tf32, 2 = bf16.
 GemmMath math_arg(int64_t v) {
   return v == 2 ? GemmMath::kBf16 : v == 1 ? GemmMath::kTf32 : GemmMath::kFp32;
-}
-
-DeviceBuffer<float> filled(size_t n, float scale, unsigned seed) {
-  std::vector<float> v(n);
-  unsigned s = seed;
-  for (auto& x : v) {  // LCG: any non-degenerate values do for timing
-    s = s * 1664525u + 1013904223u;
-    x = scale * (static_cast<float>(s >> 8) / 16777216.f * 2.f - 1.f);
-  }
-  return DeviceBuffer<float>(v);
-}
-
-// Times `work` (enqueued on dc's stream) with a cudaEvent pair per iteration.
-template <typename Work>
-void time_on_stream(benchmark::State& state, const cuda::DeviceContext& dc, Work work) {
-  work();  // warm-up: cuBLAS heuristics, first-launch costs, cudaFuncSetAttribute
-  dc.synchronize();
-  cudaEvent_t start, stop;
-  MELODL_CUDA_CHECK(cudaEventCreate(&start));
-  MELODL_CUDA_CHECK(cudaEventCreate(&stop));
-  for (auto _ : state) {
-    MELODL_CUDA_CHECK(cudaEventRecord(start, dc.stream()));
-    work();
-    MELODL_CUDA_CHECK(cudaEventRecord(stop, dc.stream()));
-    MELODL_CUDA_CHECK(cudaEventSynchronize(stop));
-    float ms = 0;
-    MELODL_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-    state.SetIterationTime(ms / 1e3);
-  }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-}
-
-bool skip_without_device(benchmark::State& state) {
-  if (cuda::available()) return false;
-  state.SkipWithError(("no CUDA device: " + cuda::unavailable_reason()).c_str());
-  return true;
 }
 
 // Args: M, N, K, trans_a, math (0 fp32, 1 tf32, 2 bf16). Row-major C[M,N] = op(A) B.
@@ -132,13 +99,10 @@ void BM_layer_fwd(benchmark::State& state) {
        p = filled(3 * size_t(H), 0.1f, 4), h0 = filled(BH, 0.f, 5), c0 = filled(BH, 0.f, 6);
   DeviceBuffer<float> x, hs(TB * H), cs(TB * H), gates(TB * G);
   DeviceBuffer<int32_t> sym;
-  if (V > 0) {
-    std::vector<int32_t> s(TB);
-    for (size_t k = 0; k < TB; ++k) s[k] = static_cast<int32_t>((k * 37) % V);
-    sym = DeviceBuffer<int32_t>(s);
-  } else {
+  if (V > 0)
+    sym = bench::symbols(TB, V);
+  else
     x = filled(TB * I, 1.f, 7);
-  }
   cuda::DeviceContext dc(math);
   LayerFwdArgs a;
   a.T = T;
@@ -184,19 +148,4 @@ BENCHMARK(BM_layer_fwd)->Apply(layer_shapes)->UseManualTime()->Unit(benchmark::k
 }  // namespace
 }  // namespace melodl
 
-int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (melodl::cuda::available()) {
-    cudaDeviceProp prop{};
-    int dev = 0;
-    if (cudaGetDevice(&dev) == cudaSuccess && cudaGetDeviceProperties(&prop, dev) == cudaSuccess)
-      benchmark::AddCustomContext("gpu", std::string(prop.name) + " sm_" +
-                                             std::to_string(prop.major) +
-                                             std::to_string(prop.minor));
-  } else {
-    benchmark::AddCustomContext("gpu", "none: " + melodl::cuda::unavailable_reason());
-  }
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+int main(int argc, char** argv) { return melodl::bench::run_benchmarks(argc, argv); }

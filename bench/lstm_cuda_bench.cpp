@@ -35,6 +35,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/cuda_bench.h"
 #include "kernels/cuda_check.cuh"
 #include "kernels/lstm_layer.h"
 #include "kernels/runtime.h"
@@ -69,12 +70,6 @@ double sample_flops_per_symbol(int L, int H, int V) {
   double f = 2.0 * H * V;
   for (int l = 0; l < L; ++l) f += 8.0 * H * H + (l > 0 ? 8.0 * H * H : 0.0);
   return f;
-}
-
-bool need_device(benchmark::State& state) {
-  if (cuda::available()) return true;
-  state.SkipWithError(("no CUDA device: " + cuda::unavailable_reason()).c_str());
-  return false;
 }
 
 struct Data {
@@ -115,7 +110,7 @@ lstm::ExecutionOptions execution(const std::string& device, const Variant& v = {
 }
 
 void train(benchmark::State& state, const std::string& device, bool peep, const Variant& v = {}) {
-  if (device == "cuda" && !need_device(state)) return;
+  if (device == "cuda" && bench::skip_without_device(state)) return;
   const int L = static_cast<int>(state.range(0)), H = static_cast<int>(state.range(1)),
             B = static_cast<int>(state.range(2)), T = static_cast<int>(state.range(3));
   if (v.persistent && !cuda::lstm_layer_forward_persistent_fits(B, H)) {
@@ -139,7 +134,7 @@ void train(benchmark::State& state, const std::string& device, bool peep, const 
 }
 
 void sample(benchmark::State& state, const std::string& device) {
-  if (device == "cuda" && !need_device(state)) return;
+  if (device == "cuda" && bench::skip_without_device(state)) return;
   const int L = static_cast<int>(state.range(0)), H = static_cast<int>(state.range(1)),
             B = static_cast<int>(state.range(2));
   const lstm::Network net(net_config(L, H, true), execution(device));
@@ -153,63 +148,6 @@ void sample(benchmark::State& state, const std::string& device) {
       symbols * sample_flops_per_symbol(L, H, kVocab) * 1e-9 * state.iterations(),
       benchmark::Counter::kIsRate);
 }
-
-void BM_OursTrain(benchmark::State& s, bool peep) { train(s, "cuda", peep); }
-void BM_OursTrainVariant(benchmark::State& s, bool peep, Variant v) { train(s, "cuda", peep, v); }
-void BM_CpuTrain(benchmark::State& s) { train(s, "cpu", true); }
-void BM_OursSample(benchmark::State& s) { sample(s, "cuda"); }
-void BM_CpuSample(benchmark::State& s) { sample(s, "cpu"); }
-
-BENCHMARK_CAPTURE(BM_OursTrain, peep0, false)
-    ->Name("Ours/Train/peep:0")
-    ->Apply(matrix)
-    ->UseRealTime()
-    ->Unit(benchmark::kMicrosecond);
-BENCHMARK_CAPTURE(BM_OursTrain, peep1, true)
-    ->Name("Ours/Train/peep:1")
-    ->Apply(matrix)
-    ->UseRealTime()
-    ->Unit(benchmark::kMicrosecond);
-BENCHMARK_CAPTURE(BM_OursTrainVariant, b, true, Variant{true, false, 0})
-    ->Name("Ours/Train/variant:b/peep:1")
-    ->Apply(matrix)
-    ->UseRealTime()
-    ->Unit(benchmark::kMicrosecond);
-BENCHMARK_CAPTURE(BM_OursTrainVariant, graphs_peep0, false, Variant{false, true, 0})
-    ->Name("Ours/Train/graphs:1/peep:0")
-    ->Apply(matrix)
-    ->UseRealTime()
-    ->Unit(benchmark::kMicrosecond);
-BENCHMARK_CAPTURE(BM_OursTrainVariant, graphs_peep1, true, Variant{false, true, 0})
-    ->Name("Ours/Train/graphs:1/peep:1")
-    ->Apply(matrix)
-    ->UseRealTime()
-    ->Unit(benchmark::kMicrosecond);
-BENCHMARK_CAPTURE(BM_OursTrainVariant, graphs_wave, true, Variant{false, true, 10})
-    ->Name("Ours/Train/graphs:1/wavefront:10/peep:1")
-    ->Apply(matrix)
-    ->UseRealTime()
-    ->Unit(benchmark::kMicrosecond);
-BENCHMARK_CAPTURE(BM_OursTrainVariant, b_graphs, true, Variant{true, true, 0})
-    ->Name("Ours/Train/variant:b/graphs:1/peep:1")
-    ->Apply(matrix)
-    ->UseRealTime()
-    ->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_CpuTrain)
-    ->Name("Cpu/Train")
-    ->Apply(matrix)
-    ->UseRealTime()
-    ->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_OursSample)
-    ->Name("Ours/Sample")
-    ->Apply(matrix)
-    ->UseRealTime()
-    ->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_CpuSample)
-    ->Name("Cpu/Sample")
-    ->Apply(matrix)
-    ->UseRealTime()
-    ->Unit(benchmark::kMillisecond);
 
 #ifdef MELODL_BENCH_HAS_CUDNN
 // Random weights (any non-degenerate values do for timing) in melodl's layout.
@@ -228,7 +166,7 @@ std::vector<bench::HostLstmLayer> random_weights(int L, int I0, int H) {
 }
 
 void BM_CudnnTrain(benchmark::State& state) {
-  if (!need_device(state)) return;
+  if (bench::skip_without_device(state)) return;
   const int L = static_cast<int>(state.range(0)), H = static_cast<int>(state.range(1)),
             B = static_cast<int>(state.range(2)), T = static_cast<int>(state.range(3));
   cuda::DeviceContext ctx;
@@ -257,7 +195,7 @@ void BM_CudnnTrain(benchmark::State& state) {
 }
 
 void BM_CudnnSampleStep(benchmark::State& state) {
-  if (!need_device(state)) return;
+  if (bench::skip_without_device(state)) return;
   const int L = static_cast<int>(state.range(0)), H = static_cast<int>(state.range(1)),
             B = static_cast<int>(state.range(2));
   cuda::DeviceContext ctx;
@@ -287,17 +225,40 @@ void BM_CudnnSampleStep(benchmark::State& state) {
                          benchmark::Counter::kIsRate);
 }
 
-BENCHMARK(BM_CudnnTrain)
-    ->Name("Cudnn/Train")
-    ->Apply(matrix)
-    ->UseRealTime()
-    ->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_CudnnSampleStep)
-    ->Name("Cudnn/SampleStep")
-    ->Apply(matrix)
-    ->UseRealTime()
-    ->Unit(benchmark::kMicrosecond);
 #endif
+
+// Registers `fn` as the case `name` over the shape matrix, timed in wall-clock `unit`s.
+template <typename Fn>
+void add_case(const char* name, benchmark::TimeUnit unit, Fn fn) {
+  benchmark::RegisterBenchmark(name, fn)->Apply(matrix)->UseRealTime()->Unit(unit);
+}
+
+// A training case of our CUDA backend: peepholes `peep`, options `v`.
+void add_ours_train(const char* name, bool peep, Variant v = {}) {
+  add_case(name, benchmark::kMicrosecond,
+           [peep, v](benchmark::State& s) { train(s, "cuda", peep, v); });
+}
+
+// Every case, in listing order (registered during static initialisation, before main).
+[[maybe_unused]] const bool registered = [] {
+  using S = benchmark::State;
+  constexpr auto us = benchmark::kMicrosecond, ms = benchmark::kMillisecond;
+  add_ours_train("Ours/Train/peep:0", false);
+  add_ours_train("Ours/Train/peep:1", true);
+  add_ours_train("Ours/Train/variant:b/peep:1", true, {true, false, 0});
+  add_ours_train("Ours/Train/graphs:1/peep:0", false, {false, true, 0});
+  add_ours_train("Ours/Train/graphs:1/peep:1", true, {false, true, 0});
+  add_ours_train("Ours/Train/graphs:1/wavefront:10/peep:1", true, {false, true, 10});
+  add_ours_train("Ours/Train/variant:b/graphs:1/peep:1", true, {true, true, 0});
+  add_case("Cpu/Train", ms, [](S& s) { train(s, "cpu", true); });
+  add_case("Ours/Sample", us, [](S& s) { sample(s, "cuda"); });
+  add_case("Cpu/Sample", ms, [](S& s) { sample(s, "cpu"); });
+#ifdef MELODL_BENCH_HAS_CUDNN
+  add_case("Cudnn/Train", us, BM_CudnnTrain);
+  add_case("Cudnn/SampleStep", us, BM_CudnnSampleStep);
+#endif
+  return true;
+}();
 
 }  // namespace
 }  // namespace melodl

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/cuda_bench.h"
 #include "kernels/cuda_check.cuh"
 #include "kernels/lstm_layer.h"
 #include "kernels/runtime.h"
@@ -24,6 +25,9 @@
 namespace melodl {
 namespace {
 
+using bench::filled;
+using bench::skip_without_device;
+using bench::time_on_stream;
 using cuda::DeviceBuffer;
 
 enum Phase { kForward = 0, kBackward = 1, kBoth = 2 };
@@ -37,15 +41,6 @@ struct Stack {
 
   Stack(int L_, int T_, int B_, int V_, int H_) : L(L_), T(T_), B(B_), V(V_), H(H_) {
     const size_t G = 4 * size_t(H), TB = size_t(T) * B, BH = size_t(B) * H;
-    auto filled = [](size_t n, float scale, unsigned seed) {
-      std::vector<float> v(n);
-      unsigned s = seed;
-      for (auto& x : v) {  // LCG: any non-degenerate values do for timing
-        s = s * 1664525u + 1013904223u;
-        x = scale * (static_cast<float>(s >> 8) / 16777216.f * 2.f - 1.f);
-      }
-      return DeviceBuffer<float>(v);
-    };
     const float ws_scale = 1.f / std::sqrt(static_cast<float>(H));
     for (int l = 0; l < L; ++l) {
       const size_t I = in_size(l);
@@ -64,38 +59,43 @@ struct Stack {
       gates.emplace_back(TB * G);
       dx.emplace_back(l > 0 ? TB * I : 0);
     }
-    if (V > 0) {
-      std::vector<int32_t> s(TB);
-      for (size_t k = 0; k < TB; ++k) s[k] = static_cast<int32_t>((k * 37) % V);
-      sym = DeviceBuffer<int32_t>(s);
-    } else {
+    if (V > 0)
+      sym = bench::symbols(TB, V);
+    else
       x0 = filled(TB * H, 1.f, 51);
-    }
     dhs_top = filled(TB * H, 1.f, 61);
     ws = DeviceBuffer<float>(cuda::lstm_layer_bwd_workspace_floats(T, B, H));
   }
   size_t in_size(int l) const { return (l == 0 && V > 0) ? size_t(V) : size_t(H); }
 
+  // The arguments forward and backward share (LayerFwdArgs or LayerBwdArgs) of layer l: shape,
+  // input, weights, initial state and the forward's outputs.
+  template <typename Args>
+  Args layer_args(int l) const {
+    Args a;
+    a.T = T;
+    a.B = B;
+    a.I = static_cast<int>(in_size(l));
+    a.H = H;
+    a.symbols = (l == 0 && V > 0) ? sym.get() : nullptr;
+    a.x = l > 0 ? hs[l - 1].get() : (V > 0 ? nullptr : x0.get());
+    a.W = W[l].get();
+    a.R = R[l].get();
+    a.p = p[l].get();
+    a.h0 = h0[l].get();
+    a.c0 = c0[l].get();
+    a.hs = hs[l].get();
+    a.cs = cs[l].get();
+    a.gates = gates[l].get();
+    return a;
+  }
+
   // splitk: variant (c) with its options (instead of (a) or (b)).
   void forward(const cuda::ExecContext& ctx, bool persistent = false, bool splitk = false,
                const cuda::PersistentSplitKOptions& splitk_opt = {}) {
     for (int l = 0; l < L; ++l) {
-      LayerFwdArgs a;
-      a.T = T;
-      a.B = B;
-      a.I = static_cast<int>(in_size(l));
-      a.H = H;
-      a.symbols = (l == 0 && V > 0) ? sym.get() : nullptr;
-      a.x = l > 0 ? hs[l - 1].get() : (V > 0 ? nullptr : x0.get());
-      a.W = W[l].get();
-      a.R = R[l].get();
+      auto a = layer_args<LayerFwdArgs>(l);
       a.b = b[l].get();
-      a.p = p[l].get();
-      a.h0 = h0[l].get();
-      a.c0 = c0[l].get();
-      a.hs = hs[l].get();
-      a.cs = cs[l].get();
-      a.gates = gates[l].get();
       if (splitk)
         cuda::lstm_layer_forward_persistent_splitk(a, ctx, splitk_opt);
       else if (persistent)
@@ -107,21 +107,7 @@ struct Stack {
   // persistent: variant (b) with units_per_cta (0: automatic).
   void backward(const cuda::ExecContext& ctx, bool persistent = false, int units_per_cta = 0) {
     for (int l = L - 1; l >= 0; --l) {
-      LayerBwdArgs a;
-      a.T = T;
-      a.B = B;
-      a.I = static_cast<int>(in_size(l));
-      a.H = H;
-      a.symbols = (l == 0 && V > 0) ? sym.get() : nullptr;
-      a.x = l > 0 ? hs[l - 1].get() : (V > 0 ? nullptr : x0.get());
-      a.W = W[l].get();
-      a.R = R[l].get();
-      a.p = p[l].get();
-      a.h0 = h0[l].get();
-      a.c0 = c0[l].get();
-      a.hs = hs[l].get();
-      a.cs = cs[l].get();
-      a.gates = gates[l].get();
+      auto a = layer_args<LayerBwdArgs>(l);
       a.dhs = l == L - 1 ? dhs_top.get() : dx[l + 1].get();
       a.dW = dW[l].get();
       a.dR = dR[l].get();
@@ -146,36 +132,11 @@ struct Stack {
   }
 };
 
-// One warm-up call of step (cuBLAS heuristics, first-launch costs), then a cudaEvent pair
-// around each timed call.
-template <typename Step>
-void time_iterations(benchmark::State& state, const cuda::DeviceContext& dc, Step step) {
-  step();
-  dc.synchronize();
-  cudaEvent_t start, stop;
-  MELODL_CUDA_CHECK(cudaEventCreate(&start));
-  MELODL_CUDA_CHECK(cudaEventCreate(&stop));
-  for (auto _ : state) {
-    MELODL_CUDA_CHECK(cudaEventRecord(start, dc.stream()));
-    step();
-    MELODL_CUDA_CHECK(cudaEventRecord(stop, dc.stream()));
-    MELODL_CUDA_CHECK(cudaEventSynchronize(stop));
-    float ms = 0;
-    MELODL_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-    state.SetIterationTime(ms / 1e3);
-  }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-}
-
 // Args: L, H, B, T, V (0 = dense), phase, tf32, variant (bit mask: 0 = (a) per-step cuBLAS +
 // fused pointwise both ways; bit 0: forward with (b), bit 1: backward with (b), the
 // persistent kernels; bit 2: forward with (c), the split-k persistent kernel).
 void BM_lstm_stack(benchmark::State& state) {
-  if (!cuda::available()) {
-    state.SkipWithError(("no CUDA device: " + cuda::unavailable_reason()).c_str());
-    return;
-  }
+  if (skip_without_device(state)) return;
   const int L = static_cast<int>(state.range(0)), H = static_cast<int>(state.range(1)),
             B = static_cast<int>(state.range(2)), T = static_cast<int>(state.range(3)),
             V = static_cast<int>(state.range(4));
@@ -205,7 +166,7 @@ void BM_lstm_stack(benchmark::State& state) {
     if (phase != kForward) s.backward(ctx, persistent_bwd);
   };
   s.forward(ctx);  // backward-only timing needs a forward's activations
-  time_iterations(state, dc, step);
+  time_on_stream(state, dc, step);
   const double flops = s.forward_flops() * (phase == kForward ? 1 : phase == kBackward ? 2 : 3);
   state.SetItemsProcessed(state.iterations() * int64_t(B) * T);
   state.counters["GFLOP/s"] =
@@ -253,10 +214,7 @@ BENCHMARK(BM_lstm_stack)->Apply(shapes)->UseManualTime()->Unit(benchmark::kMicro
 // fuller CTAs read less of L2 in total per step (every CTA reads all of dz_t), each does
 // more FMAs. Args: L, H, B, T, V (0 = dense), U (0 = automatic).
 void BM_lstm_bwd_units(benchmark::State& state) {
-  if (!cuda::available()) {
-    state.SkipWithError(("no CUDA device: " + cuda::unavailable_reason()).c_str());
-    return;
-  }
+  if (skip_without_device(state)) return;
   const int L = static_cast<int>(state.range(0)), H = static_cast<int>(state.range(1)),
             B = static_cast<int>(state.range(2)), T = static_cast<int>(state.range(3)),
             V = static_cast<int>(state.range(4)), U = static_cast<int>(state.range(5));
@@ -268,7 +226,7 @@ void BM_lstm_bwd_units(benchmark::State& state) {
   Stack s(L, T, B, V, H);
   const auto ctx = dc.exec();
   s.forward(ctx);
-  time_iterations(state, dc, [&] { s.backward(ctx, /*persistent=*/true, U); });
+  time_on_stream(state, dc, [&] { s.backward(ctx, /*persistent=*/true, U); });
   state.SetItemsProcessed(state.iterations() * int64_t(B) * T);
   state.counters["GFLOP/s"] = benchmark::Counter(2 * s.forward_flops() * 1e-9,
                                                  benchmark::Counter::kIsIterationInvariantRate);
@@ -287,10 +245,7 @@ BENCHMARK(BM_lstm_bwd_units)->Apply(units_shapes)->UseManualTime()->Unit(benchma
 // beside R). Fewer units per CTA: more CTAs, less work each, more L2 traffic (every CTA copies
 // all of h_{t-1}). Args: L, H, B, T, V (0 = dense), U (0 = automatic), tile (0 = automatic).
 void BM_lstm_fwd_splitk(benchmark::State& state) {
-  if (!cuda::available()) {
-    state.SkipWithError(("no CUDA device: " + cuda::unavailable_reason()).c_str());
-    return;
-  }
+  if (skip_without_device(state)) return;
   const int L = static_cast<int>(state.range(0)), H = static_cast<int>(state.range(1)),
             B = static_cast<int>(state.range(2)), T = static_cast<int>(state.range(3)),
             V = static_cast<int>(state.range(4));
@@ -303,7 +258,7 @@ void BM_lstm_fwd_splitk(benchmark::State& state) {
   cuda::DeviceContext dc(cuda::GemmMath::kTf32);
   Stack s(L, T, B, V, H);
   const auto ctx = dc.exec();
-  time_iterations(state, dc, [&] { s.forward(ctx, false, /*splitk=*/true, opt); });
+  time_on_stream(state, dc, [&] { s.forward(ctx, false, /*splitk=*/true, opt); });
   state.SetItemsProcessed(state.iterations() * int64_t(B) * T);
   state.counters["GFLOP/s"] =
       benchmark::Counter(s.forward_flops() * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
@@ -322,19 +277,4 @@ BENCHMARK(BM_lstm_fwd_splitk)->Apply(splitk_shapes)->UseManualTime()->Unit(bench
 }  // namespace
 }  // namespace melodl
 
-int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (melodl::cuda::available()) {
-    cudaDeviceProp prop{};
-    int dev = 0;
-    if (cudaGetDevice(&dev) == cudaSuccess && cudaGetDeviceProperties(&prop, dev) == cudaSuccess)
-      benchmark::AddCustomContext("gpu", std::string(prop.name) + " sm_" +
-                                             std::to_string(prop.major) +
-                                             std::to_string(prop.minor));
-  } else {
-    benchmark::AddCustomContext("gpu", "none: " + melodl::cuda::unavailable_reason());
-  }
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+int main(int argc, char** argv) { return melodl::bench::run_benchmarks(argc, argv); }

@@ -84,8 +84,9 @@ struct Alignment {
   std::size_t target_length() const { return target_end - target_begin; }
 };
 
-// Exact local alignment with traceback (scalar; memory query.size() * target.size()
-// bytes). The reference for the SIMD kernel and the source of positions.
+// Exact local alignment with its positions and counts (scalar, one pass, memory linear
+// in target.size()). The reference for the SIMD kernel and the source of positions.
+// Throws InvalidArgument when the two hold 2^32 - 1 tokens or more together.
 Alignment align(const std::vector<Token>& query, const std::vector<Token>& target,
                 const AlignmentScoring& scoring = {});
 
@@ -152,13 +153,24 @@ class CorpusIndex {
   };
 
  private:
-  void build();
+  void build();          // text, suffix array (match_index.cpp), then the batches
+  void build_batches();  // the SIMD layout (match_kernel.cpp)
   std::vector<TokenizedMelody> melodies_;
   // Suffix array over text_ = melody tokens each followed by kSeparator.
   std::vector<Token> text_;
   std::vector<std::size_t> offsets_;  // text position of each melody's first token
   std::vector<std::uint32_t> sa_;
+  std::vector<std::uint32_t> rank_;      // inverse of sa_
+  std::vector<std::uint32_t> lcp_tree_;  // min tree over the LCP array (leaves from lcp_leaves_)
+  std::size_t lcp_leaves_ = 0;
   std::vector<bool> present_;  // [65536]: token occurs in the corpus
+  void build_lcp();
+  // The suffix-array range of the suffixes that share their first d >= 1 tokens with the
+  // suffix of rank x.
+  std::pair<std::size_t, std::size_t> widen(std::size_t x, std::size_t d) const;
+  // [lo, hi) (suffixes sharing k tokens) narrowed to those whose token at offset k is
+  // `token`; false (range kept) when there is none.
+  bool narrow_step(std::size_t k, Token token, std::size_t& lo, std::size_t& hi) const;
   // Longest prefix of query[start..] in the corpus; ranges[k-1] = SA range for k tokens.
   std::size_t narrow(const std::vector<Token>& query, std::size_t start,
                      std::vector<std::pair<std::size_t, std::size_t>>* ranges) const;

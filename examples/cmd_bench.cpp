@@ -29,6 +29,27 @@ struct BenchArgs {
   CLI::App* sub = nullptr;
 };
 
+// The JSON line: the run's shape and options, then the timings.
+struct BenchResult {
+  std::string device, cuda_math;
+  bool cuda_graphs = false;
+  int cuda_wavefront = 0;
+  bool cuda_persistent = false;
+  int layers = 0, hidden = 0, vocab = 0, batch = 0, tbptt = 0;
+  bool peepholes = true;
+  int threads = 0, iters = 0;
+  std::size_t params = 0;
+  double train_step_ms = 0, train_step_ms_min = 0, train_symbols_per_s = 0;
+  double train_gflop_per_step = 0, train_gflops = 0;
+  int sample_streams = 0;
+  double sample_symbols_per_s = 0;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(BenchResult, device, cuda_math, cuda_graphs, cuda_wavefront,
+                                   cuda_persistent, layers, hidden, vocab, batch, tbptt, peepholes,
+                                   threads, iters, params, train_step_ms, train_step_ms_min,
+                                   train_symbols_per_s, train_gflop_per_step, train_gflops,
+                                   sample_streams, sample_symbols_per_s)
+
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t0) {
@@ -91,28 +112,28 @@ int run_bench(const BenchArgs& a) {
   sampler.sample(a.sample_streams, a.sample_length, prime);
   const double sample_s = seconds_since(t0);
 
-  nlohmann::json j;
-  j["device"] = L::to_string(exec.device);
-  j["cuda_math"] = L::to_string(exec.cuda_math);
-  j["cuda_graphs"] = exec.cuda_graphs;
-  j["cuda_wavefront"] = exec.cuda_wavefront;
-  j["cuda_persistent"] = exec.cuda_persistent;
-  j["layers"] = a.layers;
-  j["hidden"] = a.hidden;
-  j["vocab"] = a.vocab;
-  j["batch"] = a.batch;
-  j["tbptt"] = a.tbptt;
-  j["peepholes"] = cfg.peepholes;
-  j["threads"] = exec.resolved_threads();
-  j["iters"] = a.iters;
-  j["params"] = trainer.network().num_params();
-  j["train_step_ms"] = median * 1e3;
-  j["train_step_ms_min"] = best * 1e3;
-  j["train_symbols_per_s"] = symbols / median;
-  j["train_gflop_per_step"] = symbols * train_flops * 1e-9;
-  j["train_gflops"] = symbols * train_flops * 1e-9 / median;
-  j["sample_streams"] = a.sample_streams;
-  j["sample_symbols_per_s"] = a.sample_length * a.sample_streams / sample_s;
+  const BenchResult r{.device = L::to_string(exec.device),
+                      .cuda_math = L::to_string(exec.cuda_math),
+                      .cuda_graphs = exec.cuda_graphs,
+                      .cuda_wavefront = exec.cuda_wavefront,
+                      .cuda_persistent = exec.cuda_persistent,
+                      .layers = a.layers,
+                      .hidden = a.hidden,
+                      .vocab = a.vocab,
+                      .batch = a.batch,
+                      .tbptt = a.tbptt,
+                      .peepholes = cfg.peepholes,
+                      .threads = exec.resolved_threads(),
+                      .iters = a.iters,
+                      .params = trainer.network().num_params(),
+                      .train_step_ms = median * 1e3,
+                      .train_step_ms_min = best * 1e3,
+                      .train_symbols_per_s = symbols / median,
+                      .train_gflop_per_step = symbols * train_flops * 1e-9,
+                      .train_gflops = symbols * train_flops * 1e-9 / median,
+                      .sample_streams = a.sample_streams,
+                      .sample_symbols_per_s = a.sample_length * a.sample_streams / sample_s};
+  const nlohmann::json j = r;
   std::cout << j.dump() << std::endl;
   return 0;
 }

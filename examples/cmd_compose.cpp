@@ -18,54 +18,16 @@
 #include "encode/harmony.h"
 #include "encode/melody.h"
 #include "examples/cli_error.h"
-#include "examples/cmd_train.h"
 #include "examples/command.h"
-#include "lstm/checkpoint.h"
+#include "examples/flags.h"
 #include "midi/reader.h"
 #include "pipeline/audio.h"
 #include "pipeline/composing.h"
-#include "pipeline/training.h"
-
-namespace pipeline = melodl::pipeline;
-
-namespace melodl::cli {
-
-LoadedModel load_model(const std::string& where, bool quiet) {
-  std::vector<std::string> skipped;
-  std::filesystem::path path;
-  try {
-    path = pipeline::resolve_checkpoint(where, &skipped);
-  } catch (const std::exception& e) {
-    throw Error(std::string(e.what()));
-  }
-  if (!quiet)
-    for (const auto& s : skipped)
-      std::fprintf(stderr, "melodl: warning: passing over checkpoint %s\n", s.c_str());
-  LoadedModel m;
-  m.path = path;
-  try {
-    m.checkpoint = lstm::load_checkpoint(path);
-  } catch (const std::exception& e) {
-    throw Error(path.string() + ": cannot load checkpoint: " + e.what());
-  }
-  try {
-    m.vocab = pipeline::Vocabulary::parse(m.checkpoint.vocabulary);
-  } catch (const std::exception& e) {
-    throw Error(path.string() + ": not a melodl melody model (vocabulary: " + e.what() + ")");
-  }
-  // Composing and scoring run on the CPU whatever device trained the model (sampling a few
-  // streams step by step is latency-bound; the CPU backend serves it well): make_network()
-  // with the default ExecutionOptions.
-  if (m.checkpoint.network_config.vocab != m.vocab.size())
-    throw Error(path.string() + ": network has " +
-                std::to_string(m.checkpoint.network_config.vocab) +
-                " outputs but its vocabulary has " + std::to_string(m.vocab.size()) + " symbols");
-  return m;
-}
-
-}  // namespace melodl::cli
+#include "pipeline/playback.h"
 
 namespace {
+
+using melodl::cli::add_in_range;
 
 namespace fs = std::filesystem;
 namespace pl = melodl::pipeline;
@@ -135,26 +97,7 @@ std::vector<pl::Composition> compose_pieces(const melodl::lstm::Network& net,
   }
 }
 
-// Creates the output directory; the WAV renderer when --wav is given (else null).
-std::unique_ptr<pipeline::WavRenderer> prepare_output(const ComposeArgs& a) {
-  melodl::ensure_directory(a.output);
-  if (!a.wav) return nullptr;
-  return std::make_unique<pipeline::WavRenderer>(pipeline::find_soundfont());
-}
-
-int run_harmonies(const ComposeArgs& a, const melodl::cli::LoadedModel& model,
-                  const melodl::lstm::Network& net);
-
-int run_compose(const ComposeArgs& a) {
-  if (!a.prime.empty() && !a.prime_midi.empty())
-    throw UsageError("give --prime or --prime-midi, not both");
-  const melodl::cli::LoadedModel model = melodl::cli::load_model(a.checkpoint, a.quiet);
-  const melodl::lstm::Network net = model.checkpoint.make_network();
-  if (model.vocab.kind() == pl::LineKind::harmony) return run_harmonies(a, model, net);
-  if (!a.accompany.empty())
-    throw UsageError("--accompany needs a harmony model (melodl train --harmonies); " +
-                     model.path.string() + " models melodies");
-
+pl::ComposeOptions common_options(const ComposeArgs& a) {
   pl::ComposeOptions o;
   o.count = a.count;
   o.length = a.length;
@@ -163,7 +106,15 @@ int run_compose(const ComposeArgs& a) {
   o.seed = a.seed;
   o.constrained = !a.unconstrained;
   o.prime = a.prime;
-  int start_pitch = a.start_pitch;
+  return o;
+}
+
+// A melody model's sampling options; --prime-midi may set the start pitch.
+pl::ComposeOptions melody_options(const ComposeArgs& a, const fs::path& model, int& start_pitch) {
+  if (!a.accompany.empty())
+    throw UsageError("--accompany needs a harmony model (melodl train --harmonies); " +
+                     model.string() + " models melodies");
+  pl::ComposeOptions o = common_options(a);
   if (!a.prime_midi.empty()) {
     auto song = melodl::midi::read_file(a.prime_midi);
     if (!song) throw Error(std::string(song.error().what()));
@@ -174,105 +125,108 @@ int run_compose(const ComposeArgs& a) {
                                     static_cast<std::size_t>(a.prime_notes));
     if (!a.start_pitch_opt->count()) start_pitch = res.melodies.front().start_pitch;
   }
-  pl::ComposeStats stats;
-  const std::vector<pl::Composition> pieces = compose_pieces(net, model.vocab, o, stats);
-
-  const fs::path dir(a.output);
-  const auto renderer = prepare_output(a);
-  melodl::cli::PlaybackOptions playback;
-  playback.program = a.program;
-  playback.start_pitch = start_pitch;
-  playback.bpm = a.tempo;
-  std::vector<melodl::cli::GeneratedMelody> gen;
-  std::size_t written = 0;
-  for (std::size_t i = 0; i < pieces.size(); ++i) {
-    char stem[32];
-    std::snprintf(stem, sizeof stem, "melody-%02zu", i + 1);
-    if (melodl::cli::write_playback(dir, stem, pieces[i].decoded.melody, playback, renderer.get()))
-      ++written;
-    gen.push_back({pieces[i].text, std::string("compose ") + stem, a.program, start_pitch});
-  }
-  melodl::write_file_atomic(dir / "compositions.txt", melodl::cli::melodies_file_text(gen));
-  if (!a.quiet) {
-    std::printf("melodl compose: %zu melodies from %s (%s sampling, temperature %g%s)\n",
-                pieces.size(), model.path.c_str(),
-                o.constrained ? "grammar-constrained" : "unconstrained", a.temperature,
-                a.top_k > 0 ? (", top-k " + std::to_string(a.top_k)).c_str() : "");
-    std::printf("  decoded cleanly: %zu/%zu; symbols skipped by the decoder: %zu of %zu generated",
-                stats.clean, stats.melodies, stats.skipped, stats.symbols);
-    if (o.constrained)
-      std::printf("; draws whose most likely symbol the grammar masked: %zu", stats.masked);
-    std::printf("\n  wrote %zu MIDI%s files and %s\n", written, renderer ? " + WAV" : "",
-                (dir / "compositions.txt").c_str());
-    std::printf(
-        "  listen: aplay %s/melody-01.wav  (or: fluidsynth -a alsa -i "
-        "/usr/share/sounds/sf2/FluidR3_GM.sf2 %s/melody-01.mid)\n",
-        dir.c_str(), dir.c_str());
-  }
-  if (written == 0) throw Error("no melody decoded to a playable note");
-  return 0;
+  return o;
 }
 
-// A harmony model: two-part harmonies, or an accompaniment under --accompany's voice.
-int run_harmonies(const ComposeArgs& a, const melodl::cli::LoadedModel& model,
-                  const melodl::lstm::Network& net) {
+// A harmony model's: two-part harmonies, or an accompaniment under --accompany's voice.
+pl::ComposeOptions harmony_options(const ComposeArgs& a) {
   if (!a.prime_midi.empty())
     throw UsageError(
         "--prime-midi primes melody models; for a harmony model give --prime (native harmony "
         "symbols) or --accompany FILE.mid");
   if (!(a.step_ms > 0)) throw UsageError("--step-ms must be positive");
-  pl::ComposeOptions o;
-  o.count = a.count;
+  pl::ComposeOptions o = common_options(a);
   o.length = a.length_opt->count() ? a.length : 2000;
-  o.temperature = a.temperature;
-  o.top_k = a.top_k;
-  o.seed = a.seed;
-  o.constrained = !a.unconstrained;
-  o.prime = a.prime;
   if (!a.accompany.empty()) {
     if (a.unconstrained) throw UsageError("--accompany cannot be --unconstrained");
     o.accompany = voice_to_accompany(a, a.quiet);
     o.length = static_cast<int>(2 * o.accompany.size() + 1);
   }
-  pl::ComposeStats stats;
-  const std::vector<pl::Composition> pieces = compose_pieces(net, model.vocab, o, stats);
+  return o;
+}
+
+// Writes each piece as <word>-NN.mid (and .wav with --wav) and all of them as
+// compositions.txt; returns the MIDI files written.
+std::size_t write_pieces(const ComposeArgs& a, const std::vector<pl::Composition>& pieces,
+                         pl::LineKind kind, const pl::PlaybackOptions& playback, const char* word) {
   const fs::path dir(a.output);
-  const auto renderer = prepare_output(a);
-  melodl::cli::HarmonyPlaybackOptions playback;
-  playback.lower_program = a.program;
-  playback.upper_program = a.upper_program;
-  playback.step_seconds = a.step_ms / 1000.0;
-  std::vector<melodl::cli::GeneratedMelody> gen;
+  melodl::ensure_directory(dir);
+  std::unique_ptr<pl::WavRenderer> renderer;
+  if (a.wav) renderer = std::make_unique<pl::WavRenderer>(pl::find_soundfont());
+  std::vector<pl::GeneratedLine> lines;
   std::size_t written = 0;
-  const char* word = o.accompany.empty() ? "harmony" : "duet";
   for (std::size_t i = 0; i < pieces.size(); ++i) {
     char stem[32];
     std::snprintf(stem, sizeof stem, "%s-%02zu", word, i + 1);
-    if (melodl::cli::write_harmony_playback(dir, stem, pieces[i].harmony.harmony, playback,
-                                            renderer.get()))
-      ++written;
-    gen.push_back({pieces[i].text, std::string("compose ") + stem, a.program, -1});
+    if (pl::write_playback(dir, stem, pieces[i], kind, playback, renderer.get())) ++written;
+    lines.push_back(
+        {pieces[i].text, std::string("compose ") + stem, playback.program, playback.start_pitch});
   }
-  melodl::write_file_atomic(dir / "compositions.txt", melodl::cli::harmonies_file_text(gen));
-  if (!a.quiet) {
-    std::printf("melodl compose: %zu %s from %s (%s sampling, temperature %g%s)\n", pieces.size(),
-                o.accompany.empty() ? "two-part harmonies" : "accompaniments", model.path.c_str(),
-                o.constrained ? "grammar-constrained" : "unconstrained", a.temperature,
-                a.top_k > 0 ? (", top-k " + std::to_string(a.top_k)).c_str() : "");
+  melodl::write_file_atomic(dir / "compositions.txt", pl::generated_lines_file(kind, lines));
+  return written;
+}
+
+void print_summary(const ComposeArgs& a, const pl::LoadedModel& model, const pl::ComposeOptions& o,
+                   const pl::ComposeStats& stats, const std::vector<pl::Composition>& pieces,
+                   std::size_t written) {
+  const bool harmony = model.vocab.kind() == pl::LineKind::harmony;
+  const char* what = !harmony              ? "melodies"
+                     : o.accompany.empty() ? "two-part harmonies"
+                                           : "accompaniments";
+  std::printf("melodl compose: %zu %s from %s (%s sampling, temperature %g%s)\n", pieces.size(),
+              what, model.path.c_str(), o.constrained ? "grammar-constrained" : "unconstrained",
+              a.temperature, a.top_k > 0 ? (", top-k " + std::to_string(a.top_k)).c_str() : "");
+  std::printf("  decoded cleanly: %zu/%zu; symbols skipped by the decoder: %zu of %zu generated",
+              stats.clean, stats.melodies, stats.skipped, stats.symbols);
+  if (harmony) {
     std::size_t steps = 0;
     for (const auto& p : pieces) steps += p.harmony.harmony.steps();
-    std::printf(
-        "  decoded cleanly: %zu/%zu; symbols skipped by the decoder: %zu of %zu generated; %zu "
-        "steps (%.1f s) in all",
-        stats.clean, stats.melodies, stats.skipped, stats.symbols, steps,
-        static_cast<double>(steps) * a.step_ms / 1000.0);
-    if (o.constrained)
-      std::printf("; draws whose most likely symbol the grammar masked: %zu", stats.masked);
-    std::printf("\n  wrote %zu two-track MIDI%s files (lower voice program %d, upper %d) and %s\n",
-                written, renderer ? " + WAV" : "", a.program, a.upper_program,
-                (dir / "compositions.txt").c_str());
+    std::printf("; %zu steps (%.1f s) in all", steps,
+                static_cast<double>(steps) * a.step_ms / 1000.0);
   }
-  if (written == 0) throw Error("no harmony decoded to a playable note");
+  if (o.constrained)
+    std::printf("; draws whose most likely symbol the grammar masked: %zu", stats.masked);
+  const fs::path list = fs::path(a.output) / "compositions.txt";
+  const char* wav = a.wav ? " + WAV" : "";
+  if (harmony) {
+    std::printf("\n  wrote %zu two-track MIDI%s files (lower voice program %d, upper %d) and %s\n",
+                written, wav, a.program, a.upper_program, list.c_str());
+    return;
+  }
+  std::printf("\n  wrote %zu MIDI%s files and %s\n", written, wav, list.c_str());
+  std::printf(
+      "  listen: aplay %s/melody-01.wav  (or: fluidsynth -a alsa -i "
+      "/usr/share/sounds/sf2/FluidR3_GM.sf2 %s/melody-01.mid)\n",
+      a.output.c_str(), a.output.c_str());
+}
+
+int run_compose(const ComposeArgs& a) {
+  if (!a.prime.empty() && !a.prime_midi.empty())
+    throw UsageError("give --prime or --prime-midi, not both");
+  const pl::LoadedModel model = pl::load_model(a.checkpoint, [&](const std::string& s) {
+    if (!a.quiet) std::fprintf(stderr, "melodl: warning: passing over checkpoint %s\n", s.c_str());
+  });
+  const melodl::lstm::Network net = model.checkpoint.make_network();
+  const pl::LineKind kind = model.vocab.kind();
+  pl::PlaybackOptions playback;
+  playback.program = a.program;
+  playback.upper_program = a.upper_program;
+  playback.start_pitch = a.start_pitch;
+  playback.bpm = a.tempo;
+  playback.step_seconds = a.step_ms / 1000.0;
+  const pl::ComposeOptions o = kind == pl::LineKind::harmony
+                                   ? harmony_options(a)
+                                   : melody_options(a, model.path, playback.start_pitch);
+  pl::ComposeStats stats;
+  const std::vector<pl::Composition> pieces = compose_pieces(net, model.vocab, o, stats);
+  const char* word = kind == pl::LineKind::melody ? "melody"
+                     : o.accompany.empty()        ? "harmony"
+                                                  : "duet";
+  const std::size_t written = write_pieces(a, pieces, kind, playback, word);
+  if (!a.quiet) print_summary(a, model, o, stats, pieces, written);
+  if (written == 0)
+    throw Error(std::string("no ") + (kind == pl::LineKind::melody ? "melody" : "harmony") +
+                " decoded to a playable note");
   return 0;
 }
 
@@ -281,9 +235,7 @@ melodl::cli::Runner setup(CLI::App& sub) {
   sub.add_option("checkpoint", a->checkpoint,
                  "Checkpoint file or run directory (its latest good checkpoint)")
       ->required();
-  sub.add_option("--count", a->count, "Melodies to compose")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 100000));
+  add_in_range(sub, "--count", a->count, "Melodies to compose", 1, 100000);
   a->length_opt = sub.add_option("--length", a->length,
                                  "Most symbols per melody (harmony models: default 2000 = 1000 "
                                  "steps of both voices)")
@@ -299,14 +251,10 @@ melodl::cli::Runner setup(CLI::App& sub) {
                  "Start with the first notes of the first melody of this MIDI file");
   sub.add_option("--prime-notes", a->prime_notes, "Notes taken from --prime-midi")
       ->capture_default_str();
-  sub.add_option("--program", a->program,
-                 "General MIDI instrument 0..127 (harmony models: of the lower voice)")
-      ->capture_default_str()
-      ->check(CLI::Range(0, 127));
-  sub.add_option("--upper-program", a->upper_program,
-                 "Harmony models: General MIDI instrument of the upper voice")
-      ->capture_default_str()
-      ->check(CLI::Range(0, 127));
+  add_in_range(sub, "--program", a->program,
+               "General MIDI instrument 0..127 (harmony models: of the lower voice)", 0, 127);
+  add_in_range(sub, "--upper-program", a->upper_program,
+               "Harmony models: General MIDI instrument of the upper voice", 0, 127);
   sub.add_option("--accompany", a->accompany,
                  "Harmony models: compose a lower voice under a voice of this MIDI file (the "
                  "given voice is fed to the network step by step, as the original's live duet)");
@@ -319,9 +267,7 @@ melodl::cli::Runner setup(CLI::App& sub) {
   sub.add_option("--tempo", a->tempo, "Beats per minute (8 duration units = a beat)")
       ->capture_default_str();
   a->start_pitch_opt =
-      sub.add_option("--start-pitch", a->start_pitch, "MIDI pitch of the first note")
-          ->capture_default_str()
-          ->check(CLI::Range(0, 127));
+      add_in_range(sub, "--start-pitch", a->start_pitch, "MIDI pitch of the first note", 0, 127);
   sub.add_option("-o,--output", a->output, "Output directory")->capture_default_str();
   sub.add_flag("--wav", a->wav, "Also render WAV files (fluidsynth)");
   sub.add_flag("--unconstrained", a->unconstrained, "Do not mask symbols that break the grammar");

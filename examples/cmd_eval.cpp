@@ -20,9 +20,9 @@
 #include "eval/ngram.h"
 #include "eval/style.h"
 #include "examples/cli_error.h"
-#include "examples/cmd_train.h"
 #include "examples/command.h"
 #include "pipeline/composing.h"
+#include "pipeline/corpus_inputs.h"
 
 namespace eval = melodl::eval;
 
@@ -55,18 +55,20 @@ void check_covered(const pl::Vocabulary& vocab, const std::vector<pl::CorpusMelo
 }
 
 int run_eval(const EvalArgs& a) {
-  const melodl::cli::LoadedModel model = melodl::cli::load_model(a.checkpoint, a.json);
+  const pl::LoadedModel model = pl::load_model(a.checkpoint, [&](const std::string& s) {
+    if (!a.json) std::fprintf(stderr, "melodl: warning: passing over checkpoint %s\n", s.c_str());
+  });
   const melodl::lstm::Network net = model.checkpoint.make_network();
   const pl::LineKind kind = model.vocab.kind();
   const bool harmony = kind == pl::LineKind::harmony;
   for (const auto* in : {&a.data, &a.train})
-    if (!in->empty() && melodl::cli::input_kind(*in) != kind && !harmony)
+    if (!in->empty() && pl::input_kind(*in) != kind && !harmony)
       throw Error(*in + ": holds harmonies, but " + model.path.string() + " models melodies");
-  const pl::Corpus data = melodl::cli::load_corpus({a.data}, a.jobs, true, kind);
+  const pl::Corpus data = pl::load_corpus({a.data}, a.jobs, kind);
   pl::Split split;
   if (!a.train.empty()) {
     split.valid = data.melodies();
-    split.train = melodl::cli::load_corpus({a.train}, a.jobs, true, kind).melodies();
+    split.train = pl::load_corpus({a.train}, a.jobs, kind).melodies();
   } else {
     split = data.split_by_source(a.valid_fraction, a.seed);
     if (split.valid.empty())

@@ -15,6 +15,7 @@
 #include "encode/melody.h"
 #include "examples/cli_error.h"
 #include "examples/command.h"
+#include "examples/flags.h"
 #include "examples/progress.h"
 #include "pipeline/extract_job.h"
 
@@ -22,6 +23,8 @@ namespace encode = melodl::encode;
 namespace pipeline = melodl::pipeline;
 
 namespace {
+
+using melodl::cli::add_in_range;
 
 namespace fs = std::filesystem;
 using melodl::encode::Rejection;
@@ -160,33 +163,22 @@ melodl::cli::Runner setup(CLI::App& sub) {
                  "melodies)")
       ->check(CLI::IsMember({"top", "bottom", "both"}))
       ->capture_default_str();
-  sub.add_option("--min-notes", a->opt.min_notes, "Keep melodies with at least this many notes")
-      ->check(CLI::Range(1, 1000000))
-      ->capture_default_str();
-  sub.add_option("--max-interval", a->opt.max_abs_interval,
-                 "Reject melodies with a larger |interval| (semitones) between consecutive notes")
-      ->check(CLI::Range(0, 127))
-      ->capture_default_str();
-  sub.add_option("--max-longest-rest", a->opt.max_longest_rest_fraction,
-                 "Reject melodies whose longest rest exceeds this fraction of their duration")
-      ->check(CLI::Range(0.0, 1.0))
-      ->capture_default_str();
-  sub.add_option("--min-pitches", a->opt.min_distinct_pitches,
-                 "Reject melodies with fewer distinct pitches")
-      ->check(CLI::Range(1, 128))
-      ->capture_default_str();
-  sub.add_option("--max-repeat-fraction", a->opt.max_repeat_fraction,
-                 "Reject melodies whose repeated notes / notes is not below this")
-      ->check(CLI::Range(0.0, 1.0))
-      ->capture_default_str();
-  sub.add_option("--max-repeat-run", a->opt.max_repeat_run,
-                 "Reject melodies with a longer run of consecutive repeated notes")
-      ->check(CLI::Range(0, 1000000))
-      ->capture_default_str();
-  sub.add_option("--max-total-rest", a->opt.max_total_rest_fraction,
-                 "Reject melodies whose total rest / duration is not below this")
-      ->check(CLI::Range(0.0, 1.0))
-      ->capture_default_str();
+  add_in_range(sub, "--min-notes", a->opt.min_notes, "Keep melodies with at least this many notes",
+               1, 1000000);
+  add_in_range(sub, "--max-interval", a->opt.max_abs_interval,
+               "Reject melodies with a larger |interval| (semitones) between consecutive notes", 0,
+               127);
+  add_in_range(sub, "--max-longest-rest", a->opt.max_longest_rest_fraction,
+               "Reject melodies whose longest rest exceeds this fraction of their duration", 0.0,
+               1.0);
+  add_in_range(sub, "--min-pitches", a->opt.min_distinct_pitches,
+               "Reject melodies with fewer distinct pitches", 1, 128);
+  add_in_range(sub, "--max-repeat-fraction", a->opt.max_repeat_fraction,
+               "Reject melodies whose repeated notes / notes is not below this", 0.0, 1.0);
+  add_in_range(sub, "--max-repeat-run", a->opt.max_repeat_run,
+               "Reject melodies with a longer run of consecutive repeated notes", 0, 1000000);
+  add_in_range(sub, "--max-total-rest", a->opt.max_total_rest_fraction,
+               "Reject melodies whose total rest / duration is not below this", 0.0, 1.0);
   sub.add_flag("--keep-short-rests", a->keep_short_rests,
                "Keep rests shorter than half a duration unit as rests (MELODL4J v1 behaviour); "
                "by default they are merged into the previous note");
@@ -195,36 +187,27 @@ melodl::cli::Runner setup(CLI::App& sub) {
   sub.add_flag("--harmonies", a->harmonies,
                "Extract two-part harmonies (pairs of voices, docs/formats.md section 6) instead "
                "of melodies; --format native or original-harmony");
-  sub.add_option("--harmony-min-notes", a->hopt.min_notes,
-                 "Harmonies: both voices need at least this many notes")
-      ->check(CLI::Range(0, 1000000))
-      ->capture_default_str();
-  sub.add_option("--min-activity", a->hopt.min_activity,
-                 "Harmonies: each voice's sounding time / the later end, at least")
-      ->check(CLI::Range(0.0, 1.0))
-      ->capture_default_str();
-  sub.add_option("--max-gap", a->hopt.max_gap,
-                 "Harmonies: each voice's longest gap / its own end, at most")
-      ->check(CLI::Range(0.0, 1.0))
-      ->capture_default_str();
-  sub.add_option("--step", a->hopt.step_seconds, "Harmonies: sampling step in seconds")
-      ->check(CLI::Range(0.001, 10.0))
-      ->capture_default_str();
-  sub.add_option("--steps-per-beat", a->hopt.steps_per_beat,
-                 "Harmonies: sample n steps per beat instead of every --step seconds (0 = off)")
-      ->check(CLI::Range(0, 96))
-      ->capture_default_str();
+  add_in_range(sub, "--harmony-min-notes", a->hopt.min_notes,
+               "Harmonies: both voices need at least this many notes", 0, 1000000);
+  add_in_range(sub, "--min-activity", a->hopt.min_activity,
+               "Harmonies: each voice's sounding time / the later end, at least", 0.0, 1.0);
+  add_in_range(sub, "--max-gap", a->hopt.max_gap,
+               "Harmonies: each voice's longest gap / its own end, at most", 0.0, 1.0);
+  add_in_range(sub, "--step", a->hopt.step_seconds, "Harmonies: sampling step in seconds", 0.001,
+               10.0);
+  add_in_range(sub, "--steps-per-beat", a->hopt.steps_per_beat,
+               "Harmonies: sample n steps per beat instead of every --step seconds (0 = off)", 0,
+               96);
   sub.add_flag("--average-tempo", a->hopt.average_tempo,
                "Harmonies: step from the file's average tempo, as MELODL4J (default: tempo map)");
   sub.add_flag("!--no-legato-fix", a->hopt.legato_fix,
                "Harmonies: do not close gaps and small overlaps between consecutive notes");
   sub.add_flag("!--keep-silences", a->hopt.remove_silences,
                "Harmonies: do not shorten silences of 8+ steps (MELODL4J removeSilences)");
-  sub.add_option("--valid-fraction", a->valid_fraction,
-                 "Fraction of SOURCE FILES (not melodies) written to the validation file; 0 = "
-                 "no split")
-      ->check(CLI::Range(0.0, 0.99))
-      ->capture_default_str();
+  add_in_range(sub, "--valid-fraction", a->valid_fraction,
+               "Fraction of SOURCE FILES (not melodies) written to the validation file; 0 = "
+               "no split",
+               0.0, 0.99);
   sub.add_option("--seed", a->seed, "Seed of the train/validation split")->capture_default_str();
   sub.add_option(
       "--valid-output", a->valid_output,

@@ -25,11 +25,14 @@
 #include "eval/match_files.h"
 #include "examples/cli_error.h"
 #include "examples/command.h"
+#include "examples/flags.h"
 
 namespace encode = melodl::encode;
 namespace eval = melodl::eval;
 
 namespace {
+
+using melodl::cli::add_in_range;
 
 namespace fs = std::filesystem;
 namespace mp = melodl::eval;
@@ -241,9 +244,7 @@ melodl::cli::Runner setup(CLI::App& sub) {
                  "native), native or melodl4j-v1")
       ->check(CLI::IsMember({"auto", "native", "melodl4j-v1"}))
       ->capture_default_str();
-  sub.add_option("--top", a->top, "Corpus candidates reported per generated melody")
-      ->check(CLI::Range(1, 1000))
-      ->capture_default_str();
+  add_in_range(sub, "--top", a->top, "Corpus candidates reported per generated melody", 1, 1000);
   sub.add_option("--json", a->json, "Also write the full report as JSON to this file");
   sub.add_option("--render", a->render_dir,
                  "Write each generated melody and its best corpus match as MIDI files here");

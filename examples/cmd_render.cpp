@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <memory>
-#include <optional>
 #include <string>
 
 #include "base/files.h"
@@ -17,16 +16,19 @@
 #include "encode/melody_file.h"
 #include "encode/melody_song.h"
 #include "examples/cli_error.h"
-#include "examples/cmd_train.h"
 #include "examples/command.h"
+#include "examples/flags.h"
 #include "examples/progress.h"
 #include "midi/writer.h"
 #include "pipeline/audio.h"
+#include "pipeline/playback.h"
 
 namespace encode = melodl::encode;
 namespace pipeline = melodl::pipeline;
 
 namespace {
+
+using melodl::cli::add_in_range;
 
 namespace fs = std::filesystem;
 
@@ -52,11 +54,41 @@ struct RenderArgs {
   CLI::Option* format_opt = nullptr;
 };
 
-std::string numbered_name(std::size_t index, std::size_t total, const char* ext) {
+// "<word>-0001<ext>": the line's position, at least 4 digits.
+std::string numbered_name(const char* word, std::size_t index, std::size_t total, const char* ext) {
   const std::size_t width = std::max<std::size_t>(4, std::to_string(total).size());
   std::string digits = std::to_string(index);
   if (digits.size() < width) digits.insert(0, width - digits.size(), '0');
-  return "melody-" + digits + ext;
+  return word + ("-" + digits) + ext;
+}
+
+// The output directory (created), and the WAV renderer with --wav.
+struct Output {
+  fs::path dir;
+  fs::path soundfont;
+  std::unique_ptr<pipeline::WavRenderer> renderer;
+};
+
+Output prepare_output(const RenderArgs& a) {
+  Output out{a.output_dir, {}, nullptr};
+  melodl::ensure_directory(out.dir);
+  if (a.wav) {
+    out.soundfont = pipeline::find_soundfont(a.soundfont);
+    out.renderer = std::make_unique<pipeline::WavRenderer>(out.soundfont);
+  }
+  return out;
+}
+
+// Renders the first --limit lines, render(i, line) each, under a progress bar (render returns
+// the name it shows); returns how many.
+template <class Render>
+std::size_t render_lines(const RenderArgs& a, const encode::MelodyFile& file, Render render) {
+  const std::size_t count =
+      a.limit == 0 ? file.melodies.size() : std::min(a.limit, file.melodies.size());
+  melodl::cli::Progress progress("render", count, a.quiet);
+  for (std::size_t i = 0; i < count; ++i) progress.update(i + 1, render(i, file.melodies[i]));
+  progress.finish();
+  return count;
 }
 
 // A harmonies file: one two-track MIDI (and WAV) file per harmony.
@@ -68,39 +100,50 @@ int render_harmonies(const RenderArgs& a, const encode::MelodyFile& file) {
     throw melodl::cli::Error(a.input + ": unknown harmony format '" + file.format + "'");
   }
   if (!(a.step_ms > 0)) throw melodl::cli::UsageError("--step-ms must be positive");
-  const fs::path dir(a.output_dir);
-  melodl::ensure_directory(dir);
-  std::unique_ptr<pipeline::WavRenderer> renderer;
-  if (a.wav)
-    renderer = std::make_unique<pipeline::WavRenderer>(pipeline::find_soundfont(a.soundfont));
-  melodl::cli::HarmonyPlaybackOptions o;
-  o.lower_program = a.program;
+  const Output out = prepare_output(a);
+  pipeline::PlaybackOptions o;
+  o.program = a.program;
   o.upper_program = a.upper_program;
   o.step_seconds = a.step_ms / 1000.0;
-  const std::size_t count =
-      a.limit == 0 ? file.melodies.size() : std::min(a.limit, file.melodies.size());
-  melodl::cli::Progress progress("render", count, a.quiet);
   std::size_t written = 0, skipped = 0;
-  for (std::size_t i = 0; i < count; ++i) {
-    const auto dec = codec->decode(file.melodies[i].text);
+  render_lines(a, file, [&](std::size_t i, const encode::MelodyRecord& rec) {
+    const auto dec = codec->decode(rec.text);
     skipped += dec.skipped + dec.substituted;
-    std::string stem = numbered_name(i + 1, file.melodies.size(), "");
-    stem.replace(0, 6, "harmony");
-    if (melodl::cli::write_harmony_playback(dir, stem, dec.harmony, o, renderer.get())) ++written;
-    progress.update(i + 1, stem);
-  }
-  progress.finish();
+    const std::string stem = numbered_name("harmony", i + 1, file.melodies.size(), "");
+    if (pipeline::write_playback(out.dir, stem, dec.harmony, o, out.renderer.get())) ++written;
+    return stem;
+  });
   if (!a.quiet) {
     std::printf(
         "melodl render: %zu two-part harmonies rendered to %s (two tracks: lower program %d, "
         "upper %d; %.1f ms per step): %zu MIDI%s\n",
-        written, dir.c_str(), o.lower_program, o.upper_program, a.step_ms, written,
-        renderer ? " + WAV files" : " files");
+        written, out.dir.c_str(), o.program, o.upper_program, a.step_ms, written,
+        out.renderer ? " + WAV files" : " files");
     if (skipped > 0) std::printf("  skipped or substituted %zu invalid symbols\n", skipped);
     std::fflush(stdout);
   }
   if (written == 0) throw melodl::cli::Error("no playable harmony in " + a.input);
   return 0;
+}
+
+// The song of one melody: instrument, start pitch and timing from the flags or its comment.
+melodl::midi::Song melody_song(const RenderArgs& a, const encode::MelodyRecord& rec,
+                               const encode::SymbolMelody& melody, std::size_t index) {
+  encode::MelodySongOptions o;
+  o.bpm = a.tempo;
+  o.program = a.program;
+  if (!a.program_opt->count() && rec.meta.program >= 0) o.program = rec.meta.program;
+  o.start_pitch = a.start_pitch;
+  if (!a.start_pitch_opt->count() && rec.meta.start_pitch >= 0)
+    o.start_pitch = rec.meta.start_pitch;
+  o.ticks_per_unit = a.unit_ticks;
+  if (a.source_timing && rec.meta.unit_s > 0.0) {
+    // Seconds per unit at the source -> ticks at our tempo and PPQ.
+    o.ticks_per_unit = std::clamp(rec.meta.unit_s * a.tempo * o.ppq / 60.0, 1.0, 4800.0);
+  }
+  o.name = "melody " + std::to_string(index);
+  if (!rec.meta.source.empty()) o.name += " from " + rec.meta.source;
+  return encode::melody_to_song(melody, o);
 }
 
 int run_render(const RenderArgs& a) {
@@ -123,65 +166,36 @@ int run_render(const RenderArgs& a) {
                              "' (expected native or melodl4j-v1; use --format)");
   }
 
-  const fs::path dir(a.output_dir);
-  melodl::ensure_directory(dir);
-  std::optional<fs::path> soundfont;
-  std::unique_ptr<pipeline::WavRenderer> renderer;
-  if (a.wav) {
-    soundfont = pipeline::find_soundfont(a.soundfont);
-    renderer = std::make_unique<pipeline::WavRenderer>(*soundfont);
-  }
-
-  const std::size_t count =
-      a.limit == 0 ? file.melodies.size() : std::min(a.limit, file.melodies.size());
-  melodl::cli::Progress progress("render", count, a.quiet);
+  const Output out = prepare_output(a);
   std::size_t written = 0, empty = 0, skipped_symbols = 0, melodies_with_skips = 0, notes = 0;
-  for (std::size_t i = 0; i < count; ++i) {
-    const encode::MelodyRecord& rec = file.melodies[i];
+  const std::size_t total = file.melodies.size();
+  const std::size_t count = render_lines(a, file, [&](std::size_t i, const auto& rec) {
     const melodl::encode::DecodeResult dec = codec->decode(rec.text);
     skipped_symbols += dec.skipped;
     if (dec.skipped > 0) ++melodies_with_skips;
     if (dec.melody.steps.empty()) {
       ++empty;
-      progress.update(i + 1);
-      continue;
+      return std::string();
     }
-    encode::MelodySongOptions o;
-    o.bpm = a.tempo;
-    o.program = a.program;
-    if (!a.program_opt->count() && rec.meta.program >= 0) o.program = rec.meta.program;
-    o.start_pitch = a.start_pitch;
-    if (!a.start_pitch_opt->count() && rec.meta.start_pitch >= 0)
-      o.start_pitch = rec.meta.start_pitch;
-    o.ticks_per_unit = a.unit_ticks;
-    if (a.source_timing && rec.meta.unit_s > 0.0) {
-      // Seconds per unit at the source -> ticks at our tempo and PPQ.
-      o.ticks_per_unit = std::clamp(rec.meta.unit_s * a.tempo * o.ppq / 60.0, 1.0, 4800.0);
-    }
-    o.name = rec.meta.source.empty()
-                 ? "melody " + std::to_string(i + 1)
-                 : "melody " + std::to_string(i + 1) + " from " + rec.meta.source;
-    const melodl::midi::Song song = encode::melody_to_song(dec.melody, o);
+    const melodl::midi::Song song = melody_song(a, rec, dec.melody, i + 1);
     notes += song.note_count();
-    melodl::midi::write_file(dir / numbered_name(i + 1, file.melodies.size(), ".mid"), song);
-    if (renderer)
-      renderer->render(song, dir / numbered_name(i + 1, file.melodies.size(), ".wav"),
-                       a.wav_seconds);
+    melodl::midi::write_file(out.dir / numbered_name("melody", i + 1, total, ".mid"), song);
+    if (out.renderer)
+      out.renderer->render(song, out.dir / numbered_name("melody", i + 1, total, ".wav"),
+                           a.wav_seconds);
     ++written;
-    progress.update(i + 1, numbered_name(i + 1, file.melodies.size(), ".mid"));
-  }
-  progress.finish();
+    return numbered_name("melody", i + 1, total, ".mid");
+  });
 
   if (!a.quiet) {
     std::printf("melodl render: %zu melodies rendered (%zu notes) to %s: %zu MIDI%s\n", written,
-                notes, dir.c_str(), written, renderer ? " + WAV files" : " files");
-    if (renderer) std::printf("  soundfont: %s\n", soundfont->c_str());
+                notes, out.dir.c_str(), written, out.renderer ? " + WAV files" : " files");
+    if (out.renderer) std::printf("  soundfont: %s\n", out.soundfont.c_str());
     if (skipped_symbols > 0)
       std::printf("  skipped %zu invalid symbols in %zu melodies\n", skipped_symbols,
                   melodies_with_skips);
     if (empty > 0) std::printf("  %zu melodies had no valid notes and were not written\n", empty);
-    if (count < file.melodies.size())
-      std::printf("  (first %zu of %zu melodies; --limit)\n", count, file.melodies.size());
+    if (count < total) std::printf("  (first %zu of %zu melodies; --limit)\n", count, total);
     std::fflush(stdout);
   }
   if (written == 0) throw melodl::cli::Error("no playable melody in " + a.input);
@@ -203,18 +217,15 @@ melodl::cli::Runner setup(CLI::App& sub) {
                                  "else native), native or melodl4j-v1")
                       ->check(CLI::IsMember({"auto", "native", "melodl4j-v1"}))
                       ->capture_default_str();
-  sub.add_option("--tempo", a->tempo, "Tempo in quarter notes per minute")
-      ->check(CLI::Range(10.0, 600.0))
-      ->capture_default_str();
+  add_in_range(sub, "--tempo", a->tempo, "Tempo in quarter notes per minute", 10.0, 600.0);
   a->program_opt = sub.add_option("--program", a->program,
                                   "General MIDI program 0..127 for every melody (default: the "
                                   "melody's comment, else 0 = piano)")
                        ->check(CLI::Range(0, 127));
-  sub.add_option("--upper-program", a->upper_program,
-                 "Harmonies files: General MIDI program of the upper voice (--program: the "
-                 "lower; default piano and nylon guitar, as the original)")
-      ->check(CLI::Range(0, 127))
-      ->capture_default_str();
+  add_in_range(sub, "--upper-program", a->upper_program,
+               "Harmonies files: General MIDI program of the upper voice (--program: the "
+               "lower; default piano and nylon guitar, as the original)",
+               0, 127);
   sub.add_option("--step-ms", a->step_ms,
                  "Harmonies files: milliseconds per step (the extraction grid is 62.5)")
       ->capture_default_str();
@@ -222,22 +233,20 @@ melodl::cli::Runner setup(CLI::App& sub) {
                                       "MIDI pitch of the first note (default: the melody's "
                                       "comment, else 60 = middle C)")
                            ->check(CLI::Range(0, 127));
-  sub.add_option("--unit-ticks", a->unit_ticks,
-                 "Ticks (480 per quarter note) per duration unit; 60 = a 32nd note, so the "
-                 "average note (8 units) is a quarter")
-      ->check(CLI::Range(1.0, 4800.0))
-      ->capture_default_str();
+  add_in_range(sub, "--unit-ticks", a->unit_ticks,
+               "Ticks (480 per quarter note) per duration unit; 60 = a 32nd note, so the "
+               "average note (8 units) is a quarter",
+               1.0, 4800.0);
   sub.add_flag("--source-timing", a->source_timing,
                "Play each melody at its source's speed (unit_s of its comment) instead of "
                "--unit-ticks");
   sub.add_option("--limit", a->limit, "Render only the first N melodies (0 = all)")
       ->capture_default_str();
   sub.add_flag("--wav", a->wav, "Also render each melody to a WAV file with fluidsynth");
-  sub.add_option("--wav-seconds", a->wav_seconds,
-                 "Length limit of each WAV in seconds, faded out at the end (0 = the whole "
-                 "melody; MIDI files always hold the whole melody)")
-      ->check(CLI::Range(0.0, 3600.0))
-      ->capture_default_str();
+  add_in_range(sub, "--wav-seconds", a->wav_seconds,
+               "Length limit of each WAV in seconds, faded out at the end (0 = the whole "
+               "melody; MIDI files always hold the whole melody)",
+               0.0, 3600.0);
   sub.add_option("--soundfont", a->soundfont,
                  "SoundFont (.sf2/.sf3) for --wav (default: the General MIDI soundfont of "
                  "Debian's fluid-soundfont-gm)");

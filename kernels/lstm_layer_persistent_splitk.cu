@@ -20,23 +20,20 @@
 //   activations) and writes c_t, h_t and the gates. grid.sync() ends the step.
 // Determinism: the split, the summation order and the reduction tree depend only on
 //   (B, H, #SMs, options); no atomics, so repeat runs are bitwise equal.
-// Host side planned once: device attributes per device, the geometry and co-residency per
-//   (device, kernel, B, H, options), and the dynamic shared-memory attribute raised once per
-//   (device, kernel) to the device's opt-in limit (never lowered), all in a mutex-guarded
-//   cache; a launch looks its plan up.
+// Host side planned once (kernels/persistent_plan.cuh, as variant (b)): device limits per
+//   device, the geometry and co-residency per (device, kernel, B, H, options), and the dynamic
+//   shared-memory attribute raised once per (device, kernel) to the device's opt-in limit
+//   (never lowered); a launch looks its plan up.
 // Shared memory per CTA: 4*(4U + Bt)*Hp bytes. Tests: tests/kernels/lstm_layer_cuda_test.cpp
 // (PersistentSplitK*), the CPU transcription in
 // tests/kernels/lstm_layer_splitk_transcription_test.cpp. Bench: bench/lstm_layer_cuda_bench.cu
 // (variant bit 2).
 #include <cooperative_groups.h>
 
+#include <cstddef>
 #include <cstdint>
-#include <map>
-#include <mutex>
-#include <set>
 #include <string>
 #include <tuple>
-#include <utility>
 
 #include "kernels/cuda_check.cuh"
 #include "kernels/gather.h"
@@ -44,6 +41,7 @@
 #include "kernels/launch.cuh"
 #include "kernels/lstm_layer.h"
 #include "kernels/lstm_layer_persistent_splitk.h"
+#include "kernels/persistent_plan.cuh"
 
 namespace melodl::cuda {
 namespace {
@@ -248,80 +246,37 @@ __global__ void __launch_bounds__(kThreads, 1) splitk_fwd_kernel(SplitKParams pr
 
 // ---- Host: plan once, launch many times ------------------------------------------------
 
-struct DeviceInfo {
-  int sms = 0, smem_optin = 0, coop = 0;
-};
-
 struct Plan {
   splitk::Geometry geo;
   std::string why_not;  // empty when the shape runs on this device
 };
 
-using KernelFn = void (*)(SplitKParams);
-// (device, kernel, B, H, units_per_cta, batch_tile)
-using PlanKey = std::tuple<int, const void*, int, int, int, int>;
-
-// The process-wide plan cache (a function-local static: constructed on first use).
-struct PlanCache {
-  std::mutex mutex;  // guards the three maps
-  std::map<int, DeviceInfo> devices;
-  std::set<std::pair<int, const void*>> smem_attribute_set;  // (device, kernel)
-  std::map<PlanKey, Plan> plans;
-};
-PlanCache& plan_cache() {
-  static PlanCache cache;
-  return cache;
-}
-
-// Called with plan_cache().mutex held.
-const DeviceInfo& device_info_locked(int dev) {
-  auto& devices = plan_cache().devices;
-  auto it = devices.find(dev);
-  if (it != devices.end()) return it->second;
-  DeviceInfo d;
-  MELODL_CUDA_CHECK(cudaDeviceGetAttribute(&d.sms, cudaDevAttrMultiProcessorCount, dev));
-  MELODL_CUDA_CHECK(
-      cudaDeviceGetAttribute(&d.smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
-  MELODL_CUDA_CHECK(cudaDeviceGetAttribute(&d.coop, cudaDevAttrCooperativeLaunch, dev));
-  return devices.emplace(dev, d).first->second;
-}
-
+// The launch plan of one instantiation for (B, H, options) on the current device: computed
+// once per (device, shape, options) (kernels/persistent_plan.cuh: device limits and occupancy
+// cached, the shared-memory attribute raised once to the device's maximum, never lowered).
 template <bool kTraining, bool kPeephole>
 Plan plan_for(int B, int H, const PersistentSplitKOptions& opt) {
-  const KernelFn kernel = splitk_fwd_kernel<kTraining, kPeephole>;
-  const void* kfn = reinterpret_cast<const void*>(kernel);
+  static detail::PlanCache<std::tuple<int, int, int, int, int>, Plan> cache;
   int dev = 0;
   MELODL_CUDA_CHECK(cudaGetDevice(&dev));
-  const PlanKey key{dev, kfn, B, H, opt.units_per_cta, opt.batch_tile};
-  PlanCache& cache = plan_cache();
-  std::lock_guard<std::mutex> lock(cache.mutex);
-  if (auto it = cache.plans.find(key); it != cache.plans.end()) return it->second;
-  const DeviceInfo& d = device_info_locked(dev);
-  Plan pl;
-  if (!d.coop) {
-    pl.why_not = "device does not support cooperative launch";
-  } else {
+  return cache.get({dev, B, H, opt.units_per_cta, opt.batch_tile}, [&] {
+    Plan pl;
+    const detail::DeviceLimits d = detail::device_limits();
+    if (!d.cooperative) {
+      pl.why_not = "device does not support cooperative launch";
+      return pl;
+    }
     pl.geo = splitk::make_geometry(B, H, d.sms, static_cast<std::size_t>(d.smem_optin),
                                    opt.units_per_cta, opt.batch_tile);
     pl.why_not = pl.geo.why_not;
-  }
-  if (pl.why_not.empty()) {
-    // Once per (device, kernel): allow up to the opt-in limit, so no later plan (or a graph
-    // captured with a larger shape) ever needs a different value.
-    if (!cache.smem_attribute_set.count({dev, kfn})) {
-      MELODL_CUDA_CHECK(
-          cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, d.smem_optin));
-      cache.smem_attribute_set.emplace(dev, kfn);  // only once the call succeeded
-    }
-    int per_sm = 0;
-    MELODL_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads,
-                                                                    pl.geo.smem_bytes));
+    if (!pl.why_not.empty()) return pl;
+    const void* kernel = reinterpret_cast<const void*>(splitk_fwd_kernel<kTraining, kPeephole>);
+    const int per_sm = detail::blocks_per_sm(kernel, d, kThreads, pl.geo.smem_bytes);
     if (static_cast<long long>(per_sm) * d.sms < pl.geo.P)
       pl.why_not = std::to_string(pl.geo.P) + " CTAs cannot be co-resident (" +
                    std::to_string(per_sm) + " per SM, " + std::to_string(d.sms) + " SMs)";
-  }
-  cache.plans.emplace(key, pl);
-  return pl;
+    return pl;
+  });
 }
 
 void validate_options(int H, const PersistentSplitKOptions& opt, const char* where) {

@@ -1,6 +1,6 @@
-// midi/writer.h: write a Song as a format-1 Standard MIDI File (through libsmf,
-// which stays private to midi/). The file is written to a temporary file in the
-// same directory and renamed into place, so a reader never sees half a file.
+// midi/writer.h: write a Song as a format-1 Standard MIDI File (the bytes libsmf 1.3
+// wrote, laid out by melodl in linear time). The file is written to a temporary file in
+// the same directory and renamed into place, so a reader never sees half a file.
 //
 // Example:
 //   melodl::midi::Song song = melodl::midi::make_song(480, 120.0);
@@ -16,7 +16,7 @@
 
 namespace melodl::midi {
 
-// Every failure of write_file: a song libsmf cannot store (bad pitch, tick, division) or a
+// Every failure of write_file: a song an SMF cannot store (bad pitch, tick, division) or a
 // path that cannot be written. A melodl::Error (base/error.h); the message names the path.
 class WriteError : public ::melodl::Error {
  public:

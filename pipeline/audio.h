@@ -5,10 +5,10 @@
 // result is the same on every run. fluidsynth's own log output is silenced.
 // A build configured without fluidsynth (MELODL_AUDIO=OFF, or AUTO when pkg-config finds
 // none) keeps the WAV reader and writer; find_soundfont() and WavRenderer then throw
-// cli::Error starting with kNoAudioMessage.
+// melodl::Error starting with kNoAudioMessage.
 //
 // Example:
-//   auto sf = pipeline::find_soundfont();              // throws cli::Error if none
+//   auto sf = pipeline::find_soundfont();              // throws melodl::Error if none
 //   pipeline::render_wav(song, "out/melody.wav", sf);  // one-shot
 //   pipeline::WavRenderer r(sf);                       // many songs, one soundfont load
 //   r.render(song, "a.wav");
@@ -29,7 +29,7 @@ inline constexpr char kNoAudioMessage[] = "built without fluidsynth (audio rende
 
 // The soundfont to use: `requested` when not empty (must exist), else the first of
 // /usr/share/sounds/sf2/FluidR3_GM.sf2, /usr/share/sounds/sf2/default-GM.sf2,
-// /usr/share/sounds/sf3/default-GM.sf3, ... Throws cli::Error naming the Debian
+// /usr/share/sounds/sf3/default-GM.sf3, ... Throws melodl::Error naming the Debian
 // package fluid-soundfont-gm when none is installed. Without audio, throws kNoAudioMessage.
 std::filesystem::path find_soundfont(const std::filesystem::path& requested = {});
 
@@ -42,7 +42,7 @@ struct Audio {
 
 class WavRenderer {
  public:
-  // Loads the soundfont once; throws cli::Error if fluidsynth cannot load it.
+  // Loads the soundfont once; throws melodl::Error if fluidsynth cannot load it.
   explicit WavRenderer(const std::filesystem::path& soundfont, int sample_rate = 44100);
   ~WavRenderer();
   WavRenderer(const WavRenderer&) = delete;
@@ -51,7 +51,7 @@ class WavRenderer {
   // The song's audio plus 1.5 s after the last note-off for the release. With
   // max_seconds > 0, only its first max_seconds, the last half second faded out.
   Audio render(const midi::Song& song, double max_seconds = 0.0);
-  // render() then write a WAV file atomically; throws cli::Error naming the path.
+  // render() then write a WAV file atomically; throws melodl::Error naming the path.
   void render(const midi::Song& song, const std::filesystem::path& wav_path,
               double max_seconds = 0.0);
 
@@ -66,7 +66,7 @@ void render_wav(const midi::Song& song, const std::filesystem::path& wav_path,
 
 // RIFF/WAVE PCM 16-bit bytes of `audio`.
 std::vector<std::uint8_t> wav_bytes(const Audio& audio);
-// Reads back a 16-bit PCM WAV (the files we write); throws cli::Error.
+// Reads back a 16-bit PCM WAV (the files we write); throws melodl::Error.
 Audio read_wav(const std::filesystem::path& path);
 
 }  // namespace melodl::pipeline

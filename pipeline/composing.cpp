@@ -11,6 +11,7 @@
 #include "base/error.h"
 #include "encode/grammar.h"
 #include "lstm/sampler.h"
+#include "pipeline/training.h"
 
 namespace melodl::pipeline {
 
@@ -195,6 +196,35 @@ std::string prime_from_harmony(const encode::SymbolHarmony& harmony, std::size_t
   std::string line = encode::native_harmony_codec().encode(part);
   if (!line.empty() && line.back() == '>') line.pop_back();
   return line;
+}
+
+LoadedModel load_model(const std::filesystem::path& where,
+                       const std::function<void(const std::string&)>& passed_over) {
+  LoadedModel m;
+  std::vector<std::string> skipped;
+  try {
+    m.path = resolve_checkpoint(where, &skipped);
+  } catch (const std::exception& e) {
+    throw Error(e.what());
+  }
+  if (passed_over)
+    for (const auto& s : skipped) passed_over(s);
+  try {
+    m.checkpoint = lstm::load_checkpoint(m.path);
+  } catch (const std::exception& e) {
+    throw FormatError(m.path.string() + ": cannot load checkpoint: " + e.what());
+  }
+  try {
+    m.vocab = Vocabulary::parse(m.checkpoint.vocabulary);
+  } catch (const std::exception& e) {
+    throw FormatError(m.path.string() + ": not a melodl melody model (vocabulary: " + e.what() +
+                      ")");
+  }
+  if (m.checkpoint.network_config.vocab != m.vocab.size())
+    throw FormatError(
+        m.path.string() + ": network has " + std::to_string(m.checkpoint.network_config.vocab) +
+        " outputs but its vocabulary has " + std::to_string(m.vocab.size()) + " symbols");
+  return m;
 }
 
 std::vector<Composition> compose(const lstm::Network& net, const Vocabulary& vocab,

@@ -15,15 +15,32 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "encode/codec.h"
 #include "encode/harmony.h"
-#include "pipeline/corpus.h"
+#include "lstm/checkpoint.h"
 #include "lstm/network.h"
+#include "pipeline/corpus.h"
 
 namespace melodl::pipeline {
+
+// A trained model: its checkpoint and vocabulary (the line kind it composes).
+struct LoadedModel {
+  std::filesystem::path path;  // the checkpoint file
+  lstm::LoadedCheckpoint checkpoint;
+  Vocabulary vocab;
+};
+
+// A checkpoint file, or a run directory (its latest good checkpoint, falling back to older
+// ones, each passed over reported to `passed_over` first). Throws Error naming the file:
+// missing, damaged, or not a melodl model. Composing and scoring run on the CPU whatever
+// device trained the model: checkpoint.make_network().
+LoadedModel load_model(const std::filesystem::path& where,
+                       const std::function<void(const std::string&)>& passed_over = {});
 
 struct ComposeOptions {
   int count = 8;

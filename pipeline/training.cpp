@@ -5,13 +5,11 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <stdexcept>
-#include <thread>
 
 #include "base/error.h"
 #include "base/files.h"
@@ -32,12 +30,6 @@ bool all_finite(std::span<const float> v) {
   float acc = 0.0f;
   for (float x : v) acc += x * 0.0f;
   return acc == 0.0f;
-}
-
-std::int64_t env_int(const char* name, std::int64_t fallback) {
-  const char* v = std::getenv(name);
-  if (!v || !*v) return fallback;
-  return std::strtoll(v, nullptr, 10);
 }
 
 std::string ckpt_name(std::int64_t serial) {
@@ -147,8 +139,6 @@ struct TrainingRun::Impl {
   RunState st;
   fs::path latest;
   int consecutive_bad = 0;
-  // Fault injection for the kill tests (see training.h).
-  std::int64_t pause_ms = 0;
   // Current epoch's window order.
   int perm_epoch = -1;
   std::vector<std::size_t> perm;
@@ -159,7 +149,6 @@ struct TrainingRun::Impl {
     std::vector<CorpusMelody> all = data.train;
     all.insert(all.end(), data.valid.begin(), data.valid.end());
     hash = Corpus::hash(all);
-    pause_ms = env_int("MELODL_FAULT_CHECKPOINT_PAUSE_MS", 0);
   }
 
   std::size_t batches() const {
@@ -194,7 +183,7 @@ struct TrainingRun::Impl {
     const fs::path path = dir / name;
     lstm::save_checkpoint(path, *trainer, vocab.stored(),
                           {{"run_state", st.to_json()}, {"data_hash", std::to_string(hash)}});
-    if (pause_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms));
+    if (cb.checkpoint_written) cb.checkpoint_written(path);
     write_file_atomic(dir / "latest", name + "\n");
     latest = path;
     auto all = list_checkpoints(dir);

@@ -7,13 +7,11 @@
 //     last good checkpoint with the learning rate halved;
 //   - a checkpoint with non-finite weights is never written; a checkpoint that does not
 //     load falls back to the previous one.
-// File I/O of samples (MIDI/WAV) and the manifest are the caller's (cmd_train.cpp):
+// File I/O of samples (MIDI/WAV) and the manifest are the caller's (train_session.h):
 // this class calls back. See docs/training.md. Tests: tests/pipeline/.
 //
 // Fault injection for tests: the hooks of TrainCallbacks (before_update, after_update,
-// checkpoint_written); only the `latest` pause of the kill tests still comes from the
-// environment (MELODL_FAULT_CHECKPOINT_PAUSE_MS=M: sleep M ms after writing a checkpoint file
-// and before updating `latest`), because those tests kill the `melodl` program.
+// checkpoint_written).
 #pragma once
 
 #include <atomic>
@@ -26,14 +24,14 @@
 #include <string>
 #include <vector>
 
+#include "lstm/trainer.h"
 #include "pipeline/composing.h"
 #include "pipeline/corpus.h"
-#include "lstm/trainer.h"
 
 namespace melodl::pipeline {
 
 struct TrainSettings {
-  lstm::NetworkConfig network;  // vocab is set from the data
+  lstm::NetworkConfig network;       // vocab is set from the data
   lstm::ExecutionOptions execution;  // device, threads, CUDA options (not saved in checkpoints)
   lstm::TrainConfig train;
   int batch = 32;
@@ -120,6 +118,9 @@ struct TrainCallbacks {
   // after_update: after each applied update, before the weight check (e.g. a NaN weight).
   std::function<void(std::int64_t attempt, lstm::Trainer& trainer)> before_update;
   std::function<void(std::int64_t attempt, lstm::Trainer& trainer)> after_update;
+  // checkpoint_written: after each checkpoint file is written, before `latest` names it (a
+  // pause here lets a test's kill -9 land inside a checkpoint).
+  std::function<void(const std::filesystem::path& checkpoint)> checkpoint_written;
 };
 
 enum class RunEnd { finished, interrupted };

@@ -101,7 +101,3 @@ class Server {
 };
 
 }  // namespace melodl::web
-
-// Transitional: examples/cmd_train.cpp includes this header for VizServer; once it includes
-// web/viz_server.h instead, this line goes.
-#include "web/viz_server.h"  // IWYU pragma: export

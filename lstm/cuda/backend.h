@@ -1,9 +1,12 @@
 // lstm/cuda/backend.h: the internal interface between melodl::lstm's public classes
 // (Network, Trainer) and its CUDA backend. CUDA-free and not installed: the public headers
-// only forward-declare Network::DeviceCopy and Trainer::DeviceImpl. Implemented by
-// lstm/cuda/backend.cpp (CUDA builds, on the launchers of kernels/) and by
-// lstm/cuda/no_cuda.cpp (CPU-only builds: use_cuda(Device::cuda) throws "built without CUDA",
-// nothing else is reachable).
+// only forward-declare Network::DeviceCopy and Trainer::DeviceImpl. Implemented in CUDA builds
+// on the launchers of kernels/ by lstm/cuda/device_net.cpp (DeviceNet: parameters, inference,
+// sampling sessions), lstm/cuda/device_trainer.cpp (DeviceTrainer: buffers, uploads, CUDA
+// graphs, reductions, optimiser step, host copies) and lstm/cuda/segment.cpp (one segment's
+// forward, loss and backward), over the shared pieces in device_util.h, device_net.h and
+// device_trainer.h; in CPU-only builds by lstm/cuda/no_cuda.cpp (use_cuda(Device::cuda)
+// throws "built without CUDA", nothing else is reachable).
 //
 // Design (docs/design.md "CUDA backend"): the device copy of the parameters, the gradient,
 // the optimiser slots and the carried recurrent state are authoritative while training on

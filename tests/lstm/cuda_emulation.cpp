@@ -1,5 +1,5 @@
 // tests/lstm/cuda_emulation.cpp: a host emulation of the CUDA runtime and cuBLAS calls that
-// melodl's CUDA backend (lstm/cuda/backend.cpp) makes, and of the kernels/ launchers it
+// melodl's CUDA backend (lstm/cuda/*.cpp) makes, and of the kernels/ launchers it
 // calls, for lstm_cuda_emulated_test: tests/lstm/cuda_backend_test.cpp built against
 // the melodl::lstm sources, the kernel references (kernels/*_ref.cpp) and this file instead
 // of libcudart/libcublas/melodl_kernels, so it runs on any machine (label cpu).

@@ -1,7 +1,8 @@
-// tests/midi/writer_test.cpp: the libsmf-backed writer (midi/writer.h): round trip through
-// the reader (notes, tempo map, programs, names, time signatures), atomic replacement (no
-// temporary file left, old target replaced), WriteError on bad input or paths, and no
-// GLib/libsmf text on stderr.
+// tests/midi/writer_test.cpp: the writer (midi/writer.h): round trip through the reader
+// (notes, tempo map, programs, names, time signatures), a 300k-note track, atomic
+// replacement (no temporary file left, old target replaced), WriteError on bad input or
+// paths, and nothing on stderr. Its bytes against the former libsmf writer:
+// writer_bytes_test.cpp.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -10,39 +11,15 @@
 
 #include "midi/reader.h"
 #include "midi/writer.h"
+#include "tests/midi/writer_fixture.h"
 
 namespace melodl::midi {
 namespace {
 
 namespace fs = std::filesystem;
 
-class MidiWriter : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("melodl_writer_test_" +
-            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::size_t entries() const {
-    std::size_t n = 0;
-    for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir_)) ++n;
-    return n;
-  }
-  fs::path dir_;
-};
-
-Note make_note(int ch, int pitch, int vel, std::int64_t start, std::int64_t end) {
-  Note n;
-  n.channel = static_cast<std::uint8_t>(ch);
-  n.pitch = static_cast<std::uint8_t>(pitch);
-  n.velocity = static_cast<std::uint8_t>(vel);
-  n.start_tick = start;
-  n.end_tick = end;
-  return n;
-}
+class MidiWriter : public test::TempDirTest {};
+using test::make_note;
 
 Song two_voice_song() {
   Song song = make_song(480, 100.0);
@@ -140,6 +117,51 @@ TEST_F(MidiWriter, ReplacesAnExistingFileAtomically) {
   auto r2 = read_file(path);
   ASSERT_TRUE(r2) << r2.error().what();
   EXPECT_EQ(r2->note_count(), 4u);
+}
+
+TEST_F(MidiWriter, ManyNotesRoundTripExactly) {
+  // 300k notes in one track and a second track: libsmf's save took 150 s here (quadratic
+  // in a track's events); the writer's own layout is linear, and the file holds every note.
+  Song song = make_song(480, 120.0);
+  Track line, other;
+  line.name = "long line";
+  line.programs.push_back(ProgramChange{0, 0.0, 0, 40});
+  for (int i = 0; i < 300000; ++i)
+    line.notes.push_back(make_note(0, 48 + (i * 7) % 40, 1 + i % 127, 120LL * i, 120LL * i + 90));
+  other.notes = {make_note(1, 60, 100, 0, 480), make_note(1, 62, 100, 480, 960)};
+  song.tracks = {line, other};
+  const fs::path path = dir_ / "long.mid";
+  write_file(path, song);
+  auto r = read_file(path);
+  ASSERT_TRUE(r) << r.error().what();
+  ASSERT_EQ(r->tracks.size(), 3u);
+  const auto& notes = r->tracks[1].notes;
+  ASSERT_EQ(notes.size(), line.notes.size());
+  for (std::size_t i = 0; i < notes.size(); ++i) {
+    ASSERT_EQ(notes[i].start_tick, line.notes[i].start_tick) << i;
+    ASSERT_EQ(notes[i].end_tick, line.notes[i].end_tick) << i;
+    ASSERT_EQ(notes[i].pitch, line.notes[i].pitch) << i;
+    ASSERT_EQ(notes[i].velocity, line.notes[i].velocity) << i;
+  }
+  EXPECT_EQ(r->tracks[2].notes.size(), 2u);
+  EXPECT_EQ(entries(), 1u);  // no temporary file left
+}
+
+TEST_F(MidiWriter, TickPastTheLimitNamesIt) {
+  // A melody long enough to pass 2^31 - 1 ticks gets an error naming the limit.
+  Song song = make_song(480, 120.0);
+  Track t;
+  t.notes = {make_note(0, 60, 90, 0, 480), make_note(0, 62, 90, 2147483000LL, 2147484000LL)};
+  song.tracks = {t};
+  try {
+    write_file(dir_ / "long.mid", song);
+    FAIL() << "expected WriteError";
+  } catch (const WriteError& e) {
+    EXPECT_NE(std::string(e.what()).find("tick 2147484000 out of range 0..2147483647"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(entries(), 0u);
 }
 
 TEST_F(MidiWriter, EmptySongWritesAConductorTrack) {

@@ -200,6 +200,26 @@ TEST(TrainRun, NanWeightIsNeverCheckpointedAndReloads) {
       finite(std::vector<float>(run.network().params().begin(), run.network().params().end())));
 }
 
+TEST(TrainRun, CheckpointWrittenHookRunsBetweenTheFileAndLatest) {
+  const Data d = tiny_data();
+  const auto dir = temp_dir("ckpt-hook");
+  pl::TrainingRun run(dir, tiny_settings(), d.split, d.vocab);
+  std::vector<fs::path> written;
+  pl::TrainCallbacks cb;
+  cb.checkpoint_written = [&](const fs::path& ckpt) {
+    EXPECT_TRUE(fs::exists(ckpt)) << ckpt;
+    std::ifstream in(dir / "checkpoints" / "latest");
+    std::string latest;
+    std::getline(in, latest);
+    EXPECT_NE(latest, ckpt.filename().string()) << "latest already names " << ckpt;
+    written.push_back(ckpt);
+  };
+  std::atomic<bool> never{false};
+  ASSERT_EQ(run.run(never, cb), pl::RunEnd::finished);
+  ASSERT_GE(written.size(), 4u);  // the first checkpoint, then after every batch
+  EXPECT_EQ(written.back(), run.latest_checkpoint());
+}
+
 TEST(TrainRun, CorruptLatestCheckpointFallsBackToThePreviousOne) {
   const Data d = tiny_data();
   const auto dir = temp_dir("corrupt");
@@ -283,8 +303,8 @@ nlohmann::json manifest(const fs::path& run) {
 TEST(ComposeCommand, PreIssue13CheckpointComposesAsBefore) {
   const auto dir = temp_dir("pre13");
   const fs::path ck = fs::path(MELODL_LSTM_TEST_DATA) / "pre-issue13.safetensors";
-  const auto c = run_command(kExe + " compose " + ck.string() + " --count 2 --length 60 --seed 9 -o " +
-                             (dir / "out").string());
+  const auto c = run_command(kExe + " compose " + ck.string() +
+                             " --count 2 --length 60 --seed 9 -o " + (dir / "out").string());
   ASSERT_EQ(c.code, 0) << c.output;
   EXPECT_NE(c.output.find("decoded cleanly: 2/2"), std::string::npos) << c.output;
   std::ifstream in(dir / "out" / "compositions.txt");
@@ -307,20 +327,19 @@ TEST(TrainCommand, KillNineAtRandomTimesThenResumeIsBitIdentical) {
                                 (dir / "full").string());
   ASSERT_EQ(full.code, 0) << full.output;
 
-  // The same run, killed with SIGKILL at several moments (checkpoints pause 40 ms between
-  // writing the file and updating `latest`, so kills often land inside a checkpoint).
+  // The same run (the full run's configuration, through the training of `melodl train`),
+  // killed with SIGKILL at several moments; checkpoints pause 40 ms between writing the file
+  // and updating `latest` (train_with_pause.cpp), so kills often land inside a checkpoint.
   const fs::path run = dir / "killed";
   const std::string cmd =
-      kExe + " train " + data.string() + kTinyFlags + " --run-dir " + run.string();
+      std::string(MELODL_TRAIN_WITH_PAUSE) + " 40 " + (dir / "full").string() + " " + run.string();
   int kills = 0;
   for (int attempt = 0; attempt < 12; ++attempt) {
     const bool resume = fs::exists(run / "config.json");
     const pid_t pid = ::fork();
     ASSERT_GE(pid, 0);
     if (pid == 0) {
-      ::setenv("MELODL_FAULT_CHECKPOINT_PAUSE_MS", "40", 1);
-      const std::string c = resume ? kExe + " train -q --resume " + run.string() : cmd;
-      ::execl("/bin/sh", "sh", "-c", ("exec " + c + " >/dev/null 2>&1").c_str(),
+      ::execl("/bin/sh", "sh", "-c", ("exec " + cmd + " >/dev/null 2>&1").c_str(),
               static_cast<char*>(nullptr));
       ::_exit(127);
     }
@@ -351,7 +370,7 @@ TEST(TrainCommand, KillNineAtRandomTimesThenResumeIsBitIdentical) {
     break;
   }
   EXPECT_GE(kills, 1);
-  if (!fs::exists(run / "manifest.json")) {
+  if (!fs::exists(run / "manifest.json")) {  // `melodl train` continues the killed run
     const auto fin = run_command(
         fs::exists(run / "config.json") ? kExe + " train -q --resume " + run.string() : cmd);
     ASSERT_EQ(fin.code, 0) << fin.output;

@@ -1,0 +1,41 @@
+// examples/train_output.h: what `melodl train` prints: the progress line on stderr (redrawn
+// in place on a terminal, every 10 s otherwise), the run's summary before training, one line
+// per epoch, the novelty of the last samples and the closing summary.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+
+#include "examples/progress.h"
+#include "pipeline/train_session.h"
+
+namespace melodl::cli {
+
+// Extraction of MIDI inputs shown as a progress bar, skipped files reported on stderr (neither
+// when quiet).
+pipeline::InputEvents extraction_events(bool quiet);
+
+// "1h05m", "3m20s", "42s"; "?" for negative.
+std::string format_seconds(double s);
+
+class TrainProgress {
+ public:
+  explicit TrainProgress(bool quiet);
+  void update(const pipeline::ProgressInfo& p);
+  void clear();  // removes the line (terminal), before other output
+
+ private:
+  bool quiet_, tty_, drawn_ = false;
+  std::chrono::steady_clock::time_point last_{};
+};
+
+// The data, the model and (resuming) where the run continues.
+void print_run_header(const pipeline::TrainSession& session);
+// "epoch 3: train 2.345 bits/symbol, valid ... -> DIR/"
+void print_epoch(const pipeline::TrainSession& session, const pipeline::EpochMetrics& m,
+                 bool samples_written);
+void print_novelty(const pipeline::SessionResult& result);
+void print_done(const pipeline::TrainSession& session);
+
+}  // namespace melodl::cli

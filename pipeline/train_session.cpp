@@ -1,0 +1,239 @@
+// pipeline/train_session.cpp: see train_session.h.
+#include "pipeline/train_session.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <string>
+
+#include "base/error.h"
+#include "base/files.h"
+#include "pipeline/playback.h"
+
+namespace melodl::pipeline {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// manifest.json, written when a session finishes.
+struct ManifestData {
+  std::size_t train_melodies = 0, train_symbols = 0, valid_melodies = 0, valid_symbols = 0;
+  std::vector<std::string> valid_sources;
+  std::size_t windows = 0, batches_per_epoch = 0;
+};
+struct ManifestTimings {
+  double training_seconds = 0.0;
+  double this_session_wall_seconds = 0.0;  // this process, from run() to the manifest
+};
+struct Manifest {
+  std::string tool = "melodl train";
+  nlohmann::json config;  // config.json as the run was started
+  std::uint64_t seed = 0;
+  std::string data_hash;
+  std::string vocabulary;
+  ManifestData data;
+  std::size_t parameters = 0;
+  std::vector<nlohmann::json> epochs;  // EpochMetrics::to_json of each epoch
+  ManifestTimings timings;
+  std::size_t skipped_steps = 0, reloads = 0;
+  double final_lr = 0.0;
+  std::string checkpoint;  // file name of the last checkpoint
+  nlohmann::json novelty = nlohmann::json::object();
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ManifestData, train_melodies, train_symbols, valid_melodies,
+                                   valid_symbols, valid_sources, windows, batches_per_epoch)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ManifestTimings, training_seconds, this_session_wall_seconds)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Manifest, tool, config, seed, data_hash, vocabulary, data,
+                                   parameters, epochs, timings, skipped_steps, reloads, final_lr,
+                                   checkpoint, novelty)
+
+const char* lines_word(LineKind kind) {
+  return kind == LineKind::harmony ? "harmonies" : "melodies";
+}
+
+}  // namespace
+
+std::string default_run_dir() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "runs/%Y%m%d-%H%M%S", &tm);
+  return buf;
+}
+
+std::size_t symbol_count(const std::vector<CorpusMelody>& lines) {
+  std::size_t n = 0;
+  for (const auto& m : lines) n += m.text.size();
+  return n;
+}
+
+struct TrainSession::Impl {
+  fs::path run_dir;
+  RunConfig config;
+  nlohmann::json stored_config;  // for the manifest
+  bool resuming = false;
+  CorpusStats stats;
+  Split split;
+  std::optional<TrainingRun> training;
+  std::unique_ptr<WavRenderer> renderer;
+
+  // The lines of the config, split into training and validation.
+  void load_data(unsigned jobs, const InputEvents& events) {
+    const Corpus corpus = load_corpus(config.inputs, jobs, config.kind, events);
+    stats = corpus.stats();
+    if (!config.valid_file.empty()) {
+      split.train = corpus.melodies();
+      split.valid = load_corpus({config.valid_file}, jobs, config.kind, events).melodies();
+    } else {
+      split = corpus.split_by_source(config.valid_fraction, config.settings.seed);
+    }
+    if (split.train.empty())
+      throw InvalidArgument(std::string("no training ") + lines_word(config.kind) +
+                            " left after the validation split");
+  }
+
+  void make_renderer() {
+    if (config.wav) renderer = std::make_unique<WavRenderer>(find_soundfont());
+  }
+
+  fs::path samples_dir(int epoch) const {
+    char name[32];
+    std::snprintf(name, sizeof name, "epoch-%03d", epoch);
+    return run_dir / "samples" / name;
+  }
+
+  PlaybackOptions playback() const {
+    PlaybackOptions o;
+    o.program = config.program;
+    o.upper_program = config.upper_program;
+    return o;
+  }
+
+  // samples/epoch-NNN/: sample-KK.mid (and .wav) and samples.txt.
+  void write_epoch_samples(int epoch, const std::vector<Composition>& samples) {
+    const fs::path dir = samples_dir(epoch);
+    const PlaybackOptions o = playback();
+    std::vector<GeneratedLine> lines;
+    int k = 0;
+    for (const auto& c : samples) {
+      ++k;
+      char stem[32];
+      std::snprintf(stem, sizeof stem, "sample-%02d", k);
+      write_playback(dir, stem, c, config.kind, o, renderer.get());
+      lines.push_back({c.text,
+                       "train epoch " + std::to_string(epoch) + " sample " + std::to_string(k),
+                       o.program, o.start_pitch});
+    }
+    if (!lines.empty())
+      write_file_atomic(dir / "samples.txt", generated_lines_file(config.kind, lines));
+  }
+
+  // composition.txt: every sample of the run, newest first (as MELODL4J wrote its
+  // composition file).
+  void write_composition(const RunState& st) const {
+    std::vector<GeneratedLine> all;
+    std::vector<int> counter(static_cast<std::size_t>(st.history.size() + 2), 0);
+    for (const auto& s : st.samples) {
+      const int k =
+          ++counter[static_cast<std::size_t>(std::min<std::size_t>(s.epoch, counter.size() - 1))];
+      all.push_back({s.text,
+                     "train epoch " + std::to_string(s.epoch) + " sample " + std::to_string(k),
+                     config.program, 60});
+    }
+    std::reverse(all.begin(), all.end());
+    write_file_atomic(run_dir / "composition.txt", generated_lines_file(config.kind, all));
+  }
+
+  void write_manifest(const SessionResult& result, double wall_seconds) const {
+    const RunState& st = training->state();
+    Manifest m;
+    m.config = stored_config;
+    m.seed = config.settings.seed;
+    m.data_hash = std::to_string(training->data_hash());
+    m.vocabulary = training->vocabulary().chars();
+    m.data = {split.train.size(),           symbol_count(split.train), split.valid.size(),
+              symbol_count(split.valid),    split.valid_sources,       training->windows(),
+              training->batches_per_epoch()};
+    m.parameters = training->network().num_params();
+    for (const auto& e : st.history) m.epochs.push_back(nlohmann::json::parse(e.to_json()));
+    m.timings = {st.elapsed_s, wall_seconds};
+    m.skipped_steps = st.skipped_steps;
+    m.reloads = st.reloads;
+    m.final_lr = st.lr;
+    m.checkpoint = training->latest_checkpoint().filename().string();
+    if (result.melody_novelty) m.novelty = *result.melody_novelty;
+    if (result.harmony_novelty) m.novelty = *result.harmony_novelty;
+    write_file_atomic(run_dir / "manifest.json", nlohmann::json(m).dump(2) + "\n");
+  }
+};
+
+TrainSession::TrainSession(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+TrainSession::~TrainSession() = default;
+TrainSession::TrainSession(TrainSession&&) noexcept = default;
+
+TrainSession TrainSession::start(const fs::path& run_dir, const RunConfig& config, unsigned jobs,
+                                 const InputEvents& events) {
+  auto m = std::make_unique<Impl>();
+  m->run_dir = run_dir;
+  m->config = config;
+  m->load_data(jobs, events);
+  // Validation symbols the training data never showed still need an input/output unit.
+  std::vector<CorpusMelody> both = m->split.train;
+  both.insert(both.end(), m->split.valid.begin(), m->split.valid.end());
+  const Vocabulary vocab = Vocabulary::from_melodies(both);
+  check_writable(run_dir / "config.json");
+  m->training.emplace(run_dir, config.settings, m->split, vocab);
+  m->stored_config = with_absolute_paths(config);
+  write_file_atomic(run_dir / "config.json", m->stored_config.dump(2) + "\n");
+  m->make_renderer();
+  return TrainSession(std::move(m));
+}
+
+TrainSession TrainSession::resume(const fs::path& run_dir, const RunConfig& config, int threads,
+                                  unsigned jobs, const InputEvents& events) {
+  auto m = std::make_unique<Impl>();
+  m->run_dir = run_dir;
+  m->config = config;
+  m->resuming = true;
+  read_run_config(run_dir, &m->stored_config);
+  m->load_data(jobs, events);
+  m->training.emplace(TrainingRun::resume(run_dir, config.settings, m->split, threads));
+  m->make_renderer();
+  return TrainSession(std::move(m));
+}
+
+SessionResult TrainSession::run(const std::atomic<bool>& stop, const TrainCallbacks& callbacks) {
+  Impl& m = *impl_;
+  TrainCallbacks cb = callbacks;
+  cb.epoch_end = [&](const EpochMetrics& e, const std::vector<Composition>& samples) {
+    m.write_epoch_samples(e.epoch, samples);
+    if (callbacks.epoch_end) callbacks.epoch_end(e, samples);
+  };
+  const auto wall_start = std::chrono::steady_clock::now();
+  SessionResult result;
+  result.end = m.training->run(stop, cb);
+  if (result.end == RunEnd::interrupted) return result;
+  const RunState& st = m.training->state();
+  m.write_composition(st);
+  if (!st.samples.empty() && m.config.kind == LineKind::harmony)
+    result.harmony_novelty = harmony_samples_novelty(m.split.train, st.samples);
+  else if (!st.samples.empty())
+    result.melody_novelty = melody_samples_novelty(m.split.train, st.samples);
+  m.write_manifest(
+      result, std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count());
+  return result;
+}
+
+const fs::path& TrainSession::run_dir() const { return impl_->run_dir; }
+const RunConfig& TrainSession::config() const { return impl_->config; }
+bool TrainSession::resuming() const { return impl_->resuming; }
+const CorpusStats& TrainSession::corpus_stats() const { return impl_->stats; }
+const Split& TrainSession::split() const { return impl_->split; }
+const TrainingRun& TrainSession::training() const { return *impl_->training; }
+bool TrainSession::renders_wav() const { return impl_->renderer != nullptr; }
+fs::path TrainSession::samples_dir(int epoch) const { return impl_->samples_dir(epoch); }
+
+}  // namespace melodl::pipeline
