@@ -11,6 +11,8 @@
 //   auto r = melodl::midi::read_file(path);
 //   if (!r) { std::cerr << r.error().what() << "\n"; }  // "x.mid: offset 22: truncated MTrk chunk
 //   ..." else    { const melodl::midi::Song& song = *r; }
+//   auto rec = melodl::midi::read_file(path, melodl::midi::ReadMode::recover);
+//   if (rec) for (const auto& x : rec->repairs.items) log(x.offset, x.detail);  // rec->song
 #pragma once
 
 #include <array>
