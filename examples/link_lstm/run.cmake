@@ -1,4 +1,4 @@
-# tests/find_package/run.cmake: cmake -P driver of the find_package test.
+# examples/link_lstm/run.cmake: cmake -P driver of the find_package test.
 # -DBINARY_DIR=<melodl build tree> -DSOURCE_DIR=<this folder> -DWORK_DIR=<scratch>
 # [-DGENERATOR=<generator>] [-DCXX=<compiler>]. Installs the build tree into
 # WORK_DIR/prefix, then configures, builds and runs the external project against it.

@@ -1,4 +1,4 @@
-// tests/find_package/main.cpp: trains melodl::lstm on a toy repeating sequence through the
+// examples/link_lstm/main.cpp: trains melodl::lstm on a toy repeating sequence through the
 // installed headers and library; prints the loss and fails (exit 1) when it did not drop.
 #include <cstdint>
 #include <cstdio>
