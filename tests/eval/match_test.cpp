@@ -65,9 +65,11 @@ TEST(Tokens, RestsFoldIntoTheFollowingNote) {
              {false, 2, 8}, {false, -1, 4}, {true, 0, 6}};
   const auto t = melodl::eval::tokenize(m);
   ASSERT_EQ(t.tokens.size(), 3u);
-  EXPECT_EQ(t.tokens[0], melodl::eval::make_token(melodl::eval::kNoInterval, 8, melodl::eval::kNoRest));  // leading rest dropped
-  EXPECT_EQ(t.tokens[1], melodl::eval::make_token(2, 8, 6));                          // 4 + 2
-  EXPECT_EQ(t.tokens[2], melodl::eval::make_token(-1, 4, melodl::eval::kNoRest));               // trailing rest dropped
+  EXPECT_EQ(t.tokens[0], melodl::eval::make_token(melodl::eval::kNoInterval, 8,
+                                                  melodl::eval::kNoRest));  // leading rest dropped
+  EXPECT_EQ(t.tokens[1], melodl::eval::make_token(2, 8, 6));                // 4 + 2
+  EXPECT_EQ(t.tokens[2],
+            melodl::eval::make_token(-1, 4, melodl::eval::kNoRest));  // trailing rest dropped
   EXPECT_EQ(t.step_of_token, (std::vector<std::size_t>{1, 4, 5}));
   // Long rests are capped at the largest index.
   m.steps = {{false, 0, 8}, {true, 0, 20}, {true, 0, 20}, {false, 1, 8}};
@@ -81,18 +83,24 @@ TEST(Tokens, DurationClassesAreHalfOctaves) {
   EXPECT_EQ(melodl::eval::duration_class(8), melodl::eval::duration_class(9));
   EXPECT_NE(melodl::eval::duration_class(8), melodl::eval::duration_class(12));
   EXPECT_NE(melodl::eval::duration_class(8), melodl::eval::duration_class(6));
-  for (int d = 1; d < 31; ++d) EXPECT_LE(melodl::eval::duration_class(d), melodl::eval::duration_class(d + 1));
+  for (int d = 1; d < 31; ++d)
+    EXPECT_LE(melodl::eval::duration_class(d), melodl::eval::duration_class(d + 1));
 }
 
 TEST(Scoring, PairScoresFollowTheComponents) {
   const melodl::eval::AlignmentScoring sc;
   const auto a = melodl::eval::make_token(2, 8, melodl::eval::kNoRest);
   EXPECT_EQ(sc.pair_score(a, a), sc.max_pair_score());
-  EXPECT_EQ(sc.pair_score(a, melodl::eval::make_token(2, 9, melodl::eval::kNoRest)), 2 + 0 + 0);        // near duration
-  EXPECT_EQ(sc.pair_score(a, melodl::eval::make_token(2, 16, melodl::eval::kNoRest)), 2 - 1 + 0);       // far duration
-  EXPECT_EQ(sc.pair_score(a, melodl::eval::make_token(-2, 8, melodl::eval::kNoRest)), -3 + 2 + 0);      // interval
-  EXPECT_EQ(sc.pair_score(a, melodl::eval::make_token(2, 8, 3)), 2 + 2 - 1);                  // rest
-  EXPECT_EQ(sc.pair_score(a, melodl::eval::make_token(melodl::eval::kNoInterval, 8, melodl::eval::kNoRest)), 4);  // wildcard
+  EXPECT_EQ(sc.pair_score(a, melodl::eval::make_token(2, 9, melodl::eval::kNoRest)),
+            2 + 0 + 0);  // near duration
+  EXPECT_EQ(sc.pair_score(a, melodl::eval::make_token(2, 16, melodl::eval::kNoRest)),
+            2 - 1 + 0);  // far duration
+  EXPECT_EQ(sc.pair_score(a, melodl::eval::make_token(-2, 8, melodl::eval::kNoRest)),
+            -3 + 2 + 0);                                                      // interval
+  EXPECT_EQ(sc.pair_score(a, melodl::eval::make_token(2, 8, 3)), 2 + 2 - 1);  // rest
+  EXPECT_EQ(sc.pair_score(
+                a, melodl::eval::make_token(melodl::eval::kNoInterval, 8, melodl::eval::kNoRest)),
+            4);  // wildcard
   // Same interval, other duration scores more than other interval, same duration.
   EXPECT_GT(sc.pair_score(a, melodl::eval::make_token(2, 16, melodl::eval::kNoRest)),
             sc.pair_score(a, melodl::eval::make_token(-2, 8, melodl::eval::kNoRest)));
@@ -152,7 +160,8 @@ TEST(Align, DisjointVocabulariesScoreAlmostNothing) {
   std::vector<std::pair<int, int>> a, b;
   for (int i = 0; i < 50; ++i) a.emplace_back(1 + i % 2, 4), b.emplace_back(-5 - i % 3, 1);
   const melodl::eval::AlignmentScoring sc;
-  const auto al = melodl::eval::align(melodl::eval::tokenize(notes(a)).tokens, melodl::eval::tokenize(notes(b)).tokens, sc);
+  const auto al = melodl::eval::align(melodl::eval::tokenize(notes(a)).tokens,
+                                      melodl::eval::tokenize(notes(b)).tokens, sc);
   EXPECT_LE(al.score, sc.interval_same + sc.duration_diff + sc.rest_same);
   EXPECT_LE(al.columns, 1u);
 }
@@ -167,7 +176,8 @@ TEST(Align, IsSymmetric) {
   // An embedded copy seen from either side: the ranges swap.
   const auto g = random_tokens(rng, 30);
   auto host = random_tokens(rng, 20);
-  host.push_back(melodl::eval::make_token(4, melodl::eval::token_duration(g[0]), melodl::eval::token_rest(g[0])));
+  host.push_back(melodl::eval::make_token(4, melodl::eval::token_duration(g[0]),
+                                          melodl::eval::token_rest(g[0])));
   host.insert(host.end(), g.begin() + 1, g.end());
   const auto more = random_tokens(rng, 10);
   host.insert(host.end(), more.begin(), more.end());
@@ -226,7 +236,8 @@ TEST(CorpusIndex, SimdScoresEqualTheScalarReference) {
       const auto s1 = index.scores(q, sc, 1), s2 = index.scores(q, sc, 2);
       ASSERT_EQ(s1, s2);
       for (std::size_t i = 0; i < corpus.size(); ++i)
-        ASSERT_EQ(s1[i], melodl::eval::align(q, index.melody(i).tokens, sc).score) << "corpus " << i;
+        ASSERT_EQ(s1[i], melodl::eval::align(q, index.melody(i).tokens, sc).score)
+            << "corpus " << i;
     }
   }
 }
