@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <fstream>
 #include <sstream>
 #include <system_error>
@@ -181,7 +182,10 @@ std::vector<fs::path> remove_stale_temp_files(const fs::path& dir) {
     bool stale = !process_alive(pid);
     if (!stale && pid == static_cast<long>(::getpid())) {
       const auto when = fs::last_write_time(it->path(), fec);
-      stale = !fec && when < g_process_start;
+      // File times come from the kernel's coarse clock, which can lag the process's own
+      // clock by a tick: only a file a full second older than this process is a
+      // predecessor's (one just written by this process can look a few ms "older").
+      stale = !fec && when + std::chrono::seconds(1) < g_process_start;
     }
     if (stale && fs::remove(it->path(), fec)) removed.push_back(it->path());
   }
