@@ -134,7 +134,8 @@ TEST(Ngram, KneserNeyBeatsAddOneAndHigherOrdersHelp) {
     lm.train(train);
     return melodl::eval::evaluate(lm, valid).bits_per_symbol();
   };
-  const double kn1 = bits(1, melodl::eval::Smoothing::kneser_ney), kn3 = bits(3, melodl::eval::Smoothing::kneser_ney);
+  const double kn1 = bits(1, melodl::eval::Smoothing::kneser_ney),
+               kn3 = bits(3, melodl::eval::Smoothing::kneser_ney);
   const double add3 = bits(3, melodl::eval::Smoothing::add_one);
   EXPECT_LT(kn3, add3);
   EXPECT_LT(kn3, kn1);

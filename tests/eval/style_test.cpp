@@ -14,8 +14,9 @@ SymbolMelody melody(const std::vector<Step>& steps) { return SymbolMelody{steps}
 }  // namespace
 
 TEST(Style, HistogramsCountNotesIntervalsAndRests) {
-  const auto s = melodl::eval::style_of({melody({{false, 7, 8}, {false, 2, 8}, {true, 0, 4}, {false, -2, 4}}),
-                               melody({{false, 0, 16}, {false, 2, 8}})});
+  const auto s =
+      melodl::eval::style_of({melody({{false, 7, 8}, {false, 2, 8}, {true, 0, 4}, {false, -2, 4}}),
+                              melody({{false, 0, 16}, {false, 2, 8}})});
   EXPECT_EQ(s.note_count, 5u);
   EXPECT_EQ(s.interval_count, 3u);  // first notes excluded
   EXPECT_EQ(s.rest_count, 1u);
@@ -42,7 +43,9 @@ TEST(Style, OverlapIsOneForIdenticalSetsAndZeroForDisjoint) {
   EXPECT_DOUBLE_EQ(disjoint.durations, 0.0);
   // Partial: a has intervals {+2, -1, +5} (1/3 each), c has {+2, +9} (1/2 each).
   const std::vector<SymbolMelody> c = {melody({{false, 0, 8}, {false, 2, 8}, {false, 9, 8}})};
-  EXPECT_NEAR(melodl::eval::compare_style(melodl::eval::style_of(a), melodl::eval::style_of(c)).intervals, 1.0 / 3, 1e-12);
+  EXPECT_NEAR(
+      melodl::eval::compare_style(melodl::eval::style_of(a), melodl::eval::style_of(c)).intervals,
+      1.0 / 3, 1e-12);
 }
 
 TEST(Style, InvalidSymbolRate) {
@@ -53,8 +56,9 @@ TEST(Style, InvalidSymbolRate) {
   EXPECT_EQ(r.symbols, 20u);
   EXPECT_EQ(r.skipped, 3u);
   EXPECT_DOUBLE_EQ(r.rate(), 0.15);
-  EXPECT_DOUBLE_EQ(melodl::eval::invalid_symbol_rate(std::vector<melodl::encode::DecodeResult>{}, {}).rate(),
-                   0.0);
+  EXPECT_DOUBLE_EQ(
+      melodl::eval::invalid_symbol_rate(std::vector<melodl::encode::DecodeResult>{}, {}).rate(),
+      0.0);
   EXPECT_THROW(melodl::eval::invalid_symbol_rate(dec, {1, 2}), melodl::InvalidArgument);
   EXPECT_THROW(melodl::eval::invalid_symbol_rate(dec, {1, 5, 5}), melodl::InvalidArgument);
 }
