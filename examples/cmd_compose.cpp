@@ -19,6 +19,7 @@
 #include "encode/melody.h"
 #include "examples/cli_error.h"
 #include "examples/command.h"
+#include "examples/train_flags.h"
 #include "examples/flags.h"
 #include "midi/reader.h"
 #include "pipeline/audio.h"
@@ -36,6 +37,7 @@ using melodl::cli::UsageError;
 
 struct ComposeArgs {
   std::string checkpoint;
+  std::string which = "best";  // --checkpoint best|latest
   int count = 8;
   int length = 500;
   float temperature = 1.0f;
@@ -206,7 +208,7 @@ int run_compose(const ComposeArgs& a) {
     throw UsageError("give --prime or --prime-midi, not both");
   const pl::LoadedModel model = pl::load_model(a.checkpoint, [&](const std::string& s) {
     if (!a.quiet) std::fprintf(stderr, "melodl: warning: passing over checkpoint %s\n", s.c_str());
-  });
+  }, melodl::cli::checkpoint_choice(a.which));
   const melodl::lstm::Network net = model.checkpoint.make_network();
   const pl::LineKind kind = model.vocab.kind();
   pl::PlaybackOptions playback;
@@ -234,8 +236,9 @@ int run_compose(const ComposeArgs& a) {
 melodl::cli::Runner setup(CLI::App& sub) {
   auto a = std::make_shared<ComposeArgs>();
   sub.add_option("checkpoint", a->checkpoint,
-                 "Checkpoint file or run directory (its latest good checkpoint)")
+                 "Checkpoint file or run directory (its best checkpoint, see --checkpoint)")
       ->required();
+  melodl::cli::add_checkpoint_choice(sub, a->which);
   add_in_range(sub, "--count", a->count, "Melodies to compose", 1, 100000);
   a->length_opt = sub.add_option("--length", a->length,
                                  "Most symbols per melody (harmony models: default 2000 = 1000 "

@@ -21,6 +21,7 @@
 #include "eval/style.h"
 #include "examples/cli_error.h"
 #include "examples/command.h"
+#include "examples/train_flags.h"
 #include "pipeline/composing.h"
 #include "pipeline/corpus_inputs.h"
 
@@ -33,6 +34,7 @@ using melodl::cli::Error;
 
 struct EvalArgs {
   std::string checkpoint;
+  std::string which = "best";  // --checkpoint best|latest
   std::string data;
   std::string train;
   double valid_fraction = 0.1;
@@ -57,7 +59,7 @@ void check_covered(const pl::Vocabulary& vocab, const std::vector<pl::CorpusMelo
 int run_eval(const EvalArgs& a) {
   const pl::LoadedModel model = pl::load_model(a.checkpoint, [&](const std::string& s) {
     if (!a.json) std::fprintf(stderr, "melodl: warning: passing over checkpoint %s\n", s.c_str());
-  });
+  }, melodl::cli::checkpoint_choice(a.which));
   const melodl::lstm::Network net = model.checkpoint.make_network();
   const pl::LineKind kind = model.vocab.kind();
   const bool harmony = kind == pl::LineKind::harmony;
@@ -192,6 +194,7 @@ int run_eval(const EvalArgs& a) {
 melodl::cli::Runner setup(CLI::App& sub) {
   auto a = std::make_shared<EvalArgs>();
   sub.add_option("checkpoint", a->checkpoint, "Checkpoint file or run directory")->required();
+  melodl::cli::add_checkpoint_choice(sub, a->which);
   sub.add_option("--data", a->data, "Melodies file (or MIDI folder) to evaluate on")->required();
   sub.add_option("--train", a->train,
                  "Training melodies for the n-gram baselines and style (default: split --data)");

@@ -16,6 +16,7 @@
 #include "examples/cuda_options.h"
 #include "examples/flags.h"
 #include "examples/live_view.h"
+#include "examples/train_flags.h"
 #include "examples/train_output.h"
 #include "pipeline/run_config.h"
 #include "pipeline/train_session.h"
@@ -61,20 +62,15 @@ struct TrainArgs {
   unsigned jobs = 0;
   bool quiet = false;
   melodl::cli::LiveViewFlags viz;  // --viz* (examples/live_view.h)
+  melodl::cli::TrainingFlags reg;  // --dropout ... --lr-schedule ... --patience (train_flags.h)
   CLI::App* sub = nullptr;
 };
 
 bool given(const TrainArgs& a, const char* name) { return melodl::cli::given(*a.sub, name); }
 
-// The configuration of a new run from the flags (a preset fills what was not given).
-// --time-budget: a duration > 0 (no budget: leave the flag out).
-double time_budget(const std::string& text) {
-  const double s = melodl::cli::parse_duration(text, "--time-budget");
-  if (!(s > 0))
-    throw UsageError("--time-budget must be > 0 (leave it out for no limit), got '" + text + "'");
-  return s;
-}
+using melodl::cli::time_budget;
 
+// The configuration of a new run from the flags (a preset fills what was not given).
 pl::RunConfig config_from_args(const TrainArgs& a) {
   pl::RunConfig c;
   c.inputs = a.inputs;
@@ -125,6 +121,7 @@ pl::RunConfig config_from_args(const TrainArgs& a) {
   s.samples_per_epoch = a.samples_per_epoch;
   s.sample_temperature = a.temperature;
   s.seed = a.seed;
+  melodl::cli::apply_training_flags(*a.sub, a.reg, s);
   if (s.epochs == 0 && s.time_budget_s <= 0) s.epochs = 10;
   return c;
 }
@@ -141,6 +138,7 @@ pl::RunConfig config_to_resume(const TrainArgs& a) {
   if (given(a, "--threads")) s.execution.threads = a.threads;
   if (given(a, "--device")) s.execution.device = melodl::lstm::device_from_string(a.device);
   melodl::cli::apply_cuda_options(*a.sub, a.cuda, s.execution, true);
+  melodl::cli::apply_resume_training_flags(*a.sub, a.reg, s);
   return c;
 }
 
@@ -227,6 +225,7 @@ melodl::cli::Runner setup(CLI::App& sub) {
   a->sub = &sub;
   sub.footer(
       "Run directory: config.json, checkpoints/ (ckpt-NNNNNN.safetensors + latest), "
+      "best.safetensors (lowest validation bits/note; compose and eval use it), "
       "samples/epoch-NNN/ (MIDI, WAV with --wav, samples.txt), composition.txt (all samples, "
       "newest first), manifest.json. Ctrl-C writes a checkpoint and exits (code 130); "
       "continue with --resume RUN_DIR. See docs/training.md.");
@@ -256,6 +255,7 @@ melodl::cli::Runner setup(CLI::App& sub) {
   sub.add_option("--lr", a->lr, "Learning rate")->capture_default_str();
   sub.add_option("--l2", a->l2, "L2 coefficient on weights")->capture_default_str();
   sub.add_option("--clip", a->clip, "Global gradient-norm clip (0 = off)")->capture_default_str();
+  melodl::cli::add_training_flags(sub, a->reg);
   sub.add_option("--epochs", a->epochs, "Epochs (default 10 when no --time-budget)");
   sub.add_option("--time-budget", a->time_budget, "Training time limit, e.g. 10m, 45s, 1h");
   sub.add_option("--device", a->device,

@@ -146,6 +146,15 @@ void print_done(const pipeline::TrainSession& session) {
       "  compose more: melodl compose %s --count 8 -o out --wav\n",
       format_seconds(st.elapsed_s).c_str(), session.training().latest_checkpoint().c_str(), dir,
       session.renders_wav() ? " + WAV" : "", dir, dir, dir);
+  if (st.best_epoch > 0) {
+    const std::filesystem::path best = session.training().best_checkpoint();
+    std::printf("  best: epoch %d of %zu, valid %.3f bits/note%s%s%s\n", st.best_epoch,
+                st.history.size(), st.best_bits_per_note, best.empty() ? "" : ", checkpoint ",
+                best.c_str(), best.empty() ? "" : " (compose and eval use it)");
+  }
+  if (st.stopped_early)
+    std::printf("  stopped early: no new best in the last %d validations (--patience)\n",
+                st.validations_since_best);
   if (st.skipped_steps || st.reloads)
     std::printf("  %zu updates skipped for non-finite values, %zu reloads\n", st.skipped_steps,
                 st.reloads);

@@ -199,11 +199,12 @@ std::string prime_from_harmony(const encode::SymbolHarmony& harmony, std::size_t
 }
 
 LoadedModel load_model(const std::filesystem::path& where,
-                       const std::function<void(const std::string&)>& passed_over) {
+                       const std::function<void(const std::string&)>& passed_over,
+                       CheckpointChoice choice) {
   LoadedModel m;
   std::vector<std::string> skipped;
   try {
-    m.path = resolve_checkpoint(where, &skipped);
+    m.path = resolve_checkpoint(where, &skipped, choice);
   } catch (const std::exception& e) {
     throw Error(e.what());
   }

@@ -35,12 +35,18 @@ struct LoadedModel {
   Vocabulary vocab;
 };
 
-// A checkpoint file, or a run directory (its latest good checkpoint, falling back to older
-// ones, each passed over reported to `passed_over` first). Throws Error naming the file:
-// missing, damaged, or not a melodl model. Composing and scoring run on the CPU whatever
-// device trained the model: checkpoint.make_network().
+// Which checkpoint of a run directory to use: its best (RUN/best.safetensors, lowest
+// validation bits/note; the latest good one when the run has none or it does not load) or
+// its latest good one.
+enum class CheckpointChoice { best, latest };
+
+// A checkpoint file, or a run directory (its best or latest good checkpoint by `choice`,
+// falling back to older ones, each passed over reported to `passed_over` first). Throws
+// Error naming the file: missing, damaged, or not a melodl model. Composing and scoring run
+// on the CPU whatever device trained the model: checkpoint.make_network().
 LoadedModel load_model(const std::filesystem::path& where,
-                       const std::function<void(const std::string&)>& passed_over = {});
+                       const std::function<void(const std::string&)>& passed_over = {},
+                       CheckpointChoice choice = CheckpointChoice::best);
 
 struct ComposeOptions {
   int count = 8;

@@ -102,6 +102,9 @@ void check_run_state(const RunState& st, std::size_t batches) {
   if (st.attempts < 0) bad("attempts is negative");
   if (st.history.size() > static_cast<std::size_t>(st.epoch) + 1)
     bad("more epochs in the history than the run has had");
+  if (st.best_epoch < 0 || st.best_epoch > st.epoch + 1 || st.validations_since_best < 0 ||
+      !std::isfinite(st.best_bits_per_note))
+    bad("the best epoch or the validations since it are outside the run");
 }
 
 }  // namespace melodl::pipeline::detail

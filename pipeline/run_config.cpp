@@ -25,6 +25,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RunConfig, inputs, valid_file, valid_fraction
 
 void to_json(nlohmann::json& j, const TrainSettings& s) {
   flat_fields::to_json(j, s);
+  if (s.patience > 0) j["patience"] = s.patience;  // written only when on, as lstm's options
   // One "network" object: the model's shape and the execution options side by side.
   j["network"] = nlohmann::json::parse(s.network.to_json());
   j["network"].update(nlohmann::json::parse(s.execution.to_json()));
@@ -36,6 +37,7 @@ void from_json(const nlohmann::json& j, TrainSettings& s) {
   s.execution = lstm::ExecutionOptions::from_json(j.at("network").dump());
   s.train = lstm::TrainConfig::from_json(j.at("train").dump());
   flat_fields::from_json(j, s);
+  s.patience = j.value("patience", 0);
 }
 
 void to_json(nlohmann::json& j, const RunConfig& c) {

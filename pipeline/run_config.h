@@ -34,7 +34,9 @@ struct RunConfig {
 };
 
 // JSON of the settings as config.json holds them (max_bad_steps is not stored). Reading
-// requires every key; lstm's NetworkConfig / ExecutionOptions / TrainConfig read theirs.
+// requires every key but "patience" (written only when > 0, absent = 0); lstm's
+// NetworkConfig / ExecutionOptions / TrainConfig read theirs (their issue-15 options too:
+// dropout, weight decay, schedule, each written only when on).
 void to_json(nlohmann::json& j, const TrainSettings& s);
 void from_json(const nlohmann::json& j, TrainSettings& s);
 // config.json. Reading: "kind" and "upper_program" (absent in runs from before harmonies)

@@ -27,6 +27,16 @@ struct ManifestTimings {
   double training_seconds = 0.0;
   double this_session_wall_seconds = 0.0;  // this process, from run() to the manifest
 };
+// The manifest's "best" (only for a run with validation): the epoch with the lowest
+// validation bits/note, its checkpoint (best.safetensors, "" when missing) and whether
+// --patience ended the run.
+struct ManifestBest {
+  int epoch = 0;
+  double valid_bits_per_note = 0.0;
+  std::string checkpoint;
+  bool stopped_early = false;
+  int validations_since_best = 0;
+};
 struct Manifest {
   std::string tool = "melodl train";
   nlohmann::json config;  // config.json as the run was started
@@ -45,6 +55,8 @@ struct Manifest {
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ManifestData, train_melodies, train_symbols, valid_melodies,
                                    valid_symbols, valid_sources, windows, batches_per_epoch)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ManifestTimings, training_seconds, this_session_wall_seconds)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ManifestBest, epoch, valid_bits_per_note, checkpoint,
+                                   stopped_early, validations_since_best)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Manifest, tool, config, seed, data_hash, vocabulary, data,
                                    parameters, epochs, timings, skipped_steps, reloads, final_lr,
                                    checkpoint, novelty)
@@ -167,7 +179,12 @@ struct TrainSession::Impl {
     m.checkpoint = training->latest_checkpoint().filename().string();
     if (result.melody_novelty) m.novelty = *result.melody_novelty;
     if (result.harmony_novelty) m.novelty = *result.harmony_novelty;
-    write_file_atomic(run_dir / "manifest.json", nlohmann::json(m).dump(2) + "\n");
+    nlohmann::json j = m;
+    if (st.best_epoch > 0)
+      j["best"] = ManifestBest{st.best_epoch, st.best_bits_per_note,
+                               training->best_checkpoint().filename().string(), st.stopped_early,
+                               st.validations_since_best};
+    write_file_atomic(run_dir / "manifest.json", j.dump(2) + "\n");
   }
 };
 

@@ -17,6 +17,7 @@
 #include "lstm/checkpoint.h"
 #include "lstm/checkpoint_file.h"
 #include "lstm/memory.h"
+#include "pipeline/run_best.h"
 #include "pipeline/run_checkpoints.h"
 
 namespace melodl::pipeline {
@@ -51,7 +52,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(EpochMetrics, epoch, partial, train_bits_per_
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ComposedSample, epoch, text)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RunState, epoch, next_batch, epoch_loss_nats, epoch_count,
                                    symbols, elapsed_s, attempts, skipped_steps, reloads, lr,
-                                   finished, history, samples)
+                                   finished, best_epoch, best_bits_per_note,
+                                   validations_since_best, stopped_early, history, samples)
 
 std::string EpochMetrics::to_json() const { return nlohmann::json(*this).dump(); }
 
@@ -65,6 +67,7 @@ void TrainSettings::validate() const {
   if (!(checkpoint_every_s >= 0)) bad("--checkpoint-every must be >= 0");
   if (keep_checkpoints < 2) bad("--keep-checkpoints must be >= 2");
   if (max_bad_steps < 1) bad("max bad steps must be >= 1");
+  if (patience < 0) bad("--patience must be >= 0");
   if (samples_per_epoch < 0) bad("--samples-per-epoch must be >= 0");
   if (sample_length < 4) bad("--sample-length must be >= 4");
   lstm::NetworkConfig net = network;
@@ -78,7 +81,12 @@ std::string RunState::to_json() const { return nlohmann::json(*this).dump(); }
 
 RunState RunState::from_json(const std::string& text) {
   try {
-    return nlohmann::json::parse(text).get<RunState>();
+    nlohmann::json j = nlohmann::json::parse(text);
+    if (j.is_object())  // checkpoints from before the best checkpoint: none yet
+      for (const char* key : {"best_epoch", "best_bits_per_note", "validations_since_best"})
+        j.emplace(key, 0);
+    if (j.is_object()) j.emplace("stopped_early", false);
+    return j.get<RunState>();
   } catch (const nlohmann::json::exception& e) {
     throw InvalidArgument(std::string("run state: ") + e.what());
   }
@@ -95,6 +103,7 @@ struct TrainingRun::Impl {
   RunState st;
   fs::path latest;
   int consecutive_bad = 0;
+  bool best_pending = false;  // a new best whose weights the next save() also writes as best
   // Current epoch's window order.
   int perm_epoch = -1;
   std::vector<std::size_t> perm;
@@ -127,7 +136,19 @@ struct TrainingRun::Impl {
     if (cb.log) cb.log(msg);
   }
 
-  // Writes a checkpoint unless the weights are non-finite; returns whether it did.
+  // The trainer and the run state as a checkpoint file (written atomically).
+  void write_checkpoint(const fs::path& path) const {
+    lstm::save_checkpoint(path, *trainer, vocab.stored(),
+                          {{"run_state", st.to_json()}, {"data_hash", std::to_string(hash)}});
+  }
+
+  // The learning rate of the next update (the schedule's, else the run's rate).
+  double current_lr() const {
+    return trainer->schedule().config().active() ? trainer->learning_rate() : st.lr;
+  }
+
+  // Writes a checkpoint unless the weights are non-finite; returns whether it did. After a
+  // new best, best.safetensors too, once `latest` names the checkpoint.
   bool save(const TrainCallbacks& cb) {
     if (!trainer->parameters_finite()) {
       log(cb, "not writing a checkpoint: the weights are not finite");
@@ -137,8 +158,7 @@ struct TrainingRun::Impl {
     fs::create_directories(dir);
     const std::string name = ckpt_name(st.attempts);
     const fs::path path = dir / name;
-    lstm::save_checkpoint(path, *trainer, vocab.stored(),
-                          {{"run_state", st.to_json()}, {"data_hash", std::to_string(hash)}});
+    write_checkpoint(path);
     if (cb.checkpoint_written) cb.checkpoint_written(path);
     write_file_atomic(dir / "latest", name + "\n");
     latest = path;
@@ -153,7 +173,17 @@ struct TrainingRun::Impl {
       fs::remove(p, ec);
       --excess;
     }
+    if (best_pending) write_checkpoint(best_checkpoint_path(run_dir));
+    best_pending = false;
     return true;
+  }
+
+  // best.safetensors against the run state just restored (run_best.h); the note or "".
+  std::string reconcile_best() const {
+    const bool weights_are_best = !st.history.empty() && st.history.back().epoch == st.best_epoch &&
+                                  st.history.back().steps == trainer->step_count();
+    return detail::reconcile_best(run_dir, st, weights_are_best,
+                                  [&] { write_checkpoint(best_checkpoint_path(run_dir)); });
   }
 
   // Restores trainer and run state from a loaded checkpoint.
@@ -267,7 +297,7 @@ struct TrainingRun::Impl {
       if (cb.step_end) {
         const lstm::Trainer& ct = *trainer;  // const accessors: host copies, nothing re-uploaded
         cb.step_end(ct.network().params(), ct.gradients(), ct.step_count(), ss.loss_sum / ss.count,
-                    st.lr);
+                    current_lr());
       }
       if (cb.take_lr)
         if (const std::optional<double> v = cb.take_lr()) {
@@ -301,10 +331,12 @@ struct TrainingRun::Impl {
     st.elapsed_s = keep.elapsed_s;
     consecutive_bad = 0;
     perm_epoch = -1;
+    best_pending = false;
     char buf[64];
     std::snprintf(buf, sizeof buf, "%g", lr);
     log(cb, "reloaded " + latest.filename().string() + " with the learning rate halved to " + buf +
                 " (reload " + std::to_string(st.reloads) + ")");
+    if (const std::string note = reconcile_best(); !note.empty()) log(cb, note);
   }
 
   void epoch_end(bool partial, const TrainCallbacks& cb) {
@@ -320,7 +352,12 @@ struct TrainingRun::Impl {
     m.seconds = st.elapsed_s;
     m.steps = trainer->step_count();
     m.symbols = st.symbols;
-    m.lr = st.lr;
+    m.lr = current_lr();
+    if (!data.valid.empty()) {
+      if (detail::record_validation(st, m)) best_pending = true;
+      if (trainer->report_validation(m.valid_bits_per_note))
+        log(cb, detail::plateau_message(*trainer));
+    }
     std::vector<Composition> samples;
     if (settings.samples_per_epoch > 0) {
       ComposeOptions o;
@@ -356,6 +393,7 @@ TrainingRun::TrainingRun(fs::path run_dir, const TrainSettings& settings, Split 
   if (!list_checkpoints(m.run_dir / "checkpoints").empty())
     throw InvalidArgument(m.run_dir.string() +
                           " already holds checkpoints: use --resume or another --run-dir");
+  detail::check_new_run(m.run_dir, settings, !m.data.valid.empty());
   m.trainer = std::make_unique<lstm::Trainer>(
       lstm::Network(m.settings.network, m.settings.execution), m.settings.train);
   m.st.lr = m.settings.train.optimizer.lr;
@@ -394,6 +432,7 @@ TrainingRun TrainingRun::resume(fs::path run_dir, const TrainSettings& settings,
   m.check_memory();
   const fs::path loaded = good.path;
   m.adopt(std::move(good), 0.0);
+  if (std::string note = m.reconcile_best(); !note.empty()) removed.push_back(std::move(note));
   // Checkpoints written after the one we continue from belong to the lost future.
   for (const auto& p : list_checkpoints(m.run_dir / "checkpoints"))
     if (p.filename() > loaded.filename()) {
@@ -417,7 +456,8 @@ RunEnd TrainingRun::run(const std::atomic<bool>& stop, const TrainCallbacks& cb)
     const bool epochs_left = m.settings.epochs <= 0 || m.st.epoch < m.settings.epochs;
     const bool time_left =
         m.settings.time_budget_s <= 0 || m.st.elapsed_s < m.settings.time_budget_s;
-    if (epochs_left && time_left) m.st.finished = false;
+    if (epochs_left && time_left && !detail::patience_spent(m.st, m.settings.patience))
+      m.st.finished = m.st.stopped_early = false;
   }
   if (m.latest.empty()) m.save(cb);  // the first good checkpoint, for reloads
   const auto session_start = Clock::now();
@@ -505,6 +545,10 @@ RunEnd TrainingRun::run(const std::atomic<bool>& stop, const TrainCallbacks& cb)
     m.st.next_batch = 0;
     m.st.epoch_loss_nats = m.st.epoch_count = 0;
     if (m.settings.epochs > 0 && m.st.epoch >= m.settings.epochs) m.st.finished = true;
+    if (!m.st.finished && detail::patience_spent(m.st, m.settings.patience)) {
+      m.st.finished = m.st.stopped_early = true;
+      m.log(cb, detail::early_stop_message(m.st));
+    }
     m.st.elapsed_s = elapsed();
     if (m.save(cb)) last_ckpt = Clock::now();
   }
@@ -521,15 +565,25 @@ std::uint64_t TrainingRun::data_hash() const { return impl_->hash; }
 std::size_t TrainingRun::batches_per_epoch() const { return impl_->batches(); }
 std::size_t TrainingRun::windows() const { return impl_->windows.size(); }
 fs::path TrainingRun::latest_checkpoint() const { return impl_->latest; }
+fs::path TrainingRun::best_checkpoint() const {
+  std::error_code ec;
+  const fs::path p = best_checkpoint_path(impl_->run_dir);
+  return fs::exists(p, ec) ? p : fs::path();
+}
 
 fs::path find_good_checkpoint(const fs::path& run_dir, std::vector<std::string>* skipped) {
   return load_good(run_dir, skipped).path;
 }
 
-fs::path resolve_checkpoint(const fs::path& path, std::vector<std::string>* skipped) {
+fs::path resolve_checkpoint(const fs::path& path, std::vector<std::string>* skipped,
+                            CheckpointChoice choice) {
   std::error_code ec;
   if (fs::is_directory(path, ec)) {
-    if (fs::is_directory(path / "checkpoints", ec)) return find_good_checkpoint(path, skipped);
+    if (fs::is_directory(path / "checkpoints", ec)) {
+      if (choice == CheckpointChoice::best)
+        if (auto best = detail::usable_best(path, skipped)) return *best;
+      return find_good_checkpoint(path, skipped);
+    }
     throw InvalidArgument(path.string() +
                           ": a directory without checkpoints/ (not a run directory)");
   }

@@ -1,7 +1,8 @@
 // pipeline/training.h: a whole training run of `melodl train`: epochs over
 // packed melody windows (corpus.h), truncated BPTT with a check before every update,
 // validation bits per symbol / per note and sample melodies after each epoch, rotating
-// checkpoints with a `latest` pointer, resume, and the non-finite-value policy:
+// checkpoints with a `latest` pointer, the best checkpoint (lowest validation bits/note) and
+// early stopping (--patience), resume, and the non-finite-value policy:
 //   - a non-finite loss or gradient norm skips the update (counted, logged);
 //   - max_bad_steps skips in a row, or non-finite weights after an update, reload the
 //     last good checkpoint with the learning rate halved;
@@ -41,6 +42,7 @@ struct TrainSettings {
   double checkpoint_every_s = 300.0;  // 0 = after every batch
   int keep_checkpoints = 3;
   int max_bad_steps = 3;
+  int patience = 0;  // stop after this many validations without a new best (0 = off)
   int samples_per_epoch = 4;
   int sample_length = 500;
   float sample_temperature = 1.0f;
@@ -78,8 +80,14 @@ struct RunState {
   std::int64_t attempts = 0;  // update attempts (good or skipped), never restored on reload
   std::size_t skipped_steps = 0;
   std::size_t reloads = 0;
-  double lr = 0.0;
+  double lr = 0.0;  // the base rate (Trainer::base_learning_rate; a schedule scales it)
   bool finished = false;
+  // The best validation so far (lowest bits/note; best_epoch 0: none yet), validations since
+  // it, and whether --patience ended the run. Absent in older checkpoints: read as none.
+  int best_epoch = 0;
+  double best_bits_per_note = 0.0;
+  int validations_since_best = 0;
+  bool stopped_early = false;
   std::vector<EpochMetrics> history;
   std::vector<ComposedSample> samples;  // oldest first
 
@@ -127,7 +135,9 @@ enum class RunEnd { finished, interrupted };
 
 class TrainingRun {
  public:
-  // A fresh run in run_dir (created; its checkpoints/ must be empty or absent).
+  // A fresh run in run_dir (created; its checkpoints/ must be empty or absent, and there must
+  // be no best.safetensors). Throws InvalidArgument when settings.patience > 0 or the
+  // plateau schedule is on but data.valid is empty.
   TrainingRun(std::filesystem::path run_dir, const TrainSettings& settings, Split data,
               Vocabulary vocab);
   // Continues run_dir from its last good checkpoint; the data must hash as recorded
@@ -151,6 +161,8 @@ class TrainingRun {
   std::size_t batches_per_epoch() const;
   std::size_t windows() const;
   std::filesystem::path latest_checkpoint() const;  // empty before the first one
+  // best_checkpoint_path(run_dir) when it exists (the run has had a validation), else empty.
+  std::filesystem::path best_checkpoint() const;
 
  private:
   struct Impl;
@@ -167,8 +179,14 @@ class TrainingRun {
 std::filesystem::path find_good_checkpoint(const std::filesystem::path& run_dir,
                                            std::vector<std::string>* skipped = nullptr);
 
-// A run directory or a checkpoint file -> the checkpoint file to load.
+// RUN/best.safetensors: the checkpoint of the epoch with the lowest validation bits/note,
+// written atomically after each new best (not a resume candidate, never rotated away).
+std::filesystem::path best_checkpoint_path(const std::filesystem::path& run_dir);
+
+// A run directory or a checkpoint file -> the checkpoint file to load (a file is taken as
+// it is; `choice` picks within a run directory).
 std::filesystem::path resolve_checkpoint(const std::filesystem::path& path,
-                                         std::vector<std::string>* skipped = nullptr);
+                                         std::vector<std::string>* skipped = nullptr,
+                                         CheckpointChoice choice = CheckpointChoice::best);
 
 }  // namespace melodl::pipeline

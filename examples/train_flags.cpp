@@ -1,0 +1,137 @@
+// examples/train_flags.cpp: see train_flags.h.
+#include "examples/train_flags.h"
+
+#include <cstdio>
+
+#include "examples/cli_error.h"
+#include "examples/flags.h"
+
+namespace melodl::cli {
+
+namespace {
+
+// The flags fixed when a run starts (all but --patience).
+constexpr const char* kRunFlags[] = {"--dropout",     "--variational-dropout", "--recurrent-dropout",
+                                     "--weight-decay", "--lr-schedule",        "--warmup",
+                                     "--decay-steps",  "--min-lr",             "--lr-factor",
+                                     "--lr-patience"};
+
+std::string number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
+}  // namespace
+
+double time_budget(const std::string& text) {
+  const double s = parse_duration(text, "--time-budget");
+  if (!(s > 0))
+    throw UsageError("--time-budget must be > 0 (leave it out for no limit), got '" + text + "'");
+  return s;
+}
+
+void add_training_flags(CLI::App& sub, TrainingFlags& f) {
+  add_in_range(sub, "--dropout", f.dropout,
+               "Dropout on each LSTM layer's output as fed upwards (not the recurrence)", 0.0,
+               0.9);
+  sub.add_flag("--variational-dropout", f.variational,
+               "With --dropout: one mask per stream and TBPTT segment instead of per step");
+  add_in_range(sub, "--recurrent-dropout", f.recurrent_dropout,
+               "Dropout on h(t-1) in the recurrence, one mask per segment (CPU only)", 0.0, 0.9);
+  add_in_range(sub, "--weight-decay", f.weight_decay,
+               "Decoupled weight decay (AdamW): weights *= 1 - lr x this before each update", 0.0,
+               1.0);
+  sub.add_option("--lr-schedule", f.lr_schedule,
+                 "constant, cosine (down to --min-lr over --decay-steps updates) or plateau "
+                 "(x --lr-factor after --lr-patience validations without improvement)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"constant", "cosine", "plateau"}));
+  add_in_range(sub, "--warmup", f.warmup, "Updates of linear learning-rate warm-up",
+               std::int64_t{0}, std::int64_t{1000000000});
+  add_in_range(sub, "--decay-steps", f.decay_steps,
+               "--lr-schedule cosine: updates from the end of the warm-up to --min-lr",
+               std::int64_t{1}, std::int64_t{1000000000000})
+      ->default_str("");
+  add_in_range(sub, "--min-lr", f.min_lr,
+               "--lr-schedule cosine/plateau: lowest rate, > 0 and <= --lr (default --lr/100)", 0.0,
+               1.0)
+      ->default_str("");
+  add_in_range(sub, "--lr-factor", f.lr_factor,
+               "--lr-schedule plateau: rate multiplier per reduction", 0.01, 0.99);
+  add_in_range(sub, "--lr-patience", f.lr_patience,
+               "--lr-schedule plateau: validations without improvement before a reduction", 1,
+               1000);
+  add_in_range(sub, "--patience", f.patience,
+               "Stop after this many validations without a new best (0 = never); a run keeps "
+               "best.safetensors (lowest validation bits/note) either way",
+               0, 1000000);
+}
+
+void apply_training_flags(const CLI::App& sub, const TrainingFlags& f,
+                          pipeline::TrainSettings& s) {
+  const auto set = [&](const char* name) { return given(sub, name); };
+  lstm::TrainConfig& t = s.train;
+  const float lr = t.optimizer.lr;
+  t.dropout.output = f.dropout;
+  t.dropout.variational = f.variational;
+  t.dropout.recurrent = f.recurrent_dropout;
+  t.optimizer.weight_decay = f.weight_decay;
+  t.schedule.kind = lstm::lr_schedule_kind_from_string(f.lr_schedule);
+  t.schedule.warmup_steps = f.warmup;
+  s.patience = f.patience;
+  const bool cosine = t.schedule.kind == lstm::LrScheduleKind::cosine;
+  const bool plateau = t.schedule.kind == lstm::LrScheduleKind::plateau;
+  if (f.variational && !(f.dropout > 0))
+    throw UsageError("--variational-dropout: needs --dropout P > 0 (it shapes its masks)");
+  if (f.recurrent_dropout > 0 && s.execution.device == lstm::Device::cuda)
+    throw UsageError("--recurrent-dropout: not supported by the CUDA backend yet (--device cpu)");
+  if (!(static_cast<double>(lr) * f.weight_decay < 1.0))
+    throw UsageError("--weight-decay " + number(f.weight_decay) + ": --lr x --weight-decay (" +
+                     number(lr) + " x " + number(f.weight_decay) + ") must be < 1");
+  if (set("--decay-steps") && !cosine)
+    throw UsageError("--decay-steps: only with --lr-schedule cosine");
+  if (cosine && !set("--decay-steps"))
+    throw UsageError(
+        "--lr-schedule cosine needs --decay-steps N (updates from the end of the warm-up down "
+        "to --min-lr)");
+  if (set("--min-lr") && !cosine && !plateau)
+    throw UsageError("--min-lr: only with --lr-schedule cosine or plateau");
+  for (const char* name : {"--lr-factor", "--lr-patience"})
+    if (set(name) && !plateau) throw UsageError(std::string(name) + ": only with --lr-schedule plateau");
+  if (cosine) t.schedule.decay_steps = f.decay_steps;
+  if (plateau) {
+    t.schedule.factor = f.lr_factor;
+    t.schedule.patience = f.lr_patience;
+  }
+  if (cosine || plateau) {
+    t.schedule.min_lr = set("--min-lr") ? f.min_lr : lr / 100.0f;
+    if (!(t.schedule.min_lr > 0) || t.schedule.min_lr > lr)
+      throw UsageError("--min-lr " + number(t.schedule.min_lr) + ": must be > 0 and <= --lr (" +
+                       number(lr) + ")");
+  }
+}
+
+void apply_resume_training_flags(const CLI::App& sub, const TrainingFlags& f,
+                                 pipeline::TrainSettings& s) {
+  for (const char* name : kRunFlags)
+    if (given(sub, name))
+      throw UsageError(std::string(name) +
+                       ": fixed when a run starts (its config.json and checkpoints hold it); "
+                       "it cannot change on --resume");
+  if (given(sub, "--patience")) s.patience = f.patience;
+}
+
+void add_checkpoint_choice(CLI::App& sub, std::string& which) {
+  sub.add_option("--checkpoint", which,
+                 "With a run directory: best (its best.safetensors, lowest validation bits/note; "
+                 "the latest when it has none) or latest (its latest good checkpoint)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"best", "latest"}));
+}
+
+pipeline::CheckpointChoice checkpoint_choice(const std::string& which) {
+  return which == "latest" ? pipeline::CheckpointChoice::latest : pipeline::CheckpointChoice::best;
+}
+
+}  // namespace melodl::cli

@@ -1,0 +1,54 @@
+// examples/train_flags.h: `melodl train`'s regularisation, learning-rate schedule and
+// early-stopping flags (docs/training.md "Regularisation, schedule and early stopping"):
+// --dropout, --variational-dropout, --recurrent-dropout, --weight-decay, --lr-schedule,
+// --warmup, --decay-steps, --min-lr, --lr-factor, --lr-patience (lstm::TrainConfig) and
+// --patience (pipeline::TrainSettings). Each is checked against its range when parsed (shown
+// in --help) and against the others when applied; errors name the flag. Also compose's and
+// eval's --checkpoint best|latest.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <string>
+
+#include "pipeline/training.h"
+
+namespace melodl::cli {
+
+struct TrainingFlags {
+  float dropout = 0.0f;
+  bool variational = false;
+  float recurrent_dropout = 0.0f;
+  float weight_decay = 0.0f;
+  std::string lr_schedule = "constant";
+  std::int64_t warmup = 0;
+  std::int64_t decay_steps = 0;
+  float min_lr = 0.0f;  // 0: --lr / 100 for cosine and plateau
+  float lr_factor = 0.5f;
+  int lr_patience = 2;
+  int patience = 0;
+};
+
+// --time-budget: a duration > 0 ("10m", flags.h parse_duration); UsageError otherwise.
+double time_budget(const std::string& text);
+
+// Registers the flags on `sub` (`melodl train`).
+void add_training_flags(CLI::App& sub, TrainingFlags& flags);
+
+// A new run: the flags into `s` (after any --preset: --min-lr's default follows the rate in
+// s.train.optimizer.lr). Throws UsageError naming the flag for a combination that cannot
+// work (e.g. --lr-factor without --lr-schedule plateau, --min-lr above --lr).
+void apply_training_flags(const CLI::App& sub, const TrainingFlags& flags,
+                          pipeline::TrainSettings& s);
+
+// --resume: --patience may change (a stopping rule, like --epochs); the others are fixed
+// when a run starts (its checkpoints hold them): UsageError when one is given.
+void apply_resume_training_flags(const CLI::App& sub, const TrainingFlags& flags,
+                                 pipeline::TrainSettings& s);
+
+// `--checkpoint best|latest` of the commands that load a model (compose, eval): which
+// checkpoint of a run directory (pipeline::CheckpointChoice); a file is taken as it is.
+void add_checkpoint_choice(CLI::App& sub, std::string& which);
+pipeline::CheckpointChoice checkpoint_choice(const std::string& which);
+
+}  // namespace melodl::cli
