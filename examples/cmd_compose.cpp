@@ -19,8 +19,8 @@
 #include "encode/melody.h"
 #include "examples/cli_error.h"
 #include "examples/command.h"
-#include "examples/train_flags.h"
 #include "examples/flags.h"
+#include "examples/train_flags.h"
 #include "midi/reader.h"
 #include "pipeline/audio.h"
 #include "pipeline/composing.h"
@@ -206,9 +206,13 @@ void print_summary(const ComposeArgs& a, const pl::LoadedModel& model, const pl:
 int run_compose(const ComposeArgs& a) {
   if (!a.prime.empty() && !a.prime_midi.empty())
     throw UsageError("give --prime or --prime-midi, not both");
-  const pl::LoadedModel model = pl::load_model(a.checkpoint, [&](const std::string& s) {
-    if (!a.quiet) std::fprintf(stderr, "melodl: warning: passing over checkpoint %s\n", s.c_str());
-  }, melodl::cli::checkpoint_choice(a.which));
+  const pl::LoadedModel model = pl::load_model(
+      a.checkpoint,
+      [&](const std::string& s) {
+        if (!a.quiet)
+          std::fprintf(stderr, "melodl: warning: passing over checkpoint %s\n", s.c_str());
+      },
+      melodl::cli::checkpoint_choice(a.which));
   const melodl::lstm::Network net = model.checkpoint.make_network();
   const pl::LineKind kind = model.vocab.kind();
   pl::PlaybackOptions playback;

@@ -57,9 +57,13 @@ void check_covered(const pl::Vocabulary& vocab, const std::vector<pl::CorpusMelo
 }
 
 int run_eval(const EvalArgs& a) {
-  const pl::LoadedModel model = pl::load_model(a.checkpoint, [&](const std::string& s) {
-    if (!a.json) std::fprintf(stderr, "melodl: warning: passing over checkpoint %s\n", s.c_str());
-  }, melodl::cli::checkpoint_choice(a.which));
+  const pl::LoadedModel model = pl::load_model(
+      a.checkpoint,
+      [&](const std::string& s) {
+        if (!a.json)
+          std::fprintf(stderr, "melodl: warning: passing over checkpoint %s\n", s.c_str());
+      },
+      melodl::cli::checkpoint_choice(a.which));
   const melodl::lstm::Network net = model.checkpoint.make_network();
   const pl::LineKind kind = model.vocab.kind();
   const bool harmony = kind == pl::LineKind::harmony;

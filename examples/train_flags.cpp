@@ -11,10 +11,11 @@ namespace melodl::cli {
 namespace {
 
 // The flags fixed when a run starts (all but --patience).
-constexpr const char* kRunFlags[] = {"--dropout",     "--variational-dropout", "--recurrent-dropout",
-                                     "--weight-decay", "--lr-schedule",        "--warmup",
-                                     "--decay-steps",  "--min-lr",             "--lr-factor",
-                                     "--lr-patience"};
+constexpr const char* kRunFlags[] = {"--dropout",           "--variational-dropout",
+                                     "--recurrent-dropout", "--weight-decay",
+                                     "--lr-schedule",       "--warmup",
+                                     "--decay-steps",       "--min-lr",
+                                     "--lr-factor",         "--lr-patience"};
 
 std::string number(double v) {
   char buf[32];
@@ -33,8 +34,7 @@ double time_budget(const std::string& text) {
 
 void add_training_flags(CLI::App& sub, TrainingFlags& f) {
   add_in_range(sub, "--dropout", f.dropout,
-               "Dropout on each LSTM layer's output as fed upwards (not the recurrence)", 0.0,
-               0.9);
+               "Dropout on each LSTM layer's output as fed upwards (not the recurrence)", 0.0, 0.9);
   sub.add_flag("--variational-dropout", f.variational,
                "With --dropout: one mask per stream and TBPTT segment instead of per step");
   add_in_range(sub, "--recurrent-dropout", f.recurrent_dropout,
@@ -68,8 +68,7 @@ void add_training_flags(CLI::App& sub, TrainingFlags& f) {
                0, 1000000);
 }
 
-void apply_training_flags(const CLI::App& sub, const TrainingFlags& f,
-                          pipeline::TrainSettings& s) {
+void apply_training_flags(const CLI::App& sub, const TrainingFlags& f, pipeline::TrainSettings& s) {
   const auto set = [&](const char* name) { return given(sub, name); };
   lstm::TrainConfig& t = s.train;
   const float lr = t.optimizer.lr;
@@ -98,7 +97,8 @@ void apply_training_flags(const CLI::App& sub, const TrainingFlags& f,
   if (set("--min-lr") && !cosine && !plateau)
     throw UsageError("--min-lr: only with --lr-schedule cosine or plateau");
   for (const char* name : {"--lr-factor", "--lr-patience"})
-    if (set(name) && !plateau) throw UsageError(std::string(name) + ": only with --lr-schedule plateau");
+    if (set(name) && !plateau)
+      throw UsageError(std::string(name) + ": only with --lr-schedule plateau");
   if (cosine) t.schedule.decay_steps = f.decay_steps;
   if (plateau) {
     t.schedule.factor = f.lr_factor;

@@ -70,6 +70,50 @@ void TrainProgress::clear() {
   }
 }
 
+namespace {
+
+// "dropout 0.2 (variational), weight decay 0.01, lr schedule cosine (...), patience 5": the
+// issue-15 options that are on ("" when none is).
+std::string regularisation_summary(const pipeline::TrainSettings& s) {
+  const lstm::TrainConfig& t = s.train;
+  std::string out;
+  char buf[160];
+  const auto add = [&](const char* text) { out += (out.empty() ? "" : ", ") + std::string(text); };
+  if (t.dropout.output > 0) {
+    std::snprintf(buf, sizeof buf, "dropout %g%s", t.dropout.output,
+                  t.dropout.variational ? " (variational)" : "");
+    add(buf);
+  }
+  if (t.dropout.recurrent > 0) {
+    std::snprintf(buf, sizeof buf, "recurrent dropout %g", t.dropout.recurrent);
+    add(buf);
+  }
+  if (t.optimizer.weight_decay > 0) {
+    std::snprintf(buf, sizeof buf, "weight decay %g", t.optimizer.weight_decay);
+    add(buf);
+  }
+  if (t.schedule.active()) {
+    const auto& c = t.schedule;
+    std::snprintf(buf, sizeof buf, "lr schedule %s, warm-up %lld", lstm::to_string(c.kind).c_str(),
+                  static_cast<long long>(c.warmup_steps));
+    add(buf);
+    if (c.kind == lstm::LrScheduleKind::cosine)
+      std::snprintf(buf, sizeof buf, "%lld updates down to %g",
+                    static_cast<long long>(c.decay_steps), c.min_lr);
+    else if (c.kind == lstm::LrScheduleKind::plateau)
+      std::snprintf(buf, sizeof buf, "x %g after %d validations without improvement, >= %g",
+                    c.factor, c.patience, c.min_lr);
+    if (c.kind != lstm::LrScheduleKind::constant) add(buf);
+  }
+  if (s.patience > 0) {
+    std::snprintf(buf, sizeof buf, "patience %d", s.patience);
+    add(buf);
+  }
+  return out;
+}
+
+}  // namespace
+
 void print_run_header(const pipeline::TrainSession& session) {
   const auto& cs = session.corpus_stats();
   const auto& split = session.split();
@@ -94,9 +138,14 @@ void print_run_header(const pipeline::TrainSession& session) {
       settings.train.tbptt_bwd, settings.batch, settings.window, run.windows(),
       run.batches_per_epoch(), lstm::to_string(run.network().device()).c_str(),
       run.network().execution().resolved_threads());
+  if (const std::string reg = regularisation_summary(settings); !reg.empty())
+    std::printf("  regularisation: %s\n", reg.c_str());
   if (session.resuming())
     std::printf("  continuing at epoch %d, batch %zu (%s trained so far)\n", st.epoch + 1,
                 st.next_batch, format_seconds(st.elapsed_s).c_str());
+  if (session.resuming() && st.best_epoch > 0)
+    std::printf("  best so far: epoch %d, valid %.3f bits/note (%d validations since)\n",
+                st.best_epoch, st.best_bits_per_note, st.validations_since_best);
   std::fflush(stdout);
 }
 

@@ -19,8 +19,7 @@ namespace {
 
 std::string best_text(const RunState& st) {
   char buf[96];
-  std::snprintf(buf, sizeof buf, "epoch %d, %.4f bits/note", st.best_epoch,
-                st.best_bits_per_note);
+  std::snprintf(buf, sizeof buf, "epoch %d, %.4f bits/note", st.best_epoch, st.best_bits_per_note);
   return buf;
 }
 
@@ -54,7 +53,8 @@ void check_new_run(const fs::path& run_dir, const TrainSettings& settings, bool 
                           best_checkpoint_path(run_dir).string() +
                           " of another run: use --resume or another --run-dir");
   const char* need = " needs validation data (--valid-fraction > 0 or --valid)";
-  if (!has_validation && settings.patience > 0) throw InvalidArgument(std::string("--patience") + need);
+  if (!has_validation && settings.patience > 0)
+    throw InvalidArgument(std::string("--patience") + need);
   if (!has_validation && settings.train.schedule.kind == lstm::LrScheduleKind::plateau)
     throw InvalidArgument(std::string("--lr-schedule plateau") + need);
 }
@@ -62,8 +62,9 @@ void check_new_run(const fs::path& run_dir, const TrainSettings& settings, bool 
 std::string plateau_message(const lstm::Trainer& trainer) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%g", trainer.learning_rate());
-  return "learning rate reduced to " + std::string(buf) + " (--lr-schedule plateau: " +
-         std::to_string(trainer.schedule().config().patience) + " validations without improvement)";
+  return "learning rate reduced to " + std::string(buf) +
+         " (--lr-schedule plateau: " + std::to_string(trainer.schedule().config().patience) +
+         " validations without improvement)";
 }
 
 std::string reconcile_best(const fs::path& run_dir, const RunState& st, bool weights_are_best,

@@ -3,8 +3,9 @@
 // (run_config.h) or continues the run it describes, drives the TrainingRun (training.h),
 // writes each epoch's samples as samples/epoch-NNN/ (MIDI, WAV with config.wav, samples.txt),
 // and at the end composition.txt (every sample, newest first) and manifest.json with the
-// novelty of the last samples (novelty.h) and the best epoch ("best", with validation). The caller parses flags and prints; it gets
-// control through TrainCallbacks. Docs: docs/training.md. Tests: tests/pipeline/run_test.cpp.
+// novelty of the last samples (novelty.h) and the best epoch ("best", with validation). The
+// caller parses flags and prints; it gets control through TrainCallbacks. Docs:
+// docs/training.md. Tests: tests/pipeline/run_test.cpp, best_test.cpp.
 //
 // Example:
 //   melodl::pipeline::RunConfig c;  c.inputs = {"bach.txt"};  c.settings.epochs = 2;

@@ -52,8 +52,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(EpochMetrics, epoch, partial, train_bits_per_
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ComposedSample, epoch, text)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RunState, epoch, next_batch, epoch_loss_nats, epoch_count,
                                    symbols, elapsed_s, attempts, skipped_steps, reloads, lr,
-                                   finished, best_epoch, best_bits_per_note,
-                                   validations_since_best, stopped_early, history, samples)
+                                   finished, best_epoch, best_bits_per_note, validations_since_best,
+                                   stopped_early, history, samples)
 
 std::string EpochMetrics::to_json() const { return nlohmann::json(*this).dump(); }
 
@@ -432,7 +432,7 @@ TrainingRun TrainingRun::resume(fs::path run_dir, const TrainSettings& settings,
   m.check_memory();
   const fs::path loaded = good.path;
   m.adopt(std::move(good), 0.0);
-  if (std::string note = m.reconcile_best(); !note.empty()) removed.push_back(std::move(note));
+  const std::string best_note = m.reconcile_best();
   // Checkpoints written after the one we continue from belong to the lost future.
   for (const auto& p : list_checkpoints(m.run_dir / "checkpoints"))
     if (p.filename() > loaded.filename()) {
@@ -443,6 +443,7 @@ TrainingRun TrainingRun::resume(fs::path run_dir, const TrainSettings& settings,
   for (auto& s : skipped) s = "passing over checkpoint " + s;
   run.resume_notes_ = std::move(removed);
   run.resume_notes_.insert(run.resume_notes_.end(), skipped.begin(), skipped.end());
+  if (!best_note.empty()) run.resume_notes_.push_back(best_note);
   return run;
 }
 

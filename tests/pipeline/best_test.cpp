@@ -30,8 +30,7 @@ namespace {
 // epochs, so its validation bits/note fall, then rise.
 pl::TrainSettings overfitting(int epochs, int patience = 0) {
   pl::TrainSettings s;
-  s.network.layers = 1;
-  s.network.hidden = 48;
+  s.network = {.vocab = 0, .layers = 1, .hidden = 48};
   s.execution.threads = 1;
   s.train.optimizer.lr = 0.03f;
   s.train.tbptt_fwd = s.train.tbptt_bwd = 20;
@@ -39,7 +38,7 @@ pl::TrainSettings overfitting(int epochs, int patience = 0) {
   s.window = 40;
   s.epochs = epochs;
   s.patience = patience;
-  s.samples_per_epoch = 0;
+  s.samples_per_epoch = 0;  // only the validation matters here
   s.seed = 7;
   return s;
 }
@@ -225,6 +224,44 @@ TEST(TrainFlags, PlateauReducesTheRateAndKeepsTheBaseRate) {
   EXPECT_TRUE(logged);
 }
 
+// With dropout, weight decay, a warm-up and the plateau schedule on, a run interrupted in
+// the middle of an epoch and resumed ends bitwise as the uninterrupted one (1 thread): the
+// same weights, best epoch and rates.
+TEST(TrainFlags, InterruptedRunWithRegularisationResumesBitwise) {
+  const ToyData d = toy_data();
+  auto s = overfitting(6);
+  s.checkpoint_every_s = 0;
+  s.train.dropout.output = 0.2f;
+  s.train.dropout.recurrent = 0.1f;
+  s.train.optimizer.weight_decay = 0.01f;
+  s.train.schedule.kind = melodl::lstm::LrScheduleKind::plateau;
+  s.train.schedule.warmup_steps = 10;
+  s.train.schedule.min_lr = 1e-4f;
+  s.train.schedule.patience = 1;
+  std::atomic<bool> never{false};
+  const auto whole = temp_dir("reg-whole"), parts = temp_dir("reg-parts");
+  pl::TrainingRun a(whole, s, d.split, d.vocab);
+  ASSERT_EQ(a.run(never, {}), pl::RunEnd::finished);
+  std::atomic<bool> stop{false};
+  std::size_t batches = 0;
+  pl::TrainCallbacks cb;
+  cb.progress = [&](const pl::ProgressInfo&) { stop = ++batches == 17; };
+  {
+    pl::TrainingRun b(parts, s, d.split, d.vocab);
+    ASSERT_EQ(b.run(stop, cb), pl::RunEnd::interrupted);
+  }
+  auto b = pl::TrainingRun::resume(parts, s, d.split);
+  ASSERT_EQ(b.run(never, {}), pl::RunEnd::finished);
+  EXPECT_TRUE(same(weights_of(a.latest_checkpoint()), weights_of(b.latest_checkpoint())));
+  EXPECT_TRUE(same(weights_of(a.best_checkpoint()), weights_of(b.best_checkpoint())));
+  EXPECT_EQ(a.state().best_epoch, b.state().best_epoch);
+  ASSERT_EQ(a.state().history.size(), b.state().history.size());
+  for (std::size_t e = 0; e < a.state().history.size(); ++e) {
+    EXPECT_EQ(a.state().history[e].valid_bits_per_note, b.state().history[e].valid_bits_per_note);
+    EXPECT_EQ(a.state().history[e].lr, b.state().history[e].lr);
+  }
+}
+
 // The commands: `melodl train`'s flags and summary, compose and eval on a run directory.
 #ifdef MELODL_EXE
 namespace {
@@ -260,8 +297,8 @@ TEST(BestCheckpoint, ComposeAndEvalUseTheBestUnlessToldOtherwise) {
   EXPECT_EQ(m["best"]["valid_bits_per_note"], m["epochs"][best - 1]["valid_bits_per_note"]);
   EXPECT_NE(t.output.find("best: epoch " + std::to_string(best) + " of 10"), std::string::npos)
       << t.output;
-  const auto c = run_command(kMelodl + " compose " + run.string() + " --count 2 -o " +
-                             (dir / "out").string());
+  const auto c =
+      run_command(kMelodl + " compose " + run.string() + " --count 2 -o " + (dir / "out").string());
   ASSERT_EQ(c.code, 0) << c.output;
   EXPECT_NE(c.output.find((run / "best.safetensors").string()), std::string::npos) << c.output;
   const auto cl = run_command(kMelodl + " compose " + run.string() +
@@ -314,12 +351,12 @@ TEST(TrainFlags, ReachTheTrainerAndSurviveResume) {
   EXPECT_FLOAT_EQ(static_cast<float>(st.lr), 0.03f);
   // Resumed: the flags fixed at the start are refused, --patience may change, the trainer
   // keeps its options.
-  const auto refused = run_command(kMelodl + " train -q --resume " + run.string() +
-                                   " --epochs 3 --dropout 0.5");
+  const auto refused =
+      run_command(kMelodl + " train -q --resume " + run.string() + " --epochs 3 --dropout 0.5");
   EXPECT_EQ(refused.code, 2) << refused.output;
   EXPECT_NE(refused.output.find("--dropout"), std::string::npos) << refused.output;
-  const auto r = run_command(kMelodl + " train -q --resume " + run.string() +
-                             " --epochs 3 --patience 6");
+  const auto r =
+      run_command(kMelodl + " train -q --resume " + run.string() + " --epochs 3 --patience 6");
   ASSERT_EQ(r.code, 0) << r.output;
   const auto last = pl::find_good_checkpoint(run);
   check(*melodl::lstm::load_checkpoint(last).train_config, last.string());
