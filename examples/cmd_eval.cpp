@@ -21,6 +21,7 @@
 #include "eval/style.h"
 #include "examples/cli_error.h"
 #include "examples/command.h"
+#include "examples/flags.h"
 #include "examples/train_flags.h"
 #include "pipeline/composing.h"
 #include "pipeline/corpus_inputs.h"
@@ -44,6 +45,7 @@ struct EvalArgs {
   float temperature = 1.0f;
   bool json = false;
   unsigned jobs = 0;
+  bool strict = false;  // --strict: refuse damaged MIDI files in --data / --train
 };
 
 void check_covered(const pl::Vocabulary& vocab, const std::vector<pl::CorpusMelody>& mel,
@@ -70,11 +72,12 @@ int run_eval(const EvalArgs& a) {
   for (const auto* in : {&a.data, &a.train})
     if (!in->empty() && pl::input_kind(*in) != kind && !harmony)
       throw Error(*in + ": holds harmonies, but " + model.path.string() + " models melodies");
-  const pl::Corpus data = pl::load_corpus({a.data}, a.jobs, kind);
+  const auto mode = melodl::cli::read_mode(a.strict);
+  const pl::Corpus data = pl::load_corpus({a.data}, a.jobs, kind, {}, mode);
   pl::Split split;
   if (!a.train.empty()) {
     split.valid = data.melodies();
-    split.train = pl::load_corpus({a.train}, a.jobs, kind).melodies();
+    split.train = pl::load_corpus({a.train}, a.jobs, kind, {}, mode).melodies();
   } else {
     split = data.split_by_source(a.valid_fraction, a.seed);
     if (split.valid.empty())
@@ -212,6 +215,7 @@ melodl::cli::Runner setup(CLI::App& sub) {
   sub.add_option("--temperature", a->temperature, "Sampling temperature")->capture_default_str();
   sub.add_flag("--json", a->json, "Print JSON instead of a table");
   sub.add_option("-j,--jobs", a->jobs, "Threads extracting MIDI inputs");
+  melodl::cli::add_strict_flag(sub, a->strict);
   return [a] { return run_eval(*a); };
 }
 

@@ -1,7 +1,8 @@
 // examples/cmd_extract.cpp: `melodl extract`: MIDI files or directories -> a
 // melodies text file (one melody per line, each after a provenance comment), with a
 // per-filter summary, an optional JSON report and an optional train/validation split
-// by source file. Malformed MIDI files are skipped and reported, never fatal.
+// by source file. Damaged MIDI files are recovered (what is readable kept, every repair
+// counted; -v lists them) or, with --strict, skipped; unreadable ones are reported, never fatal.
 // Usage: melodl extract data/bach -o out/melodies.txt --report out/report.json
 #include <cstdio>
 #include <iostream>
@@ -18,6 +19,7 @@
 #include "examples/flags.h"
 #include "examples/progress.h"
 #include "pipeline/extract_job.h"
+#include "pipeline/repair_report.h"
 
 namespace encode = melodl::encode;
 namespace pipeline = melodl::pipeline;
@@ -40,6 +42,8 @@ struct ExtractArgs {
   std::uint64_t seed = 42;
   unsigned jobs = 0;
   bool quiet = false;
+  bool strict = false;   // --strict: refuse damaged files
+  bool verbose = false;  // -v: a warning per repair
   melodl::encode::ExtractOptions opt;
   bool keep_short_rests = false;
   bool keep_percussion = false;
@@ -58,6 +62,7 @@ pipeline::ExtractJob job_from_args(const ExtractArgs& a) {
   job.seed = a.seed;
   job.jobs = a.jobs;
   job.harmonies = a.harmonies;
+  job.read_mode = melodl::cli::read_mode(a.strict);
   job.harmony = a.hopt;
   job.melody = a.opt;
   job.melody.drop_short_rests = !a.keep_short_rests;
@@ -91,12 +96,18 @@ void print_summary(const ExtractArgs& a, const pipeline::ExtractJob& job,
                    const pipeline::ExtractSummary& s) {
   const bool split = job.valid_fraction > 0.0;
   const char* what = a.harmonies ? "harmonies" : "melodies";
+  // Recover mode: ", 3 recovered (7 repairs)"; strict mode as before recovery existed.
+  char recovered[64] = "";
+  if (!a.strict)
+    std::snprintf(recovered, sizeof recovered, ", %zu recovered (%zu repairs)", s.repaired.size(),
+                  s.repairs.total);
   if (a.harmonies) {
-    std::printf("melodl extract --harmonies: %zu files, %zu failed, %zu with a harmony\n", s.files,
-                s.failed, s.train_files + s.valid_files);
+    std::printf("melodl extract --harmonies: %zu files%s, %zu failed, %zu with a harmony\n",
+                s.files, recovered, s.failed, s.train_files + s.valid_files);
   } else {
-    std::printf("melodl extract: %zu files, %zu read, %zu failed (%.1f MB, %zu notes)\n", s.files,
-                s.files - s.failed, s.failed, static_cast<double>(s.bytes) / 1e6, s.notes);
+    std::printf("melodl extract: %zu files, %zu read%s, %zu failed (%.1f MB, %zu notes)\n",
+                s.files, s.files - s.failed, recovered, s.failed,
+                static_cast<double>(s.bytes) / 1e6, s.notes);
   }
   for (const auto& e : s.errors) std::printf("  failed: %s\n", e.c_str());
   if (a.harmonies) {
@@ -133,6 +144,10 @@ int run_extract(const ExtractArgs& a) {
       job, [&](std::size_t done, const std::string& source) { progress.update(done, source); },
       [&](std::size_t files) { progress.set_total(files); });
   progress.finish();
+  if (a.verbose)
+    for (const auto& f : s.repaired)
+      for (const auto& line : pipeline::repair_warnings(f.source, f.repairs))
+        std::fprintf(stderr, "melodl extract: warning: %s\n", line.c_str());
   if (!a.quiet) print_summary(a, job, s);
   if (s.failed == s.files)
     throw melodl::cli::Error("none of the " + std::to_string(s.failed) +
@@ -148,8 +163,11 @@ melodl::cli::Runner setup(CLI::App& sub) {
   auto a = std::make_shared<ExtractArgs>();
   sub.footer(
       "Output: one melody per line, each after a `// track=... source=...` comment; the first "
-      "line names the format. Files that cannot be read are skipped and listed in the summary "
-      "and the report. Exit codes: 0 done, 1 bad input or output path, 2 bad usage.");
+      "line names the format. Damaged files are recovered: what is readable is kept (never "
+      "invented), the repairs counted in the summary, listed per file in the report and, with "
+      "-v, as warnings; --strict refuses them instead. Files that cannot be read are skipped "
+      "and listed in the summary and the report. Exit codes: 0 done, 1 bad input or output "
+      "path, 2 bad usage.");
   sub.add_option("inputs", a->inputs,
                  "MIDI files or directories (directories are searched recursively for *.mid, "
                  "*.midi, *.rmi, *.kar)")
@@ -213,10 +231,14 @@ melodl::cli::Runner setup(CLI::App& sub) {
       "--valid-output", a->valid_output,
       "Validation melodies file (default: <output>-valid.<ext>, e.g. melodies-valid.txt)");
   sub.add_option("--report", a->report,
-                 "Write a JSON report: totals, rejections per filter, failed files and per-file "
-                 "counts");
+                 "Write a JSON report: totals, rejections per filter, failed files, per-file "
+                 "counts and repairs (kind, byte offset, what was kept or dropped)");
   sub.add_option("-j,--jobs", a->jobs, "Threads reading files (0 = one per CPU core)")
       ->capture_default_str();
+  melodl::cli::add_strict_flag(sub, a->strict);
+  sub.add_flag("-v,--verbose", a->verbose,
+               "Print a warning per repair made to read a damaged file (file: offset N: what "
+               "was kept or dropped), also with --quiet");
   sub.add_flag("-q,--quiet", a->quiet, "No progress and no summary (errors are still printed)");
   return [a] { return run_extract(*a); };
 }

@@ -39,6 +39,7 @@ struct TrainArgs {
   std::uint64_t seed = 1;
   std::string preset;
   bool harmonies = false;  // --harmonies: two-part harmonies instead of melodies
+  bool strict = false;     // --strict: refuse damaged MIDI inputs (stored in config.json)
   int layers = 2, hidden = 256;
   std::string tbptt = "100";
   int batch = 32, window = 500;
@@ -77,6 +78,7 @@ pl::RunConfig config_from_args(const TrainArgs& a) {
   c.valid_file = a.valid_file;
   c.valid_fraction = a.valid_fraction;
   c.kind = a.harmonies ? pl::LineKind::harmony : pl::LineKind::melody;
+  c.strict_midi = a.strict;
   c.wav = a.wav;
   c.program = a.program;
   c.upper_program = a.upper_program;
@@ -286,6 +288,7 @@ melodl::cli::Runner setup(CLI::App& sub) {
       ->capture_default_str();
   sub.add_option("--keep-checkpoints", a->keep, "Checkpoints kept")->capture_default_str();
   sub.add_option("-j,--jobs", a->jobs, "Threads extracting MIDI inputs (0 = all)");
+  melodl::cli::add_strict_flag(sub, a->strict);
   sub.add_flag("-q,--quiet", a->quiet, "No progress or summary");
   melodl::cli::add_live_view_options(sub, a->viz);
   return [a] { return run_train(*a); };

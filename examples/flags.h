@@ -1,11 +1,14 @@
 // examples/flags.h: small helpers of the subcommands' flags (CLI11): whether a flag was given,
-// an option checked against a range, and durations such as "10m" or "1h30m".
+// an option checked against a range, durations such as "10m" or "1h30m", and `--strict`
+// (how MIDI inputs are read).
 #pragma once
 
 #include <CLI/CLI.hpp>
 #include <cmath>
 #include <string>
 #include <type_traits>
+
+#include "midi/reader.h"
 
 namespace melodl::cli {
 
@@ -36,5 +39,13 @@ CLI::Option* add_in_range(CLI::App& sub, const std::string& name, T& value, cons
 // "10m", "45s", "1h30m", "90" (seconds), "500ms" -> seconds; throws cli::UsageError naming
 // `flag`.
 double parse_duration(const std::string& text, const std::string& flag);
+
+// --strict of the commands that read MIDI inputs (extract, train, eval): refuse damaged files
+// instead of recovering what is readable (docs/midi.md, "Recovery").
+CLI::Option* add_strict_flag(CLI::App& sub, bool& strict);
+// The read mode of that flag.
+inline midi::ReadMode read_mode(bool strict) {
+  return strict ? midi::ReadMode::strict : midi::ReadMode::recover;
+}
 
 }  // namespace melodl::cli

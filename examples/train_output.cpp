@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <memory>
 
+#include "pipeline/repair_report.h"
+
 namespace melodl::cli {
 
 pipeline::InputEvents extraction_events(bool quiet) {
@@ -16,6 +18,11 @@ pipeline::InputEvents extraction_events(bool quiet) {
   };
   events.file_done = [bar](std::size_t done, const std::string& s) { (*bar)->update(done, s); };
   events.extracted = [bar] { (*bar)->finish(); };
+  events.recovered = [quiet](const std::string& source, const melodl::midi::Repairs& repairs) {
+    if (quiet) return;
+    std::fprintf(stderr, "melodl: recovered %s: %zu repairs (%s; --strict skips it)\n",
+                 source.c_str(), repairs.total, pipeline::repair_counts_text(repairs).c_str());
+  };
   events.skipped = [quiet](const std::string& source, const std::string& error) {
     if (!quiet) std::fprintf(stderr, "melodl: skipping %s: %s\n", source.c_str(), error.c_str());
   };

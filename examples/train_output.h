@@ -12,8 +12,8 @@
 
 namespace melodl::cli {
 
-// Extraction of MIDI inputs shown as a progress bar, skipped files reported on stderr (neither
-// when quiet).
+// Extraction of MIDI inputs shown as a progress bar, recovered and skipped files reported on
+// stderr (none of it when quiet).
 pipeline::InputEvents extraction_events(bool quiet);
 
 // "1h05m", "3m20s", "42s"; "?" for negative.

@@ -75,10 +75,15 @@ void add_file_lines(const std::string& in, LineKind kind, std::vector<CorpusEntr
   }
 }
 
-// The outcomes' lines through `add`; unreadable files are reported as skipped.
+// The outcomes' lines through `add`; files read with repairs (recover mode) are reported as
+// recovered, then unreadable files as skipped.
 template <class Outcome, class Add>
-void add_outcomes(const std::vector<Outcome>& outcomes, const InputEvents& events, Add add) {
+void add_outcomes(const std::vector<Outcome>& outcomes, midi::ReadMode mode,
+                  const InputEvents& events, Add add) {
   if (events.extracted) events.extracted();
+  if (mode == midi::ReadMode::recover && events.recovered)
+    for (const auto& o : outcomes)
+      if (o.ok && !o.repairs.empty()) events.recovered(o.source, o.repairs);
   for (const auto& o : outcomes) {
     if (!o.ok) {
       if (events.skipped) events.skipped(o.source, o.error);
@@ -97,7 +102,8 @@ LineKind input_kind(const std::string& input) {
 }
 
 std::vector<CorpusEntry> load_corpus_entries(const std::vector<std::string>& inputs, unsigned jobs,
-                                             LineKind kind, const InputEvents& events) {
+                                             LineKind kind, const InputEvents& events,
+                                             midi::ReadMode mode) {
   std::vector<CorpusEntry> entries;
   std::vector<std::string> midi_inputs;
   for (const auto& in : inputs) {
@@ -117,13 +123,14 @@ std::vector<CorpusEntry> load_corpus_entries(const std::vector<std::string>& inp
     if (events.file_done) events.file_done(n, s);
   };
   if (kind == LineKind::harmony) {
-    add_outcomes(extract_harmony_files(files, {}, encode::native_harmony_codec(), jobs, report),
-                 events, [&](const HarmonyFileOutcome& o) {
+    add_outcomes(
+        extract_harmony_files(files, {}, encode::native_harmony_codec(), jobs, report, mode), mode,
+        events, [&](const HarmonyFileOutcome& o) {
                    for (const auto& line : o.lines)
                      entries.push_back({o.source, line, -1, -1, LineKind::harmony});
                  });
   } else {
-    add_outcomes(extract_files(files, {}, encode::native_codec(), jobs, report), events,
+    add_outcomes(extract_files(files, {}, encode::native_codec(), jobs, report, mode), mode, events,
                  [&](const FileOutcome& o) {
                    for (std::size_t i = 0; i < o.melodies.size(); ++i) {
                      const encode::MelodyMeta meta = encode::parse_provenance(o.comments[i]);
@@ -135,8 +142,8 @@ std::vector<CorpusEntry> load_corpus_entries(const std::vector<std::string>& inp
 }
 
 Corpus load_corpus(const std::vector<std::string>& inputs, unsigned jobs, LineKind kind,
-                   const InputEvents& events) {
-  auto corpus = Corpus::from_entries(load_corpus_entries(inputs, jobs, kind, events));
+                   const InputEvents& events, midi::ReadMode mode) {
+  auto corpus = Corpus::from_entries(load_corpus_entries(inputs, jobs, kind, events, mode));
   if (corpus.melodies().empty()) {
     std::string names;
     for (const auto& i : inputs) names += (names.empty() ? "" : ", ") + i;

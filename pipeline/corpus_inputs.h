@@ -1,7 +1,7 @@
 // pipeline/corpus_inputs.h: the training lines of `melodl train` and `melodl eval` from what
 // the user names: melodies / harmonies files of `melodl extract`, or MIDI files and folders
-// extracted on the fly with the encode defaults. Progress and skipped files are reported
-// through callbacks; the caller prints. Tests: tests/pipeline/corpus_test.cpp,
+// extracted on the fly with the encode defaults (read in recover mode unless told strict).
+// Progress, recovered and skipped files are reported through callbacks; the caller prints. Tests: tests/pipeline/corpus_test.cpp,
 // tests/pipeline/run_test.cpp (the commands).
 //
 // Example:
@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "midi/reader.h"
 #include "pipeline/corpus.h"
 
 namespace melodl::pipeline {
@@ -30,14 +31,16 @@ struct InputEvents {
   std::function<void()> extracted;
   // A MIDI file that could not be read (it gives no lines).
   std::function<void(const std::string& source, const std::string& error)> skipped;
+  // Recover mode: a MIDI file read with repairs (its lines are used); before any `skipped`.
+  std::function<void(const std::string& source, const midi::Repairs& repairs)> recovered;
 };
 
 // The kind of lines a melodies/harmonies file holds by its header (melody when it has no
 // harmonies header, or is a MIDI file / folder, or does not exist).
 LineKind input_kind(const std::string& input);
 
-// Each input: a directory or a MIDI file (extracted with `jobs` threads, 0 = all cores, with
-// the encode defaults, native format) or a melodies file from `melodl extract` (must be
+// Each input: a directory or a MIDI file (read in `mode` and extracted with `jobs` threads,
+// 0 = all cores, with the encode defaults, native format) or a melodies file from `melodl extract` (must be
 // native format). With kind == harmony: two-part harmonies instead (MIDI extracted with the
 // harmony defaults; harmonies files of `melodl extract --harmonies` in the native or the
 // original-harmony format, converted to native; a harmonies file without a header is read
@@ -45,10 +48,11 @@ LineKind input_kind(const std::string& input);
 // Throws IoError for a missing input, InvalidArgument for a non-native melodies file or a
 // file of the other kind (naming the flag that reads it).
 std::vector<CorpusEntry> load_corpus_entries(const std::vector<std::string>& inputs, unsigned jobs,
-                                             LineKind kind, const InputEvents& events = {});
+                                             LineKind kind, const InputEvents& events = {},
+                                             midi::ReadMode mode = midi::ReadMode::recover);
 
 // The corpus of `inputs`; throws InvalidArgument naming the inputs when no line is usable.
 Corpus load_corpus(const std::vector<std::string>& inputs, unsigned jobs, LineKind kind,
-                   const InputEvents& events = {});
+                   const InputEvents& events = {}, midi::ReadMode mode = midi::ReadMode::recover);
 
 }  // namespace melodl::pipeline

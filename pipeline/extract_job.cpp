@@ -9,6 +9,7 @@
 #include "encode/codec.h"
 #include "encode/melody_file.h"
 #include "midi/files.h"
+#include "pipeline/repair_report.h"
 
 namespace melodl::pipeline {
 namespace fs = std::filesystem;
@@ -83,10 +84,21 @@ void count(ExtractSummary& s, const std::vector<Outcome>& outcomes,
       ++s.failed;
       s.errors.push_back(o.error);
     }
+    if (!o.repairs.empty()) {
+      s.repaired.push_back({o.source, o.repairs});
+      add_repair_counts(s.repairs, o.repairs);
+    }
     s.notes += o.notes;
     s.bytes += o.bytes;
     if (!lines[i]->empty()) ++(valid[i] ? s.valid_files : s.train_files);
   }
+}
+
+// The report's repair totals, added to its "totals".
+void add_repair_totals(json& totals, const ExtractSummary& s) {
+  totals["files_repaired"] = s.repaired.size();
+  totals["repairs"] = s.repairs.total;
+  totals["repairs_by_kind"] = repairs_by_kind_json(s.repairs);
 }
 
 json melody_report(const ExtractJob& job, const std::vector<FileOutcome>& outcomes,
@@ -96,6 +108,7 @@ json melody_report(const ExtractJob& job, const std::vector<FileOutcome>& outcom
   json r;
   r["command"] = "extract";
   r["format"] = job.format;
+  r["read_mode"] = job.read_mode;
   r["inputs"] = job.inputs;
   r["options"] = melody_options_json(job.melody);
   r["totals"] = {{"files", s.files},
@@ -108,6 +121,7 @@ json melody_report(const ExtractJob& job, const std::vector<FileOutcome>& outcom
                  {"percussion_skipped", s.melody.percussion_skipped},
                  {"melodies_kept", s.melody.kept},
                  {"rejected", rejected_json<encode::ExtractStats, Reason>(s.melody)}};
+  add_repair_totals(r["totals"], s);
   json failed = json::array(), files = json::array();
   for (std::size_t i = 0; i < outcomes.size(); ++i) {
     const FileOutcome& o = outcomes[i];
@@ -120,7 +134,8 @@ json melody_report(const ExtractJob& job, const std::vector<FileOutcome>& outcom
               {"sequences", o.stats.sequences},
               {"percussion_skipped", o.stats.percussion_skipped},
               {"melodies_kept", o.melodies.size()},
-              {"rejected", rejected_json<encode::ExtractStats, Reason>(o.stats)}};
+              {"rejected", rejected_json<encode::ExtractStats, Reason>(o.stats)},
+              {"repairs", o.repairs}};
     if (!o.ok) f["error"] = o.error;
     if (split) f["set"] = valid[i] ? "valid" : "train";
     files.push_back(std::move(f));
@@ -150,7 +165,8 @@ json harmony_report(const ExtractJob& job, const std::vector<HarmonyFileOutcome>
               {"ok", o.ok},
               {"voices", o.stats.voices},
               {"pairs", o.stats.pairs},
-              {"kept", o.stats.kept}};
+              {"kept", o.stats.kept},
+              {"repairs", o.repairs}};
     if (!o.ok) f["error"] = o.error;
     if (split) f["set"] = valid[i] ? "valid" : "train";
     files.push_back(std::move(f));
@@ -159,6 +175,7 @@ json harmony_report(const ExtractJob& job, const std::vector<HarmonyFileOutcome>
       {"command", "extract"},
       {"mode", "harmonies"},
       {"format", job.format},
+      {"read_mode", job.read_mode},
       {"inputs", job.inputs},
       {"options", harmony_options_json(job.harmony)},
       {"totals",
@@ -171,6 +188,7 @@ json harmony_report(const ExtractJob& job, const std::vector<HarmonyFileOutcome>
         {"rejected", rejected_json<encode::HarmonyStats, encode::HarmonyRejection>(s.harmony)}}},
       {"outputs", {{"harmonies", job.output.string()}, {"harmonies_count", s.train_lines}}},
       {"files", std::move(files)}};
+  add_repair_totals(r["totals"], s);
   if (split) {
     r["outputs"]["valid"] = job.valid_output.string();
     r["outputs"]["valid_count"] = s.valid_lines;
@@ -214,8 +232,9 @@ ExtractSummary run_extract_job(const ExtractJob& job, const FileDoneFn& on_done,
 
   ExtractSummary s;
   if (job.harmonies) {
-    const auto outcomes = extract_harmony_files(
-        files, job.harmony, encode::harmony_codec_by_name(job.format), job.jobs, on_done);
+    const auto outcomes =
+        extract_harmony_files(files, job.harmony, encode::harmony_codec_by_name(job.format),
+                              job.jobs, on_done, job.read_mode);
     std::vector<const std::vector<std::string>*> lines;
     for (const auto& o : outcomes) {
       lines.push_back(&o.lines);
@@ -225,8 +244,8 @@ ExtractSummary run_extract_job(const ExtractJob& job, const FileDoneFn& on_done,
         harmonies_header(job.format) + "\n" + harmonies_grid_comment(job.harmony) + "\n";
     return finish(job, outcomes, lines, header, std::move(s), harmony_report);
   }
-  const auto outcomes =
-      extract_files(files, job.melody, encode::codec_by_name(job.format), job.jobs, on_done);
+  const auto outcomes = extract_files(files, job.melody, encode::codec_by_name(job.format),
+                                      job.jobs, on_done, job.read_mode);
   std::vector<const std::vector<std::string>*> lines;
   for (const auto& o : outcomes) lines.push_back(&o.melodies);
   s.melody = total_stats(outcomes);

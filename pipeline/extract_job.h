@@ -2,7 +2,9 @@
 // find the MIDI files under the inputs, check that every output can be written (before
 // hours of work), extract in parallel (extract_run.h), split by source file into training
 // and validation, write the melodies (or harmonies) files and the optional JSON report, all
-// atomically. The program only parses flags and prints the returned summary.
+// atomically. MIDI files are read in recover mode unless job.read_mode is strict; every
+// repair is counted in the summary and listed per file in the report (repair_report.h).
+// The program only parses flags and prints the returned summary.
 //
 // Example:
 //   melodl::pipeline::ExtractJob job;
@@ -19,6 +21,7 @@
 
 #include "encode/harmony.h"
 #include "encode/melody.h"
+#include "midi/reader.h"
 #include "pipeline/extract_run.h"
 
 namespace melodl::pipeline {
@@ -33,8 +36,15 @@ struct ExtractJob {
   std::uint64_t seed = 42;             // of the split
   unsigned jobs = 0;                   // reading threads (0 = one per core)
   bool harmonies = false;              // two-part harmonies instead of melodies
+  midi::ReadMode read_mode = midi::ReadMode::recover;  // strict: `--strict`
   encode::ExtractOptions melody;       // melodies mode
   encode::HarmonyOptions harmony;      // harmonies mode
+};
+
+// A file read with repairs (recover mode), or with tolerated defects (strict mode).
+struct RepairedFile {
+  std::string source;
+  midi::Repairs repairs;
 };
 
 struct ExtractSummary {
@@ -47,6 +57,8 @@ struct ExtractSummary {
   std::size_t train_files = 0;      // files that gave training lines
   std::size_t valid_files = 0;      // files that gave validation lines
   std::vector<std::string> errors;  // one per unreadable file
+  std::vector<RepairedFile> repaired;  // the files read with repairs, in input order
+  midi::Repairs repairs;               // their counts summed (total, by_kind; no items)
   encode::ExtractStats melody;      // melodies mode: totals over all files
   encode::HarmonyStats harmony;     // harmonies mode: totals over all files
 };

@@ -21,29 +21,32 @@ namespace {
 void clear_lines(FileOutcome& o) { o.melodies.clear(); }
 void clear_lines(HarmonyFileOutcome& o) { o.lines.clear(); }
 
-// Reads one file into `out` (source, bytes, ok/error) and hands the song to extract(song),
+// Reads one file in `mode` into `out` (source, bytes, ok/error, repairs) and hands the song
+// to extract(song),
 // which fills the mode's fields. Unreadable files and anything thrown become out.error:
 // the reader promises errors as values; anything thrown (bad_alloc, a bug in extraction) is
 // still this file's failure, not the run's (its kept lines are dropped).
 template <class Outcome, class Extract>
-Outcome read_and_extract(const fs::path& path, Extract extract) {
+Outcome read_and_extract(const fs::path& path, midi::ReadMode mode, Extract extract) {
   Outcome out;
   out.source = path.generic_string();
   std::error_code ec;
   out.bytes = fs::file_size(path, ec);
   if (ec) out.bytes = 0;
   try {
-    auto song = midi::read_file(path);
-    if (!song) {
-      out.error = song.error().what();
+    auto read = midi::read_file(path, mode);
+    if (!read) {
+      out.error = read.error().what();
       return out;
     }
     out.ok = true;
-    out.notes = song->note_count();
-    extract(*song, out);
+    out.repairs = std::move(read->repairs);
+    out.notes = read->song.note_count();
+    extract(read->song, out);
   } catch (const std::exception& e) {
     out.ok = false;
     out.error = out.source + ": " + e.what();
+    out.repairs = {};
     out.comments.clear();
     clear_lines(out);
   }
@@ -51,8 +54,8 @@ Outcome read_and_extract(const fs::path& path, Extract extract) {
 }
 
 FileOutcome process_file(const fs::path& path, const encode::ExtractOptions& options,
-                         const encode::Codec& codec) {
-  return read_and_extract<FileOutcome>(path, [&](const midi::Song& song, FileOutcome& out) {
+                         const encode::Codec& codec, midi::ReadMode mode) {
+  return read_and_extract<FileOutcome>(path, mode, [&](const midi::Song& song, FileOutcome& out) {
     out.tracks = song.tracks.size();
     encode::ExtractResult res = encode::extract_melodies(song, options);
     out.stats = res.stats;
@@ -98,9 +101,9 @@ std::vector<Outcome> map_files(const std::vector<fs::path>& files, unsigned jobs
 std::vector<FileOutcome> extract_files(const std::vector<fs::path>& files,
                                        const encode::ExtractOptions& options,
                                        const encode::Codec& codec, unsigned jobs,
-                                       const FileDoneFn& on_done) {
-  return map_files<FileOutcome>(files, jobs, on_done,
-                                [&](const fs::path& f) { return process_file(f, options, codec); });
+                                       const FileDoneFn& on_done, midi::ReadMode mode) {
+  return map_files<FileOutcome>(
+      files, jobs, on_done, [&](const fs::path& f) { return process_file(f, options, codec, mode); });
 }
 
 std::vector<bool> split_by_source(const std::vector<bool>& gave_lines, double fraction,
@@ -145,9 +148,9 @@ encode::ExtractStats total_stats(const std::vector<FileOutcome>& outcomes) {
 namespace {
 
 HarmonyFileOutcome process_harmony_file(const fs::path& path, const encode::HarmonyOptions& options,
-                                        const encode::HarmonyCodec& codec) {
+                                        const encode::HarmonyCodec& codec, midi::ReadMode mode) {
   return read_and_extract<HarmonyFileOutcome>(
-      path, [&](const midi::Song& song, HarmonyFileOutcome& out) {
+      path, mode, [&](const midi::Song& song, HarmonyFileOutcome& out) {
         const encode::HarmonyResult res = encode::extract_harmonies(song, options);
         out.stats = res.stats;
         for (const auto& h : res.harmonies) {
@@ -162,9 +165,10 @@ HarmonyFileOutcome process_harmony_file(const fs::path& path, const encode::Harm
 std::vector<HarmonyFileOutcome> extract_harmony_files(const std::vector<fs::path>& files,
                                                       const encode::HarmonyOptions& options,
                                                       const encode::HarmonyCodec& codec,
-                                                      unsigned jobs, const FileDoneFn& on_done) {
+                                                      unsigned jobs, const FileDoneFn& on_done,
+                                                      midi::ReadMode mode) {
   return map_files<HarmonyFileOutcome>(files, jobs, on_done, [&](const fs::path& f) {
-    return process_harmony_file(f, options, codec);
+    return process_harmony_file(f, options, codec, mode);
   });
 }
 

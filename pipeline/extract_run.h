@@ -1,7 +1,9 @@
 // pipeline/extract_run.h: the work behind `melodl extract`, kept out of the command
 // file so tests and other subcommands (train) can call it: read every file (in
 // parallel, results in input order), extract melodies, encode them, and split the
-// source files into train / validation deterministically.
+// source files into train / validation deterministically. Files are read in recover mode
+// by default (damaged files give what is readable, their repairs listed; docs/midi.md), or
+// strictly (damaged files refused) as `--strict` asks.
 //
 // Example:
 //   auto files = melodl::midi::find_midi_files({"data/bach"});
@@ -20,6 +22,7 @@
 #include "encode/codec.h"
 #include "encode/harmony.h"
 #include "encode/melody.h"
+#include "midi/reader.h"
 
 namespace melodl::pipeline {
 
@@ -29,6 +32,7 @@ struct FileOutcome {
   bool ok = false;
   std::string error;  // LoadError message when !ok
   std::uintmax_t bytes = 0;
+  midi::Repairs repairs;  // what the reader repaired (strict mode: the defects it tolerated)
   std::size_t tracks = 0;
   std::size_t notes = 0;
   encode::ExtractStats stats;
@@ -41,12 +45,13 @@ struct FileOutcome {
 // worker threads, concurrently.
 using FileDoneFn = std::function<void(std::size_t, const std::string&)>;
 
-// Reads and extracts every file with `jobs` threads (0 = hardware concurrency).
+// Reads (in `mode`) and extracts every file with `jobs` threads (0 = hardware concurrency).
 // Unreadable or malformed files become outcomes with ok=false, never exceptions.
 std::vector<FileOutcome> extract_files(const std::vector<std::filesystem::path>& files,
                                        const encode::ExtractOptions& options,
                                        const encode::Codec& codec, unsigned jobs = 0,
-                                       const FileDoneFn& on_done = {});
+                                       const FileDoneFn& on_done = {},
+                                       midi::ReadMode mode = midi::ReadMode::recover);
 
 // Chooses validation files: among the files that gave melodies, round(fraction * n)
 // of them (at least 1 when fraction > 0 and n >= 2, never all of them), picked by a
@@ -70,17 +75,19 @@ struct HarmonyFileOutcome {
   bool ok = false;
   std::string error;
   std::uintmax_t bytes = 0;
+  midi::Repairs repairs;
   std::size_t notes = 0;
   encode::HarmonyStats stats;
   std::vector<std::string> comments;  // provenance comment of each kept pair
   std::vector<std::string> lines;     // its harmony line in the chosen format
 };
 
-// Reads every file with `jobs` threads and extracts its harmonies; unreadable files
-// become outcomes with ok=false.
+// Reads (in `mode`) every file with `jobs` threads and extracts its harmonies; unreadable
+// files become outcomes with ok=false.
 std::vector<HarmonyFileOutcome> extract_harmony_files(
     const std::vector<std::filesystem::path>& files, const encode::HarmonyOptions& options,
-    const encode::HarmonyCodec& codec, unsigned jobs = 0, const FileDoneFn& on_done = {});
+    const encode::HarmonyCodec& codec, unsigned jobs = 0, const FileDoneFn& on_done = {},
+    midi::ReadMode mode = midi::ReadMode::recover);
 
 // "// melodl harmonies format=<format> version=1"
 std::string harmonies_header(std::string_view format);

@@ -20,7 +20,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(TrainSettings, batch, window, epochs, time_bu
                                    checkpoint_every_s, keep_checkpoints, samples_per_epoch,
                                    sample_length, sample_temperature, seed)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RunConfig, inputs, valid_file, valid_fraction, preset, wav,
-                                   program, upper_program, kind)
+                                   program, upper_program, kind, strict_midi)
 }  // namespace flat_fields
 
 void to_json(nlohmann::json& j, const TrainSettings& s) {
@@ -50,6 +50,7 @@ void from_json(const nlohmann::json& j, RunConfig& c) {
   nlohmann::json with_defaults = j;  // emplace keeps the keys that are there
   with_defaults.emplace("kind", LineKind::melody);
   with_defaults.emplace("upper_program", RunConfig{}.upper_program);
+  with_defaults.emplace("strict_midi", true);
   flat_fields::from_json(with_defaults, c);
 }
 

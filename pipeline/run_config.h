@@ -31,6 +31,7 @@ struct RunConfig {
   int program = 0;                  // General MIDI program of the samples (harmony: lower)
   int upper_program = 24;           // harmony samples: of the upper voice
   LineKind kind = LineKind::melody;
+  bool strict_midi = false;  // MIDI inputs read strictly (`--strict`), else recovered
 };
 
 // JSON of the settings as config.json holds them (max_bad_steps is not stored). Reading
@@ -40,7 +41,8 @@ struct RunConfig {
 void to_json(nlohmann::json& j, const TrainSettings& s);
 void from_json(const nlohmann::json& j, TrainSettings& s);
 // config.json. Reading: "kind" and "upper_program" (absent in runs from before harmonies)
-// default to melody and 24; every other key is required.
+// default to melody and 24, "strict_midi" (absent in runs from before MIDI recovery, which
+// read strictly) to true; every other key is required.
 void to_json(nlohmann::json& j, const RunConfig& c);
 void from_json(const nlohmann::json& j, RunConfig& c);
 

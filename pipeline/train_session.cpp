@@ -94,11 +94,12 @@ struct TrainSession::Impl {
 
   // The lines of the config, split into training and validation.
   void load_data(unsigned jobs, const InputEvents& events) {
-    const Corpus corpus = load_corpus(config.inputs, jobs, config.kind, events);
+    const auto mode = config.strict_midi ? midi::ReadMode::strict : midi::ReadMode::recover;
+    const Corpus corpus = load_corpus(config.inputs, jobs, config.kind, events, mode);
     stats = corpus.stats();
     if (!config.valid_file.empty()) {
       split.train = corpus.melodies();
-      split.valid = load_corpus({config.valid_file}, jobs, config.kind, events).melodies();
+      split.valid = load_corpus({config.valid_file}, jobs, config.kind, events, mode).melodies();
     } else {
       split = corpus.split_by_source(config.valid_fraction, config.settings.seed);
     }

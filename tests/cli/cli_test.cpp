@@ -21,6 +21,8 @@
 #include "midi/files.h"
 #include "midi/reader.h"
 #include "pipeline/audio.h"
+#include "pipeline/repair_report.h"
+#include "tests/pipeline/damaged_midi.h"
 
 namespace fs = std::filesystem;
 
@@ -102,7 +104,8 @@ TEST_F(CliTest, HelpListsSubcommandsAndEveryFlagWithDefaults) {
   for (const char* flag : {"--min-notes", "--max-interval", "--max-longest-rest", "--min-pitches",
                            "--max-repeat-fraction", "--max-repeat-run", "--max-total-rest",
                            "--voices", "--format", "--keep-short-rests", "--keep-percussion",
-                           "--valid-fraction", "--seed", "--report", "--quiet"})
+                           "--valid-fraction", "--seed", "--report", "--quiet", "--strict",
+                           "--verbose"})
     EXPECT_NE(ex.output.find(flag), std::string::npos) << flag;
   EXPECT_NE(ex.output.find("=11"), std::string::npos) << "min-notes default not shown";
   RunResult re = run_melodl({"render", "--help"});
@@ -238,8 +241,9 @@ TEST_F(CliTest, MalformedMidiIsReportedAndSkipped) {
       << std::string("MThd\0\0\0\6\0\1\0\1\1\xe0MTrk\0\0\1\0\0\x90", 24);
   std::ofstream(in / "html.mid") << "<html><body>404 Not Found</body></html>";
   std::ofstream(in / "readme.txt") << "ignored: not a MIDI extension";
+  // --strict: both refused, as before recovery.
   RunResult r = run_melodl({"extract", in.string(), "-o", (dir_ / "m.txt").string(), "--report",
-                            (dir_ / "r.json").string()});
+                            (dir_ / "r.json").string(), "--strict"});
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("broken.MID"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("html.mid"), std::string::npos) << r.output;
@@ -256,11 +260,131 @@ TEST_F(CliTest, MalformedMidiIsReportedAndSkipped) {
   EXPECT_EQ(failed, (std::set<std::string>{"broken.MID", "html.mid"}));
   EXPECT_FALSE(melodl::encode::read_melody_file(dir_ / "m.txt").melodies.empty());
 
+  // By default the cut track is recovered (no note in it); the HTML page is still no MIDI.
+  r = run_melodl({"extract", in.string(), "-o", (dir_ / "m.txt").string(), "--report",
+                  (dir_ / "r.json").string()});
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto rec = read_json(dir_ / "r.json");
+  EXPECT_EQ(rec["totals"]["files_read"], 4);
+  EXPECT_EQ(rec["totals"]["files_failed"], 1);
+  EXPECT_EQ(rec["totals"]["files_repaired"], 1);
+  ASSERT_EQ(rec["failed"].size(), 1u);
+  EXPECT_EQ(fs::path(rec["failed"][0]["source"].get<std::string>()).filename(), "html.mid");
+
   // Nothing readable at all is an error, with the reason, even with --quiet.
   RunResult only =
       run_melodl({"extract", (in / "html.mid").string(), "-o", (dir_ / "none.txt").string(), "-q"});
   EXPECT_EQ(only.code, 1);
   EXPECT_NE(only.output.find("html.mid"), std::string::npos) << only.output;
+}
+
+// Damaged copies of a valid file (tests/pipeline/damaged_midi.h) in one folder with it.
+class CliDamagedTest : public CliTest {
+ protected:
+  void SetUp() override {
+    CliTest::SetUp();
+    in_ = dir_ / "in";
+    damaged_ = melodl::damaged_midi::write_damaged_files(in_);
+    for (const auto& d : damaged_) {
+      auto r = melodl::midi::read_file(in_ / d.name, melodl::midi::ReadMode::recover);
+      ASSERT_TRUE(r.ok()) << r.error().what();
+      repairs_[d.name] = r->repairs;
+      total_ += r->repairs.total;
+    }
+  }
+  RunResult extract(std::vector<std::string> flags) {
+    std::vector<std::string> args = {"extract", in_.string(), "-o", (dir_ / "m.txt").string(),
+                                     "--report", (dir_ / "r.json").string(), "-j", "1"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    return run_melodl(args);
+  }
+  fs::path in_;
+  std::vector<melodl::damaged_midi::Damaged> damaged_;
+  std::map<std::string, melodl::midi::Repairs> repairs_;
+  std::size_t total_ = 0;
+};
+
+TEST_F(CliDamagedTest, ExtractRecoversDamagedFilesByDefault) {
+  const RunResult r = extract({});
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("melodl extract: 7 files, 7 read, 6 recovered (" +
+                          std::to_string(total_) + " repairs), 0 failed ("),
+            std::string::npos)
+      << r.output;
+  EXPECT_EQ(r.output.find("warning:"), std::string::npos) << "warnings only with -v";
+  // Every damaged file gave its melody, with the notes recovery keeps.
+  const auto mf = melodl::encode::read_melody_file(dir_ / "m.txt");
+  std::set<std::string> sources;
+  for (const auto& s : sources_of(mf)) sources.insert(fs::path(s).filename().string());
+  const auto rep = read_json(dir_ / "r.json");
+  EXPECT_EQ(rep["read_mode"], "recover");
+  EXPECT_EQ(rep["totals"]["files_repaired"], 6);
+  EXPECT_EQ(rep["totals"]["repairs"], total_);
+  std::map<std::string, nlohmann::json> files;
+  for (const auto& f : rep["files"]) files[fs::path(f["source"].get<std::string>()).filename()] = f;
+  for (const auto& d : damaged_) {
+    SCOPED_TRACE(d.name);
+    EXPECT_EQ(sources.count(d.name), 1u);
+    const auto& f = files.at(d.name);
+    EXPECT_EQ(f["ok"], true);
+    EXPECT_EQ(f["notes"], d.notes);
+    EXPECT_EQ(f["melodies_kept"], 1);
+    EXPECT_EQ(f["repairs"], nlohmann::json(repairs_.at(d.name)));
+    EXPECT_EQ(f["repairs"]["items"][0]["kind"], d.kind);
+  }
+  EXPECT_EQ(files.at("valid.mid")["repairs"]["total"], 0);
+}
+
+TEST_F(CliDamagedTest, StrictRefusesDamagedFilesWithTheOldMessage) {
+  const RunResult r = extract({"--strict"});
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("melodl extract: 7 files, 4 read, 3 failed ("), std::string::npos)
+      << r.output;
+  EXPECT_EQ(r.output.find("recovered"), std::string::npos) << r.output;
+  std::size_t refused = 0;
+  for (const auto& d : damaged_) {
+    if (d.strict_reads) continue;
+    ++refused;
+    const auto old = melodl::midi::read_file(in_ / d.name);
+    ASSERT_FALSE(old.ok()) << d.name;
+    EXPECT_NE(r.output.find(std::string("  failed: ") + old.error().what() + "\n"),
+              std::string::npos)
+        << r.output;
+  }
+  EXPECT_EQ(refused, 3u);
+  // The messages as melodl printed them before recovery existed.
+  const std::string g = (in_ / "garbage-prefix.mid").string();
+  EXPECT_NE(r.output.find("  failed: " + g + ": offset 0: not a Standard MIDI File (no MThd header)"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("undefined-status.mid: offset 101: status byte 0xF4 is not allowed in a "
+                          "MIDI file"),
+            std::string::npos)
+      << r.output;
+  const auto rep = read_json(dir_ / "r.json");
+  EXPECT_EQ(rep["read_mode"], "strict");
+  EXPECT_EQ(rep["totals"]["files_failed"], 3);
+  EXPECT_EQ(melodl::encode::read_melody_file(dir_ / "m.txt").melodies.size(), 4u);
+}
+
+TEST_F(CliDamagedTest, VerbosePrintsAWarningPerRepair) {
+  const RunResult r = extract({"-v", "-q"});
+  ASSERT_EQ(r.code, 0) << r.output;
+  std::size_t lines = 0;
+  for (std::size_t at = r.output.find("melodl extract: warning: "); at != std::string::npos;
+       at = r.output.find("melodl extract: warning: ", at + 1))
+    ++lines;
+  EXPECT_EQ(lines, total_) << r.output;
+  for (const auto& [name, repairs] : repairs_)
+    for (const auto& line : melodl::pipeline::repair_warnings((in_ / name).string(), repairs))
+      EXPECT_NE(r.output.find("melodl extract: warning: " + line + "\n"), std::string::npos)
+          << line << "\n"
+          << r.output;
+  EXPECT_NE(r.output.find("garbage-prefix.mid: offset 0: 32 bytes before MThd skipped "
+                          "(leading_garbage)"),
+            std::string::npos)
+      << r.output;
+  EXPECT_EQ(r.output.find("melodl extract: 7 files"), std::string::npos) << "-q: no summary";
 }
 
 TEST_F(CliTest, RenderWritesOneLoadableMidiPerMelody) {

@@ -90,9 +90,15 @@ TEST(RunConfig, StoredConfigReadsAndWritesBackTheSameJson) {
   EXPECT_EQ(c.settings.sample_temperature, 0.9f);
   EXPECT_EQ(c.settings.time_budget_s, 3600.0);
   EXPECT_EQ(c.settings.seed, 1u);
-  // Written back: the same keys and values, as text too.
-  EXPECT_EQ(nlohmann::json(c), stored);
-  EXPECT_EQ(nlohmann::json(c).dump(2) + "\n", kStoredConfig);
+  // A run from before MIDI recovery (issue 17) read its MIDI inputs strictly, and resumes so.
+  EXPECT_TRUE(c.strict_midi);
+  // Written back: the same keys and values, as text too, with that one added.
+  auto with_mode = stored;
+  with_mode["strict_midi"] = true;
+  EXPECT_EQ(nlohmann::json(c), with_mode);
+  auto back = nlohmann::json(c);
+  back.erase("strict_midi");
+  EXPECT_EQ(back.dump(2) + "\n", kStoredConfig);
 }
 
 TEST(RunConfig, ConfigsFromBeforeHarmoniesReadAsMelodies) {
