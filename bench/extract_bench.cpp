@@ -2,8 +2,10 @@
 // over whole corpora, single-threaded (the comparison with mido in
 // bench/mido_compare.py is one thread against one thread). One iteration = every file
 // of the corpus. Benchmarks per corpus:
-//   load/<corpus>          midi::read_file on each file (file read + parse)
-//   load_extract/<corpus>  read_file + encode::extract_melodies (v1 defaults)
+//   load/<corpus>          midi::read_file on each file (file read + parse), strict
+//   load_extract/<corpus>  read_file + encode::extract_melodies (v1 defaults), strict
+//   load_recover/<corpus>, load_extract_recover/<corpus>: the same in recover mode (the
+//                          default of `melodl extract` since issue 17)
 //   parse/<corpus>         midi::read_bytes on bytes already in memory (parse only)
 // Counters: files/s, MB/s, notes/s; files, MB and notes per iteration.
 // Corpora: bach = data/bach, corpora = ../shared/corpora (SkipWithError if absent);
@@ -92,29 +94,30 @@ bool check_corpus(benchmark::State& state, const Corpus& c) {
   return true;
 }
 
-void bm_load(benchmark::State& state, std::shared_ptr<Corpus> c) {
+void bm_load(benchmark::State& state, std::shared_ptr<Corpus> c, melodl::midi::ReadMode mode) {
   if (!check_corpus(state, *c)) return;
   for (auto _ : state) {
     std::size_t notes = 0;
     for (const auto& f : c->files) {
-      auto song = melodl::midi::read_file(f);
-      if (song) notes += song->note_count();
+      auto read = melodl::midi::read_file(f, mode);
+      if (read) notes += read->song.note_count();
     }
     benchmark::DoNotOptimize(notes);
   }
   set_counters(state, *c);
 }
 
-void bm_load_extract(benchmark::State& state, std::shared_ptr<Corpus> c) {
+void bm_load_extract(benchmark::State& state, std::shared_ptr<Corpus> c,
+                     melodl::midi::ReadMode mode) {
   if (!check_corpus(state, *c)) return;
   const melodl::encode::ExtractOptions options;
   std::size_t kept = 0;
   for (auto _ : state) {
     kept = 0;
     for (const auto& f : c->files) {
-      auto song = melodl::midi::read_file(f);
-      if (!song) continue;
-      kept += melodl::encode::extract_melodies(*song, options).melodies.size();
+      auto read = melodl::midi::read_file(f, mode);
+      if (!read) continue;
+      kept += melodl::encode::extract_melodies(read->song, options).melodies.size();
     }
     benchmark::DoNotOptimize(kept);
   }
@@ -168,10 +171,16 @@ int main(int argc, char** argv) {
   }
   for (auto& [name, dir] : wanted) {
     auto c = make_corpus(name, dir);
-    benchmark::RegisterBenchmark(("load/" + name).c_str(), bm_load, c)
-        ->Unit(benchmark::kMillisecond);
-    benchmark::RegisterBenchmark(("load_extract/" + name).c_str(), bm_load_extract, c)
-        ->Unit(benchmark::kMillisecond);
+    using melodl::midi::ReadMode;
+    for (const auto& [suffix, mode] :
+         {std::pair{"", ReadMode::strict}, std::pair{"_recover", ReadMode::recover}}) {
+      benchmark::RegisterBenchmark(("load" + std::string(suffix) + "/" + name).c_str(), bm_load, c,
+                                   mode)
+          ->Unit(benchmark::kMillisecond);
+      benchmark::RegisterBenchmark(("load_extract" + std::string(suffix) + "/" + name).c_str(),
+                                   bm_load_extract, c, mode)
+          ->Unit(benchmark::kMillisecond);
+    }
     benchmark::RegisterBenchmark(("parse/" + name).c_str(), bm_parse, c)
         ->Unit(benchmark::kMillisecond);
     corpora.push_back(std::move(c));

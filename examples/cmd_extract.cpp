@@ -105,9 +105,9 @@ void print_summary(const ExtractArgs& a, const pipeline::ExtractJob& job,
     std::printf("melodl extract --harmonies: %zu files%s, %zu failed, %zu with a harmony\n",
                 s.files, recovered, s.failed, s.train_files + s.valid_files);
   } else {
-    std::printf("melodl extract: %zu files, %zu read%s, %zu failed (%.1f MB, %zu notes)\n",
-                s.files, s.files - s.failed, recovered, s.failed,
-                static_cast<double>(s.bytes) / 1e6, s.notes);
+    std::printf("melodl extract: %zu files, %zu read%s, %zu failed (%.1f MB, %zu notes)\n", s.files,
+                s.files - s.failed, recovered, s.failed, static_cast<double>(s.bytes) / 1e6,
+                s.notes);
   }
   for (const auto& e : s.errors) std::printf("  failed: %s\n", e.c_str());
   if (a.harmonies) {

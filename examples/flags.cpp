@@ -41,10 +41,11 @@ double parse_duration(const std::string& text, const std::string& flag) {
 }
 
 CLI::Option* add_strict_flag(CLI::App& sub, bool& strict) {
-  return sub.add_flag("--strict", strict,
-                      "Refuse damaged MIDI files (truncated, stray bytes, ...) as melodl did before "
-                      "recovery; by default what is readable is kept and every repair counted "
-                      "(docs/midi.md)");
+  return sub.add_flag(
+      "--strict", strict,
+      "Refuse damaged MIDI files (truncated, stray bytes, ...) as melodl did before "
+      "recovery; by default what is readable is kept and every repair counted "
+      "(docs/midi.md)");
 }
 
 }  // namespace melodl::cli

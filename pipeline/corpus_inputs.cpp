@@ -126,9 +126,9 @@ std::vector<CorpusEntry> load_corpus_entries(const std::vector<std::string>& inp
     add_outcomes(
         extract_harmony_files(files, {}, encode::native_harmony_codec(), jobs, report, mode), mode,
         events, [&](const HarmonyFileOutcome& o) {
-                   for (const auto& line : o.lines)
-                     entries.push_back({o.source, line, -1, -1, LineKind::harmony});
-                 });
+          for (const auto& line : o.lines)
+            entries.push_back({o.source, line, -1, -1, LineKind::harmony});
+        });
   } else {
     add_outcomes(extract_files(files, {}, encode::native_codec(), jobs, report, mode), mode, events,
                  [&](const FileOutcome& o) {

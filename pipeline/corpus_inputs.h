@@ -1,8 +1,8 @@
 // pipeline/corpus_inputs.h: the training lines of `melodl train` and `melodl eval` from what
 // the user names: melodies / harmonies files of `melodl extract`, or MIDI files and folders
 // extracted on the fly with the encode defaults (read in recover mode unless told strict).
-// Progress, recovered and skipped files are reported through callbacks; the caller prints. Tests: tests/pipeline/corpus_test.cpp,
-// tests/pipeline/run_test.cpp (the commands).
+// Progress, recovered and skipped files are reported through callbacks; the caller prints. Tests:
+// tests/pipeline/corpus_test.cpp, tests/pipeline/run_test.cpp (the commands).
 //
 // Example:
 //   melodl::pipeline::InputEvents events;
@@ -40,9 +40,9 @@ struct InputEvents {
 LineKind input_kind(const std::string& input);
 
 // Each input: a directory or a MIDI file (read in `mode` and extracted with `jobs` threads,
-// 0 = all cores, with the encode defaults, native format) or a melodies file from `melodl extract` (must be
-// native format). With kind == harmony: two-part harmonies instead (MIDI extracted with the
-// harmony defaults; harmonies files of `melodl extract --harmonies` in the native or the
+// 0 = all cores, with the encode defaults, native format) or a melodies file from `melodl extract`
+// (must be native format). With kind == harmony: two-part harmonies instead (MIDI extracted with
+// the harmony defaults; harmonies files of `melodl extract --harmonies` in the native or the
 // original-harmony format, converted to native; a harmonies file without a header is read
 // as native when it holds a '<', else as original-harmony).
 // Throws IoError for a missing input, InvalidArgument for a non-native melodies file or a

@@ -161,12 +161,8 @@ json harmony_report(const ExtractJob& job, const std::vector<HarmonyFileOutcome>
   json files = json::array();
   for (std::size_t i = 0; i < outcomes.size(); ++i) {
     const auto& o = outcomes[i];
-    json f = {{"source", o.source},
-              {"ok", o.ok},
-              {"voices", o.stats.voices},
-              {"pairs", o.stats.pairs},
-              {"kept", o.stats.kept},
-              {"repairs", o.repairs}};
+    json f = {{"source", o.source},     {"ok", o.ok},           {"voices", o.stats.voices},
+              {"pairs", o.stats.pairs}, {"kept", o.stats.kept}, {"repairs", o.repairs}};
     if (!o.ok) f["error"] = o.error;
     if (split) f["set"] = valid[i] ? "valid" : "train";
     files.push_back(std::move(f));

@@ -36,9 +36,10 @@ struct ExtractJob {
   std::uint64_t seed = 42;             // of the split
   unsigned jobs = 0;                   // reading threads (0 = one per core)
   bool harmonies = false;              // two-part harmonies instead of melodies
-  midi::ReadMode read_mode = midi::ReadMode::recover;  // strict: `--strict`
   encode::ExtractOptions melody;       // melodies mode
   encode::HarmonyOptions harmony;      // harmonies mode
+  // How MIDI files are read: recover (the default) or strict (`--strict`).
+  midi::ReadMode read_mode = midi::ReadMode::recover;
 };
 
 // A file read with repairs (recover mode), or with tolerated defects (strict mode).
@@ -57,10 +58,12 @@ struct ExtractSummary {
   std::size_t train_files = 0;      // files that gave training lines
   std::size_t valid_files = 0;      // files that gave validation lines
   std::vector<std::string> errors;  // one per unreadable file
-  std::vector<RepairedFile> repaired;  // the files read with repairs, in input order
-  midi::Repairs repairs;               // their counts summed (total, by_kind; no items)
   encode::ExtractStats melody;      // melodies mode: totals over all files
   encode::HarmonyStats harmony;     // harmonies mode: totals over all files
+  // The files read with repairs, in input order, and their repairs summed (total and
+  // by_kind; no items).
+  std::vector<RepairedFile> repaired;
+  midi::Repairs repairs;
 };
 
 // Runs the job: on_found(number of files) once they are found, then on_done after each file

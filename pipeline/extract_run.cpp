@@ -102,8 +102,9 @@ std::vector<FileOutcome> extract_files(const std::vector<fs::path>& files,
                                        const encode::ExtractOptions& options,
                                        const encode::Codec& codec, unsigned jobs,
                                        const FileDoneFn& on_done, midi::ReadMode mode) {
-  return map_files<FileOutcome>(
-      files, jobs, on_done, [&](const fs::path& f) { return process_file(f, options, codec, mode); });
+  return map_files<FileOutcome>(files, jobs, on_done, [&](const fs::path& f) {
+    return process_file(f, options, codec, mode);
+  });
 }
 
 std::vector<bool> split_by_source(const std::vector<bool>& gave_lines, double fraction,

@@ -8,8 +8,8 @@ void nlohmann::adl_serializer<melodl::midi::RepairKind>::to_json(json& j,
   j = std::string(melodl::midi::repair_kind_name(kind));
 }
 
-void nlohmann::adl_serializer<melodl::midi::RepairKind>::from_json(
-    const json& j, melodl::midi::RepairKind& kind) {
+void nlohmann::adl_serializer<melodl::midi::RepairKind>::from_json(const json& j,
+                                                                   melodl::midi::RepairKind& kind) {
   const auto name = j.get<std::string>();
   for (std::size_t k = 0; k < melodl::midi::kRepairKindCount; ++k) {
     const auto candidate = static_cast<melodl::midi::RepairKind>(k);

@@ -27,7 +27,8 @@ struct nlohmann::adl_serializer<melodl::midi::RepairKind> {
 namespace melodl::midi {
 
 // "strict" or "recover".
-NLOHMANN_JSON_SERIALIZE_ENUM(ReadMode, {{ReadMode::strict, "strict"}, {ReadMode::recover, "recover"}})
+NLOHMANN_JSON_SERIALIZE_ENUM(ReadMode,
+                             {{ReadMode::strict, "strict"}, {ReadMode::recover, "recover"}})
 
 // {"kind": "truncated", "offset": 812, "track": 1, "tick": 3840, "bytes_dropped": 5,
 //  "notes_closed": 1, "detail": "..."}; offset, track, tick are -1 where not tied to one.
@@ -53,8 +54,7 @@ std::string repair_counts_text(const midi::Repairs& repairs);
 void add_repair_counts(midi::Repairs& sum, const midi::Repairs& file);
 
 // "x.mid: offset 812: track 2: <detail> (truncated)" (tracks numbered from 1, as in the
-// reader's details); no offset or track part where the
-// repair has none.
+// reader's details); no offset or track part where the repair has none.
 std::string repair_warning(std::string_view source, const midi::Repair& repair);
 // One warning per itemised repair, then, when the reader itemised fewer than it made,
 // "x.mid: N more repairs not itemised".

@@ -101,11 +101,11 @@ TEST_F(CliTest, HelpListsSubcommandsAndEveryFlagWithDefaults) {
   EXPECT_NE(top.output.find("render"), std::string::npos);
   RunResult ex = run_melodl({"extract", "--help"});
   EXPECT_EQ(ex.code, 0);
-  for (const char* flag : {"--min-notes", "--max-interval", "--max-longest-rest", "--min-pitches",
-                           "--max-repeat-fraction", "--max-repeat-run", "--max-total-rest",
-                           "--voices", "--format", "--keep-short-rests", "--keep-percussion",
-                           "--valid-fraction", "--seed", "--report", "--quiet", "--strict",
-                           "--verbose"})
+  for (const char* flag :
+       {"--min-notes", "--max-interval", "--max-longest-rest", "--min-pitches",
+        "--max-repeat-fraction", "--max-repeat-run", "--max-total-rest", "--voices", "--format",
+        "--keep-short-rests", "--keep-percussion", "--valid-fraction", "--seed", "--report",
+        "--quiet", "--strict", "--verbose"})
     EXPECT_NE(ex.output.find(flag), std::string::npos) << flag;
   EXPECT_NE(ex.output.find("=11"), std::string::npos) << "min-notes default not shown";
   RunResult re = run_melodl({"render", "--help"});
@@ -293,8 +293,10 @@ class CliDamagedTest : public CliTest {
     }
   }
   RunResult extract(std::vector<std::string> flags) {
-    std::vector<std::string> args = {"extract", in_.string(), "-o", (dir_ / "m.txt").string(),
-                                     "--report", (dir_ / "r.json").string(), "-j", "1"};
+    std::vector<std::string> args = {"extract",  in_.string(),
+                                     "-o",       (dir_ / "m.txt").string(),
+                                     "--report", (dir_ / "r.json").string(),
+                                     "-j",       "1"};
     args.insert(args.end(), flags.begin(), flags.end());
     return run_melodl(args);
   }
@@ -354,8 +356,9 @@ TEST_F(CliDamagedTest, StrictRefusesDamagedFilesWithTheOldMessage) {
   EXPECT_EQ(refused, 3u);
   // The messages as melodl printed them before recovery existed.
   const std::string g = (in_ / "garbage-prefix.mid").string();
-  EXPECT_NE(r.output.find("  failed: " + g + ": offset 0: not a Standard MIDI File (no MThd header)"),
-            std::string::npos)
+  EXPECT_NE(
+      r.output.find("  failed: " + g + ": offset 0: not a Standard MIDI File (no MThd header)"),
+      std::string::npos)
       << r.output;
   EXPECT_NE(r.output.find("undefined-status.mid: offset 101: status byte 0xF4 is not allowed in a "
                           "MIDI file"),

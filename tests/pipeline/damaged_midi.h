@@ -56,9 +56,9 @@ inline Bytes valid() {
 
 // Damaged copies, with the notes that recover mode keeps.
 struct Damaged {
-  std::string name;       // file name, e.g. "truncated.mid"
+  std::string name;  // file name, e.g. "truncated.mid"
   Bytes bytes;
-  std::size_t notes = 0;  // notes recover mode reads
+  std::size_t notes = 0;      // notes recover mode reads
   bool strict_reads = false;  // the defect is tolerated in strict mode too
   std::string kind;           // the repair kind recover mode reports first (midi::repair_kind_name)
 };
@@ -74,8 +74,10 @@ inline std::vector<Damaged> damaged_files() {
   high[kFirstNote + 5 * kNoteBytes + 3] = 0xC0;
   out.push_back({"data-byte.mid", high, kNotes, true, "data_byte_clipped"});
   // End-of-Track deleted (the chunk length follows): both modes read every note.
-  out.push_back({"no-eot.mid", file_of(melody_track(kNotes, [](auto&) {}, false)), kNotes, true,
-                 "missing_end_of_track"});
+  out.push_back({"no-eot.mid",
+                 file_of(melody_track(
+                     kNotes, [](auto&) {}, false)),
+                 kNotes, true, "missing_end_of_track"});
   // An HTML page before MThd: strict mode refuses the file.
   const std::string html = "<html><body>moved</body></html>\n";
   Bytes prefixed(html.begin(), html.end());
@@ -94,7 +96,8 @@ inline std::vector<Damaged> damaged_files() {
 
 inline void write_bytes(const std::filesystem::path& path, const Bytes& bytes) {
   std::ofstream(path, std::ios::binary)
-      .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+      .write(reinterpret_cast<const char*>(bytes.data()),
+             static_cast<std::streamsize>(bytes.size()));
 }
 
 // Writes every damaged file and the valid one ("valid.mid") into dir.

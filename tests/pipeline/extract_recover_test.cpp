@@ -130,7 +130,8 @@ TEST(ExtractRecover, ReportListsEveryRepairFieldByField) {
   for (const auto& d : in.damaged) {
     const auto r = recovered(in.dir / d.name);
     total += r.repairs.total;
-    for (const auto& item : r.repairs.items) ++kinds[std::string(midi::repair_kind_name(item.kind))];
+    for (const auto& item : r.repairs.items)
+      ++kinds[std::string(midi::repair_kind_name(item.kind))];
   }
   EXPECT_EQ(s.repairs.total, total);
   EXPECT_EQ(s.train_lines, in.damaged.size() + 1) << "every file gave its melody";
@@ -239,8 +240,8 @@ TEST(ExtractRecover, RepairsJsonReadsBackAndWarningsNameFileAndOffset) {
 
   const midi::Repair& first = truncated.items[0];
   EXPECT_EQ(pl::repair_warning("x.mid", first),
-            "x.mid: offset " + std::to_string(first.offset) + ": track 1: " + first.detail +
-                " (" + std::string(midi::repair_kind_name(first.kind)) + ")");
+            "x.mid: offset " + std::to_string(first.offset) + ": track 1: " + first.detail + " (" +
+                std::string(midi::repair_kind_name(first.kind)) + ")");
   midi::Repair file_level;
   file_level.kind = midi::RepairKind::leading_garbage;
   file_level.detail = "d";
