@@ -2,8 +2,8 @@
 // extraction and training inputs recover them by default (the notes the reader keeps, every
 // repair counted) and refuse them in strict mode with the reader's message; the JSON of the
 // repairs in the extraction report, field by field; the warning lines of `-v`; config.json's
-// strict_midi; `melodl train` on damaged MIDI in both modes. The damaged files are made from
-// a valid one (tests/pipeline/damaged_midi.h).
+// strict_midi; `melodl train` and `melodl eval` on damaged MIDI in both modes. The damaged
+// files are made from a valid one (tests/pipeline/damaged_midi.h).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -297,7 +297,7 @@ TEST(ExtractRecover, RunConfigStoresTheReadMode) {
 }
 
 #ifdef MELODL_EXE
-TEST(ExtractRecover, TrainCommandRecoversDamagedMidiUnlessStrict) {
+TEST(ExtractRecover, TrainAndEvalCommandsRecoverDamagedMidiUnlessStrict) {
   const Inputs in = make_inputs("train-command");
   const std::string exe = MELODL_EXE;
   const std::string flags =
@@ -315,6 +315,15 @@ TEST(ExtractRecover, TrainCommandRecoversDamagedMidiUnlessStrict) {
   }
   EXPECT_EQ(r.output.find("skipping"), std::string::npos) << r.output;
   EXPECT_EQ(json::parse(melodl::read_text_file(run / "config.json"))["strict_midi"], false);
+  // eval reads MIDI --data the same way: every file's melody, or with --strict 4 of 7.
+  const std::string eval = exe + " eval " + run.string() + " --data " + in.dir.string() +
+                           " --train " + (in.dir / "valid.mid").string() +
+                           " --samples 1 --length 20 --json -j 1";
+  for (const auto& [flag, melodies] : {std::pair{"", 7}, std::pair{" --strict", 4}}) {
+    r = melodl::train_test::run_command(eval + flag);
+    ASSERT_EQ(r.code, 0) << r.output;
+    EXPECT_EQ(json::parse(r.output)["data"]["eval_melodies"], melodies) << flag;
+  }
 
   const fs::path strict_run = in.dir.parent_path() / "strict";
   r = melodl::train_test::run_command(exe + " train " + in.dir.string() + flags + " --strict" +
