@@ -455,4 +455,20 @@ const std::string& Server::token() const { return impl_->token; }
 
 int Server::open_streams() const { return impl_->streams.load(); }
 
+void Server::pages(const std::vector<std::string>& pages, const std::string& index) {
+  for (const std::string& page : pages) {
+    const bool html = page.ends_with(".html");
+    const char* type = html                     ? "text/html; charset=utf-8"
+                       : page.ends_with(".js")  ? "text/javascript; charset=utf-8"
+                       : page.ends_with(".css") ? "text/css; charset=utf-8"
+                                                : "application/octet-stream";
+    const Handler handler = [this, page, html, type](const Request&, Response& res) {
+      res.body = html ? with_token(embedded_asset(page), token()) : embedded_asset(page);
+      res.content_type = type;
+    };
+    get(page, handler);
+    if (page == index) get("/", handler);
+  }
+}
+
 }  // namespace melodl::web

@@ -69,6 +69,10 @@ std::string sse_event(const std::string& name, const std::string& data);
 // `html` with the token in its <meta name="melodl-token" content=""> (unchanged if absent).
 std::string with_token(std::string html, const std::string& token);
 
+// The pages embedded in the program at build time (web/static/, web/CMakeLists.txt), by
+// path ("/index.html", "/compose.js", ...); empty if none.
+std::string embedded_asset(const std::string& path);
+
 // The per-run token's header on POST requests without an Origin header.
 inline constexpr const char* kTokenHeader = "X-Melodl-Token";
 
@@ -94,6 +98,10 @@ class Server {
   std::string url() const;  // http://ADDRESS:PORT/ (a wildcard address as loopback)
   const std::string& token() const;
   int open_streams() const;
+
+  // GET routes for embedded pages (embedded_asset): each of `pages` at its path, and
+  // `index` (an .html page) also at "/"; .html pages get the token (with_token).
+  void pages(const std::vector<std::string>& pages, const std::string& index);
 
  private:
   struct Impl;
