@@ -302,6 +302,7 @@ ComposeServer::ComposeServer(ServedModels models, const std::string& bind_addres
   };
   s.post("/api/compose", guarded(&Impl::compose, &im));
   s.get("/api/file", guarded(&Impl::file, &im));
+  s.post("/api/report", report_handler("melodl serve"));
   s.start(port, "serve");
 }
 

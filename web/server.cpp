@@ -250,6 +250,17 @@ std::string with_token(std::string html, const std::string& token) {
   return html;
 }
 
+Handler report_handler(const std::string& who) {
+  return [who](const Request& req, Response& res) {
+    std::string body = req.body.substr(0, 20000);
+    for (char& c : body)
+      if (c == '\n' || c == '\r') c = ' ';
+    std::fprintf(stderr, "%s: page report: %s\n", who.c_str(), body.c_str());
+    std::fflush(stderr);
+    res.body = "{}";
+  };
+}
+
 struct Server::Impl {
   std::string address;
   ServerLimits limits;

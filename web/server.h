@@ -73,6 +73,10 @@ std::string with_token(std::string html, const std::string& token);
 // path ("/index.html", "/compose.js", ...); empty if none.
 std::string embedded_asset(const std::string& path);
 
+// POST /api/report of a page's self-test (?selftest=1, run by the end-to-end tests): prints
+// "<who>: page report: BODY" (one line, at most 20000 characters) to stderr.
+Handler report_handler(const std::string& who);
+
 // The per-run token's header on POST requests without an Origin header.
 inline constexpr const char* kTokenHeader = "X-Melodl-Token";
 

@@ -124,14 +124,7 @@ VizServer::VizServer(VizListener& listener, const std::string& bind_address, int
     res.body = status_json(l);
   });
   // The page's self-test (index.html?selftest=1) reports here; printed for the e2e test.
-  s.post("/api/report", [](const Request& req, Response& res) {
-    std::string body = req.body.substr(0, 20000);
-    for (char& c : body)
-      if (c == '\n' || c == '\r') c = ' ';
-    std::fprintf(stderr, "melodl viz: page report: %s\n", body.c_str());
-    std::fflush(stderr);
-    res.body = "{}";
-  });
+  s.post("/api/report", report_handler("melodl viz"));
   s.stream("/api/events", [&l](const Request&) { return event_stream(l); });
   s.start(port, "--viz");
 }

@@ -18,16 +18,17 @@
 #include <thread>
 #include <vector>
 
-#include "lstm/checkpoint.h"
 #include "midi/reader.h"
 #include "pipeline/corpus.h"
 #include "tests/web/raw_http.h"
+#include "tests/web/serve_models.h"
 #include "web/compose_server.h"
 
 namespace fs = std::filesystem;
 namespace web = melodl::web;
 using nlohmann::json;
 using web::testing::request_text;
+using web::testing::save_model;
 using web::testing::status_of;
 
 namespace {
@@ -37,19 +38,6 @@ fs::path test_dir(const std::string& name) {
   fs::remove_all(d);
   fs::create_directories(d);
   return d;
-}
-
-// A random network over the kind's full vocabulary, saved as DIR/NAME.safetensors.
-void save_model(const fs::path& dir, const std::string& name, melodl::pipeline::LineKind kind,
-                int hidden) {
-  const auto vocab = melodl::pipeline::Vocabulary::full(kind);
-  melodl::lstm::NetworkConfig c;
-  c.vocab = vocab.size();
-  c.layers = 1;
-  c.hidden = hidden;
-  c.seed = 7;
-  melodl::lstm::save_checkpoint(dir / (name + ".safetensors"), melodl::lstm::Network(c),
-                                vocab.stored());
 }
 
 struct Answer {
