@@ -7,6 +7,7 @@
 #include <set>
 #include <sstream>
 
+#include "midi/reader.h"
 #include "midi/writer.h"
 
 namespace melodl::web {
@@ -108,7 +109,7 @@ ComposeRequest parse_compose_request(const std::string& body, const RequestLimit
   if (!j.is_object()) refuse("body", "must be a JSON object, got " + shown(j));
   static const std::set<std::string> known{"model",  "primer",       "temperature", "top_k",
                                            "length", "count",        "seed",        "program",
-                                           "tempo",  "upper_program"};
+                                           "tempo",  "upper_program", "primer_midi"};
   for (const auto& [k, v] : j.items())
     if (!known.contains(k)) refuse(k.substr(0, 40), "unknown field");
   ComposeRequest r;
@@ -119,6 +120,11 @@ ComposeRequest parse_compose_request(const std::string& body, const RequestLimit
   r.model = model->get<std::string>();
   if (const auto p = j.find("primer"); p != j.end() && !p->is_null())
     r.primer = parse_primer(*p, limits);
+  if (const auto m = j.find("primer_midi"); m != j.end() && !m->is_null()) {
+    if (!r.primer.empty()) refuse("primer_midi", "give primer or primer_midi, not both");
+    if (!m->is_string()) refuse("primer_midi", "must be a MIDI file in base64, got " + shown(*m));
+    r.primer = primer_from_midi(m->get<std::string>(), limits);
+  }
   double temperature = r.temperature;
   number(j, "temperature", temperature, 0.0, 5.0);
   r.temperature = temperature;
@@ -130,6 +136,40 @@ ComposeRequest parse_compose_request(const std::string& body, const RequestLimit
   integer(j, "upper_program", r.upper_program, 0, 127);
   number(j, "tempo", r.tempo, 20.0, 400.0);
   return r;
+}
+
+std::vector<PrimerNote> primer_from_midi(const std::string& base64, const RequestLimits& limits) {
+  std::vector<std::uint8_t> bytes;
+  unsigned acc = 0;
+  int bits = 0;
+  for (const char c : base64) {
+    int v = -1;
+    if (c >= 'A' && c <= 'Z') v = c - 'A';
+    if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
+    if (c >= '0' && c <= '9') v = c - '0' + 52;
+    if (c == '+') v = 62;
+    if (c == '/') v = 63;
+    if (c == '=' || c == '\n' || c == '\r') continue;
+    if (v < 0) refuse("primer_midi", "not base64 (a character '" + std::string(1, c) + "')");
+    acc = (acc << 6) | static_cast<unsigned>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      bytes.push_back(static_cast<std::uint8_t>((acc >> bits) & 0xff));
+    }
+  }
+  const auto song = midi::read_bytes(bytes, "primer_midi");
+  if (!song) refuse("primer_midi", std::string("not a readable MIDI file: ") + song.error().what());
+  const auto voices = encode::split_voices(*song);
+  if (voices.empty()) refuse("primer_midi", "no notes (percussion only?)");
+  std::vector<PrimerNote> out;
+  for (const midi::Note& n : voices.back().notes) {
+    if (out.size() >= static_cast<std::size_t>(limits.max_primer_notes) ||
+        n.start_s - voices.back().notes.front().start_s > limits.max_primer_s)
+      break;
+    out.push_back({n.pitch, n.start_s, std::max(0.01, n.end_s - n.start_s)});
+  }
+  return out;
 }
 
 encode::SymbolMelody primer_melody(const std::vector<PrimerNote>& primer, double bpm) {

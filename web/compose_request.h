@@ -49,7 +49,7 @@ struct RequestLimits {
 
 struct ComposeRequest {
   std::string model;               // required: a name of GET /api/models
-  std::vector<PrimerNote> primer;  // may be empty
+  std::vector<PrimerNote> primer;  // may be empty; also from "primer_midi" (below)
   double temperature = 1.0;        // 0 (greedy) .. 5
   int top_k = 0;                   // 0 = all symbols
   int length = 300;                // generated symbols per piece (a harmony with a primer:
@@ -62,8 +62,14 @@ struct ComposeRequest {
 };
 
 // Parses and checks a POST /api/compose body (JSON object; absent fields keep their
-// defaults). Throws RequestError.
+// defaults). "primer_midi" (instead of "primer"): a MIDI file in base64; its highest voice
+// (encode::split_voices) becomes the primer, its first max_primer_notes notes within
+// max_primer_s seconds. Throws RequestError.
 ComposeRequest parse_compose_request(const std::string& body, const RequestLimits& limits);
+
+// The notes of the highest voice of a MIDI file (base64), as a primer; throws RequestError
+// naming "primer_midi" when it is not base64, not a MIDI file, or has no notes.
+std::vector<PrimerNote> primer_from_midi(const std::string& base64, const RequestLimits& limits);
 
 // The primer as a melody at `bpm` (8 duration units a beat): each note lasts until the
 // next one starts (or its own end, when that is earlier, leaving a rest), durations

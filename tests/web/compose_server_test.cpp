@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "midi/reader.h"
+#include "midi/writer.h"
 #include "pipeline/corpus.h"
 #include "tests/web/raw_http.h"
 #include "tests/web/serve_models.h"
@@ -158,6 +159,64 @@ TEST_F(ComposeServerTest, AMelodyContinuesThePrimerAndItsMidiReadsBack) {
   }
 }
 
+std::string base64(const std::string& bytes) {
+  static const char* k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  unsigned acc = 0;
+  int bits = 0;
+  for (const unsigned char c : bytes) {
+    acc = (acc << 8) | c;
+    bits += 8;
+    while (bits >= 6) out += k[(acc >> (bits -= 6)) & 63];
+  }
+  if (bits > 0) out += k[(acc << (6 - bits)) & 63];
+  while (out.size() % 4) out += '=';
+  return out;
+}
+
+// A MIDI file of two voices (C4 E4 G4 ... below, C5 D5 E5 F5 G5 above), as base64.
+std::string two_voice_midi() {
+  melodl::midi::Song song = melodl::midi::make_song(480, 120.0);
+  melodl::midi::Track t;
+  const int upper[] = {72, 74, 76, 77, 79};
+  for (int i = 0; i < 5; ++i) {
+    melodl::midi::Note hi, lo;
+    hi.pitch = static_cast<std::uint8_t>(upper[i]);
+    lo.pitch = static_cast<std::uint8_t>(48 + 4 * i);
+    hi.velocity = lo.velocity = 90;
+    hi.start_tick = lo.start_tick = 480 * i;
+    hi.end_tick = lo.end_tick = 480 * i + 400;
+    t.notes.push_back(lo);
+    t.notes.push_back(hi);
+  }
+  t.end_tick = 480 * 5;
+  song.tracks.push_back(t);
+  const fs::path file = test_dir("upload") / "two.mid";
+  melodl::midi::write_file(file, song);
+  std::ifstream in(file, std::ios::binary);
+  return base64(std::string(std::istreambuf_iterator<char>(in), {}));
+}
+
+TEST_F(ComposeServerTest, AMidiFileUploadPrimesWithItsHighestVoice) {
+  const Answer a = client().compose(
+      {{"model", "tune"}, {"primer_midi", two_voice_midi()}, {"length", 80}, {"seed", 2}});
+  ASSERT_EQ(a.status, 200) << a.body;
+  const json notes = a.j().at("pieces")[0].at("notes");
+  const int upper[] = {72, 74, 76, 77, 79};
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(notes[static_cast<std::size_t>(i)].at("pitch"), upper[i]);
+    EXPECT_TRUE(notes[static_cast<std::size_t>(i)].at("primer").get<bool>());
+  }
+  EXPECT_NEAR(notes[1].at("start").get<double>(), 0.5, 0.05) << "one beat at 120 bpm";
+  const Answer duet = client().compose({{"model", "duet"}, {"primer_midi", two_voice_midi()}});
+  ASSERT_EQ(duet.status, 200) << duet.body;
+  std::vector<int> given;
+  const json duet_notes = duet.j().at("pieces")[0].at("notes");
+  for (const json& n : duet_notes)
+    if (n.at("voice") == 1) given.push_back(n.at("pitch").get<int>());
+  EXPECT_EQ(given, (std::vector<int>{72, 74, 76, 77, 79})) << "accompanying the file's top voice";
+}
+
 TEST_F(ComposeServerTest, TheSameSeedGivesTheSamePieces) {
   const json req = {{"model", "tune"}, {"length", 200},      {"count", 3},
                     {"seed", 42},      {"temperature", 1.2}, {"top_k", 20}};
@@ -228,6 +287,16 @@ TEST_F(ComposeServerTest, BadInputsAreRefusedNamingTheFieldAndTheServerGoesOn) {
       {R"({"model":"tune","primer":[{"pitch":60,"start":0,"duration":1,"x":1}]})", 400,
        "primer[0].x: unknown field"},
       {json{{"model", "tune"}, {"primer", many}}.dump(), 413, "primer: 300 notes, at most 256"},
+      {R"({"model":"tune","primer_midi":"TVRoZAAAAAYAAQABAeBNVHJrAAAAEAA="})", 400,
+       "primer_midi: not a readable MIDI file"},
+      {R"({"model":"tune","primer_midi":"TVRoZAAAAAYAAQABAeBNVHJrAAAAAAA="})", 400,
+       "primer_midi: no notes"},
+      {R"({"model":"tune","primer_midi":"not*base64"})", 400, "primer_midi: not base64"},
+      {R"({"model":"tune","primer_midi":"aGVsbG8gd29ybGQ="})", 400,
+       "primer_midi: not a readable MIDI file"},
+      {R"({"model":"tune","primer_midi":17})", 400, "primer_midi: must be a MIDI file in base64"},
+      {R"({"model":"tune","primer":[{"pitch":60,"start":0,"duration":1}],"primer_midi":"AA=="})",
+       400, "primer_midi: give primer or primer_midi, not both"},
       {R"({"model":"tune","primer":[{"pitch":60,"start":0,"duration":1},{"pitch":62,"start":500,"duration":1}]})",
        413, "primer: spans 500 s, at most 120"},
   };
@@ -237,9 +306,12 @@ TEST_F(ComposeServerTest, BadInputsAreRefusedNamingTheFieldAndTheServerGoesOn) {
     EXPECT_NE(a.body.find(c.says), std::string::npos) << c.body << " -> " << a.body;
     EXPECT_TRUE(a.j().contains("error")) << a.body;
   }
-  // A body over the server's cap: 413 before it is read.
+  // A body over the server's cap (an oversize upload): 413 before it is read.
   const Answer big = client().post(std::string(100 * 1024, ' '));
   EXPECT_EQ(big.status, 413) << big.body;
+  const Answer upload = client().post(
+      json{{"model", "tune"}, {"primer_midi", std::string(200 * 1024, 'A')}}.dump());
+  EXPECT_EQ(upload.status, 413) << upload.body;
   EXPECT_EQ(client().get("/api/models").status, 200) << "still answering";
   EXPECT_EQ(client().compose({{"model", "tune"}, {"length", 50}}).status, 200);
 }

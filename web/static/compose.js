@@ -174,7 +174,20 @@
     if (!state.result) drawRoll();
   }
   $('clear').addEventListener('click', () => {
-    state.primer = []; state.t0 = null; state.result = null; showPrimer(); drawRoll();
+    state.primer = []; state.t0 = null; state.result = null; state.primerMidi = null;
+    $('midifile').value = '';
+    showPrimer(); drawRoll();
+  });
+  // A MIDI file as the primer: its highest voice (the server picks it), sent in base64.
+  $('midifile').addEventListener('change', async () => {
+    const f = $('midifile').files[0];
+    if (!f) return;
+    const bytes = new Uint8Array(await f.arrayBuffer());
+    let bin = '';
+    for (let i = 0; i < bytes.length; i += 8192) bin += String.fromCharCode(...bytes.subarray(i, i + 8192));
+    state.primerMidi = btoa(bin);
+    state.primer = [];
+    $('primer-info').textContent = `Primer: the highest voice of ${f.name} (${bytes.length} bytes)`;
   });
   const typing = (e) => ['INPUT', 'SELECT', 'TEXTAREA'].includes(e.target.tagName);
   document.addEventListener('keydown', (e) => {
@@ -218,6 +231,7 @@
       tempo: +$('tempo').value, program: +$('program').value,
     };
     if (state.primer.length) body.primer = state.primer;
+    else if (state.primerMidi) body.primer_midi = state.primerMidi;
     return body;
   }
   async function compose() {
