@@ -309,8 +309,8 @@ TEST_F(ComposeServerTest, BadInputsAreRefusedNamingTheFieldAndTheServerGoesOn) {
   // A body over the server's cap (an oversize upload): 413 before it is read.
   const Answer big = client().post(std::string(100 * 1024, ' '));
   EXPECT_EQ(big.status, 413) << big.body;
-  const Answer upload = client().post(
-      json{{"model", "tune"}, {"primer_midi", std::string(200 * 1024, 'A')}}.dump());
+  const Answer upload =
+      client().post(json{{"model", "tune"}, {"primer_midi", std::string(200 * 1024, 'A')}}.dump());
   EXPECT_EQ(upload.status, 413) << upload.body;
   EXPECT_EQ(client().get("/api/models").status, 200) << "still answering";
   EXPECT_EQ(client().compose({{"model", "tune"}, {"length", 50}}).status, 200);

@@ -100,4 +100,41 @@ inline std::vector<std::string> chromium_args(const std::string& chromium,
           "--user-data-dir=" + profile.string()};
 }
 
+// Headless Chromium's screenshot of `url` into `shot` (after 5 s of virtual time), with
+// its own profile and log under `dir`; returns false (and nothing at `shot`) when it failed.
+inline bool screenshot(const std::string& chromium, const std::string& url, const fs::path& shot,
+                       const fs::path& dir) {
+  fs::remove(shot);
+  auto args = chromium_args(chromium, dir / "profile-shot");
+  args.push_back("--screenshot=" + shot.string());
+  args.push_back("--virtual-time-budget=5000");
+  args.push_back(url);
+  const pid_t shooter = spawn(args, dir / "chromium-shot.log");
+  if (shooter <= 0) return false;
+  int status = 0;
+  for (int i = 0; i < 600 && waitpid(shooter, &status, WNOHANG) != shooter; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  kill(shooter, SIGKILL);
+  waitpid(shooter, &status, WNOHANG);
+  return fs::exists(shot) && fs::file_size(shot) > 20000;
+}
+
+// Opens `url` (a page's ?selftest=1) in headless Chromium (with `extra` flags; profile and
+// log chromium1.log under `dir`) until the program `pid` writes `marker` to `log`, then
+// closes it; returns the rest of that line, "" when none came within `seconds`.
+inline std::string run_selftest(const std::string& chromium, const std::string& url,
+                                const fs::path& dir, const fs::path& log, const std::string& marker,
+                                double seconds, pid_t pid,
+                                const std::vector<std::string>& extra = {}) {
+  auto args = chromium_args(chromium, dir / "profile1");
+  args.insert(args.end(), extra.begin(), extra.end());
+  args.push_back("--remote-debugging-port=0");  // keeps headless Chromium running
+  args.push_back(url);
+  const pid_t browser = spawn(args, dir / "chromium1.log");
+  if (browser <= 0) return {};
+  const std::string report = wait_for_line(log, marker, seconds, pid);
+  stop(browser, SIGTERM, 10);
+  return report;
+}
+
 }  // namespace melodl::web::testing

@@ -52,14 +52,9 @@ TEST(ServeE2e, ChromiumPlaysAPrimerComposesListensAndDownloads) {
   const std::string base = line.substr(0, line.find(' '));
 
   // 1. The page's self-test, reported back through the server.
-  auto args = chromium_args(chromium, dir / "profile1");
-  args.push_back("--autoplay-policy=no-user-gesture-required");
-  args.push_back("--remote-debugging-port=0");  // keeps headless Chromium running
-  args.push_back(base + "compose.html?selftest=1");
-  const pid_t browser = spawn(args, dir / "chromium1.log");
-  ASSERT_GT(browser, 0);
-  const std::string report = wait_for_line(log, "melodl serve: page report: ", 120, serve);
-  stop(browser, SIGTERM, 10);
+  const std::string report = run_selftest(chromium, base + "compose.html?selftest=1", dir, log,
+                                          "melodl serve: page report: ", 120, serve,
+                                          {"--autoplay-policy=no-user-gesture-required"});
   ASSERT_FALSE(report.empty()) << "no page report; melodl log:\n"
                                << slurp(log) << "\nchromium log:\n"
                                << slurp(dir / "chromium1.log");
@@ -88,20 +83,9 @@ TEST(ServeE2e, ChromiumPlaysAPrimerComposesListensAndDownloads) {
 
   // 3. A screenshot of the page after composing from a primer (compose.html?demo=1).
   const fs::path shot = fs::path(MELODL_BINARY_DIR) / "tests" / "serve" / "serve-screenshot.png";
-  fs::remove(shot);
-  auto sargs = chromium_args(chromium, dir / "profile2");
-  sargs.push_back("--screenshot=" + shot.string());
-  sargs.push_back("--virtual-time-budget=5000");
-  sargs.push_back(base + "compose.html?demo=1");
-  const pid_t shooter = spawn(sargs, dir / "chromium2.log");
-  ASSERT_GT(shooter, 0);
-  int status = 0;
-  for (int i = 0; i < 600 && waitpid(shooter, &status, WNOHANG) != shooter; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  kill(shooter, SIGKILL);
-  waitpid(shooter, &status, WNOHANG);
-  EXPECT_TRUE(fs::exists(shot) && fs::file_size(shot) > 20000) << "no screenshot; chromium log:\n"
-                                                               << slurp(dir / "chromium2.log");
+  EXPECT_TRUE(screenshot(chromium, base + "compose.html?demo=1", shot, dir))
+      << "no screenshot; chromium log:\n"
+      << slurp(dir / "chromium-shot.log");
   std::printf("screenshot: %s\n", shot.c_str());
 
   // 4. SIGTERM stops the server cleanly.

@@ -73,13 +73,8 @@ TEST(VizE2e, ChromiumWatchesTrainingPausesAndResumes) {
   const std::string base = url.substr(0, url.find(' '));
 
   // 1. The page's self-test, reported back through the server.
-  auto args = chromium_args(chromium, dir / "profile1");
-  args.push_back("--remote-debugging-port=0");  // keeps headless Chromium running
-  args.push_back(base + "?selftest=1");
-  const pid_t browser = spawn(args, dir / "chromium1.log");
-  ASSERT_GT(browser, 0);
-  const std::string report = wait_for_line(train_log, "melodl viz: page report: ", 150, train);
-  stop(browser, SIGTERM, 10);
+  const std::string report = run_selftest(chromium, base + "?selftest=1", dir, train_log,
+                                          "melodl viz: page report: ", 150, train);
   ASSERT_FALSE(report.empty()) << "no page report; melodl log:\n"
                                << slurp(train_log) << "\nchromium log:\n"
                                << slurp(dir / "chromium1.log");
@@ -99,20 +94,9 @@ TEST(VizE2e, ChromiumWatchesTrainingPausesAndResumes) {
 
   // 2. A screenshot of the page (still view of the latest snapshot, one sphere selected).
   const fs::path shot = fs::path(MELODL_BINARY_DIR) / "tests" / "viz" / "viz-screenshot.png";
-  fs::remove(shot);
-  auto sargs = chromium_args(chromium, dir / "profile2");
-  sargs.push_back("--screenshot=" + shot.string());
-  sargs.push_back("--virtual-time-budget=5000");
-  sargs.push_back(base + "?nostream=1&select=70");
-  const pid_t shooter = spawn(sargs, dir / "chromium2.log");
-  ASSERT_GT(shooter, 0);
-  int status = 0;
-  for (int i = 0; i < 600 && waitpid(shooter, &status, WNOHANG) != shooter; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  kill(shooter, SIGKILL);
-  waitpid(shooter, &status, WNOHANG);
-  EXPECT_TRUE(fs::exists(shot) && fs::file_size(shot) > 20000) << "no screenshot; chromium log:\n"
-                                                               << slurp(dir / "chromium2.log");
+  EXPECT_TRUE(screenshot(chromium, base + "?nostream=1&select=70", shot, dir))
+      << "no screenshot; chromium log:\n"
+      << slurp(dir / "chromium-shot.log");
   std::printf("screenshot: %s\n", shot.c_str());
 
   // 3. Ctrl-C ends the training cleanly (checkpoint, exit code 130) with the server on.
