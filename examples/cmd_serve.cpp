@@ -107,7 +107,7 @@ melodl::cli::Runner setup(CLI::App& sub) {
       ->capture_default_str();
   add_in_range(sub, "--workers", a->workers, "Threads composing and rendering", 1, 256);
   add_in_range(sub, "--queue", a->queue,
-               "Requests waiting for a worker; beyond that the server answers 429", 0, 4096);
+               "Requests waiting for a worker; beyond that the server answers 429", 0, 256);
   add_in_range(sub, "--max-length", a->max_length, "Most symbols a request may ask for", 4,
                1000000);
   add_in_range(sub, "--max-count", a->max_count, "Most pieces a request may ask for", 1, 1000);

@@ -107,8 +107,8 @@ ComposeRequest parse_compose_request(const std::string& body, const RequestLimit
   const json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) refuse("body", "not valid JSON (expected an object like {\"model\": ...})");
   if (!j.is_object()) refuse("body", "must be a JSON object, got " + shown(j));
-  static const std::set<std::string> known{"model",  "primer",       "temperature", "top_k",
-                                           "length", "count",        "seed",        "program",
+  static const std::set<std::string> known{"model",  "primer",        "temperature", "top_k",
+                                           "length", "count",         "seed",        "program",
                                            "tempo",  "upper_program", "primer_midi"};
   for (const auto& [k, v] : j.items())
     if (!known.contains(k)) refuse(k.substr(0, 40), "unknown field");

@@ -147,7 +147,7 @@ void ComposeServerOptions::validate() const {
                             std::to_string(hi) + ", got " + std::to_string(v));
   };
   in(workers, 1, 256, "workers");
-  in(queue, 0, 4096, "queue");
+  in(queue, 0, 256, "queue");  // each waiting request holds a request thread
   in(file_ttl_s, 1, 7 * 86400, "file_ttl_s");
   in(max_results, 1, 100000, "max_results");
   in(job_timeout_s, 1, 3600, "job_timeout_s");
