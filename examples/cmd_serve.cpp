@@ -15,6 +15,7 @@
 #include "examples/cli_error.h"
 #include "examples/command.h"
 #include "examples/flags.h"
+#include "examples/train_flags.h"
 #include "web/compose_server.h"
 
 namespace {
@@ -35,6 +36,7 @@ struct ServeArgs {
   int file_minutes = 30;
   std::string files_dir;
   std::string soundfont;
+  std::string which = "best";  // --checkpoint best|latest
   bool quiet = false;
 };
 
@@ -57,9 +59,12 @@ int run_serve(const ServeArgs& a) {
   o.soundfont = a.soundfont;
   web::ServedModels models;
   try {
-    models = web::load_served_models(a.models, [&](const std::string& s) {
-      if (!a.quiet) std::fprintf(stderr, "melodl serve: warning: %s\n", s.c_str());
-    });
+    models = web::load_served_models(
+        a.models,
+        [&](const std::string& s) {
+          if (!a.quiet) std::fprintf(stderr, "melodl serve: warning: %s\n", s.c_str());
+        },
+        melodl::cli::checkpoint_choice(a.which));
   } catch (const melodl::InvalidArgument& e) {
     throw UsageError(e.what());
   }
@@ -98,8 +103,8 @@ int run_serve(const ServeArgs& a) {
 melodl::cli::Runner setup(CLI::App& sub) {
   auto a = std::make_shared<ServeArgs>();
   sub.add_option("models", a->models,
-                 "Run directories (their best checkpoint, else the latest good one), checkpoint "
-                 "files, or folders of them")
+                 "Run directories (their best checkpoint, see --checkpoint), checkpoint files, or "
+                 "folders of them")
       ->required();
   add_in_range(sub, "--port", a->port, "Port to listen on (0 = any free port)", 0, 65535);
   sub.add_option("--bind", a->bind,
@@ -117,6 +122,7 @@ melodl::cli::Runner setup(CLI::App& sub) {
                  "Folder for generated files (default: a new temporary folder, deleted at exit)");
   sub.add_option("--soundfont", a->soundfont,
                  "General MIDI soundfont for the WAV files (default: the installed one)");
+  melodl::cli::add_checkpoint_choice(sub, a->which);
   sub.add_flag("-q,--quiet", a->quiet, "Print only the URL");
   return [a] { return run_serve(*a); };
 }

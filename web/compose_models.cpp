@@ -31,9 +31,11 @@ bool is_checkpoint_file(const fs::path& p) {
   return fs::is_regular_file(p, ec) && p.extension() == ".safetensors";
 }
 
-// The run directory a checkpoint file belongs to (RUN/checkpoints/FILE), or "".
+// The run directory a checkpoint file belongs to (RUN/checkpoints/FILE or
+// RUN/best.safetensors), or "".
 fs::path run_of(const fs::path& checkpoint) {
   const fs::path dir = checkpoint.parent_path();
+  if (is_run_dir(dir)) return dir;
   if (dir.filename() != "checkpoints") return {};
   return is_run_dir(dir.parent_path()) ? dir.parent_path() : fs::path();
 }
@@ -71,16 +73,6 @@ std::string corpus_of(const fs::path& run_dir) {
 }
 
 }  // namespace
-
-fs::path best_checkpoint(const fs::path& run_dir) {
-  const fs::path dir = run_dir / "checkpoints";
-  std::ifstream in(dir / "best");
-  std::string name;
-  if (in && std::getline(in, name) && !name.empty() && is_checkpoint_file(dir / name))
-    return dir / name;
-  if (is_checkpoint_file(dir / "best.safetensors")) return dir / "best.safetensors";
-  return {};
-}
 
 std::vector<fs::path> find_model_paths(const std::vector<std::string>& args) {
   std::vector<fs::path> out;
@@ -133,14 +125,17 @@ ModelCard make_card(const std::string& name, const fs::path& where,
 }
 
 ServedModels load_served_models(const std::vector<std::string>& args,
-                                const std::function<void(const std::string&)>& log) {
+                                const std::function<void(const std::string&)>& log,
+                                pipeline::CheckpointChoice choice) {
   ServedModels out;
   std::set<std::string> names;
   for (const fs::path& where : find_model_paths(args)) {
-    const fs::path best = is_run_dir(where) ? best_checkpoint(where) : fs::path();
-    pipeline::LoadedModel m = pipeline::load_model(best.empty() ? where : best, [&](auto& s) {
-      if (log) log("passing over checkpoint " + s);
-    });
+    pipeline::LoadedModel m = pipeline::load_model(
+        where,
+        [&](auto& s) {
+          if (log) log("passing over checkpoint " + s);
+        },
+        choice);
     std::string name = (is_run_dir(where) ? where.filename() : where.stem()).string();
     if (name.empty()) name = fs::absolute(where).parent_path().filename().string();
     const std::string base = name;

@@ -48,14 +48,11 @@ using ServedModels = std::vector<std::unique_ptr<ServedModel>>;
 // Throws InvalidArgument naming an argument that does not exist or holds no model.
 std::vector<std::filesystem::path> find_model_paths(const std::vector<std::string>& args);
 
-// The checkpoint file of a run directory `serve` uses: checkpoints/best (a file naming the
-// best checkpoint, or best.safetensors) when present, else "" (the latest good one).
-std::filesystem::path best_checkpoint(const std::filesystem::path& run_dir);
-
 // Loads every model of find_model_paths(args); `log` hears of checkpoints passed over.
 // Throws Error naming the file when one cannot be loaded, InvalidArgument for no model.
-ServedModels load_served_models(const std::vector<std::string>& args,
-                                const std::function<void(const std::string&)>& log = {});
+ServedModels load_served_models(
+    const std::vector<std::string>& args, const std::function<void(const std::string&)>& log = {},
+    pipeline::CheckpointChoice choice = pipeline::CheckpointChoice::best);
 
 // The card of a loaded model; `name` as given.
 ModelCard make_card(const std::string& name, const std::filesystem::path& where,

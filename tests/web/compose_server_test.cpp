@@ -431,16 +431,20 @@ TEST(ComposeServerModels, ArgumentsAreRunsCheckpointsOrFoldersAndBestIsPreferred
   save_model(dir / "run" / "checkpoints", "ckpt-000001", melodl::pipeline::LineKind::melody, 8);
   save_model(dir / "run" / "checkpoints", "ckpt-000002", melodl::pipeline::LineKind::melody, 8);
   { std::ofstream(dir / "run" / "checkpoints" / "latest") << "ckpt-000002.safetensors\n"; }
-  EXPECT_EQ(web::best_checkpoint(dir / "run"), fs::path());
-  { std::ofstream(dir / "run" / "checkpoints" / "best") << "ckpt-000001.safetensors\n"; }
-  EXPECT_EQ(web::best_checkpoint(dir / "run"),
-            dir / "run" / "checkpoints" / "ckpt-000001.safetensors");
+  EXPECT_EQ(web::load_served_models({(dir / "run").string()})[0]->card.checkpoint,
+            "ckpt-000002.safetensors")
+      << "no best: the latest";
+  save_model(dir / "run", "best", melodl::pipeline::LineKind::melody, 8);
   save_model(dir, "loose", melodl::pipeline::LineKind::harmony, 8);
   const auto models = web::load_served_models({dir.string()});
   ASSERT_EQ(models.size(), 2u);
   EXPECT_EQ(models[0]->card.name, "loose");
   EXPECT_EQ(models[1]->card.name, "run");
-  EXPECT_EQ(models[1]->card.checkpoint, "ckpt-000001.safetensors") << "best over latest";
+  EXPECT_EQ(models[1]->card.checkpoint, "best.safetensors") << "best over latest";
+  EXPECT_EQ(web::load_served_models({(dir / "run").string()}, {},
+                                    melodl::pipeline::CheckpointChoice::latest)[0]
+                ->card.checkpoint,
+            "ckpt-000002.safetensors");
   const auto twice = web::load_served_models({(dir / "run").string(), (dir / "run").string()});
   EXPECT_EQ(twice[1]->card.name, "run-2");
   EXPECT_THROW(web::load_served_models({(dir / "missing").string()}), melodl::InvalidArgument);
