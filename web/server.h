@@ -1,5 +1,6 @@
 // web/server.h: melodl's embedded HTTP server layer (cpp-httplib, private), shared by every
-// server the program runs (today the live view of `melodl train --viz`, web/viz_server.h).
+// server the program runs (the live view of `melodl train --viz`, web/viz_server.h, and
+// `melodl serve`'s composer, web/compose_server.h).
 // It enforces one policy for all of them, so that other web pages cannot drive a run and a
 // flood of clients cannot stall it (docs/viz.md "Security and limits"):
 // * every request's Host must name this server: localhost, 127.0.0.1 or [::1] (any port),
