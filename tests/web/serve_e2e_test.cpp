@@ -50,6 +50,7 @@ TEST(ServeE2e, ChromiumPlaysAPrimerComposesListensAndDownloads) {
   const std::string line = wait_for_line(log, "melodl serve: serving on ", 60, serve);
   ASSERT_FALSE(line.empty()) << "no URL printed; log:\n" << slurp(log);
   const std::string base = line.substr(0, line.find(' '));
+  EXPECT_EQ(base.rfind("http://127.0.0.1:", 0), 0u) << "bound to loopback by default: " << base;
 
   // 1. The page's self-test, reported back through the server.
   const std::string report = run_selftest(chromium, base + "compose.html?selftest=1", dir, log,
