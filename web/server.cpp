@@ -250,6 +250,17 @@ std::string with_token(std::string html, const std::string& token) {
   return html;
 }
 
+Handler report_handler(const std::string& who) {
+  return [who](const Request& req, Response& res) {
+    std::string body = req.body.substr(0, 20000);
+    for (char& c : body)
+      if (c == '\n' || c == '\r') c = ' ';
+    std::fprintf(stderr, "%s: page report: %s\n", who.c_str(), body.c_str());
+    std::fflush(stderr);
+    res.body = "{}";
+  };
+}
+
 struct Server::Impl {
   std::string address;
   ServerLimits limits;
@@ -454,5 +465,21 @@ std::string Server::url() const {
 const std::string& Server::token() const { return impl_->token; }
 
 int Server::open_streams() const { return impl_->streams.load(); }
+
+void Server::pages(const std::vector<std::string>& pages, const std::string& index) {
+  for (const std::string& page : pages) {
+    const bool html = page.ends_with(".html");
+    const char* type = html                     ? "text/html; charset=utf-8"
+                       : page.ends_with(".js")  ? "text/javascript; charset=utf-8"
+                       : page.ends_with(".css") ? "text/css; charset=utf-8"
+                                                : "application/octet-stream";
+    const Handler handler = [this, page, html, type](const Request&, Response& res) {
+      res.body = html ? with_token(embedded_asset(page), token()) : embedded_asset(page);
+      res.content_type = type;
+    };
+    get(page, handler);
+    if (page == index) get("/", handler);
+  }
+}
 
 }  // namespace melodl::web

@@ -1,5 +1,6 @@
 // web/server.h: melodl's embedded HTTP server layer (cpp-httplib, private), shared by every
-// server the program runs (today the live view of `melodl train --viz`, web/viz_server.h).
+// server the program runs (the live view of `melodl train --viz`, web/viz_server.h, and
+// `melodl serve`'s composer, web/compose_server.h).
 // It enforces one policy for all of them, so that other web pages cannot drive a run and a
 // flood of clients cannot stall it (docs/viz.md "Security and limits"):
 // * every request's Host must name this server: localhost, 127.0.0.1 or [::1] (any port),
@@ -69,6 +70,14 @@ std::string sse_event(const std::string& name, const std::string& data);
 // `html` with the token in its <meta name="melodl-token" content=""> (unchanged if absent).
 std::string with_token(std::string html, const std::string& token);
 
+// The pages embedded in the program at build time (web/static/, web/CMakeLists.txt), by
+// path ("/index.html", "/compose.js", ...); empty if none.
+std::string embedded_asset(const std::string& path);
+
+// POST /api/report of a page's self-test (?selftest=1, run by the end-to-end tests): prints
+// "<who>: page report: BODY" (one line, at most 20000 characters) to stderr.
+Handler report_handler(const std::string& who);
+
 // The per-run token's header on POST requests without an Origin header.
 inline constexpr const char* kTokenHeader = "X-Melodl-Token";
 
@@ -94,6 +103,10 @@ class Server {
   std::string url() const;  // http://ADDRESS:PORT/ (a wildcard address as loopback)
   const std::string& token() const;
   int open_streams() const;
+
+  // GET routes for embedded pages (embedded_asset): each of `pages` at its path, and
+  // `index` (an .html page) also at "/"; .html pages get the token (with_token).
+  void pages(const std::vector<std::string>& pages, const std::string& index);
 
  private:
   struct Impl;

@@ -80,21 +80,7 @@ VizServer::VizServer(VizListener& listener, const std::string& bind_address, int
     : listener_(listener), server_(bind_address, limits) {
   Server& s = server_;
   VizListener& l = listener_;
-  for (const char* page : {"/index.html", "/app.js", "/style.css"}) {
-    const std::string path = page;
-    const char* type = path.ends_with(".html") ? "text/html; charset=utf-8"
-                       : path.ends_with(".js") ? "text/javascript; charset=utf-8"
-                                               : "text/css; charset=utf-8";
-    s.get(path, [this, path, type](const Request&, Response& res) {
-      res.body = path == "/index.html" ? with_token(embedded_asset(path), server_.token())
-                                       : embedded_asset(path);
-      res.content_type = type;
-    });
-  }
-  s.get("/", [this](const Request&, Response& res) {
-    res.body = with_token(embedded_asset("/index.html"), server_.token());
-    res.content_type = "text/html; charset=utf-8";
-  });
+  s.pages({"/index.html", "/app.js", "/style.css"}, "/index.html");
   for (const auto& [route, file] :
        {std::pair<std::string, std::string>{"/three.min.js", "/three.min.js"},
         {"/OrbitControls.js", "/examples/js/controls/OrbitControls.js"}}) {
@@ -138,14 +124,7 @@ VizServer::VizServer(VizListener& listener, const std::string& bind_address, int
     res.body = status_json(l);
   });
   // The page's self-test (index.html?selftest=1) reports here; printed for the e2e test.
-  s.post("/api/report", [](const Request& req, Response& res) {
-    std::string body = req.body.substr(0, 20000);
-    for (char& c : body)
-      if (c == '\n' || c == '\r') c = ' ';
-    std::fprintf(stderr, "melodl viz: page report: %s\n", body.c_str());
-    std::fflush(stderr);
-    res.body = "{}";
-  });
+  s.post("/api/report", report_handler("melodl viz"));
   s.stream("/api/events", [&l](const Request&) { return event_stream(l); });
   s.start(port, "--viz");
 }

@@ -37,7 +37,4 @@ class VizServer {
   Server server_;
 };
 
-// The page's embedded files (path "/index.html", "/app.js", "/style.css"); empty if none.
-std::string embedded_asset(const std::string& path);
-
 }  // namespace melodl::web

@@ -8,104 +8,15 @@
 // takes a screenshot (build/tests/web/viz-screenshot.png; docs/viz-screenshot.png is one).
 // Skipped when Chromium is not installed (apt-get install chromium; MELODL_CHROMIUM=path
 // overrides). Run: ctest -R VizE2e --output-on-failure
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <chrono>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
-#include <string>
-#include <thread>
-#include <vector>
 
-extern char** environ;
+#include "tests/web/e2e_util.h"
 
-namespace fs = std::filesystem;
+using namespace melodl::web::testing;  // NOLINT(google-build-using-namespace): test helpers
 
 namespace {
-
-std::string find_chromium() {
-  if (const char* env = std::getenv("MELODL_CHROMIUM"); env && *env) return env;
-  for (const char* p : {"/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"})
-    if (fs::exists(p)) return p;
-  return {};
-}
-
-pid_t spawn(const std::vector<std::string>& args, const fs::path& log) {
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  pid_t pid = -1;
-  const int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  return rc == 0 ? pid : -1;
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// The rest of the first line of `file` after `marker`, waiting up to `seconds`.
-std::string wait_for_line(const fs::path& file, const std::string& marker, double seconds,
-                          pid_t alive) {
-  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-  while (std::chrono::steady_clock::now() < end) {
-    const std::string text = slurp(file);
-    const auto at = text.find(marker);
-    if (at != std::string::npos) {
-      const auto eol = text.find('\n', at);
-      if (eol != std::string::npos)
-        return text.substr(at + marker.size(), eol - at - marker.size());
-    }
-    int status = 0;
-    if (alive > 0 && waitpid(alive, &status, WNOHANG) == alive) return {};
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return {};
-}
-
-int stop(pid_t pid, int sig, double seconds) {
-  kill(pid, sig);
-  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-  int status = 0;
-  while (std::chrono::steady_clock::now() < end) {
-    if (waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  kill(pid, SIGKILL);
-  waitpid(pid, &status, 0);
-  return -2;
-}
-
-std::vector<std::string> chromium_args(const std::string& chromium, const fs::path& profile) {
-  return {chromium,
-          "--headless",
-          "--no-sandbox",
-          "--disable-gpu",
-          "--disable-quic",
-          "--no-first-run",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--disable-sync",
-          "--disable-dev-shm-usage",
-          "--mute-audio",
-          "--window-size=1400,860",
-          "--user-data-dir=" + profile.string()};
-}
 
 // Whether `melodl train` applies the page's learning-rate requests (it polls
 // VizListener::take_requested_lr() after each update). Until it does, the page's
@@ -162,13 +73,8 @@ TEST(VizE2e, ChromiumWatchesTrainingPausesAndResumes) {
   const std::string base = url.substr(0, url.find(' '));
 
   // 1. The page's self-test, reported back through the server.
-  auto args = chromium_args(chromium, dir / "profile1");
-  args.push_back("--remote-debugging-port=0");  // keeps headless Chromium running
-  args.push_back(base + "?selftest=1");
-  const pid_t browser = spawn(args, dir / "chromium1.log");
-  ASSERT_GT(browser, 0);
-  const std::string report = wait_for_line(train_log, "melodl viz: page report: ", 150, train);
-  stop(browser, SIGTERM, 10);
+  const std::string report = run_selftest(chromium, base + "?selftest=1", dir, train_log,
+                                          "melodl viz: page report: ", 150, train);
   ASSERT_FALSE(report.empty()) << "no page report; melodl log:\n"
                                << slurp(train_log) << "\nchromium log:\n"
                                << slurp(dir / "chromium1.log");
@@ -188,20 +94,9 @@ TEST(VizE2e, ChromiumWatchesTrainingPausesAndResumes) {
 
   // 2. A screenshot of the page (still view of the latest snapshot, one sphere selected).
   const fs::path shot = fs::path(MELODL_BINARY_DIR) / "tests" / "viz" / "viz-screenshot.png";
-  fs::remove(shot);
-  auto sargs = chromium_args(chromium, dir / "profile2");
-  sargs.push_back("--screenshot=" + shot.string());
-  sargs.push_back("--virtual-time-budget=5000");
-  sargs.push_back(base + "?nostream=1&select=70");
-  const pid_t shooter = spawn(sargs, dir / "chromium2.log");
-  ASSERT_GT(shooter, 0);
-  int status = 0;
-  for (int i = 0; i < 600 && waitpid(shooter, &status, WNOHANG) != shooter; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  kill(shooter, SIGKILL);
-  waitpid(shooter, &status, WNOHANG);
-  EXPECT_TRUE(fs::exists(shot) && fs::file_size(shot) > 20000) << "no screenshot; chromium log:\n"
-                                                               << slurp(dir / "chromium2.log");
+  EXPECT_TRUE(screenshot(chromium, base + "?nostream=1&select=70", shot, dir))
+      << "no screenshot; chromium log:\n"
+      << slurp(dir / "chromium-shot.log");
   std::printf("screenshot: %s\n", shot.c_str());
 
   // 3. Ctrl-C ends the training cleanly (checkpoint, exit code 130) with the server on.

@@ -1,0 +1,25 @@
+// tests/web/serve_models.h: models for the `melodl serve` tests: random networks saved as
+// checkpoints (grammar-constrained composing makes every piece decode). Test-only.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include "lstm/checkpoint.h"
+#include "pipeline/corpus.h"
+
+namespace melodl::web::testing {
+
+// A random one-layer network over the kind's full vocabulary, saved as DIR/NAME.safetensors.
+inline void save_model(const std::filesystem::path& dir, const std::string& name,
+                       pipeline::LineKind kind, int hidden) {
+  const auto vocab = pipeline::Vocabulary::full(kind);
+  lstm::NetworkConfig c;
+  c.vocab = vocab.size();
+  c.layers = 1;
+  c.hidden = hidden;
+  c.seed = 7;
+  lstm::save_checkpoint(dir / (name + ".safetensors"), lstm::Network(c), vocab.stored());
+}
+
+}  // namespace melodl::web::testing
