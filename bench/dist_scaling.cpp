@@ -50,13 +50,22 @@ int main(int argc, char** argv) {
   // the slowest rank's time in the sums (the others wait there for it)
   double sums[1] = {(mpi.sum_seconds() - sum0) / updates};
   mpi.sum(sums);
+  // The sum alone, all ranks lined up first: its cost without waiting for a slower rank.
+  std::vector<float> grad(trainer.network().num_params(), 1.0f);
+  double alone = 0;
+  for (int k = 0; k < 5; ++k) {
+    mpi.barrier();
+    const auto s0 = std::chrono::steady_clock::now();
+    mpi.sum(grad);
+    alone += std::chrono::duration<double>(std::chrono::steady_clock::now() - s0).count() / 5;
+  }
   if (r == 0)
     std::printf(
         "ranks %d, H %d, global batch %d (%d per rank), T %d, %d thread(s) per rank: "
         "%.1f ms per update, %.0f symbols/s, gradient sum %.1f ms per update (mean "
-        "over ranks, waiting included), %zu parameters\n",
+        "over ranks, waiting included; %.1f ms alone), %zu parameters\n",
         N, H, Bg, Bg / N, T, threads, 1e3 * wall / updates,
-        static_cast<double>(Bg) * T * updates / wall, 1e3 * sums[0] / N,
+        static_cast<double>(Bg) * T * updates / wall, 1e3 * sums[0] / N, 1e3 * alone,
         trainer.network().num_params());
   return 0;
 }

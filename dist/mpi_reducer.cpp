@@ -69,13 +69,23 @@ void MpiReducer::abort(const std::string& message, int code) {
 void MpiReducer::wait(void* request, const char* what) {
   auto* req = static_cast<MPI_Request*>(request);
   const auto start = Clock::now();
+  // Open MPI moves a large non-blocking collective on only inside MPI_Test (fragment by
+  // fragment), so poll without sleeping, yielding the core to a busy neighbour (another rank
+  // on an oversubscribed machine); after a second the other ranks are late, not the
+  // transfer: poll every 100 us.
+  bool late = false;
   for (long polls = 0;; ++polls) {
     int done = 0;
     MPI_Test(req, &done, MPI_STATUS_IGNORE);
     if (done) return;
-    if (polls < 2000) continue;  // a quick answer: poll without sleeping
-    std::this_thread::sleep_for(std::chrono::microseconds(100));
-    if (std::chrono::duration<double>(Clock::now() - start).count() > timeout_s_) {
+    if (late)
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    else
+      std::this_thread::yield();
+    if (polls % 256 != 255) continue;
+    const double waited = std::chrono::duration<double>(Clock::now() - start).count();
+    late = waited > 1.0;
+    if (waited > timeout_s_) {
       char buf[160];
       std::snprintf(buf, sizeof buf, "no answer from the other ranks for %.0f s in %s", timeout_s_,
                     what);
@@ -91,21 +101,23 @@ void MpiReducer::sum_impl(std::span<T> values) {
   const std::size_t n = values.size(), N = static_cast<std::size_t>(ranks_);
   if (N > 1 && n > 0) {
     const std::size_t chunk = (n + N - 1) / N;
-    std::vector<T> send(chunk * N, T(0)), recv(chunk * N);
-    std::copy(values.begin(), values.end(), send.begin());
+    // Buffers kept between calls (the gradient's size every update: no page faults).
+    send_.resize(std::max(send_.size(), chunk * N * sizeof(T)));
+    recv_.resize(send_.size());
+    T* send = reinterpret_cast<T*>(send_.data());
+    T* recv = reinterpret_cast<T*>(recv_.data());
+    std::copy(values.begin(), values.end(), send);
+    std::fill(send + n, send + chunk * N, T(0));
     MPI_Request req;
     const int c = static_cast<int>(chunk);
-    MPI_Ialltoall(send.data(), c, mpi_type<T>(), recv.data(), c, mpi_type<T>(), MPI_COMM_WORLD,
-                  &req);
+    MPI_Ialltoall(send, c, mpi_type<T>(), recv, c, mpi_type<T>(), MPI_COMM_WORLD, &req);
     wait(&req, "the gradient sum (all-to-all)");
-    // recv = this rank's chunk of rank 0, 1, ...: added in rank order.
-    std::vector<T> mine(recv.begin(), recv.begin() + static_cast<std::ptrdiff_t>(chunk));
+    // recv = this rank's chunk of rank 0, 1, ...: added in rank order into the first.
     for (std::size_t r = 1; r < N; ++r)
-      for (std::size_t k = 0; k < chunk; ++k) mine[k] += recv[r * chunk + k];
-    MPI_Iallgather(mine.data(), c, mpi_type<T>(), send.data(), c, mpi_type<T>(), MPI_COMM_WORLD,
-                   &req);
+      for (std::size_t k = 0; k < chunk; ++k) recv[k] += recv[r * chunk + k];
+    MPI_Iallgather(recv, c, mpi_type<T>(), send, c, mpi_type<T>(), MPI_COMM_WORLD, &req);
     wait(&req, "the gradient sum (all-gather)");
-    std::copy_n(send.begin(), n, values.begin());
+    std::copy_n(send, n, values.begin());
   }
   sum_seconds_ += std::chrono::duration<double>(Clock::now() - t0).count();
   ++sum_calls_;

@@ -14,8 +14,10 @@
 //   }
 #pragma once
 
+#include <cstddef>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "lstm/reducer.h"
 
@@ -70,6 +72,7 @@ class MpiReducer final : public lstm::GradientReducer {
   int rank_ = 0, ranks_ = 1;
   double timeout_s_ = 300;
   int uncaught_ = 0;
+  std::vector<std::byte> send_, recv_;  // sum()'s buffers, kept between calls
   double sum_seconds_ = 0;
   long sum_calls_ = 0;
 };
