@@ -16,6 +16,7 @@
 #include "examples/cuda_options.h"
 #include "examples/flags.h"
 #include "examples/live_view.h"
+#include "examples/ranks.h"
 #include "examples/train_flags.h"
 #include "examples/train_output.h"
 #include "pipeline/run_config.h"
@@ -155,6 +156,8 @@ int run_train(TrainArgs& a) {
   } catch (const std::exception& e) {
     throw melodl::cli::Error(std::string("--device ") + a.device + ": " + e.what());
   }
+  const bool follower = melodl::cli::follower_rank();  // ranks 1.. of `mpirun -np N`
+  if (follower) a.viz.option->clear();                 // rank 0 alone serves the view
   melodl::cli::LiveView view(a.viz, a.seed);
   const bool resuming = !a.resume.empty();
   const std::string run_dir =
@@ -167,7 +170,8 @@ int run_train(TrainArgs& a) {
         throw UsageError(in +
                          ": a harmonies file (from `melodl extract --harmonies`); add "
                          "--harmonies to train on two-part harmonies");
-  const pl::RunConfig config = resuming ? config_to_resume(a) : config_from_args(a);
+  pl::RunConfig config = resuming ? config_to_resume(a) : config_from_args(a);
+  config.settings.reducer = melodl::cli::job_ranks();  // several ranks: data-parallel
   try {
     config.settings.validate();
   } catch (const melodl::lstm::InvalidArgument&) {
@@ -204,7 +208,7 @@ int run_train(TrainArgs& a) {
   };
   view.attach(cb);
 
-  const pl::SessionResult result = session.run(g_stop, cb);
+  const pl::SessionResult result = session.run(g_stop, follower ? pl::TrainCallbacks{} : cb);
   progress.clear();
   signal(SIGINT, SIG_DFL);
   signal(SIGTERM, SIG_DFL);
@@ -291,7 +295,7 @@ melodl::cli::Runner setup(CLI::App& sub) {
   melodl::cli::add_strict_flag(sub, a->strict);
   sub.add_flag("-q,--quiet", a->quiet, "No progress or summary");
   melodl::cli::add_live_view_options(sub, a->viz);
-  return [a] { return run_train(*a); };
+  return [a] { return melodl::cli::run_as_rank("melodl train", [&] { return run_train(*a); }); };
 }
 
 }  // namespace

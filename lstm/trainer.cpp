@@ -281,6 +281,10 @@ StepStats Trainer::compute_gradients(const Batch& segment, State& state, int bwd
 
 StepStats Trainer::train_segment(const Batch& segment, State& state) {
   check_batch(segment, network_.config(), "Trainer::train_segment");
+  MELODL_CHECK(!reducer_,
+               "[Trainer::train_segment] not available with a GradientReducer (its "
+               "update is not reduced): use train_batch or compute_gradients + "
+               "apply_update");
   check_state(state, network_.config(), segment.B, "Trainer::train_segment");
   backend_->load_scratch(network_, state);
   const DropoutMasks drop = draw_dropout(segment.T, segment.B);
@@ -291,7 +295,15 @@ StepStats Trainer::train_segment(const Batch& segment, State& state) {
   return s;
 }
 
-StepStats Trainer::train_batch(const Batch& batch) { return run_batch(batch, nullptr); }
+StepStats Trainer::train_batch(const Batch& batch) {
+  if (!reducer_) return run_batch(batch, nullptr);
+  // Data-parallel: the update must wait for the other ranks' gradients (apply_update).
+  const SegmentCallback update = [this](const Batch& seg, const StepStats& s) {
+    apply_update(s, seg.B);
+    return true;
+  };
+  return run_batch(batch, &update);
+}
 
 StepStats Trainer::train_batch(const Batch& batch, const SegmentCallback& on_segment) {
   MELODL_CHECK(static_cast<bool>(on_segment), "[Trainer::train_batch] on_segment is empty");
@@ -334,13 +346,30 @@ StepStats Trainer::evaluate(const Batch& batch) {
   return total;
 }
 
-UpdateReport Trainer::apply_update(const StepStats& stats, int sequences) {
-  MELODL_CHECK(sequences >= 1,
-               "[Trainer::apply_update] sequences must be >= 1, got " + std::to_string(sequences));
+UpdateReport Trainer::apply_update(const StepStats& local, int sequences) {
+  MELODL_CHECK(sequences >= (reducer_ ? 0 : 1),
+               "[Trainer::apply_update] sequences must be >= " + std::string(reducer_ ? "0" : "1") +
+                   ", got " + std::to_string(sequences));
   MELODL_CHECK(backend_->has_gradients(),
                "[Trainer::apply_update] no gradient yet: call compute_gradients first");
+  StepStats stats = local;
+  if (reducer_) {
+    // Every rank sums the same buffers in the same order, so all decisions below (finite,
+    // applied) and the update itself come out the same on every rank. The gradient goes
+    // through the host mirror; a GPU reducer (NCCL) would sum the device buffer instead.
+    reducer_->sum(backend_->mutable_gradients(network_));
+    double totals[3] = {stats.loss_sum, stats.count, static_cast<double>(sequences)};
+    reducer_->sum(totals);
+    stats.loss_sum = totals[0];
+    stats.count = totals[1];
+    sequences = static_cast<int>(totals[2]);
+    MELODL_CHECK(sequences >= 1, "[Trainer::apply_update] no rank had a sequence");
+  }
   const bool dl4j = optimizer_.config().kind == OptimizerKind::dl4j_rmsprop;
   UpdateReport r;
+  r.loss_sum = stats.loss_sum;
+  r.count = stats.count;
+  r.sequences = sequences;
   r.finite_loss = std::isfinite(stats.loss_sum);
   const double sumsq = backend_->gradient_sumsq(network_);
   r.finite_gradient = std::isfinite(sumsq);
@@ -352,6 +381,12 @@ UpdateReport Trainer::apply_update(const StepStats& stats, int sequences) {
   r.grad_norm = backend_->apply_gradient(network_, optimizer_, stats, sequences, scale, sumsq);
   r.applied = true;
   return r;
+}
+
+void Trainer::broadcast_from_root(int root) {
+  if (!reducer_) return;
+  reducer_->broadcast(network_.params(), root);
+  for (auto& slot : optimizer().slots()) reducer_->broadcast(slot, root);
 }
 
 bool Trainer::parameters_finite() const { return backend_->parameters_finite(network_); }

@@ -22,6 +22,7 @@
 
 #include "lstm/network.h"
 #include "lstm/optim.h"
+#include "lstm/reducer.h"
 #include "lstm/rng.h"
 #include "lstm/schedule.h"
 
@@ -89,6 +90,9 @@ struct UpdateReport {
   bool finite_loss = true;      // the StepStats' loss_sum was finite
   bool finite_gradient = true;  // every gradient element was finite
   double grad_norm = 0;         // global norm of the gradient the mode uses, before clipping
+  // What the update used: with a reducer the sums over all ranks, else the caller's values.
+  double loss_sum = 0, count = 0;
+  int sequences = 0;
 };
 
 struct StepStats {
@@ -192,6 +196,16 @@ class Trainer {
   // a float overflow there, |w| beyond ~1e19, also reads as non-finite).
   bool parameters_finite() const;
 
+  // Data-parallel training (lstm/reducer.h, docs/distributed.md); nullptr (the default) =
+  // one process. With a reducer, apply_update first sums the gradient, loss, count and
+  // sequences over the ranks (a rank may pass sequences 0: a rank with no window this batch
+  // computes on an all-masked one), and train_batch(batch) is compute + apply_update per
+  // segment; train_segment refuses (it has no separate update). Not owned.
+  void set_reducer(GradientReducer* reducer) { reducer_ = reducer; }
+  GradientReducer* reducer() const { return reducer_; }
+  // The root rank's weights and optimiser slots to every rank (a no-op without a reducer).
+  void broadcast_from_root(int root = 0);
+
  private:
   // The TBPTT loop over a sequence batch (train_batch's two forms).
   StepStats run_batch(const Batch& batch, const SegmentCallback* on_segment);
@@ -208,6 +222,7 @@ class Trainer {
   LrSchedule schedule_;
   std::vector<float> dropout_masks_;
   std::unique_ptr<TrainBackend> backend_;  // where segments run (the network's device)
+  GradientReducer* reducer_ = nullptr;
 };
 
 }  // namespace melodl::lstm

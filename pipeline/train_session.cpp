@@ -9,6 +9,7 @@
 
 #include "base/error.h"
 #include "base/files.h"
+#include "pipeline/data_parallel.h"
 #include "pipeline/playback.h"
 
 namespace melodl::pipeline {
@@ -206,7 +207,8 @@ TrainSession TrainSession::start(const fs::path& run_dir, const RunConfig& confi
   check_writable(run_dir / "config.json");
   m->training.emplace(run_dir, config.settings, m->split, vocab);
   m->stored_config = with_absolute_paths(config);
-  write_file_atomic(run_dir / "config.json", m->stored_config.dump(2) + "\n");
+  if (writes_run_files(config.settings.reducer))  // rank 0 of a data-parallel job
+    write_file_atomic(run_dir / "config.json", m->stored_config.dump(2) + "\n");
   m->make_renderer();
   return TrainSession(std::move(m));
 }
@@ -227,14 +229,15 @@ TrainSession TrainSession::resume(const fs::path& run_dir, const RunConfig& conf
 SessionResult TrainSession::run(const std::atomic<bool>& stop, const TrainCallbacks& callbacks) {
   Impl& m = *impl_;
   TrainCallbacks cb = callbacks;
+  const bool writes = writes_run_files(m.config.settings.reducer);  // rank 0 of a job
   cb.epoch_end = [&](const EpochMetrics& e, const std::vector<Composition>& samples) {
-    m.write_epoch_samples(e.epoch, samples);
+    if (writes) m.write_epoch_samples(e.epoch, samples);
     if (callbacks.epoch_end) callbacks.epoch_end(e, samples);
   };
   const auto wall_start = std::chrono::steady_clock::now();
   SessionResult result;
   result.end = m.training->run(stop, cb);
-  if (result.end == RunEnd::interrupted) return result;
+  if (result.end == RunEnd::interrupted || !writes) return result;
   const RunState& st = m.training->state();
   m.write_composition(st);
   if (!st.samples.empty() && m.config.kind == LineKind::harmony)

@@ -17,6 +17,7 @@
 #include "lstm/checkpoint.h"
 #include "lstm/checkpoint_file.h"
 #include "lstm/memory.h"
+#include "pipeline/data_parallel.h"
 #include "pipeline/run_best.h"
 #include "pipeline/run_checkpoints.h"
 
@@ -154,6 +155,7 @@ struct TrainingRun::Impl {
       log(cb, "not writing a checkpoint: the weights are not finite");
       return false;
     }
+    if (!writes_run_files(settings.reducer)) return true;  // rank 0 writes (identical weights)
     const fs::path dir = run_dir / "checkpoints";
     fs::create_directories(dir);
     const std::string name = ckpt_name(st.attempts);
@@ -229,6 +231,7 @@ struct TrainingRun::Impl {
     if (lr_override > 0) ck.train_config->optimizer.lr = static_cast<float>(lr_override);
     // Device, threads and CUDA options are this run's choice (checkpoints hold the model only).
     trainer = std::make_unique<lstm::Trainer>(ck.make_trainer(settings.execution));
+    trainer->set_reducer(settings.reducer);
     st = std::move(loaded);
     if (lr_override > 0) st.lr = lr_override;
     // A rate changed during training (--viz) is in the run state; older checkpoints'
@@ -242,32 +245,20 @@ struct TrainingRun::Impl {
   BatchResult train_batch(const std::vector<std::size_t>& idx, std::size_t b, double& loss,
                           double& count, const TrainCallbacks& cb) {
     const std::size_t B0 = static_cast<std::size_t>(settings.batch);
-    const std::size_t first = b * B0, last = std::min(idx.size(), first + B0);
-    const int B = static_cast<int>(last - first);
-    std::size_t T = 0;
-    for (std::size_t k = first; k < last; ++k) T = std::max(T, windows[idx[k]].symbols.size() - 1);
-    std::vector<std::int32_t> in(T * B, 0), tg(T * B, 0);
-    std::vector<float> mask(T * B, 0.0f);
-    std::vector<std::size_t> len(static_cast<std::size_t>(B));
-    for (int j = 0; j < B; ++j) {
-      const auto& s = windows[idx[first + static_cast<std::size_t>(j)]].symbols;
-      len[static_cast<std::size_t>(j)] = s.size() - 1;
-      for (std::size_t t = 0; t + 1 < s.size(); ++t) {
-        in[t * B + j] = s[t];
-        tg[t * B + j] = s[t + 1];
-        mask[t * B + j] = 1.0f;
-      }
-    }
+    // This rank's windows (all of them in one process), padded to the minibatch's longest.
+    const RankBatch rb =
+        rank_batch(windows, idx, b * B0, std::min(idx.size(), b * B0 + B0), settings.reducer);
+    const int sequences = rb.sequences;
     // The trainer runs the TBPTT segments (from a zero state: reset_state_per_batch); each
     // segment's update is ours: the loss and the gradient are checked first.
-    const lstm::Batch batch{static_cast<int>(T), B, in, tg, mask};
+    const lstm::Batch batch = rb.batch();
     BatchResult result = BatchResult::ok;
-    trainer->train_batch(batch, [&](const lstm::Batch& s, const lstm::StepStats& ss) {
+    trainer->train_batch(batch, [&](const lstm::Batch&, const lstm::StepStats& ss) {
       ++st.attempts;
       if (cb.before_update) cb.before_update(st.attempts, *trainer);
       // Checks the loss and the gradient and only then updates (on the GPU backend all of
       // it on the device: no parameter or gradient copies per step).
-      const lstm::UpdateReport up = trainer->apply_update(ss, s.B);
+      const lstm::UpdateReport up = trainer->apply_update(ss, sequences);
       if (!up.finite_loss || !up.finite_gradient) {
         ++st.skipped_steps;
         ++consecutive_bad;
@@ -282,7 +273,7 @@ struct TrainingRun::Impl {
         bool state_ok = true;
         for (const auto& h : state.h) state_ok &= all_finite(h);
         for (const auto& c : state.c) state_ok &= all_finite(c);
-        return state_ok;  // else the rest of this batch would only see NaN
+        return on_all_ranks(settings.reducer, state_ok);  // else the rest would see NaN
       }
       consecutive_bad = 0;
       if (!up.applied) return true;  // nothing unmasked in this segment
@@ -292,15 +283,15 @@ struct TrainingRun::Impl {
         result = BatchResult::reload;
         return false;
       }
-      loss += ss.loss_sum;
-      count += ss.count;
+      loss += up.loss_sum;  // over all ranks
+      count += up.count;
       if (cb.step_end) {
         const lstm::Trainer& ct = *trainer;  // const accessors: host copies, nothing re-uploaded
-        cb.step_end(ct.network().params(), ct.gradients(), ct.step_count(), ss.loss_sum / ss.count,
+        cb.step_end(ct.network().params(), ct.gradients(), ct.step_count(), up.loss_sum / up.count,
                     current_lr());
       }
-      if (cb.take_lr)
-        if (const std::optional<double> v = cb.take_lr()) {
+      if (cb.take_lr || settings.reducer)
+        if (const auto v = from_rank0(settings.reducer, cb.take_lr ? cb.take_lr() : std::nullopt)) {
           trainer->set_learning_rate(static_cast<float>(*v));
           st.lr = *v;
           char buf[64];
@@ -345,7 +336,8 @@ struct TrainingRun::Impl {
     m.partial = partial;
     m.train_bits_per_symbol = st.epoch_count > 0 ? st.epoch_loss_nats / st.epoch_count / kLn2 : 0;
     if (!data.valid.empty()) {
-      const ModelScore v = score_network(trainer->network(), vocab, data.valid);
+      const ModelScore v =
+          score_network_shared(trainer->network(), vocab, data.valid, settings.reducer);
       m.valid_bits_per_symbol = v.bits_per_symbol();
       m.valid_bits_per_note = v.bits_per_note();
     }
@@ -359,7 +351,7 @@ struct TrainingRun::Impl {
         log(cb, detail::plateau_message(*trainer));
     }
     std::vector<Composition> samples;
-    if (settings.samples_per_epoch > 0) {
+    if (settings.samples_per_epoch > 0 && writes_run_files(settings.reducer)) {
       ComposeOptions o;
       o.count = settings.samples_per_epoch;
       o.length = settings.sample_length;
@@ -389,13 +381,15 @@ TrainingRun::TrainingRun(fs::path run_dir, const TrainSettings& settings, Split 
   m.settings.network.vocab = m.vocab.size();
   m.init_data();
   m.check_memory();
-  remove_stale_temp_files(m.run_dir / "checkpoints");  // of a first checkpoint write killed
+  if (writes_run_files(settings.reducer))  // of a first checkpoint write killed
+    remove_stale_temp_files(m.run_dir / "checkpoints");
   if (!list_checkpoints(m.run_dir / "checkpoints").empty())
     throw InvalidArgument(m.run_dir.string() +
                           " already holds checkpoints: use --resume or another --run-dir");
   detail::check_new_run(m.run_dir, settings, !m.data.valid.empty());
   m.trainer = std::make_unique<lstm::Trainer>(
       lstm::Network(m.settings.network, m.settings.execution), m.settings.train);
+  m.trainer->set_reducer(m.settings.reducer);
   m.st.lr = m.settings.train.optimizer.lr;
 }
 
@@ -409,7 +403,8 @@ TrainingRun TrainingRun::resume(fs::path run_dir, const TrainSettings& settings,
   // Temporary files of a run killed while writing a checkpoint or `latest`.
   std::vector<std::string> removed;
   for (const auto& d : {m.run_dir, m.run_dir / "checkpoints"})
-    for (const auto& p : remove_stale_temp_files(d))
+    for (const auto& p :
+         writes_run_files(settings.reducer) ? remove_stale_temp_files(d) : std::vector<fs::path>{})
       removed.push_back("removed the temporary file " + p.string() + " of an interrupted write");
   m.data = std::move(data);
   std::vector<std::string> skipped;
@@ -432,10 +427,10 @@ TrainingRun TrainingRun::resume(fs::path run_dir, const TrainSettings& settings,
   m.check_memory();
   const fs::path loaded = good.path;
   m.adopt(std::move(good), 0.0);
-  const std::string best_note = m.reconcile_best();
+  const std::string best_note = writes_run_files(settings.reducer) ? m.reconcile_best() : "";
   // Checkpoints written after the one we continue from belong to the lost future.
   for (const auto& p : list_checkpoints(m.run_dir / "checkpoints"))
-    if (p.filename() > loaded.filename()) {
+    if (p.filename() > loaded.filename() && writes_run_files(settings.reducer)) {
       std::error_code ec;
       fs::remove(p, ec);
     }
@@ -460,6 +455,7 @@ RunEnd TrainingRun::run(const std::atomic<bool>& stop, const TrainCallbacks& cb)
     if (epochs_left && time_left && !detail::patience_spent(m.st, m.settings.patience))
       m.st.finished = m.st.stopped_early = false;
   }
+  m.trainer->broadcast_from_root();  // identical replicas (and no rank writes before this)
   if (m.latest.empty()) m.save(cb);  // the first good checkpoint, for reloads
   const auto session_start = Clock::now();
   const double base_elapsed = m.st.elapsed_s;
@@ -472,13 +468,15 @@ RunEnd TrainingRun::run(const std::atomic<bool>& stop, const TrainCallbacks& cb)
   };
   const std::size_t start_done = static_cast<std::size_t>(m.st.epoch) * batches + m.st.next_batch;
   while (!m.st.finished) {
-    if (stop.load()) {
+    const StopDecision agreed =
+        agree_on_stop(m.settings.reducer, stop.load(),
+                      m.settings.time_budget_s > 0 && elapsed() >= m.settings.time_budget_s);
+    if (agreed.stop) {
       m.st.elapsed_s = elapsed();
       m.save(cb);
       return RunEnd::interrupted;
     }
-    const bool out_of_time = m.settings.time_budget_s > 0 && elapsed() >= m.settings.time_budget_s;
-    if (out_of_time) {
+    if (agreed.out_of_time) {
       m.st.elapsed_s = elapsed();
       if (m.st.next_batch > 0 || m.st.history.empty()) m.epoch_end(true, cb);
       m.st.finished = true;

@@ -47,6 +47,10 @@ struct TrainSettings {
   int sample_length = 500;
   float sample_temperature = 1.0f;
   std::uint64_t seed = 1;  // data order and samples (weights: network.seed)
+  // One rank of a data-parallel job (pipeline/data_parallel.h, docs/distributed.md): each
+  // rank trains on its share of every minibatch, the trainer sums the gradients, rank 0
+  // alone writes files and calls back. Not owned, not saved; nullptr = one process.
+  lstm::GradientReducer* reducer = nullptr;
 
   void validate() const;  // throws InvalidArgument naming the setting
 };

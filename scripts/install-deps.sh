@@ -7,7 +7,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 build=(cmake ninja-build g++ clang libclang-rt-14-dev pkg-config git
        libsmf-dev libeigen3-dev libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev
        nlohmann-json3-dev libcpp-httplib-dev libfluidsynth-dev fluid-soundfont-gm libjs-three
-       zlib1g-dev chromium patchelf)
+       zlib1g-dev chromium patchelf libopenmpi-dev openmpi-bin)
 extra=(python3-mido python3-torch python3-numpy libopenblas0-pthread)
 pkgs=("${build[@]}")
 if [ "${1:-}" != "--minimal" ]; then pkgs+=("${extra[@]}"); fi
