@@ -2,6 +2,7 @@
 #include "examples/train_output.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <memory>
 
@@ -11,20 +12,35 @@ namespace melodl::cli {
 
 pipeline::InputEvents extraction_events(bool quiet) {
   // A bar per extraction (the inputs, then a --valid folder); made before the workers start.
-  auto bar = std::make_shared<std::unique_ptr<Progress>>();
-  pipeline::InputEvents events;
-  events.extracting = [bar, quiet](std::size_t files) {
-    *bar = std::make_unique<Progress>("extract", std::max<std::size_t>(1, files), quiet);
+  // Recovered and skipped files are listed one per line up to kListed each, then counted, so
+  // a corpus of many thousands of files does not bury the progress under warnings.
+  constexpr std::size_t kListed = 20;
+  struct State {
+    std::unique_ptr<Progress> bar;
+    std::atomic<std::size_t> recovered{0}, skipped{0};
   };
-  events.file_done = [bar](std::size_t done, const std::string& s) { (*bar)->update(done, s); };
-  events.extracted = [bar] { (*bar)->finish(); };
-  events.recovered = [quiet](const std::string& source, const melodl::midi::Repairs& repairs) {
-    if (quiet) return;
+  auto st = std::make_shared<State>();
+  pipeline::InputEvents events;
+  events.extracting = [st, quiet](std::size_t files) {
+    st->bar = std::make_unique<Progress>("extract", std::max<std::size_t>(1, files), quiet);
+  };
+  events.file_done = [st](std::size_t done, const std::string& s) { st->bar->update(done, s); };
+  events.extracted = [st] { st->bar->finish(); };
+  events.reported = [st, quiet] {
+    const std::size_t r = st->recovered.exchange(0), k = st->skipped.exchange(0);
+    if (!quiet && (r > kListed || k > kListed))
+      std::fprintf(stderr,
+                   "melodl: %zu files recovered and %zu skipped in all (%zu of each listed)\n", r,
+                   k, kListed);
+  };
+  events.recovered = [st, quiet](const std::string& source, const melodl::midi::Repairs& repairs) {
+    if (quiet || st->recovered.fetch_add(1) >= kListed) return;
     std::fprintf(stderr, "melodl: recovered %s: %zu repairs (%s; --strict skips it)\n",
                  source.c_str(), repairs.total, pipeline::repair_counts_text(repairs).c_str());
   };
-  events.skipped = [quiet](const std::string& source, const std::string& error) {
-    if (!quiet) std::fprintf(stderr, "melodl: skipping %s: %s\n", source.c_str(), error.c_str());
+  events.skipped = [st, quiet](const std::string& source, const std::string& error) {
+    if (quiet || st->skipped.fetch_add(1) >= kListed) return;
+    std::fprintf(stderr, "melodl: skipping %s: %s\n", source.c_str(), error.c_str());
   };
   return events;
 }

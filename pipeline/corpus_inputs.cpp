@@ -91,6 +91,7 @@ void add_outcomes(const std::vector<Outcome>& outcomes, midi::ReadMode mode,
     }
     add(o);
   }
+  if (events.reported) events.reported();
 }
 
 }  // namespace

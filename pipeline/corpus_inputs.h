@@ -33,6 +33,8 @@ struct InputEvents {
   std::function<void(const std::string& source, const std::string& error)> skipped;
   // Recover mode: a MIDI file read with repairs (its lines are used); before any `skipped`.
   std::function<void(const std::string& source, const midi::Repairs& repairs)> recovered;
+  // After the last `recovered` and `skipped` of one extraction.
+  std::function<void()> reported;
 };
 
 // The kind of lines a melodies/harmonies file holds by its header (melody when it has no

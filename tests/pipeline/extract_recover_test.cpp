@@ -341,3 +341,31 @@ TEST(ExtractRecover, TrainAndEvalCommandsRecoverDamagedMidiUnlessStrict) {
   EXPECT_EQ(json::parse(melodl::read_text_file(strict_run / "config.json"))["strict_midi"], true);
 }
 #endif
+
+#ifdef MELODL_EXE
+TEST(ExtractRecover, TrainListsTwentyRecoveredFilesThenCountsTheRest) {
+  // A large corpus with many damaged files must not bury training's output under warnings.
+  const Inputs in = make_inputs("train-many-damaged");
+  const fs::path truncated = in.dir / "truncated.mid";
+  for (int i = 0; i < 24; ++i)
+    fs::copy_file(truncated, in.dir / ("copy-" + std::to_string(i) + ".mid"));
+  const std::size_t damaged = in.damaged.size() + 24;
+  ASSERT_GT(damaged, 20u);
+  const fs::path run = in.dir.parent_path() / "run";
+  const auto r = melodl::train_test::run_command(
+      std::string(MELODL_EXE) + " train " + in.dir.string() +
+      " --layers 1 --hidden 8 --window 40 --tbptt 20 --batch 2 --epochs 1 --threads 1"
+      " --checkpoint-every 0 --samples-per-epoch 0 -j 1 --valid-fraction 0.3 --run-dir " +
+      run.string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  std::size_t listed = 0;
+  for (std::size_t at = r.output.find("melodl: recovered "); at != std::string::npos;
+       at = r.output.find("melodl: recovered ", at + 1))
+    ++listed;
+  EXPECT_EQ(listed, 20u) << r.output;
+  EXPECT_NE(r.output.find("melodl: " + std::to_string(damaged) +
+                          " files recovered and 0 skipped in all (20 of each listed)"),
+            std::string::npos)
+      << r.output;
+}
+#endif
