@@ -29,9 +29,14 @@ using melodl::cli::add_in_range;
 namespace pl = melodl::pipeline;
 using melodl::cli::UsageError;
 
-std::atomic<bool> g_stop{false};
+std::atomic<bool> g_stop{false};  // the first SIGINT/SIGTERM; a second abandons a write
+std::atomic<int> g_signal{0}, g_signals{0};
 
-extern "C" void on_stop_signal(int) { g_stop.store(true); }
+extern "C" void on_stop_signal(int sig) {
+  g_signal.store(sig);
+  g_signals.fetch_add(1);
+  g_stop.store(true);
+}
 
 struct TrainArgs {
   std::vector<std::string> inputs;
@@ -207,16 +212,15 @@ int run_train(TrainArgs& a) {
     if (!a.quiet) melodl::cli::print_epoch(session, m, !samples.empty());
   };
   view.attach(cb);
+  cb.abandon_write = [] { return g_signals.load() >= 2; };
 
   const pl::SessionResult result = session.run(g_stop, follower ? pl::TrainCallbacks{} : cb);
   progress.clear();
   signal(SIGINT, SIG_DFL);
   signal(SIGTERM, SIG_DFL);
-  if (result.end == pl::RunEnd::interrupted) {
-    std::printf(
-        "melodl train: interrupted; checkpoint %s written. Continue with: melodl train --resume "
-        "%s\n",
-        session.training().latest_checkpoint().c_str(), session.run_dir().c_str());
+  if (result.end != pl::RunEnd::finished) {
+    const int sig = g_signal.load();
+    melodl::cli::print_stopped(session, result.end, sig == SIGTERM ? "SIGTERM" : "SIGINT");
     return 130;
   }
   if (!a.quiet) {

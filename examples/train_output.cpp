@@ -216,4 +216,27 @@ void print_done(const pipeline::TrainSession& session) {
                 st.reloads);
 }
 
+void print_stopped(const pipeline::TrainSession& session, pipeline::RunEnd end,
+                   const std::string& cause) {
+  const std::string latest = session.training().latest_checkpoint().string();
+  const std::string run_dir = session.run_dir().string();
+  if (end == pipeline::RunEnd::interrupted) {
+    std::printf(
+        "melodl train: stopped by %s; checkpoint %s written. Continue with: melodl train "
+        "--resume %s\n",
+        cause.c_str(), latest.c_str(), run_dir.c_str());
+  } else if (latest.empty()) {
+    std::printf(
+        "melodl train: stopped by %s again during the first checkpoint's write, which "
+        "was abandoned: %s holds no checkpoint; start the run anew\n",
+        cause.c_str(), run_dir.c_str());
+  } else {
+    std::printf(
+        "melodl train: stopped by %s again during a checkpoint write, which was "
+        "abandoned; checkpoint %s kept. Continue with: melodl train --resume %s\n",
+        cause.c_str(), latest.c_str(), run_dir.c_str());
+  }
+  std::fflush(stdout);
+}
+
 }  // namespace melodl::cli

@@ -37,5 +37,9 @@ void print_epoch(const pipeline::TrainSession& session, const pipeline::EpochMet
                  bool samples_written);
 void print_novelty(const pipeline::SessionResult& result);
 void print_done(const pipeline::TrainSession& session);
+// After a run stopped early (`end` not finished) by `cause` ("SIGTERM" or "SIGINT"): which
+// checkpoint was written or kept, and how to continue.
+void print_stopped(const pipeline::TrainSession& session, pipeline::RunEnd end,
+                   const std::string& cause);
 
 }  // namespace melodl::cli
