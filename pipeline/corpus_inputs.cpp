@@ -58,11 +58,6 @@ void add_file_lines(const std::string& in, LineKind kind, std::vector<CorpusEntr
                           "; training needs the native format (melodl extract --format native)");
   const encode::HarmonyCodec* codec = harmony ? &harmonies_codec(in, file) : nullptr;
   for (const auto& r : file.melodies) {
-    if (r.text.size() > kMaxLineSymbols)
-      throw InvalidArgument(in + ":" + std::to_string(r.line_number) + ": a line of " +
-                            std::to_string(r.text.size()) + " symbols; training and evaluation " +
-                            "take lines of at most " + std::to_string(kMaxLineSymbols) +
-                            " symbols (split it into several lines)");
     CorpusEntry e;
     e.source = r.meta.source.empty() ? in : r.meta.source;
     e.kind = kind;

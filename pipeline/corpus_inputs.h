@@ -35,11 +35,6 @@ struct InputEvents {
   std::function<void(const std::string& source, const midi::Repairs& repairs)> recovered;
 };
 
-// The longest line (symbols) that training and evaluation take: a melody or harmony costs
-// about 30 bytes of memory per symbol on its way to training windows, so one 50 MB line
-// would need 1.5 GB. Real lines are thousands of symbols; split longer ones.
-inline constexpr std::size_t kMaxLineSymbols = 1'000'000;
-
 // The kind of lines a melodies/harmonies file holds by its header (melody when it has no
 // harmonies header, or is a MIDI file / folder, or does not exist).
 LineKind input_kind(const std::string& input);
@@ -51,8 +46,7 @@ LineKind input_kind(const std::string& input);
 // original-harmony format, converted to native; a harmonies file without a header is read
 // as native when it holds a '<', else as original-harmony).
 // Throws IoError for a missing input, InvalidArgument for a non-native melodies file or a
-// file of the other kind (naming the flag that reads it), or for a line longer than
-// kMaxLineSymbols (naming the file and line).
+// file of the other kind (naming the flag that reads it).
 std::vector<CorpusEntry> load_corpus_entries(const std::vector<std::string>& inputs, unsigned jobs,
                                              LineKind kind, const InputEvents& events = {},
                                              midi::ReadMode mode = midi::ReadMode::recover);

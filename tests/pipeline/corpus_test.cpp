@@ -8,6 +8,7 @@
 
 #include "base/error.h"
 #include "encode/grammar.h"
+#include "encode/melody_file.h"
 #include "pipeline/corpus.h"
 #include "pipeline/corpus_inputs.h"
 #include "tests/pipeline/train_test_util.h"
@@ -132,14 +133,14 @@ TEST(TrainCorpus, NgramSequencesDropMarkers) {
   EXPECT_NE(pl::Corpus::hash(c.melodies()), pl::Corpus::hash(d.melodies()));
 }
 
-// A line longer than kMaxLineSymbols is refused when it is read, naming the file and line,
-// before anything is built from it (a 50 MB line would need 1.5 GB on its way to windows).
+// A line longer than encode::kMaxLineSymbols is refused when the file is read, naming the
+// file and line, before anything is built from it (a 50 MB line needed 1.6 GB to train on).
 TEST(TrainCorpus, OverlongLineIsRefusedNamingFileAndLine) {
   namespace pl = melodl::pipeline;
   const auto dir = melodl::train_test::temp_dir("long-line");
   const auto path = (dir / "long.txt").string();
   std::string line = "<8";
-  while (line.size() + 3 <= pl::kMaxLineSymbols) line += "N4";
+  while (line.size() + 3 <= melodl::encode::kMaxLineSymbols) line += "N4";
   {
     std::ofstream f(path);
     f << "// melodl melodies format=native version=1\n<8M4>\n" << line << ">\n";
@@ -152,7 +153,7 @@ TEST(TrainCorpus, OverlongLineIsRefusedNamingFileAndLine) {
   try {
     pl::load_corpus_entries({path}, 1, pl::LineKind::melody);
     ADD_FAILURE() << "an overlong line was accepted";
-  } catch (const melodl::InvalidArgument& e) {
+  } catch (const melodl::FormatError& e) {
     EXPECT_NE(std::string(e.what()).find(path + ":3: a line of 1000001 symbols"), std::string::npos)
         << e.what();
   }
