@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <charconv>
@@ -60,7 +61,8 @@ bool process_alive(long pid) { return ::kill(static_cast<pid_t>(pid), 0) == 0 ||
 
 }  // namespace
 
-AtomicFile::AtomicFile(fs::path target, unsigned mode) : target_(std::move(target)) {
+AtomicFile::AtomicFile(fs::path target, unsigned mode, CancelCheck cancel)
+    : target_(std::move(target)), cancel_(std::move(cancel)) {
   if (target_.empty()) throw IoError("cannot write: empty output path");
   std::error_code ec;
   if (fs::is_directory(target_, ec)) fail(target_, "is a directory");
@@ -85,23 +87,62 @@ AtomicFile::~AtomicFile() {
   ::unlink(temp_.c_str());
 }
 
+void AtomicFile::check_cancel() {
+  if (!cancel_ || !cancel_()) return;
+  ::close(fd_);
+  fd_ = -1;
+  ::unlink(temp_.c_str());
+  throw WriteCancelled(
+      "writing " + target_.string() + " abandoned (cancelled); " +
+      (fs::exists(target_) ? "the existing file is unchanged" : "no file was written"));
+}
+
+// Starts writeback of the full chunks written since the last call and waits for the ones
+// before them, so dirty pages never pile up for commit's fsync (which cannot be cancelled):
+// a large file is mostly on disk when its last chunk is written. Linux only; a file system
+// that does not support it is left to fsync.
+void AtomicFile::start_writeback() {
+#ifdef __linux__
+  const std::size_t end = written_ - written_ % kWriteChunk;
+  if (end <= flushed_) return;
+  ::sync_file_range(fd_, static_cast<off_t>(flushed_), static_cast<off_t>(end - flushed_),
+                    SYNC_FILE_RANGE_WRITE);
+  if (flushed_ > waited_)  // the chunks started last time: wait until they are on disk
+    ::sync_file_range(
+        fd_, static_cast<off_t>(waited_), static_cast<off_t>(flushed_ - waited_),
+        SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+  waited_ = flushed_;
+  flushed_ = end;
+#endif
+}
+
 void AtomicFile::write(std::string_view bytes) {
   if (fd_ < 0) fail(target_, "write after commit");
   const char* p = bytes.data();
   std::size_t left = bytes.size();
   while (left > 0) {
-    const ssize_t n = ::write(fd_, p, left);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      fail(target_, "write failed: " + errno_text(errno));
+    check_cancel();
+    // Up to the next chunk boundary of the file, so writeback goes chunk by chunk.
+    const std::size_t step = std::min(left, kWriteChunk - written_ % kWriteChunk);
+    std::size_t chunk_left = step;
+    while (chunk_left > 0) {
+      const ssize_t n = ::write(fd_, p, chunk_left);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        fail(target_, "write failed: " + errno_text(errno));
+      }
+      p += n;
+      chunk_left -= static_cast<std::size_t>(n);
     }
-    p += n;
-    left -= static_cast<std::size_t>(n);
+    left -= step;
+    written_ += step;
+    start_writeback();
   }
 }
 
 void AtomicFile::commit() {
   if (fd_ < 0) fail(target_, "commit twice");
+  check_cancel();
   if (::fsync(fd_) != 0) fail(target_, "fsync failed: " + errno_text(errno));
   const int fd = fd_;
   fd_ = -1;

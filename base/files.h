@@ -8,30 +8,58 @@
 //   melodl::write_file_atomic("out/melodies.txt", text);
 //   melodl::AtomicFile f("model.bin");           // for writers that stream or need a path
 //   f.write(header);  f.write(body);  f.commit(); // not committed: the target is untouched
+//   melodl::AtomicFile g("big.bin", 0644, [&] { return stop_requested.load(); });
+//   g.write(gigabytes);  // throws WriteCancelled within one chunk once the check says so
 #pragma once
 
+#include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "base/error.h"
+
 namespace melodl {
+
+// Polled by AtomicFile between the chunks of a write (every kWriteChunk bytes) and before its
+// commit: true abandons the write (a signal handler's flag, a user's "cancel").
+using CancelCheck = std::function<bool()>;
+
+// Thrown by AtomicFile when its CancelCheck said so: the temporary file is already removed
+// and the target is as it was. An IoError, so callers that treat every write failure alike
+// need no change; callers that stop on purpose catch it first.
+class WriteCancelled : public IoError {
+ public:
+  using IoError::IoError;
+};
+
+// Bytes AtomicFile::write hands to the system at a time: the most a cancelled write goes on
+// writing after the check turns true, and the step at which the file's pages are pushed to
+// disk as the write goes (so that commit's fsync stays short for large files).
+inline constexpr std::size_t kWriteChunk = std::size_t{1} << 20;
 
 class AtomicFile {
  public:
   // Creates the temporary file (".<name>.tmp-<pid>-<n>", mode `mode` less the umask) beside
-  // `target`, creating missing parent folders. Throws IoError.
-  explicit AtomicFile(std::filesystem::path target, unsigned mode = 0644);
+  // `target`, creating missing parent folders. Throws IoError. `cancel` (optional) is polled
+  // by write() before each chunk and by commit() before its fsync; when it returns true the
+  // temporary file is removed and WriteCancelled is thrown.
+  explicit AtomicFile(std::filesystem::path target, unsigned mode = 0644, CancelCheck cancel = {});
   AtomicFile(const AtomicFile&) = delete;
   AtomicFile& operator=(const AtomicFile&) = delete;
   // Not committed: closes and removes the temporary file; the target stays as it was.
   ~AtomicFile();
 
-  // Appends every byte (short writes and EINTR retried). Throws IoError.
+  // Appends every byte in chunks of kWriteChunk (short writes and EINTR retried; on Linux
+  // each full chunk's pages are sent to disk as the next is written). Throws IoError, or
+  // WriteCancelled when the cancel check returns true.
   void write(std::string_view bytes);
   // fsync and close the temporary file (both checked), rename it over the target, then fsync
-  // the folder (checked, except where the file system does not support it). Throws IoError;
-  // before the rename the target is untouched.
+  // the folder (checked, except where the file system does not support it). Throws IoError
+  // (WriteCancelled when the cancel check returns true before the fsync); before the rename
+  // the target is untouched.
   void commit();
 
   // For writers that write through a path of their own (libsmf's smf_save): they write the
@@ -41,8 +69,14 @@ class AtomicFile {
 
  private:
   std::filesystem::path target_, temp_;
+  CancelCheck cancel_;
   int fd_ = -1;
   bool committed_ = false;
+  // Bytes written; the end of those whose writeback was started; of those known on disk.
+  std::size_t written_ = 0, flushed_ = 0, waited_ = 0;
+
+  void check_cancel();  // removes the temporary file and throws WriteCancelled when asked
+  void start_writeback();
 };
 
 // Writes content to path atomically (AtomicFile). Throws IoError naming the path.

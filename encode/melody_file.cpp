@@ -258,6 +258,11 @@ MelodyFile parse_melody_file(std::string_view text, std::string_view name) {
                              std::to_string(
                                  bom + static_cast<std::size_t>(line.data() - whole.data()) + bad) +
                              ")");
+    if (line.size() > kMaxLineSymbols)
+      throw FormatError(std::string(name) + ":" + std::to_string(line_number) + ": a line of " +
+                        std::to_string(line.size()) + " symbols; melodies files hold lines of " +
+                        "at most " + std::to_string(kMaxLineSymbols) +
+                        " symbols (split it into several lines)");
     MelodyRecord rec;
     if (have_pending) rec.meta = std::move(pending);
     pending = MelodyMeta{};

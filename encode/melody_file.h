@@ -74,8 +74,14 @@ inline constexpr InvalidFraction kMaxInvalidPerLine{1, 4};
 // ...and at most lines / kMaxInvalidLinesPer lines (rounded down) may fail that test.
 inline constexpr std::size_t kMaxInvalidLinesPer = 100;
 
+// The longest line (characters) a melodies or harmonies file may hold. A line costs every
+// command tens of bytes of memory per symbol (decoded steps, notes, ids, training windows,
+// match indexes): a 50 MB line needed 1.6 GB to train on. Real lines are thousands of symbols.
+inline constexpr std::size_t kMaxLineSymbols = 1'000'000;
+
 // Parses a melodies or harmonies file; `name` (the path) is named in errors. Throws
-// FormatError for what is not one (see above).
+// FormatError for what is not one (see above) and for a line longer than kMaxLineSymbols
+// ("<name>:<line>: a line of N symbols; ...").
 MelodyFile parse_melody_file(std::string_view text, std::string_view name = "<text>");
 // Reads and parses; throws IoError / FormatError naming the path.
 MelodyFile read_melody_file(const std::filesystem::path& path);

@@ -40,10 +40,15 @@ std::string note_range(std::size_t begin, std::size_t end) {
 
 MelodySet load_melody_set(const std::string& path, const std::string& format_flag,
                           const char* what) {
+  if (!fs::exists(path)) throw IoError(std::string(what) + " file " + path + " does not exist");
+  return load_melody_set(encode::read_melody_file(path), path, format_flag, what);
+}
+
+MelodySet load_melody_set(encode::MelodyFile file, const std::string& path,
+                          const std::string& format_flag, const char* what) {
   MelodySet l;
   l.path = path;
-  if (!fs::exists(path)) throw IoError(std::string(what) + " file " + path + " does not exist");
-  l.file = encode::read_melody_file(path);
+  l.file = std::move(file);
   if (l.file.melodies.empty())
     throw FormatError(std::string(what) + " file " + path +
                       " holds no melodies (one codec string per line; `//` lines are "
@@ -73,8 +78,12 @@ MelodySet load_melody_set(const std::string& path, const std::string& format_fla
 }
 
 HarmonySet load_harmony_set(const std::string& path, const char* what) {
+  return load_harmony_set(encode::read_melody_file(path), path, what);
+}
+
+HarmonySet load_harmony_set(encode::MelodyFile file, const std::string& path, const char* what) {
   HarmonySet l;
-  l.file = encode::read_melody_file(path);
+  l.file = std::move(file);
   if (l.file.melodies.empty())
     throw FormatError(std::string(what) + " file " + path + " holds no harmonies");
   const encode::HarmonyCodec* codec = nullptr;

@@ -43,6 +43,10 @@ struct MelodySet {
 // unknown format).
 MelodySet load_melody_set(const std::string& path, const std::string& format_flag,
                           const char* what);
+// The same for a file already read (`path` names it in messages), so that a caller that
+// looked at its header reads it once.
+MelodySet load_melody_set(encode::MelodyFile file, const std::string& path,
+                          const std::string& format_flag, const char* what);
 
 // A harmonies file, decoded with its header's harmony codec (else native).
 struct HarmonySet {
@@ -52,6 +56,7 @@ struct HarmonySet {
 };
 
 HarmonySet load_harmony_set(const std::string& path, const char* what);
+HarmonySet load_harmony_set(encode::MelodyFile file, const std::string& path, const char* what);
 
 // "begin+1-end": a half-open note range printed 1-based and inclusive.
 std::string note_range(std::size_t begin, std::size_t end);

@@ -48,13 +48,15 @@ struct MatchArgs {
   bool quiet = false;
 };
 
-int run_match_harmonies(const MatchArgs& args) {
+int run_match_harmonies(const MatchArgs& args, encode::MelodyFile gen_file,
+                        encode::MelodyFile corpus_file, std::chrono::steady_clock::time_point t0) {
   if (!args.render_dir.empty())
     throw melodl::cli::UsageError(
         "--render is for melodies; play harmonies with `melodl render` or compose's MIDI files");
-  const auto t0 = std::chrono::steady_clock::now();
-  const eval::HarmonySet gen = eval::load_harmony_set(args.generated, "generated harmonies");
-  const eval::HarmonySet corpus = eval::load_harmony_set(args.corpus, "corpus");
+  const eval::HarmonySet gen =
+      eval::load_harmony_set(std::move(gen_file), args.generated, "generated harmonies");
+  const eval::HarmonySet corpus =
+      eval::load_harmony_set(std::move(corpus_file), args.corpus, "corpus");
   const eval::HarmonyCorpusIndex index(corpus.harmonies);
   const auto t1 = std::chrono::steady_clock::now();
   eval::MatchOptions opt;
@@ -127,18 +129,21 @@ int run_match(const MatchArgs& args) {
     throw melodl::cli::Error("generated melodies file " + args.generated + " does not exist");
   if (!fs::exists(args.corpus))
     throw melodl::cli::Error("corpus file " + args.corpus + " does not exist");
-  const bool gen_h = encode::read_melody_file(args.generated).harmonies;
-  const bool corpus_h = encode::read_melody_file(args.corpus).harmonies;
+  // Each file is read once: its header says melodies or harmonies, then it is decoded.
+  const auto t0 = std::chrono::steady_clock::now();
+  encode::MelodyFile gen_file = encode::read_melody_file(args.generated);
+  encode::MelodyFile corpus_file = encode::read_melody_file(args.corpus);
+  const bool gen_h = gen_file.harmonies, corpus_h = corpus_file.harmonies;
   if (gen_h != corpus_h)
     throw melodl::cli::Error(std::string("cannot match ") + (gen_h ? "harmonies" : "melodies") +
                              " (" + args.generated + ") against " +
                              (corpus_h ? "harmonies" : "melodies") + " (" + args.corpus +
                              "): give two files of one kind");
-  if (gen_h) return run_match_harmonies(args);
-  const auto t0 = std::chrono::steady_clock::now();
+  if (gen_h) return run_match_harmonies(args, std::move(gen_file), std::move(corpus_file), t0);
   const eval::MelodySet gen =
-      eval::load_melody_set(args.generated, args.format, "generated melodies");
-  const eval::MelodySet corpus = eval::load_melody_set(args.corpus, args.format, "corpus");
+      eval::load_melody_set(std::move(gen_file), args.generated, args.format, "generated melodies");
+  const eval::MelodySet corpus =
+      eval::load_melody_set(std::move(corpus_file), args.corpus, args.format, "corpus");
   for (const auto* set : {&gen, &corpus})
     if (!set->warning.empty())
       std::fprintf(stderr, "melodl match: warning: %s\n", set->warning.c_str());

@@ -4,8 +4,6 @@
 // flags become a pipeline::RunConfig that pipeline::TrainSession runs; this file prints
 // (train_output.h) and serves --viz (live_view.h). Docs: docs/training.md.
 // Usage: melodl train melodies.txt --time-budget 10m --run-dir runs/bach
-#include <atomic>
-#include <csignal>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -28,10 +26,6 @@ using melodl::cli::add_in_range;
 
 namespace pl = melodl::pipeline;
 using melodl::cli::UsageError;
-
-std::atomic<bool> g_stop{false};
-
-extern "C" void on_stop_signal(int) { g_stop.store(true); }
 
 struct TrainArgs {
   std::vector<std::string> inputs;
@@ -187,12 +181,8 @@ int run_train(TrainArgs& a) {
                : pl::TrainSession::start(run_dir, config, a.jobs, events);
   if (!a.quiet) melodl::cli::print_run_header(session);
 
-  struct sigaction sa {};
-  sa.sa_handler = on_stop_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-  view.start(session, &g_stop);
+  melodl::cli::StopSignals signals;  // SIGINT/SIGTERM: stop; a second one abandons a write
+  view.start(session, &signals.stop_flag());
 
   melodl::cli::TrainProgress progress(a.quiet);
   pl::TrainCallbacks cb;
@@ -207,16 +197,14 @@ int run_train(TrainArgs& a) {
     if (!a.quiet) melodl::cli::print_epoch(session, m, !samples.empty());
   };
   view.attach(cb);
+  cb.abandon_write = melodl::cli::StopSignals::abandon_write;
 
-  const pl::SessionResult result = session.run(g_stop, follower ? pl::TrainCallbacks{} : cb);
+  const pl::SessionResult result =
+      session.run(signals.stop_flag(), follower ? pl::TrainCallbacks{} : cb);
   progress.clear();
-  signal(SIGINT, SIG_DFL);
-  signal(SIGTERM, SIG_DFL);
-  if (result.end == pl::RunEnd::interrupted) {
-    std::printf(
-        "melodl train: interrupted; checkpoint %s written. Continue with: melodl train --resume "
-        "%s\n",
-        session.training().latest_checkpoint().c_str(), session.run_dir().c_str());
+  signals.restore();
+  if (result.end != pl::RunEnd::finished) {
+    melodl::cli::print_stopped(session, result.end, melodl::cli::StopSignals::cause());
     return 130;
   }
   if (!a.quiet) {

@@ -1,8 +1,11 @@
 // examples/train_output.cpp: see train_output.h.
 #include "examples/train_output.h"
 
+#include <signal.h>
+
 #include <algorithm>
 #include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <memory>
 
@@ -230,6 +233,59 @@ void print_done(const pipeline::TrainSession& session) {
   if (st.skipped_steps || st.reloads)
     std::printf("  %zu updates skipped for non-finite values, %zu reloads\n", st.skipped_steps,
                 st.reloads);
+}
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+std::atomic<int> g_signal{0}, g_signals{0};
+
+extern "C" void on_stop_signal(int sig) {
+  g_signal.store(sig);
+  g_signals.fetch_add(1);
+  g_stop.store(true);
+}
+
+}  // namespace
+
+StopSignals::StopSignals() {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+std::atomic<bool>& StopSignals::stop_flag() { return g_stop; }
+bool StopSignals::abandon_write() { return g_signals.load() >= 2; }
+const char* StopSignals::cause() { return g_signal.load() == SIGTERM ? "SIGTERM" : "SIGINT"; }
+
+void StopSignals::restore() {
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+}
+
+void print_stopped(const pipeline::TrainSession& session, pipeline::RunEnd end,
+                   const std::string& cause) {
+  const std::string latest = session.training().latest_checkpoint().string();
+  const std::string run_dir = session.run_dir().string();
+  if (end == pipeline::RunEnd::interrupted) {
+    std::printf(
+        "melodl train: stopped by %s; checkpoint %s written. Continue with: melodl train "
+        "--resume %s\n",
+        cause.c_str(), latest.c_str(), run_dir.c_str());
+  } else if (latest.empty()) {
+    std::printf(
+        "melodl train: stopped by %s again during the first checkpoint's write, which "
+        "was abandoned: %s holds no checkpoint; start the run anew\n",
+        cause.c_str(), run_dir.c_str());
+  } else {
+    std::printf(
+        "melodl train: stopped by %s again during a checkpoint write, which was "
+        "abandoned; checkpoint %s kept. Continue with: melodl train --resume %s\n",
+        cause.c_str(), latest.c_str(), run_dir.c_str());
+  }
+  std::fflush(stdout);
 }
 
 }  // namespace melodl::cli

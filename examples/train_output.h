@@ -3,6 +3,7 @@
 // per epoch, the novelty of the last samples and the closing summary.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <string>
@@ -37,5 +38,25 @@ void print_epoch(const pipeline::TrainSession& session, const pipeline::EpochMet
                  bool samples_written);
 void print_novelty(const pipeline::SessionResult& result);
 void print_done(const pipeline::TrainSession& session);
+// SIGINT/SIGTERM while a run trains (one object at a time: handlers are process-wide): the
+// first sets stop_flag() (the run stops after its minibatch or checkpoint write), a second
+// makes abandon_write() true (TrainCallbacks::abandon_write). restore() (also on
+// destruction) puts back the default handlers.
+class StopSignals {
+ public:
+  StopSignals();
+  ~StopSignals() { restore(); }
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+  std::atomic<bool>& stop_flag();
+  static bool abandon_write();  // a second signal came
+  static const char* cause();   // "SIGTERM" or "SIGINT": the last signal
+  void restore();
+};
+
+// After a run stopped early (`end` not finished) by `cause` ("SIGTERM" or "SIGINT"): which
+// checkpoint was written or kept, and how to continue.
+void print_stopped(const pipeline::TrainSession& session, pipeline::RunEnd end,
+                   const std::string& cause);
 
 }  // namespace melodl::cli

@@ -32,14 +32,14 @@ CheckpointFile network_file(const Network& net, const std::string& vocabulary,
 }  // namespace
 
 void save_checkpoint(const std::filesystem::path& path, const Network& network,
-                     const std::string& vocabulary,
-                     const std::map<std::string, std::string>& extra) {
-  write_checkpoint_file(path, network_file(network, vocabulary, extra));
+                     const std::string& vocabulary, const std::map<std::string, std::string>& extra,
+                     const CancelCheck& cancel) {
+  write_checkpoint_file(path, network_file(network, vocabulary, extra), cancel);
 }
 
 void save_checkpoint(const std::filesystem::path& path, const Trainer& trainer,
-                     const std::string& vocabulary,
-                     const std::map<std::string, std::string>& extra) {
+                     const std::string& vocabulary, const std::map<std::string, std::string>& extra,
+                     const CancelCheck& cancel) {
   CheckpointFile f = network_file(trainer.network(), vocabulary, extra);
   const auto& opt = trainer.optimizer();
   const auto names = opt.slot_names();
@@ -71,7 +71,7 @@ void save_checkpoint(const std::filesystem::path& path, const Trainer& trainer,
   f.metadata["lstm.optimizer_slots"] = slot_list;
   f.metadata["lstm.step"] = std::to_string(trainer.step_count());
   f.metadata["lstm.rng"] = trainer.rng().state();
-  write_checkpoint_file(path, f);
+  write_checkpoint_file(path, f, cancel);
 }
 
 LoadedCheckpoint load_checkpoint(const std::filesystem::path& path) {

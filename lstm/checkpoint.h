@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "base/files.h"
 #include "lstm/network.h"
 #include "lstm/trainer.h"
 
@@ -51,14 +52,17 @@ struct LoadedCheckpoint {
   Trainer make_trainer(const ExecutionOptions& execution = {}) const;
 };
 
-// Network weights only.
+// Network weights only. `cancel` (optional): see write_checkpoint_file; a cancelled save
+// throws WriteCancelled (base/files.h) and leaves an existing file at `path` as it was.
 void save_checkpoint(const std::filesystem::path& path, const Network& network,
                      const std::string& vocabulary,
-                     const std::map<std::string, std::string>& extra = {});
+                     const std::map<std::string, std::string>& extra = {},
+                     const CancelCheck& cancel = {});
 // Weights plus optimiser state, step count, training config and the trainer's RNG.
 void save_checkpoint(const std::filesystem::path& path, const Trainer& trainer,
                      const std::string& vocabulary,
-                     const std::map<std::string, std::string>& extra = {});
+                     const std::map<std::string, std::string>& extra = {},
+                     const CancelCheck& cancel = {});
 // Throws CheckpointError (file damaged/unreadable) or InvalidArgument (not an LSTM
 // checkpoint, tensors missing or of the wrong shape).
 LoadedCheckpoint load_checkpoint(const std::filesystem::path& path);

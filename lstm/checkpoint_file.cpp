@@ -325,9 +325,12 @@ std::vector<std::uint8_t> serialize_checkpoint(const CheckpointFile& file) {
   return out;
 }
 
-void write_checkpoint_file(const std::filesystem::path& path, const CheckpointFile& file) {
+void write_checkpoint_file(const std::filesystem::path& path, const CheckpointFile& file,
+                           const CancelCheck& cancel) {
   const std::string ctx = context_for(path.string());
   const Encoded enc = encode_header(file, ctx);  // validates before touching the disk
+  if (cancel && cancel())
+    throw WriteCancelled("writing " + path.string() + " abandoned (cancelled)");
 
   const std::string base = path.filename().string();
   if (base.empty() || base == "." || base == "..") {
@@ -344,7 +347,7 @@ void write_checkpoint_file(const std::filesystem::path& path, const CheckpointFi
   // rename, folder fsync, every step checked; not committed, the temporary file is removed.
   std::optional<AtomicFile> out;
   try {
-    out.emplace(path, 0666);
+    out.emplace(path, 0666, cancel);
   } catch (const IoError& e) {
     throw CheckpointError(ctx + ": cannot create temporary file: " + e.what());
   }
@@ -354,11 +357,15 @@ void write_checkpoint_file(const std::filesystem::path& path, const CheckpointFi
     for (const NamedTensor& t : file.tensors) {
       out->write({reinterpret_cast<const char*>(t.bytes.data()), t.bytes.size()});
     }
+  } catch (const WriteCancelled&) {
+    throw;
   } catch (const IoError& e) {
     throw CheckpointError(ctx + ": cannot write temporary file: " + e.what());
   }
   try {
     out->commit();
+  } catch (const WriteCancelled&) {
+    throw;
   } catch (const IoError& e) {
     throw CheckpointError(ctx + ": " + e.what());
   }

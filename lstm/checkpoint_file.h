@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "base/files.h"
 
 namespace melodl::lstm {
 
@@ -71,8 +72,12 @@ class CheckpointError : public ::melodl::Error {
 // Writes `file` to `path` atomically. Throws CheckpointError on invalid input (duplicate or
 // empty names, byte counts that do not match shape and dtype, reserved metadata keys,
 // strings that are not UTF-8), a missing folder, or any I/O failure; on failure an existing
-// file at `path` is left untouched and no temporary file is left behind.
-void write_checkpoint_file(const std::filesystem::path& path, const CheckpointFile& file);
+// file at `path` is left untouched and no temporary file is left behind. `cancel` (optional)
+// is polled before the file is created and between chunks of the write (base/files.h's
+// AtomicFile): when it returns true the write is abandoned the same way and WriteCancelled
+// (base/files.h) is thrown as is.
+void write_checkpoint_file(const std::filesystem::path& path, const CheckpointFile& file,
+                           const CancelCheck& cancel = {});
 
 // Reads and verifies the checkpoint at `path`; tensors come back in file (write) order.
 // Throws CheckpointError for anything that is not an intact melodl checkpoint.

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <memory>
 #include <new>
 
 namespace melodl::pipeline::detail {
@@ -105,6 +106,21 @@ void check_run_state(const RunState& st, std::size_t batches) {
   if (st.best_epoch < 0 || st.best_epoch > st.epoch + 1 || st.validations_since_best < 0 ||
       !std::isfinite(st.best_bits_per_note))
     bad("the best epoch or the validations since it are outside the run");
+}
+
+CancelCheck stoppable_write(const fs::path& path, const fs::path& previous,
+                            const std::atomic<bool>& stop, const TrainCallbacks& cb) {
+  const std::string again = " (stop again to abandon it: " +
+                            (previous.empty() ? std::string("no checkpoint would be left)")
+                                              : previous.string() + " would be kept)");
+  auto announced = std::make_shared<bool>(false);
+  return [path, again, announced, &stop, &cb] {
+    if (!*announced && stop.load()) {
+      *announced = true;
+      if (cb.log) cb.log("stopping once checkpoint " + path.string() + " is written" + again);
+    }
+    return cb.abandon_write && cb.abandon_write();
+  };
 }
 
 }  // namespace melodl::pipeline::detail

@@ -5,6 +5,7 @@
 // and passes the caller's checks, and report every one they passed over and why.
 #pragma once
 
+#include <atomic>
 #include <filesystem>
 #include <functional>
 #include <span>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "base/files.h"
 #include "lstm/checkpoint.h"
 #include "pipeline/training.h"
 
@@ -39,6 +41,14 @@ struct RunMismatch : InvalidArgument {
 // Throws InvalidArgument "no loadable checkpoint in ..." listing every reason when none does.
 GoodCheckpoint load_good(const std::filesystem::path& run_dir, std::vector<std::string>* skipped,
                          const std::function<void(const GoodCheckpoint&)>& check = {});
+
+// The cancel check of a checkpoint write (to `path`) of a run that may be stopping: the first
+// time it finds `stop` set it logs that the run stops once `path` is written (a second stop
+// would keep `previous`); it returns what cb.abandon_write says. `stop` and `cb` must outlive
+// it. docs/training.md "A signal during a checkpoint write".
+CancelCheck stoppable_write(const std::filesystem::path& path,
+                            const std::filesystem::path& previous, const std::atomic<bool>& stop,
+                            const TrainCallbacks& cb);
 
 // Throws InvalidArgument "run state: ..." unless `st` describes a place in a run whose epochs
 // have `batches` batches (epoch >= 0, next batch within the epoch, finite non-negative

@@ -236,8 +236,12 @@ SessionResult TrainSession::run(const std::atomic<bool>& stop, const TrainCallba
   };
   const auto wall_start = std::chrono::steady_clock::now();
   SessionResult result;
-  result.end = m.training->run(stop, cb);
-  if (result.end == RunEnd::interrupted || !writes) return result;
+  try {
+    result.end = m.training->run(stop, cb);
+  } catch (const WriteCancelled&) {  // callbacks.abandon_write: the previous checkpoint stays
+    result.end = RunEnd::abandoned;
+  }
+  if (result.end != RunEnd::finished || !writes) return result;
   const RunState& st = m.training->state();
   m.write_composition(st);
   if (!st.samples.empty() && m.config.kind == LineKind::harmony)

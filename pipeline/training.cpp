@@ -105,6 +105,7 @@ struct TrainingRun::Impl {
   fs::path latest;
   int consecutive_bad = 0;
   bool best_pending = false;  // a new best whose weights the next save() also writes as best
+  bool saved_now = false;     // no batch since the newest checkpoint
   // Current epoch's window order.
   int perm_epoch = -1;
   std::vector<std::size_t> perm;
@@ -138,9 +139,10 @@ struct TrainingRun::Impl {
   }
 
   // The trainer and the run state as a checkpoint file (written atomically).
-  void write_checkpoint(const fs::path& path) const {
+  void write_checkpoint(const fs::path& path, const CancelCheck& cancel = {}) const {
     lstm::save_checkpoint(path, *trainer, vocab.stored(),
-                          {{"run_state", st.to_json()}, {"data_hash", std::to_string(hash)}});
+                          {{"run_state", st.to_json()}, {"data_hash", std::to_string(hash)}},
+                          cancel);
   }
 
   // The learning rate of the next update (the schedule's, else the run's rate).
@@ -149,8 +151,8 @@ struct TrainingRun::Impl {
   }
 
   // Writes a checkpoint unless the weights are non-finite; returns whether it did. After a
-  // new best, best.safetensors too, once `latest` names the checkpoint.
-  bool save(const TrainCallbacks& cb) {
+  // new best, best.safetensors too, once `latest` names the checkpoint. Stopping: see run().
+  bool save(const TrainCallbacks& cb, const std::atomic<bool>& stop) {
     if (!trainer->parameters_finite()) {
       log(cb, "not writing a checkpoint: the weights are not finite");
       return false;
@@ -160,7 +162,9 @@ struct TrainingRun::Impl {
     fs::create_directories(dir);
     const std::string name = ckpt_name(st.attempts);
     const fs::path path = dir / name;
-    write_checkpoint(path);
+    const CancelCheck cancel = detail::stoppable_write(path, latest, stop, cb);
+    write_checkpoint(path, cancel);
+    saved_now = true;
     if (cb.checkpoint_written) cb.checkpoint_written(path);
     write_file_atomic(dir / "latest", name + "\n");
     latest = path;
@@ -175,7 +179,7 @@ struct TrainingRun::Impl {
       fs::remove(p, ec);
       --excess;
     }
-    if (best_pending) write_checkpoint(best_checkpoint_path(run_dir));
+    if (best_pending) write_checkpoint(best_checkpoint_path(run_dir), cancel);
     best_pending = false;
     return true;
   }
@@ -455,8 +459,8 @@ RunEnd TrainingRun::run(const std::atomic<bool>& stop, const TrainCallbacks& cb)
     if (epochs_left && time_left && !detail::patience_spent(m.st, m.settings.patience))
       m.st.finished = m.st.stopped_early = false;
   }
-  m.trainer->broadcast_from_root();  // identical replicas (and no rank writes before this)
-  if (m.latest.empty()) m.save(cb);  // the first good checkpoint, for reloads
+  m.trainer->broadcast_from_root();        // identical replicas (and no rank writes before this)
+  if (m.latest.empty()) m.save(cb, stop);  // the first good checkpoint, for reloads
   const auto session_start = Clock::now();
   const double base_elapsed = m.st.elapsed_s;
   auto last_ckpt = Clock::now();
@@ -473,14 +477,14 @@ RunEnd TrainingRun::run(const std::atomic<bool>& stop, const TrainCallbacks& cb)
                       m.settings.time_budget_s > 0 && elapsed() >= m.settings.time_budget_s);
     if (agreed.stop) {
       m.st.elapsed_s = elapsed();
-      m.save(cb);
+      if (!m.saved_now) m.save(cb, stop);  // a stop during a checkpoint write: that one
       return RunEnd::interrupted;
     }
     if (agreed.out_of_time) {
       m.st.elapsed_s = elapsed();
       if (m.st.next_batch > 0 || m.st.history.empty()) m.epoch_end(true, cb);
       m.st.finished = true;
-      m.save(cb);
+      m.save(cb, stop);
       break;
     }
     if (m.st.next_batch < batches) {
@@ -494,6 +498,7 @@ RunEnd TrainingRun::run(const std::atomic<bool>& stop, const TrainCallbacks& cb)
       }
       const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
       ++m.st.next_batch;
+      m.saved_now = false;
       ++session_batches;
       m.st.epoch_loss_nats += loss;
       m.st.epoch_count += count;
@@ -534,7 +539,7 @@ RunEnd TrainingRun::run(const std::atomic<bool>& stop, const TrainCallbacks& cb)
       }
       const double since = std::chrono::duration<double>(Clock::now() - last_ckpt).count();
       if (since >= m.settings.checkpoint_every_s && m.st.next_batch < batches) {
-        if (m.save(cb)) last_ckpt = Clock::now();
+        if (m.save(cb, stop)) last_ckpt = Clock::now();
       }
       continue;
     }
@@ -549,7 +554,7 @@ RunEnd TrainingRun::run(const std::atomic<bool>& stop, const TrainCallbacks& cb)
       m.log(cb, detail::early_stop_message(m.st));
     }
     m.st.elapsed_s = elapsed();
-    if (m.save(cb)) last_ckpt = Clock::now();
+    if (m.save(cb, stop)) last_ckpt = Clock::now();
   }
   (void)session_batches;
   return RunEnd::finished;

@@ -133,9 +133,18 @@ struct TrainCallbacks {
   // checkpoint_written: after each checkpoint file is written, before `latest` names it (a
   // pause here lets a test's kill -9 land inside a checkpoint).
   std::function<void(const std::filesystem::path& checkpoint)> checkpoint_written;
+  // Polled during every checkpoint write (between chunks of 1 MiB, base/files.h): true
+  // abandons the write in progress (its temporary file removed, `latest` still naming the
+  // previous checkpoint) and run() throws WriteCancelled (base/files.h; TrainSession::run
+  // returns RunEnd::abandoned). `melodl train` returns true
+  // after a second SIGINT/SIGTERM.
+  std::function<bool()> abandon_write;
 };
 
-enum class RunEnd { finished, interrupted };
+// interrupted: `stop` was set; the checkpoint of the state the run stopped at is written.
+// abandoned (TrainSession::run): callbacks.abandon_write cut a checkpoint write short;
+// latest_checkpoint() is the previous one (empty when there was none).
+enum class RunEnd { finished, interrupted, abandoned };
 
 class TrainingRun {
  public:
@@ -153,7 +162,10 @@ class TrainingRun {
   TrainingRun(TrainingRun&&) noexcept;
 
   // Trains until the epochs or the time budget are done, or `stop` becomes true (checked
-  // between batches; a checkpoint is written before returning either way).
+  // between batches; a checkpoint is written before returning either way). A stop during a
+  // checkpoint write lets that write finish and makes it the last one (it holds the state
+  // the run stops at): no second write. Throws WriteCancelled when callbacks.abandon_write
+  // abandons a checkpoint write.
   RunEnd run(const std::atomic<bool>& stop, const TrainCallbacks& callbacks);
 
   const RunState& state() const;

@@ -54,6 +54,52 @@ TEST(AtomicFile, UncommittedLeavesTargetAndNoTemp) {
   fs::remove_all(dir);
 }
 
+// A long write polls its cancel check between chunks: cancelled, it removes its temporary
+// file at once and leaves the old target as it was; never cancelled, every byte lands.
+TEST(AtomicFile, CancelledWriteRemovesItsTempAndKeepsTheTarget) {
+  const fs::path dir = fresh_dir("cancel");
+  melodl::write_file_atomic(dir / "big.bin", "old");
+  const std::string big(8 * melodl::kWriteChunk + 12345, 'x');
+  int polls = 0;
+  {
+    melodl::AtomicFile f(dir / "big.bin", 0644, [&] { return ++polls > 3; });
+    EXPECT_THROW(f.write(big), melodl::WriteCancelled);
+    EXPECT_FALSE(fs::exists(f.temp_path()));  // removed when cancelled, not at destruction
+    EXPECT_THROW(f.commit(), melodl::IoError);
+  }
+  EXPECT_EQ(polls, 4);  // stopped within one chunk of the check turning true
+  EXPECT_EQ(melodl::read_text_file(dir / "big.bin"), "old");
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 1);
+
+  polls = 0;
+  melodl::AtomicFile g(dir / "big.bin", 0644, [&] {
+    ++polls;
+    return false;
+  });
+  g.write(big.substr(0, 100));
+  g.write(big.substr(100));
+  g.commit();
+  EXPECT_EQ(polls, 1 + 9 + 1);  // the small write, the 9 chunks of the rest, the commit
+  EXPECT_EQ(melodl::read_text_file(dir / "big.bin"), big);
+  fs::remove_all(dir);
+}
+
+TEST(AtomicFile, CancelledAtCommitLeavesNoFile) {
+  const fs::path dir = fresh_dir("cancel-commit");
+  bool cancel = false;
+  melodl::AtomicFile f(dir / "a.txt", 0644, [&] { return cancel; });
+  f.write("complete");
+  cancel = true;
+  try {
+    f.commit();
+    ADD_FAILURE() << "commit after cancel succeeded";
+  } catch (const melodl::WriteCancelled& e) {
+    EXPECT_NE(std::string(e.what()).find("a.txt abandoned"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(fs::is_empty(dir));
+  fs::remove_all(dir);
+}
+
 TEST(RemoveStaleTempFiles, RemovesDeadOwnersAndKeepsEverythingElse) {
   const fs::path dir = fresh_dir("stale");
   const long dead = dead_pid();

@@ -3,11 +3,14 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <set>
 
 #include "base/error.h"
 #include "encode/grammar.h"
+#include "encode/melody_file.h"
 #include "pipeline/corpus.h"
+#include "pipeline/corpus_inputs.h"
 #include "tests/pipeline/train_test_util.h"
 
 namespace pl = melodl::pipeline;
@@ -128,4 +131,30 @@ TEST(TrainCorpus, NgramSequencesDropMarkers) {
   EXPECT_EQ(pl::Corpus::hash(c.melodies()), pl::Corpus::hash(c.melodies()));
   const auto d = pl::Corpus::from_entries({{"a", "<8M8O8>", 0, 60}});
   EXPECT_NE(pl::Corpus::hash(c.melodies()), pl::Corpus::hash(d.melodies()));
+}
+
+// A line longer than encode::kMaxLineSymbols is refused when the file is read, naming the
+// file and line, before anything is built from it (a 50 MB line needed 1.6 GB to train on).
+TEST(TrainCorpus, OverlongLineIsRefusedNamingFileAndLine) {
+  namespace pl = melodl::pipeline;
+  const auto dir = melodl::train_test::temp_dir("long-line");
+  const auto path = (dir / "long.txt").string();
+  std::string line = "<8";
+  while (line.size() + 3 <= melodl::encode::kMaxLineSymbols) line += "N4";
+  {
+    std::ofstream f(path);
+    f << "// melodl melodies format=native version=1\n<8M4>\n" << line << ">\n";
+  }
+  EXPECT_EQ(pl::load_corpus_entries({path}, 1, pl::LineKind::melody).size(), 2u);  // at the limit
+  {
+    std::ofstream f(path);
+    f << "// melodl melodies format=native version=1\n<8M4>\n" << line << "N4>\n";
+  }
+  try {
+    pl::load_corpus_entries({path}, 1, pl::LineKind::melody);
+    ADD_FAILURE() << "an overlong line was accepted";
+  } catch (const melodl::FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find(path + ":3: a line of 1000001 symbols"), std::string::npos)
+        << e.what();
+  }
 }
