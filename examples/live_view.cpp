@@ -5,6 +5,7 @@
 
 #include "encode/harmony.h"
 #include "examples/cli_error.h"
+#include "web/compose_now.h"
 
 namespace melodl::cli {
 
@@ -57,7 +58,10 @@ void LiveView::start(const pipeline::TrainSession& session, std::atomic<bool>* s
                  "and learning-rate controls to the network, without authentication\n",
                  flags_.bind.c_str());
   try {
-    server_ = std::make_unique<web::VizServer>(*listener_, flags_.bind, port_);
+    web::ComposeNowModel model{session.training().network().config(),
+                               session.training().vocabulary()};
+    server_ = std::make_unique<web::VizServer>(*listener_, flags_.bind, port_, web::ServerLimits{},
+                                               web::compose_now_handler(*listener_, model));
   } catch (const std::runtime_error& e) {
     throw Error(e.what());
   }

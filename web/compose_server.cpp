@@ -11,6 +11,7 @@
 #include "encode/melody_song.h"
 #include "pipeline/audio.h"
 #include "web/compose_jobs.h"
+#include "web/compose_pieces.h"
 
 namespace melodl::web {
 
@@ -18,29 +19,6 @@ namespace fs = std::filesystem;
 namespace pl = melodl::pipeline;
 
 namespace {
-
-struct NoteOut {
-  int pitch = 60;
-  double start = 0, end = 0;
-  int voice = 0;        // track: 0 a melody or a harmony's lower voice, 1 the upper voice
-  bool primer = false;  // played by the user (a melody's primer, the voice accompanied)
-};
-struct PieceOut {
-  std::string symbols;  // the native line, primer included
-  bool finished = false;
-  std::vector<NoteOut> notes;
-  std::string midi, wav;  // URLs ("" = none: JSON null)
-};
-struct ComposeReply {
-  std::string id, model, kind;
-  std::uint64_t seed = 0;
-  double compose_ms = 0;  // sampling time on the worker
-  std::size_t clean = 0;  // pieces decoded cleanly
-  std::vector<PieceOut> pieces;
-};
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(NoteOut, pitch, start, end, voice, primer)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PieceOut, symbols, finished, notes, midi, wav)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ComposeReply, id, model, kind, seed, compose_ms, clean, pieces)
 
 std::string dump(const nlohmann::json& j) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -70,72 +48,6 @@ int piece_of(const std::string& name) {
   const char a = name[6], b = name[7];
   if (a < '0' || a > '9' || b < '0' || b > '9') return -1;
   return (a - '0') * 10 + (b - '0') - 1;
-}
-
-// The songs of the pieces: a melody at the request's tempo from the primer's first pitch, a
-// harmony on the 1/16 s grid; and their notes for the page.
-struct Composed {
-  std::vector<midi::Song> songs;
-  ComposeReply reply;
-};
-
-Composed compose_job(const ServedModel& m, const ComposeRequest& r) {
-  const bool harmony = m.model.vocab.kind() == pl::LineKind::harmony;
-  pl::ComposeOptions o;
-  o.count = r.count;
-  o.length = r.length;
-  o.temperature = static_cast<float>(r.temperature);
-  o.top_k = r.top_k;
-  o.seed = r.seed;
-  int start_pitch = 60;
-  std::size_t primer_notes = 0;
-  if (!r.primer.empty() && !harmony) {
-    o.prime = pl::prime_from_melody(primer_melody(r.primer, r.tempo), r.primer.size());
-    start_pitch = r.primer.front().pitch;
-    primer_notes = r.primer.size();
-  } else if (!r.primer.empty()) {
-    o.accompany = primer_voice(r.primer);
-    o.length = static_cast<int>(2 * o.accompany.size() + 1);
-  }
-  Composed out;
-  pl::ComposeStats stats;
-  const auto t0 = std::chrono::steady_clock::now();
-  std::vector<pl::Composition> pieces;
-  try {
-    pieces = pl::compose(m.net, m.model.vocab, o, &stats);
-  } catch (const lstm::InvalidArgument& e) {
-    throw RequestError(400, std::string("request: ") + e.what());
-  } catch (const InvalidArgument& e) {
-    throw RequestError(400, std::string(r.primer.empty() ? "request: " : "primer: ") + e.what());
-  }
-  out.reply.compose_ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  out.reply.clean = stats.clean;
-  for (const pl::Composition& p : pieces) {
-    midi::Song song;
-    if (harmony) {
-      encode::HarmonyRenderOptions ro;
-      ro.programs = {r.program, r.upper_program};
-      ro.ticks_per_step = 0.0625 / ro.seconds_per_tick;
-      song = encode::harmony_to_song(p.harmony.harmony, ro);
-    } else {
-      encode::MelodySongOptions so;
-      so.program = r.program;
-      so.start_pitch = start_pitch;
-      so.bpm = r.tempo;
-      song = encode::melody_to_song(p.decoded.melody, so);
-    }
-    PieceOut piece{p.text, p.finished, {}, {}, {}};
-    for (std::size_t t = 0; t < song.tracks.size(); ++t)
-      for (std::size_t i = 0; i < song.tracks[t].notes.size(); ++i) {
-        const midi::Note& n = song.tracks[t].notes[i];
-        const bool given = harmony ? !o.accompany.empty() && t == 1 : i < primer_notes;
-        piece.notes.push_back({n.pitch, n.start_s, n.end_s, static_cast<int>(t), given});
-      }
-    out.reply.pieces.push_back(std::move(piece));
-    out.songs.push_back(std::move(song));
-  }
-  return out;
 }
 
 }  // namespace
@@ -200,7 +112,7 @@ struct ComposeServer::Impl {
                                   "' (GET /api/models lists them)");
     auto result = run<ComposeReply>(
         [this, m, r] {
-          Composed c = compose_job(*m, r);
+          Composed c = compose_pieces(m->net, m->model.vocab, r);
           const auto stored = store->add(std::move(c.songs));
           c.reply.id = stored->id;
           return std::move(c.reply);
@@ -287,7 +199,7 @@ ComposeServer::ComposeServer(ServedModels models, const std::string& bind_addres
   im.pool = std::make_unique<detail::WorkPool>(options.workers, options.queue);
   im.server = std::make_unique<Server>(bind_address, options.server);
   Server& s = *im.server;
-  s.pages({"/compose.html", "/compose.js", "/compose.css"}, "/compose.html");
+  s.pages({"/compose.html", "/compose.js", "/compose.css", "/roll.js"}, "/compose.html");
   s.get("/api/models", [&im](const Request&, Response& res) { res.body = models_json(im.models); });
   const auto guarded = [](void (Impl::*route)(const Request&, Response&), Impl* self) {
     return [route, self](const Request& q, Response& res) {

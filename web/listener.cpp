@@ -134,9 +134,37 @@ void VizListener::on_step(std::span<const float> params, std::span<const float> 
   have_prev_ = true;
 
   std::unique_lock lock(mu_);
-  while (paused_ && step_credits_ == 0 && !shut_down_ && !(stop_ && stop_->load()))
+  hand_over_weights(params, step);
+  while (paused_ && step_credits_ == 0 && !shut_down_ && !(stop_ && stop_->load())) {
     gate_cv_.wait_for(lock, std::chrono::milliseconds(100));
+    hand_over_weights(params, step);  // "compose now" while paused
+  }
   if (paused_ && step_credits_ > 0) --step_credits_;
+}
+
+void VizListener::hand_over_weights(std::span<const float> params, std::int64_t step) {
+  if (!weights_wanted_) return;
+  weights_.params.assign(params.begin(), params.end());
+  weights_.step = step;
+  weights_wanted_ = false;
+  ++weights_seq_;
+  news_cv_.notify_all();
+}
+
+std::optional<VizListener::Weights> VizListener::request_weights(
+    std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  const std::uint64_t seq = weights_seq_;
+  weights_wanted_ = true;
+  ++weights_waiting_;
+  gate_cv_.notify_all();  // a paused training hands them over from its wait
+  news_cv_.wait_for(lock, timeout, [&] { return weights_seq_ != seq || shut_down_; });
+  --weights_waiting_;
+  if (weights_seq_ == seq) {
+    if (weights_waiting_ == 0) weights_wanted_ = false;  // no copy that nobody takes
+    return std::nullopt;
+  }
+  return weights_;
 }
 
 void VizListener::publish(Snapshot s) {

@@ -126,6 +126,18 @@ class VizListener {
   std::optional<double> take_requested_lr();
   std::optional<double> requested_lr() const;
 
+  // "Compose now" (a server thread): asks the training thread for a copy of the whole
+  // parameter buffer, which on_step takes after its update (or while paused in it), so the
+  // copy is never read while an update writes it. Waits up to `timeout`; nullopt when no
+  // update came (e.g. during validation) or the listener shut down. The training thread
+  // copies under the listener's lock, never while the optimiser writes; callers may wait
+  // together.
+  struct Weights {
+    std::int64_t step = 0;  // updates they have had
+    std::vector<float> params;
+  };
+  std::optional<Weights> request_weights(std::chrono::milliseconds timeout);
+
   // Reader side (server threads).
   Snapshot latest() const;
   EpochSamples latest_samples() const;
@@ -141,6 +153,7 @@ class VizListener {
 
  private:
   void publish(Snapshot s);
+  void hand_over_weights(std::span<const float> params, std::int64_t step);  // mu_ held
   ListenerOptions options_;
   std::vector<ArrayInfo> arrays_;
   std::vector<std::vector<float>> prev_values_;  // training thread only
@@ -158,6 +171,10 @@ class VizListener {
   int step_credits_ = 0;
   std::uint64_t control_seq_ = 0;
   std::int64_t taken_ = 0;
+  bool weights_wanted_ = false;  // the next on_step copies the weights
+  int weights_waiting_ = 0;      // request_weights callers waiting
+  std::uint64_t weights_seq_ = 0;
+  Weights weights_;  // the last copy handed over
 };
 
 }  // namespace melodl::web

@@ -76,11 +76,11 @@ StreamNext event_stream(VizListener& l) {
 }  // namespace
 
 VizServer::VizServer(VizListener& listener, const std::string& bind_address, int port,
-                     const ServerLimits& limits)
+                     const ServerLimits& limits, Handler compose_now)
     : listener_(listener), server_(bind_address, limits) {
   Server& s = server_;
   VizListener& l = listener_;
-  s.pages({"/index.html", "/app.js", "/style.css"}, "/index.html");
+  s.pages({"/index.html", "/app.js", "/style.css", "/roll.js"}, "/index.html");
   for (const auto& [route, file] :
        {std::pair<std::string, std::string>{"/three.min.js", "/three.min.js"},
         {"/OrbitControls.js", "/examples/js/controls/OrbitControls.js"}}) {
@@ -123,6 +123,22 @@ VizServer::VizServer(VizListener& listener, const std::string& bind_address, int
     }
     res.body = status_json(l);
   });
+  // "Compose now": costs a second or so of CPU, so one at a time; the page shows the 429.
+  if (compose_now)
+    s.post("/api/compose-now",
+           [this, fn = std::move(compose_now)](const Request& req, Response& res) {
+             if (composing_.exchange(true)) {
+               res.status = 429;
+               res.headers.emplace_back("Retry-After", "1");
+               res.body = R"({"error":"busy: composing another piece; retry in a second"})";
+               return;
+             }
+             struct Done {
+               std::atomic<bool>& flag;
+               ~Done() { flag.store(false); }
+             } done{composing_};
+             fn(req, res);
+           });
   // The page's self-test (index.html?selftest=1) reports here; printed for the e2e test.
   s.post("/api/report", report_handler("melodl viz"));
   s.stream("/api/events", [&l](const Request&) { return event_stream(l); });

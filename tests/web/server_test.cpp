@@ -325,3 +325,73 @@ TEST(VizServer, TwoHundredEventStreamsLeaveLatestAnswering) {
   }  // clients close before the server stops
   listener.resume();
 }
+
+// "Compose now": the weights come from the training thread (between updates, and from a
+// paused training without letting it go on), one request runs at a time (429 while it
+// does), and the route has the POST routes' Origin/token checks.
+TEST(VizServer, ComposeNowTakesWeightsBetweenUpdatesOneRequestAtATime) {
+  namespace t = web::testing;
+  const auto layout = small_layout();
+  web::VizListener listener(layout, {});
+  FakeTraining training(listener, layout);
+  std::atomic<bool> entered{false}, release{false};
+  web::VizServer server(listener, "127.0.0.1", 0, {}, [&](const web::Request&, web::Response& res) {
+    const auto w = listener.request_weights(std::chrono::seconds(5));
+    entered.store(true);
+    while (!release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    res.body = w ? "{\"n\":" + std::to_string(w->params.size()) +
+                       ",\"step\":" + std::to_string(w->step) + "}"
+                 : "{}";
+  });
+  const int port = server.port();
+  const std::string host = "127.0.0.1:" + std::to_string(port);
+  const std::string auth = std::string(web::kTokenHeader) + ": " + server.token() + "\r\n";
+  const auto post = [&](const std::string& extra) {
+    return t::exchange(port, t::request_text("POST", "/api/compose-now", host, extra, "{}"), 10);
+  };
+  EXPECT_EQ(t::status_of(post("Origin: http://evil.example\r\n")), 403);
+  EXPECT_EQ(t::status_of(post("")), 403) << "no Origin, no token";
+  EXPECT_FALSE(entered.load()) << "refused before the handler";
+
+  std::string first;
+  std::thread slow([&] { first = post(auth); });
+  for (int i = 0; i < 500 && !entered.load(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE(entered.load());
+  const std::string busy = post(auth);
+  EXPECT_EQ(t::status_of(busy), 429) << busy;
+  EXPECT_NE(busy.find("Retry-After: 1"), std::string::npos) << busy;
+  release.store(true);
+  slow.join();
+  ASSERT_EQ(t::status_of(first), 200) << first;
+  const auto j = nlohmann::json::parse(first.substr(first.find("\r\n\r\n") + 4));
+  EXPECT_EQ(j.at("n").get<std::size_t>(), layout.total);
+  EXPECT_GE(j.at("step").get<std::int64_t>(), 1);
+  EXPECT_EQ(t::status_of(post(auth)), 200) << "free again after the first one";
+
+  // Paused: the weights are handed over from the pause, and the training stays paused.
+  listener.pause();
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const std::int64_t paused_at = training.steps.load();
+  const auto w = listener.request_weights(std::chrono::seconds(5));
+  ASSERT_TRUE(w.has_value());
+  EXPECT_EQ(w->step, paused_at);
+  EXPECT_EQ(w->params.size(), layout.total);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(training.steps.load(), paused_at) << "still paused";
+  listener.resume();
+}
+
+// No training step: request_weights gives up after its timeout, and at once on shutdown.
+TEST(VizListenerWeights, NoUpdateMeansNoWeights) {
+  web::VizListener listener(small_layout(), {});
+  EXPECT_FALSE(listener.request_weights(std::chrono::milliseconds(50)).has_value());
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    listener.shutdown();
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_FALSE(listener.request_weights(std::chrono::seconds(20)).has_value());
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
+  stopper.join();
+}

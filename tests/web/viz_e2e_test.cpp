@@ -89,7 +89,7 @@ TEST(VizE2e, ChromiumWatchesTrainingPausesAndResumes) {
     all_required_ok &= c.at("ok").get<bool>();
     EXPECT_TRUE(c.at("ok").get<bool>()) << c.at("name") << ": " << c.at("detail");
   }
-  EXPECT_GE(j.at("checks").size(), 14u);  // with the token check
+  EXPECT_GE(j.at("checks").size(), 15u);  // with the token and compose-now checks
   EXPECT_TRUE(all_required_ok) << report;
 
   // 2. A screenshot of the page (still view of the latest snapshot, one sphere selected).

@@ -246,6 +246,47 @@
   document.getElementById('stepbtn').onclick = () => post('step');
   document.getElementById('resume').onclick = () => post('resume');
 
+  // --- compose now (POST /api/compose-now: one piece from the weights being trained) ---
+  const cn = { result: null, busy: false };
+  const cnPlayer = melodlRoll.player(cn);
+  function drawCn() {
+    if (melodlRoll.draw(document.getElementById('cnroll'), cn.result ? cn.result.pieces[0].notes : [], cn))
+      requestAnimationFrame(drawCn);
+  }
+  async function composeNow() {
+    if (cn.busy) return null;
+    cn.busy = true;
+    const btn = document.getElementById('composenow'), msg = document.getElementById('cnmsg');
+    btn.disabled = true;
+    msg.textContent = 'composing…';
+    msg.className = '';
+    try {
+      const r = await apiPost('compose-now',
+        JSON.stringify({ seed: Math.floor(Math.random() * 1e9), length: 200 }), 'application/json');
+      const j = await r.json();
+      if (!r.ok) { msg.textContent = j.error || `HTTP ${r.status}`; msg.className = 'bad'; return j; }
+      cn.result = j;
+      const notes = j.pieces[0].notes;
+      msg.textContent = `${notes.length} notes from the weights of step ${j.step} (${j.compose_ms.toFixed(0)} ms)`;
+      const a = document.getElementById('cndownload');
+      a.href = j.midi;
+      a.download = `compose-now-step-${j.step}.mid`;
+      a.hidden = false;
+      document.getElementById('cnplay').disabled = !notes.length;
+      drawCn();
+      return j;
+    } finally {
+      btn.disabled = false;
+      cn.busy = false;
+    }
+  }
+  document.getElementById('composenow').onclick = () => composeNow();
+  document.getElementById('cnplay').onclick = () => {
+    if (!cn.result) return;
+    cnPlayer.play(cn.result.pieces[0].notes, 0);
+    requestAnimationFrame(drawCn);
+  };
+
   // --- learning rate (POST /api/lr; the training loop applies it after the current update) ---
   const lrInput = document.getElementById('lrinput');
   const fmtLr = x => (x === null || x === undefined) ? 'n/a' : String(Number(x.toPrecision(4)));
@@ -367,6 +408,7 @@
     }
     animate();
     if (params.get('selftest') === '1') selftest();
+    if (params.get('selftest') === 'composenow') selftestComposeNow();
   }
 
   // --- end-to-end self-test (tests/web/viz_e2e_test.cpp) ---
@@ -407,6 +449,13 @@
       await sleep(2500);
       const still = (await (await fetch('api/latest')).json()).snapshot.step;
       check('pause stops training', state.paused && still === pausedStep, `${pausedStep} -> ${still} during 2.5 s`);
+      // Compose now while paused: the training thread hands its weights over from the pause.
+      document.getElementById('composenow').click();
+      await until(() => !cn.busy && cn.result, 30000);
+      const cnNotes = cn.result ? cn.result.pieces[0].notes.length : 0;
+      check('compose now', cn.result && cnNotes > 0 && cn.result.step === pausedStep &&
+        cn.result.midi.startsWith('data:audio/midi;base64,TVRoZA') && !document.getElementById('cndownload').hidden,
+        `${cnNotes} notes, step ${cn.result && cn.result.step} (paused at ${pausedStep}): ${document.getElementById('cnmsg').textContent}`);
       // Learning rate: bad values are refused with HTTP 400 and a message; a good one is
       // pending until the training loop takes it, and the single step below then uses it.
       const oldLr = state.lastSnap.lr;
@@ -437,6 +486,46 @@
       const sp = state.spheres[0];
       showDetails(sp);
       check('details', !document.getElementById('details').hidden && sp.g.length > 3, `history ${sp.g.length}`);
+    } catch (e) {
+      check('exception', false, e && e.stack || e);
+    }
+    const ok = checks.every(c => c.ok);
+    await apiPost('report', JSON.stringify({ ok, checks }), 'application/json');
+    document.title = ok ? 'selftest: pass' : 'selftest: FAIL';
+  }
+
+  // index.html?selftest=composenow (tests/web/compose_now_e2e_test.cpp): the button alone,
+  // as a keyboard user reaches it, while the training runs.
+  async function selftestComposeNow() {
+    const checks = [];
+    const check = (name, ok, detail) => checks.push({ name, ok: !!ok, detail: String(detail) });
+    try {
+      await until(() => state.snapshots >= 1, 60000);
+      const btn = document.getElementById('composenow');
+      btn.focus();
+      check('button focusable', document.activeElement === btn && btn.tagName === 'BUTTON', document.activeElement.id);
+      const roll = document.getElementById('cnroll');
+      const blue = () => {
+        const d = roll.getContext('2d').getImageData(0, 0, roll.width, roll.height).data;
+        const want = [1, 3, 5].map(i => parseInt(melodlRoll.colors[0].slice(i, i + 2), 16));
+        let n = 0;
+        for (let i = 0; i < d.length; i += 4) if (d[i] === want[0] && d[i + 1] === want[1] && d[i + 2] === want[2]) n++;
+        return n;
+      };
+      const before = blue();
+      btn.click();
+      await until(() => !cn.busy && cn.result, 30000);
+      const notes = cn.result ? cn.result.pieces[0].notes : [];
+      check('compose now', notes.length > 0 && cn.result.step >= 1 && cn.result.model === 'training',
+        `${notes.length} notes from step ${cn.result && cn.result.step}: ${document.getElementById('cnmsg').textContent}`);
+      check('roll shows notes', before === 0 && blue() > 20, `${before} -> ${blue()} note pixels`);
+      const a = document.getElementById('cndownload');
+      check('midi download', !a.hidden && a.href.startsWith('data:audio/midi;base64,TVRoZA') && /\.mid$/.test(a.download),
+        `${a.download} ${a.href.slice(0, 40)}`);
+      const cp = document.getElementById('cnplay');
+      check('play enabled', !cp.disabled, cp.disabled);
+      const msg = document.getElementById('cnmsg');
+      check('message announced', msg.getAttribute('role') === 'status' && msg.textContent.includes('notes'), msg.textContent);
     } catch (e) {
       check('exception', false, e && e.stack || e);
     }

@@ -11,7 +11,7 @@
   const token = (document.querySelector('meta[name="melodl-token"]') || {}).content || '';
   const kLow = 48, kHigh = 84;        // keys drawn: C3 .. C6
   const kPause = 1.2;                 // seconds of silence that end a phrase (call and response)
-  const kColors = { primer: '#f5b942', 0: '#4fa3ff', 1: '#6fdc8c' };
+  const kColors = melodlRoll.colors;
   const state = {
     models: [], primer: [], downs: new Map(), t0: null, octave: 0, result: null, piece: 0,
     ctx: null, voices: [], playEnd: 0, rounds: 0, phraseTimer: null, busy: false,
@@ -55,54 +55,12 @@
   }
   $('dice').addEventListener('click', () => { $('seed').value = Math.floor(Math.random() * 1e9); });
 
-  // --- synth (WebAudio) ---
-  function audio() {
-    if (!state.ctx) state.ctx = new (window.AudioContext || window.webkitAudioContext)();
-    if (state.ctx.state === 'suspended') state.ctx.resume();
-    return state.ctx;
-  }
-  const hz = (p) => 440 * Math.pow(2, (p - 69) / 12);
-  // One note from `at` (context seconds) for `dur` seconds (open-ended when dur is null).
-  function tone(pitch, at, dur, voice) {
-    const ctx = audio();
-    const osc = ctx.createOscillator(), gain = ctx.createGain();
-    osc.type = voice === 1 ? 'sine' : 'triangle';
-    osc.frequency.value = hz(pitch);
-    gain.gain.setValueAtTime(0, at);
-    gain.gain.linearRampToValueAtTime(0.25, at + 0.01);
-    gain.gain.exponentialRampToValueAtTime(0.12, at + 0.2);
-    osc.connect(gain).connect(ctx.destination);
-    osc.start(at);
-    const v = { osc, gain, stop(t) {
-      gain.gain.cancelScheduledValues(t);
-      gain.gain.setValueAtTime(gain.gain.value, t);
-      gain.gain.linearRampToValueAtTime(0, t + 0.05);
-      osc.stop(t + 0.06);
-    } };
-    if (dur != null) v.stop(at + Math.max(0.05, dur));
-    state.voices.push(v);
-    return v;
-  }
-  function stopAll() {
-    const ctx = state.ctx;
-    if (!ctx) return;
-    for (const v of state.voices) { try { v.stop(ctx.currentTime); } catch (e) { /* ended */ } }
-    state.voices = [];
-    state.playEnd = 0;
-  }
+  // --- synth (WebAudio, roll.js) ---
+  const player = melodlRoll.player(state);
+  const audio = player.audio, tone = player.tone, stopAll = player.stopAll;
   // Plays notes (from /api/compose) starting with the one at time `from`; returns seconds.
   function playNotes(notes, from) {
-    stopAll();
-    const ctx = audio(), t = ctx.currentTime + 0.05;
-    let end = 0;
-    for (const n of notes) {
-      if (n.start < from - 1e-9) continue;
-      tone(n.pitch, t + n.start - from, n.end - n.start, n.voice);
-      end = Math.max(end, n.end - from);
-    }
-    state.playEnd = t + end;
-    state.playFrom = from;
-    state.playStart = t;
+    const end = player.play(notes, from);
     requestAnimationFrame(drawRoll);
     return end;
   }
@@ -125,11 +83,16 @@
       el.style.left = left + '%';
       el.style.width = (black ? w * 0.7 : w) + '%';
       el.dataset.pitch = p;
-      el.tabIndex = black ? -1 : 0;
-      el.setAttribute('aria-label', 'key ' + p);
+      // One Tab stop for the whole keyboard (a roving tabindex, middle C first); the arrow
+      // keys move between all keys, black ones included (keyboardNav below).
+      el.tabIndex = p === 60 ? 0 : -1;
+      el.setAttribute('role', 'button');
+      el.setAttribute('aria-label', melodlRoll.spokenName(p) + (black ? ', black key' : ', white key'));
+      el.title = melodlRoll.noteName(p);
       if (p % 12 === 0) el.innerHTML = `<span>C${p / 12 - 1}</span>`;
       el.addEventListener('pointerdown', (e) => {
         e.preventDefault();
+        rove(p, false);
         noteOn(p);
         try { el.releasePointerCapture(e.pointerId); } catch (x) { /* a synthetic event */ }
       });
@@ -189,20 +152,52 @@
     state.primer = [];
     $('primer-info').textContent = `Primer: the highest voice of ${f.name} (${bytes.length} bytes)`;
   });
+  // Keyboard access to the virtual keys: Tab enters the keyboard on one key; Left/Right
+  // move a semitone (black keys included), Up/Down an octave, Home/End to the ends; Enter or
+  // Space plays the focused key for as long as it is held.
+  const isKey = (t) => !!(t && t.classList && t.classList.contains('key'));
+  let roving = 60, held = null;
+  function rove(pitch, focus) {
+    const to = Math.max(kLow, Math.min(kHigh, pitch));
+    const from = keyEls.get(roving), el = keyEls.get(to);
+    if (from) from.tabIndex = -1;
+    el.tabIndex = 0;
+    roving = to;
+    if (focus) el.focus();
+  }
+  function release() {
+    if (held !== null) noteOff(held);
+    held = null;
+  }
+  const moves = { ArrowLeft: -1, ArrowRight: 1, ArrowDown: -12, ArrowUp: 12 };
+  $('keyboard').addEventListener('keydown', (e) => {
+    if (!isKey(e.target) || e.ctrlKey || e.metaKey || e.altKey) return;
+    const p = +e.target.dataset.pitch;
+    let to = null;
+    if (e.key in moves) to = p + moves[e.key];
+    else if (e.key === 'Home') to = kLow;
+    else if (e.key === 'End') to = kHigh;
+    if (to === null) return;
+    e.preventDefault();
+    release();
+    rove(to, true);
+  });
+  $('keyboard').addEventListener('focusout', release);
+  const activates = (e) => (e.key === 'Enter' || e.key === ' ') && isKey(e.target);
   const typing = (e) => ['INPUT', 'SELECT', 'TEXTAREA'].includes(e.target.tagName);
   document.addEventListener('keydown', (e) => {
+    if (activates(e)) e.preventDefault();  // Space would scroll the page, also when repeated
     if (typing(e) || e.repeat || e.ctrlKey || e.metaKey || e.altKey) return;
     if (e.code === 'KeyZ') { state.octave = Math.max(-1, state.octave - 1); return; }
     if (e.code === 'KeyX') { state.octave = Math.min(1, state.octave + 1); return; }
     const k = keyCodes.indexOf(e.code);
     if (k >= 0) { e.preventDefault(); noteOn(60 + 12 * state.octave + k); }
-    if (e.key === 'Enter' && e.target.classList.contains('key')) noteOn(+e.target.dataset.pitch);
+    if (activates(e)) { release(); held = +e.target.dataset.pitch; noteOn(held); }
   });
   document.addEventListener('keyup', (e) => {
     const k = keyCodes.indexOf(e.code);
     if (k >= 0) noteOff(60 + 12 * state.octave + k);
-    if (e.key === 'Enter' && e.target.classList && e.target.classList.contains('key'))
-      noteOff(+e.target.dataset.pitch);
+    if (e.key === 'Enter' || e.key === ' ') release();
   });
   if (navigator.requestMIDIAccess) {
     navigator.requestMIDIAccess().then((access) => {
@@ -309,36 +304,10 @@
 
   // --- piano roll ---
   function drawRoll() {
-    const c = $('roll'), g = c.getContext('2d');
-    const W = c.width, H = c.height;
-    g.fillStyle = '#0e1014';
-    g.fillRect(0, 0, W, H);
     const notes = state.result ? state.result.pieces[state.piece].notes
       : state.primer.map((n) => ({ pitch: n.pitch, start: n.start, end: n.start + n.duration,
         voice: 0, primer: true }));
-    if (!notes.length) return;
-    let lo = 127, hi = 0, end = 0;
-    for (const n of notes) { lo = Math.min(lo, n.pitch); hi = Math.max(hi, n.pitch); end = Math.max(end, n.end); }
-    lo -= 2; hi += 2;
-    const x = (t) => 4 + (W - 8) * t / Math.max(end, 1e-3);
-    const rowH = H / (hi - lo + 1);
-    g.strokeStyle = '#1d2129';
-    for (let p = lo; p <= hi; p++) if (p % 12 === 0) {
-      const y = H - (p - lo + 1) * rowH;
-      g.beginPath(); g.moveTo(0, y + rowH); g.lineTo(W, y + rowH); g.stroke();
-    }
-    for (const n of notes) {
-      g.fillStyle = n.primer ? kColors.primer : kColors[n.voice] || kColors[0];
-      g.fillRect(x(n.start), H - (n.pitch - lo + 1) * rowH + 1, Math.max(2, x(n.end) - x(n.start) - 1),
-        Math.max(2, rowH - 2));
-    }
-    const ctx = state.ctx;
-    if (ctx && state.result && ctx.currentTime < state.playEnd) {
-      const t = state.playFrom + ctx.currentTime - state.playStart;
-      g.fillStyle = '#fff';
-      g.fillRect(x(t), 0, 2, H);
-      requestAnimationFrame(drawRoll);
-    }
+    if (melodlRoll.draw($('roll'), notes, state.result ? state : null)) requestAnimationFrame(drawRoll);
   }
 
   // --- self-test (compose.html?selftest=1, run by tests/web/serve_e2e_test.cpp) ---
@@ -413,6 +382,30 @@
           countColor(kColors[1]) > 20 && countColor(kColors[0]) > 20, [...voices].join());
         report.harmony_midi = h && h.pieces[0].midi;
       }
+      // Keyboard access: one Tab stop, arrows reach the black keys, Enter and Space play.
+      const keys = [...keyEls.values()];
+      const blacks = keys.filter((el) => el.classList.contains('black'));
+      const key = (type, k, el) => el.dispatchEvent(new KeyboardEvent(type, { key: k, bubbles: true }));
+      state.primer = []; state.result = null;
+      keyEls.get(60).focus();
+      key('keydown', 'ArrowRight', document.activeElement);
+      const onBlack = document.activeElement === keyEls.get(61);
+      key('keydown', 'Enter', document.activeElement);
+      await sleep(120);
+      key('keyup', 'Enter', document.activeElement);
+      key('keydown', 'ArrowUp', document.activeElement);
+      const upOctave = document.activeElement === keyEls.get(73);
+      key('keydown', ' ', document.activeElement);
+      await sleep(120);
+      key('keyup', ' ', document.activeElement);
+      const ring = getComputedStyle(keyEls.get(73));
+      check('keyboard access', keys.every((el) => el.getAttribute('role') === 'button' && el.getAttribute('aria-label')) &&
+        blacks.length === 15 && blacks.every((el) => el.getAttribute('aria-label').includes('sharp') &&
+          el.getAttribute('aria-label').includes('black key')) &&
+        keys.filter((el) => el.tabIndex === 0).length === 1 && keyEls.get(73).tabIndex === 0 &&
+        onBlack && upOctave && state.primer.map((n) => n.pitch).join() === '61,73' && state.downs.size === 0,
+      `black on ArrowRight ${onBlack}, octave up ${upOctave}, primer ${state.primer.map((n) => n.pitch)}, ` +
+        `label "${keyEls.get(73).getAttribute('aria-label')}", outline ${ring.outlineStyle} ${ring.outlineColor}`);
       check('token', /^[0-9a-f]{32}$/.test(token), `${token.length} characters`);
     } catch (e) {
       check('exception', false, e && e.stack || e);
