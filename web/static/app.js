@@ -267,7 +267,7 @@
       if (!r.ok) { msg.textContent = j.error || `HTTP ${r.status}`; msg.className = 'bad'; return j; }
       cn.result = j;
       const notes = j.pieces[0].notes;
-      msg.textContent = `${notes.length} notes from the weights of step ${j.step} (${j.compose_ms.toFixed(0)} ms)`;
+      msg.textContent = `${notes.length} notes from the weights of step ${j.step} (${j.compose_ms.toFixed(j.compose_ms < 10 ? 1 : 0)} ms)`;
       const a = document.getElementById('cndownload');
       a.href = j.midi;
       a.download = `compose-now-step-${j.step}.mid`;
