@@ -44,6 +44,7 @@ struct ComposeArgs {
   int top_k = 0;
   std::uint64_t seed = 1;
   std::string prime;
+  std::string style;  // --style: of a style-conditioned model
   std::string prime_midi;
   int prime_notes = 8;
   int program = 0;
@@ -108,6 +109,7 @@ pl::ComposeOptions common_options(const ComposeArgs& a) {
   o.seed = a.seed;
   o.constrained = !a.unconstrained;
   o.prime = a.prime;
+  o.style = a.style;
   return o;
 }
 
@@ -176,9 +178,10 @@ void print_summary(const ComposeArgs& a, const pl::LoadedModel& model, const pl:
   const char* what = !harmony              ? "melodies"
                      : o.accompany.empty() ? "two-part harmonies"
                                            : "accompaniments";
-  std::printf("melodl compose: %zu %s from %s (%s sampling, temperature %g%s)\n", pieces.size(),
-              what, model.path.c_str(), o.constrained ? "grammar-constrained" : "unconstrained",
-              a.temperature, a.top_k > 0 ? (", top-k " + std::to_string(a.top_k)).c_str() : "");
+  std::printf("melodl compose: %zu %s from %s (%s%s sampling, temperature %g%s)\n", pieces.size(),
+              what, model.path.c_str(), o.style.empty() ? "" : ("style " + o.style + ", ").c_str(),
+              o.constrained ? "grammar-constrained" : "unconstrained", a.temperature,
+              a.top_k > 0 ? (", top-k " + std::to_string(a.top_k)).c_str() : "");
   std::printf("  decoded cleanly: %zu/%zu; symbols skipped by the decoder: %zu of %zu generated",
               stats.clean, stats.melodies, stats.skipped, stats.symbols);
   if (harmony) {
@@ -243,6 +246,7 @@ melodl::cli::Runner setup(CLI::App& sub) {
                  "Checkpoint file or run directory (its best checkpoint, see --checkpoint)")
       ->required();
   melodl::cli::add_checkpoint_choice(sub, a->which);
+  melodl::cli::add_style_choice(sub, a->style);
   add_in_range(sub, "--count", a->count, "Melodies to compose", 1, 100000);
   a->length_opt = sub.add_option("--length", a->length,
                                  "Most symbols per melody (harmony models: default 2000 = 1000 "

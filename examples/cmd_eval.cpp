@@ -36,6 +36,7 @@ using melodl::cli::Error;
 struct EvalArgs {
   std::string checkpoint;
   std::string which = "best";  // --checkpoint best|latest
+  std::string style;           // --style: of a style-conditioned model (tags --data's lines)
   std::string data;
   std::string train;
   double valid_fraction = 0.1;
@@ -86,6 +87,12 @@ int run_eval(const EvalArgs& a) {
   check_covered(model.vocab, split.valid, model.path.string(), a.data);
   check_covered(model.vocab, split.train, model.path.string(), a.train.empty() ? a.data : a.train);
 
+  try {  // a styled model needs one of its styles, an unstyled one none
+    model.vocab.check_style(a.style);
+  } catch (const melodl::InvalidArgument& e) {
+    throw melodl::cli::UsageError(std::string("--style: ") + e.what());
+  }
+  for (auto& m : split.valid) m.style = a.style;
   const pl::ModelScore ms = pl::score_network(net, model.vocab, split.valid);
   const auto train_seq = pl::ngram_sequences(split.train, model.vocab);
   const auto eval_seq = pl::ngram_sequences(split.valid, model.vocab);
@@ -93,7 +100,7 @@ int run_eval(const EvalArgs& a) {
   for (const auto& m : split.valid) notes.push_back(m.notes);
   std::vector<eval::Evaluation> ngram;
   for (int n = 1; n <= eval::NgramModel::kMaxOrder; ++n) {
-    eval::NgramModel lm(model.vocab.size() - 2, {.order = n});
+    eval::NgramModel lm(static_cast<int>(model.vocab.chars().size()) - 2, {.order = n});
     lm.train(train_seq);
     ngram.push_back(eval::evaluate(lm, eval_seq, notes));
   }
@@ -103,6 +110,7 @@ int run_eval(const EvalArgs& a) {
   o.length = a.length;
   o.temperature = a.temperature;
   o.seed = a.seed;
+  o.style = a.style;
   o.constrained = false;
   pl::ComposeStats free_stats;
   const auto free_samples = pl::compose(net, model.vocab, o, &free_stats);
@@ -202,6 +210,7 @@ melodl::cli::Runner setup(CLI::App& sub) {
   auto a = std::make_shared<EvalArgs>();
   sub.add_option("checkpoint", a->checkpoint, "Checkpoint file or run directory")->required();
   melodl::cli::add_checkpoint_choice(sub, a->which);
+  melodl::cli::add_style_choice(sub, a->style);
   sub.add_option("--data", a->data, "Melodies file (or MIDI folder) to evaluate on")->required();
   sub.add_option("--train", a->train,
                  "Training melodies for the n-gram baselines and style (default: split --data)");

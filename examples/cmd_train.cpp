@@ -119,6 +119,7 @@ pl::RunConfig config_from_args(const TrainArgs& a) {
   s.sample_temperature = a.temperature;
   s.seed = a.seed;
   melodl::cli::apply_training_flags(*a.sub, a.reg, s);
+  melodl::cli::apply_style_flags(a.reg, c);  // --style NAME=PATH
   if (s.epochs == 0 && s.time_budget_s <= 0) s.epochs = 10;
   return c;
 }
@@ -156,15 +157,16 @@ int run_train(TrainArgs& a) {
   const bool resuming = !a.resume.empty();
   const std::string run_dir =
       resuming ? a.resume : (a.run_dir.empty() ? pl::default_run_dir() : a.run_dir);
-  if (!resuming && a.inputs.empty())
-    throw UsageError("give melodies files / MIDI inputs, or --resume RUN_DIR");
+  if (!resuming && a.inputs.empty() && a.reg.styles.empty())
+    throw UsageError(
+        "give melodies files / MIDI inputs (or --style NAME=PATH), or --resume RUN_DIR");
+  pl::RunConfig config = resuming ? config_to_resume(a) : config_from_args(a);
   if (!resuming && !a.harmonies)
-    for (const auto& in : a.inputs)
+    for (const auto& in : pl::input_paths(config))
       if (pl::input_kind(in) == pl::LineKind::harmony)
         throw UsageError(in +
                          ": a harmonies file (from `melodl extract --harmonies`); add "
                          "--harmonies to train on two-part harmonies");
-  pl::RunConfig config = resuming ? config_to_resume(a) : config_from_args(a);
   config.settings.reducer = melodl::cli::job_ranks();  // several ranks: data-parallel
   try {
     config.settings.validate();

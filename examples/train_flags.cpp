@@ -10,7 +10,7 @@ namespace melodl::cli {
 
 namespace {
 
-// The flags fixed when a run starts (all but --patience).
+// The flags fixed when a run starts (all but --patience); --style is fixed too, see below.
 constexpr const char* kRunFlags[] = {"--dropout",           "--variational-dropout",
                                      "--recurrent-dropout", "--weight-decay",
                                      "--lr-schedule",       "--warmup",
@@ -66,6 +66,41 @@ void add_training_flags(CLI::App& sub, TrainingFlags& f) {
                "Stop after this many validations without a new best (0 = never); a run keeps "
                "best.safetensors (lowest validation bits/note) either way",
                0, 1000000);
+  sub.add_option("--style", f.styles,
+                 "Style conditioning: NAME=PATH tags every melody of PATH (a melodies file, MIDI "
+                 "file or folder) with style NAME (a-z 0-9 _ -). One --style per input, a NAME "
+                 "may repeat; used instead of untagged inputs. Each style is split into "
+                 "training and validation files on its own; the checkpoint lists the styles and "
+                 "`melodl compose --style NAME` composes in one (docs/training.md)")
+      ->type_name("NAME=PATH")
+      ->allow_extra_args(false);
+}
+
+void apply_style_flags(const TrainingFlags& f, pipeline::RunConfig& c) {
+  if (f.styles.empty()) return;
+  if (!c.inputs.empty())
+    throw UsageError("--style: every input of a styled run is NAME=PATH (got the untagged input " +
+                     c.inputs.front() + ")");
+  if (!c.valid_file.empty())
+    throw UsageError("--valid: not with --style (each style is split by source file)");
+  for (const std::string& v : f.styles) {
+    const auto eq = v.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == v.size())
+      throw UsageError("--style: expected NAME=PATH, got '" + v + "'");
+    c.styles.push_back({v.substr(0, eq), v.substr(eq + 1)});
+  }
+  try {
+    (void)pipeline::Vocabulary().with_styles(pipeline::style_names(c.styles));
+  } catch (const melodl::InvalidArgument& e) {
+    throw UsageError(std::string("--style: ") + e.what());
+  }
+}
+
+void add_style_choice(CLI::App& sub, std::string& style) {
+  sub.add_option("--style", style,
+                 "A style-conditioned model's style to use (one of its training --style names; "
+                 "required for such a model)")
+      ->type_name("NAME");
 }
 
 void apply_training_flags(const CLI::App& sub, const TrainingFlags& f, pipeline::TrainSettings& s) {
@@ -119,6 +154,10 @@ void apply_resume_training_flags(const CLI::App& sub, const TrainingFlags& f,
       throw UsageError(std::string(name) +
                        ": fixed when a run starts (its config.json and checkpoints hold it); "
                        "it cannot change on --resume");
+  if (given(sub, "--style"))
+    throw UsageError(
+        "--style: a run's styles are fixed when it starts (its config.json and "
+        "checkpoints hold them); they cannot change on --resume");
   if (given(sub, "--patience")) s.patience = f.patience;
 }
 

@@ -4,13 +4,16 @@
 // --warmup, --decay-steps, --min-lr, --lr-factor, --lr-patience (lstm::TrainConfig) and
 // --patience (pipeline::TrainSettings). Each is checked against its range when parsed (shown
 // in --help) and against the others when applied; errors name the flag. Also compose's and
-// eval's --checkpoint best|latest.
+// eval's --checkpoint best|latest, train's --style NAME=PATH and compose's / eval's --style NAME
+// (docs/training.md "Style conditioning").
 #pragma once
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
 #include <string>
+#include <vector>
 
+#include "pipeline/run_config.h"
 #include "pipeline/training.h"
 
 namespace melodl::cli {
@@ -27,6 +30,7 @@ struct TrainingFlags {
   float lr_factor = 0.5f;
   int lr_patience = 2;
   int patience = 0;
+  std::vector<std::string> styles;  // --style NAME=PATH (style conditioning)
 };
 
 // --time-budget: a duration > 0 ("10m", flags.h parse_duration); UsageError otherwise.
@@ -45,6 +49,13 @@ void apply_training_flags(const CLI::App& sub, const TrainingFlags& flags,
 // when a run starts (its checkpoints hold them): UsageError when one is given.
 void apply_resume_training_flags(const CLI::App& sub, const TrainingFlags& flags,
                                  pipeline::TrainSettings& s);
+
+// train's --style NAME=PATH into c.styles (a new run). UsageError for a malformed value or
+// name, or --style beside unstyled inputs or --valid.
+void apply_style_flags(const TrainingFlags& flags, pipeline::RunConfig& c);
+
+// `--style NAME` of compose and eval: the style of a styled model to compose / score in.
+void add_style_choice(CLI::App& sub, std::string& style);
 
 // `--checkpoint best|latest` of the commands that load a model (compose, eval): which
 // checkpoint of a run directory (pipeline::CheckpointChoice); a file is taken as it is.

@@ -164,6 +164,8 @@ void print_run_header(const pipeline::TrainSession& session) {
       settings.train.tbptt_bwd, settings.batch, settings.window, run.windows(),
       run.batches_per_epoch(), lstm::to_string(run.network().device()).c_str(),
       run.network().execution().resolved_threads());
+  if (const auto& vocab = run.vocabulary(); !vocab.styles().empty())
+    std::printf("  styles: %s (compose --style NAME)\n", vocab.style_list().c_str());
   if (const std::string reg = regularisation_summary(settings); !reg.empty())
     std::printf("  regularisation: %s\n", reg.c_str());
   if (session.resuming())

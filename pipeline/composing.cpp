@@ -105,7 +105,7 @@ std::vector<std::string> sample_lines(const lstm::Network& net, const Vocabulary
   lstm::State state = net.zero_state(n);
   std::vector<float> logits(N * static_cast<std::size_t>(V));
   std::vector<std::int32_t> in(N), out(N);
-  for (auto id : vocab.ids(prime)) {
+  for (auto id : vocab.ids(prime, o.style)) {  // the style symbol (if any) after '<'
     std::fill(in.begin(), in.end(), id);
     net.step(in, state, logits);
   }
@@ -113,10 +113,18 @@ std::vector<std::string> sample_lines(const lstm::Network& net, const Vocabulary
   const lstm::MaskHook hook = [&](int i, int t, std::span<float> z,
                                   std::span<std::uint8_t> allowed) {
     const auto k = static_cast<std::size_t>(i);
-    if (done[k]) return;  // output ignored
+    if (done[k]) return;   // output ignored
+    if (!o.constrained) {  // a styled model: style symbols are never drawn
+      for (int v = 0; v < V; ++v) allowed[static_cast<std::size_t>(v)] = !vocab.is_style(v);
+      return;
+    }
     const int remaining = o.length - t;
     bool any = false;
     for (int v = 0; v < V; ++v) {
+      if (vocab.is_style(v)) {
+        allowed[static_cast<std::size_t>(v)] = 0;
+        continue;
+      }
       const int after = rules[k].after(grammar_of[static_cast<std::size_t>(v)]);
       const bool ok = after >= 0 && after <= remaining - 1;
       allowed[static_cast<std::size_t>(v)] = ok ? 1 : 0;
@@ -125,12 +133,13 @@ std::vector<std::string> sample_lines(const lstm::Network& net, const Vocabulary
     if (!any)  // cannot happen with a data vocabulary; never leave nothing allowed
       for (int v = 0; v < V; ++v)
         allowed[static_cast<std::size_t>(v)] =
-            rules[k].allows(grammar_of[static_cast<std::size_t>(v)]) ? 1 : 0;
+            !vocab.is_style(v) && rules[k].allows(grammar_of[static_cast<std::size_t>(v)]) ? 1 : 0;
     const auto top = static_cast<std::size_t>(std::max_element(z.begin(), z.end()) - z.begin());
     if (!allowed[top]) ++masked;
   };
   for (int step = 0; step < o.length; ++step) {
-    sampler.draw(logits, n, step, out, o.constrained ? hook : lstm::MaskHook{});
+    const bool mask = o.constrained || !vocab.styles().empty();
+    sampler.draw(logits, n, step, out, mask ? hook : lstm::MaskHook{});
     bool all_done = true;
     for (std::size_t k = 0; k < N; ++k) {
       if (done[k]) continue;
@@ -245,7 +254,8 @@ std::vector<Composition> compose(const lstm::Network& net, const Vocabulary& voc
   }
   std::string prime = o.prime.empty() ? std::string("<") : o.prime;
   if (prime.front() != '<') prime.insert(prime.begin(), '<');
-  (void)vocab.ids(prime);  // throws naming a symbol the vocabulary lacks
+  vocab.check_style(o.style);
+  (void)vocab.ids(prime, o.style);  // throws naming a symbol the vocabulary lacks
 
   ComposeStats s;
   std::vector<bool> done;
@@ -309,7 +319,7 @@ ModelScore score_network(const lstm::Network& net, const Vocabulary& vocab,
   std::vector<std::vector<std::int32_t>> seqs;
   seqs.reserve(melodies.size());
   for (const auto& m : melodies) {
-    seqs.push_back(vocab.ids(m.text));
+    seqs.push_back(vocab.ids(m.text, m.style));
     score.notes += m.notes;
   }
   score.melodies = melodies.size();
@@ -318,6 +328,7 @@ ModelScore score_network(const lstm::Network& net, const Vocabulary& vocab,
   std::stable_sort(order.begin(), order.end(),
                    [&](std::size_t a, std::size_t b) { return seqs[a].size() < seqs[b].size(); });
   const int V = vocab.size();
+  const int C = static_cast<int>(vocab.chars().size());  // V less the style symbols
   constexpr int kChunk = 64;
   std::vector<std::int32_t> in;
   std::vector<float> logits;
@@ -342,12 +353,12 @@ ModelScore score_network(const lstm::Network& net, const Vocabulary& vocab,
         for (int b = 0; b < B; ++b) {
           const auto& s = seqs[order[g + static_cast<std::size_t>(b)]];
           const std::size_t pos = t0 + static_cast<std::size_t>(t);
-          if (pos + 1 >= s.size()) continue;
+          if (pos + 1 >= s.size() || vocab.is_style(s[pos + 1])) continue;  // a given style
           const float* z = logits.data() + (static_cast<std::size_t>(t) * B + b) * V;
-          double mx = z[0];
-          for (int v = 1; v < V; ++v) mx = std::max<double>(mx, z[v]);
+          double mx = z[0];  // over the symbols C: style symbols are never drawn
+          for (int v = 1; v < C; ++v) mx = std::max<double>(mx, z[v]);
           double sum = 0;
-          for (int v = 0; v < V; ++v) sum += std::exp(static_cast<double>(z[v]) - mx);
+          for (int v = 0; v < C; ++v) sum += std::exp(static_cast<double>(z[v]) - mx);
           const double nats = std::log(sum) + mx - static_cast<double>(z[s[pos + 1]]);
           score.bits += nats / std::log(2.0);
           ++score.symbols;

@@ -58,6 +58,10 @@ struct ComposeOptions {
   // Priming symbols (native chars); "" = "<". A missing leading '<' is added. In
   // constrained mode the prime must be a grammatical prefix (InvalidArgument).
   std::string prime;
+  // Style conditioning: the style symbol fed right after '<' ("" = none). A model with
+  // styles (Vocabulary::styles()) needs one, a model without takes none (InvalidArgument,
+  // listing the model's styles). Style symbols are never drawn nor written to the text.
+  std::string style;
   // Harmony models only: the upper voice to accompany (e.g. encode::sample_voice of a
   // melody). Each piece's lower voice is composed step by step under it; the upper symbols
   // are fed to the network, not drawn. Needs constrained sampling, no prime, and
@@ -102,7 +106,9 @@ struct ModelScore {
 
 // -log2 P of every melody, each from a zero state starting at '<' (the same predictions
 // an n-gram model over ngram_sequences() makes, so the numbers compare). Melodies with a
-// symbol outside vocab throw InvalidArgument.
+// symbol outside vocab throw InvalidArgument. A styled melody (CorpusMelody::style) is
+// scored with its style given: the style symbol after '<' is input, not predicted, and
+// the probabilities are over the music symbols alone (as compose draws them).
 ModelScore score_network(const lstm::Network& net, const Vocabulary& vocab,
                          const std::vector<CorpusMelody>& melodies, int batch = 32);
 

@@ -16,6 +16,13 @@ namespace melodl::pipeline {
 namespace {
 
 constexpr std::string_view kHarmonyPrefix = "harmony:";
+constexpr std::string_view kStylesSeparator = "\nstyles=";
+
+std::string style_list_joined(const std::vector<std::string>& names, const char* sep) {
+  std::string s;
+  for (const auto& n : names) s += (s.empty() ? "" : sep) + n;
+  return s;
+}
 
 const std::vector<char>& alphabet(LineKind kind) {
   static const std::vector<char> melody = encode::native_codec().alphabet();
@@ -50,14 +57,59 @@ Vocabulary::Vocabulary(std::string chars, LineKind kind) : chars_(std::move(char
 }
 
 Vocabulary Vocabulary::parse(std::string_view stored) {
+  const auto styles_at = stored.find(kStylesSeparator);
+  if (styles_at != std::string_view::npos) {
+    std::vector<std::string> names;
+    std::string_view rest = stored.substr(styles_at + kStylesSeparator.size());
+    for (std::size_t comma; (comma = rest.find(',')) != std::string_view::npos;
+         rest.remove_prefix(comma + 1))
+      names.emplace_back(rest.substr(0, comma));
+    names.emplace_back(rest);
+    return parse(stored.substr(0, styles_at)).with_styles(std::move(names));
+  }
   if (stored.starts_with(kHarmonyPrefix))
     return Vocabulary(std::string(stored.substr(kHarmonyPrefix.size())), LineKind::harmony);
   return Vocabulary(std::string(stored), LineKind::melody);
 }
 
 std::string Vocabulary::stored() const {
-  return kind_ == LineKind::harmony ? std::string(kHarmonyPrefix) + chars_ : chars_;
+  std::string s = kind_ == LineKind::harmony ? std::string(kHarmonyPrefix) + chars_ : chars_;
+  if (!styles_.empty()) s += std::string(kStylesSeparator) + style_list_joined(styles_, ",");
+  return s;
 }
+
+Vocabulary Vocabulary::with_styles(std::vector<std::string> names) const {
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    const std::string& n = names[i];
+    if (n.empty() || !std::all_of(n.begin(), n.end(), [](char c) {
+          return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+        }))
+      throw InvalidArgument("style '" + n +
+                            "': a style name is one or more of a-z, 0-9, '_' and '-'");
+    if (std::find(names.begin(), names.begin() + static_cast<long>(i), n) !=
+        names.begin() + static_cast<long>(i))
+      throw InvalidArgument("style '" + n + "' is given twice");
+  }
+  Vocabulary v = *this;
+  v.styles_ = std::move(names);
+  return v;
+}
+
+int Vocabulary::style_id(std::string_view name) const {
+  const auto it = std::find(styles_.begin(), styles_.end(), name);
+  return it == styles_.end()
+             ? -1
+             : static_cast<int>(chars_.size()) + static_cast<int>(it - styles_.begin());
+}
+
+void Vocabulary::check_style(std::string_view style) const {
+  if (!styles_.empty() && style.empty())
+    throw InvalidArgument("the model is conditioned on styles (" + style_list() +
+                          "): choose one (--style NAME)");
+  (void)ids("<", style);  // throws for a style the vocabulary lacks
+}
+
+std::string Vocabulary::style_list() const { return style_list_joined(styles_, ", "); }
 
 void Vocabulary::index() {
   std::fill(std::begin(id_), std::end(id_), -1);
@@ -88,7 +140,9 @@ Vocabulary Vocabulary::full(LineKind kind) {
   return Vocabulary(std::string(a.begin(), a.end()), kind);
 }
 
-int Vocabulary::grammar_index(int id) const { return symbol_index(kind_, symbol(id)); }
+int Vocabulary::grammar_index(int id) const {
+  return is_style(id) ? -1 : symbol_index(kind_, symbol(id));
+}
 
 std::vector<std::int32_t> Vocabulary::ids(std::string_view line) const {
   std::vector<std::int32_t> out;
@@ -100,6 +154,20 @@ std::vector<std::int32_t> Vocabulary::ids(std::string_view line) const {
                             std::to_string(i) + " is not in the vocabulary \"" + chars_ + "\"");
     out.push_back(k);
   }
+  return out;
+}
+
+std::vector<std::int32_t> Vocabulary::ids(std::string_view line, std::string_view style) const {
+  std::vector<std::int32_t> out = ids(line);  // "<" is in every vocabulary
+  if (style.empty()) return out;
+  const int sid = style_id(style);
+  if (sid < 0)
+    throw InvalidArgument("style '" + std::string(style) + "': " +
+                          (styles_.empty() ? std::string("the model has no styles")
+                                           : "the model's styles are " + style_list()));
+  if (out.empty() || out.front() != start_id())
+    throw InvalidArgument("a styled line must start with '<'");
+  out.insert(out.begin() + 1, sid);
   return out;
 }
 
@@ -203,6 +271,7 @@ std::uint64_t Corpus::hash(const std::vector<CorpusMelody>& melodies) {
     if (m.kind == LineKind::harmony) mix("harmony");  // melody hashes stay as they were
     mix(m.source);
     mix(m.text);
+    if (!m.style.empty()) mix("style:" + m.style);  // unstyled hashes stay as they were
   }
   return h;
 }
@@ -218,7 +287,7 @@ std::vector<Window> make_windows(const std::vector<CorpusMelody>& melodies, cons
     cur = Window{};
   };
   for (const auto& m : melodies) {
-    const std::vector<std::int32_t> ids = vocab.ids(m.text);
+    const std::vector<std::int32_t> ids = vocab.ids(m.text, m.style);
     if (!cur.symbols.empty() && cur.symbols.size() + ids.size() > cap) flush();
     if (ids.size() <= cap) {
       cur.symbols.insert(cur.symbols.end(), ids.begin(), ids.end());

@@ -54,12 +54,19 @@ struct CorpusMelody {
   std::size_t notes = 0;
   int program = -1;
   int start_pitch = -1;
+  // Style conditioning (docs/training.md "Style conditioning"): the style whose symbol
+  // follows '<' in the network's input ("" = none; one of the vocabulary's styles()).
+  std::string style;
 };
 
 // The network's symbol set: chars of the native alphabet of one kind (melody: 60
 // symbols, encode/grammar.h; harmony: 53 symbols, encode/harmony.h), in alphabet order.
 // Checkpoints store it as stored(): the chars for melodies (as before), "harmony:" + the
 // chars for harmonies.
+// Style conditioning: a vocabulary may also hold style symbols (named, e.g. "bach"), ids
+// after the chars (size() counts them; chars() does not). They never occur in a line's
+// text: ids(line, style) puts one right after the leading '<'. stored() appends
+// "\nstyles=NAME,NAME" only when there are styles (unstyled checkpoints are as before).
 class Vocabulary {
  public:
   Vocabulary() = default;
@@ -74,27 +81,45 @@ class Vocabulary {
   static Vocabulary from_melodies(const std::vector<CorpusMelody>& melodies);
   // The full native alphabet (melody 60 symbols, harmony 53).
   static Vocabulary full(LineKind kind = LineKind::melody);
+  // This vocabulary with style symbols `names` (in that order; replacing any it had).
+  // Throws InvalidArgument for an empty or duplicate name or one outside [a-z0-9_-].
+  Vocabulary with_styles(std::vector<std::string> names) const;
 
   LineKind kind() const { return kind_; }
   std::string stored() const;
-  int size() const { return static_cast<int>(chars_.size()); }
+  int size() const { return static_cast<int>(chars_.size() + styles_.size()); }
+  const std::vector<std::string>& styles() const { return styles_; }
+  // The id of a style symbol (-1 when the vocabulary has no such style).
+  int style_id(std::string_view name) const;
+  // Whether an id is a style symbol (never drawn when composing, never in a line's text).
+  bool is_style(int id) const { return id >= static_cast<int>(chars_.size()); }
+  // Whether `style` may condition this vocabulary's model: one of its styles when it has
+  // some (required), "" when it has none. Throws InvalidArgument listing the styles.
+  void check_style(std::string_view style) const;
+  // The styles as "bach, mozart" (error messages).
+  std::string style_list() const;
   const std::string& chars() const { return chars_; }
   int id(char c) const { return id_[static_cast<unsigned char>(c)]; }  // -1 if absent
   char symbol(int id) const { return chars_.at(static_cast<std::size_t>(id)); }
-  int start_id() const { return size() - 2; }
-  int end_id() const { return size() - 1; }
+  int start_id() const { return static_cast<int>(chars_.size()) - 2; }
+  int end_id() const { return static_cast<int>(chars_.size()) - 1; }
   // Native grammar index (melody: encode/grammar.h, harmony: encode::native_harmony) of
-  // an id, and the id of a grammar index (-1).
+  // an id (-1 for a style symbol), and the id of a grammar index (-1).
   int grammar_index(int id) const;
   int id_of_grammar_index(int index) const { return from_grammar_[index]; }
   // Ids of a line; throws InvalidArgument naming the first char not in the set.
   std::vector<std::int32_t> ids(std::string_view line) const;
+  // The same with the symbol of `style` after the leading '<' ("" = none, as ids(line));
+  // throws InvalidArgument listing the styles for one the vocabulary lacks, or a line that
+  // does not start with '<'.
+  std::vector<std::int32_t> ids(std::string_view line, std::string_view style) const;
   std::string text(const std::vector<std::int32_t>& ids) const;
   bool covers(const CorpusMelody& m) const;  // every char of m.text is in the set
 
  private:
   void index();
   std::string chars_;
+  std::vector<std::string> styles_;
   LineKind kind_ = LineKind::melody;
   int id_[256] = {};
   int from_grammar_[64] = {};
@@ -158,7 +183,8 @@ std::vector<Window> make_windows(const std::vector<CorpusMelody>& melodies, cons
 
 // Id sequences of melodies for n-gram models: the canonical symbols WITHOUT the markers
 // ('<' is the n-gram start padding, '>' its end symbol), ids as in vocab (markers are the
-// last two ids, so the n-gram vocabulary is vocab.size() - 2).
+// last two symbol ids, so the n-gram vocabulary is vocab.chars().size() - 2; a style is not
+// part of the sequence).
 std::vector<std::vector<int>> ngram_sequences(const std::vector<CorpusMelody>& melodies,
                                               const Vocabulary& vocab);
 

@@ -1,6 +1,8 @@
 // pipeline/run_config.cpp: see run_config.h.
 #include "pipeline/run_config.h"
 
+#include <algorithm>
+
 #include "base/error.h"
 #include "base/files.h"
 
@@ -10,6 +12,22 @@ namespace fs = std::filesystem;
 
 NLOHMANN_JSON_SERIALIZE_ENUM(LineKind,
                              {{LineKind::melody, "melody"}, {LineKind::harmony, "harmony"}})
+
+// A styled input in config.json: {"name": ..., "path": ...}.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(StyleInput, name, path)
+
+std::vector<std::string> style_names(const std::vector<StyleInput>& styles) {
+  std::vector<std::string> names;
+  for (const auto& s : styles)
+    if (std::find(names.begin(), names.end(), s.name) == names.end()) names.push_back(s.name);
+  return names;
+}
+
+std::vector<std::string> input_paths(const RunConfig& c) {
+  std::vector<std::string> paths = c.inputs;
+  for (const auto& s : c.styles) paths.push_back(s.path);
+  return paths;
+}
 
 // The flat fields of each struct, through nlohmann's macro; defined outside melodl::pipeline
 // so that they are not the structs' own (ADL) serialisers, which add the nested parts.
@@ -43,6 +61,7 @@ void from_json(const nlohmann::json& j, TrainSettings& s) {
 void to_json(nlohmann::json& j, const RunConfig& c) {
   to_json(j, c.settings);
   flat_fields::to_json(j, c);
+  if (!c.styles.empty()) j["styles"] = c.styles;  // written only for a styled run
 }
 
 void from_json(const nlohmann::json& j, RunConfig& c) {
@@ -52,6 +71,7 @@ void from_json(const nlohmann::json& j, RunConfig& c) {
   with_defaults.emplace("upper_program", RunConfig{}.upper_program);
   with_defaults.emplace("strict_midi", true);
   flat_fields::from_json(with_defaults, c);
+  c.styles = j.value("styles", std::vector<StyleInput>{});
 }
 
 std::string apply_preset(std::string preset, LineKind kind, TrainSettings& s,
@@ -108,6 +128,7 @@ std::string apply_preset(std::string preset, LineKind kind, TrainSettings& s,
 
 RunConfig with_absolute_paths(RunConfig config) {
   for (auto& i : config.inputs) i = fs::absolute(i).lexically_normal().string();
+  for (auto& i : config.styles) i.path = fs::absolute(i.path).lexically_normal().string();
   if (!config.valid_file.empty())
     config.valid_file = fs::absolute(config.valid_file).lexically_normal().string();
   return config;

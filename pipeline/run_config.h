@@ -21,6 +21,16 @@
 
 namespace melodl::pipeline {
 
+// Style conditioning (`melodl train --style NAME=PATH`, docs/training.md "Style
+// conditioning"): the lines of `path` (as an input) are tagged with style `name`.
+struct StyleInput {
+  std::string name;
+  std::string path;
+};
+
+// The style names of the inputs, each once, in order of first appearance.
+std::vector<std::string> style_names(const std::vector<StyleInput>& styles);
+
 struct RunConfig {
   std::vector<std::string> inputs;  // melodies / harmonies files, MIDI files and folders
   std::string valid_file;           // validation lines; "" = split the inputs by source file
@@ -32,7 +42,12 @@ struct RunConfig {
   int upper_program = 24;           // harmony samples: of the upper voice
   LineKind kind = LineKind::melody;
   bool strict_midi = false;  // MIDI inputs read strictly (`--strict`), else recovered
+  // Styled inputs (instead of `inputs`); config.json has "styles" only when there are some.
+  std::vector<StyleInput> styles;
 };
+
+// Every input path of a run: its untagged inputs, then its styled ones.
+std::vector<std::string> input_paths(const RunConfig& c);
 
 // JSON of the settings as config.json holds them (max_bad_steps is not stored). Reading
 // requires every key but "patience" (written only when > 0, absent = 0); lstm's
@@ -42,7 +57,8 @@ void to_json(nlohmann::json& j, const TrainSettings& s);
 void from_json(const nlohmann::json& j, TrainSettings& s);
 // config.json. Reading: "kind" and "upper_program" (absent in runs from before harmonies)
 // default to melody and 24, "strict_midi" (absent in runs from before MIDI recovery, which
-// read strictly) to true; every other key is required.
+// read strictly) to true, "styles" (written only for a styled run) to none; every other key
+// is required.
 void to_json(nlohmann::json& j, const RunConfig& c);
 void from_json(const nlohmann::json& j, RunConfig& c);
 

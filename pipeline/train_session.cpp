@@ -18,6 +18,16 @@ namespace fs = std::filesystem;
 
 namespace {
 
+void add_stats(CorpusStats& sum, const CorpusStats& s) {
+  sum.lines += s.lines;
+  sum.melodies += s.melodies;
+  sum.dropped += s.dropped;
+  sum.repaired += s.repaired;
+  sum.symbols += s.symbols;
+  sum.notes += s.notes;
+  sum.sources += s.sources;
+}
+
 // manifest.json, written when a session finishes.
 struct ManifestData {
   std::size_t train_melodies = 0, train_symbols = 0, valid_melodies = 0, valid_symbols = 0;
@@ -96,6 +106,7 @@ struct TrainSession::Impl {
   // The lines of the config, split into training and validation.
   void load_data(unsigned jobs, const InputEvents& events) {
     const auto mode = config.strict_midi ? midi::ReadMode::strict : midi::ReadMode::recover;
+    if (!config.styles.empty()) return load_styled_data(jobs, events, mode);
     const Corpus corpus = load_corpus(config.inputs, jobs, config.kind, events, mode);
     stats = corpus.stats();
     if (!config.valid_file.empty()) {
@@ -107,6 +118,28 @@ struct TrainSession::Impl {
     if (split.train.empty())
       throw InvalidArgument(std::string("no training ") + lines_word(config.kind) +
                             " left after the validation split");
+  }
+
+  // Style conditioning: each style's lines tagged with it and split by source file on their
+  // own (every style keeps its share of validation files).
+  void load_styled_data(unsigned jobs, const InputEvents& events, midi::ReadMode mode) {
+    for (const std::string& name : style_names(config.styles)) {
+      std::vector<std::string> paths;
+      for (const auto& s : config.styles)
+        if (s.name == name) paths.push_back(s.path);
+      const Corpus corpus = load_corpus(paths, jobs, config.kind, events, mode);
+      add_stats(stats, corpus.stats());
+      Split part = corpus.split_by_source(config.valid_fraction, config.settings.seed);
+      if (part.train.empty())
+        throw InvalidArgument("style " + name + ": no training " + lines_word(config.kind) +
+                              " left after the validation split");
+      for (auto* side : {&part.train, &part.valid})
+        for (auto& mel : *side) mel.style = name;
+      split.train.insert(split.train.end(), part.train.begin(), part.train.end());
+      split.valid.insert(split.valid.end(), part.valid.begin(), part.valid.end());
+      split.valid_sources.insert(split.valid_sources.end(), part.valid_sources.begin(),
+                                 part.valid_sources.end());
+    }
   }
 
   void make_renderer() {
@@ -203,7 +236,8 @@ TrainSession TrainSession::start(const fs::path& run_dir, const RunConfig& confi
   // Validation symbols the training data never showed still need an input/output unit.
   std::vector<CorpusMelody> both = m->split.train;
   both.insert(both.end(), m->split.valid.begin(), m->split.valid.end());
-  const Vocabulary vocab = Vocabulary::from_melodies(both);
+  Vocabulary vocab = Vocabulary::from_melodies(both);
+  if (!config.styles.empty()) vocab = vocab.with_styles(style_names(config.styles));
   check_writable(run_dir / "config.json");
   m->training.emplace(run_dir, config.settings, m->split, vocab);
   m->stored_config = with_absolute_paths(config);

@@ -361,6 +361,8 @@ struct TrainingRun::Impl {
       o.length = settings.sample_length;
       o.temperature = settings.sample_temperature;
       o.seed = settings.seed * 1000003ull + static_cast<std::uint64_t>(m.epoch);
+      if (!vocab.styles().empty())  // a styled run: the epochs take turns at the styles
+        o.style = vocab.styles()[static_cast<std::size_t>(m.epoch - 1) % vocab.styles().size()];
       samples = compose(trainer->network(), vocab, o);
       for (const auto& c : samples) st.samples.push_back({m.epoch, c.text});
     }
