@@ -42,10 +42,12 @@ done
 echo "ok: 2-rank run; checkpoints resume 2 -> 1 and 1 -> 2 ranks"
 
 # 3 and 4: a rank dies or hangs mid-run.
-rank_pid() {  # the pid of rank $2 of the job writing run dir $1
+rank_pid() {  # the pid of rank $2 of the job writing run dir $1 (started in this folder:
+  # another copy of this test running elsewhere uses the same run-dir names)
   for p in $(pgrep -f "run-dir $1"); do
+    [ "$(readlink /proc/$p/cwd 2>/dev/null)" = "$PWD" ] || continue
     tr '\0' '\n' < /proc/$p/environ 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2" && echo $p
-  done
+  done | head -n 1
 }
 fault() {  # fault RUN SIGNAL BOUND_S EXPECTED_TEXT
   MELODL_MPI_TIMEOUT=10 $mpirun -np 2 "$melodl" train "${train[@]}" --epochs 100 \
