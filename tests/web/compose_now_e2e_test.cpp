@@ -27,35 +27,9 @@ TEST(ComposeNowE2e, TrainingRunComposesFromItsCurrentWeights) {
   fs::remove_all(dir);
   fs::create_directories(dir);
   const fs::path log = dir / "train.log";
-  const pid_t train = spawn({MELODL_EXE,
-                             "train",
-                             data.string(),
-                             "--layers",
-                             "1",
-                             "--hidden",
-                             "24",
-                             "--batch",
-                             "8",
-                             "--window",
-                             "80",
-                             "--tbptt",
-                             "40",
-                             "--threads",
-                             "1",
-                             "--time-budget",
-                             "120s",
-                             "--samples-per-epoch",
-                             "1",
-                             "--sample-length",
-                             "60",
-                             "--checkpoint-every",
-                             "10m",
-                             "--run-dir",
-                             (dir / "run").string(),
-                             "--viz",
-                             "0",
-                             "--quiet"},
-                            log);
+  const pid_t train = spawn_tiny_viz_training(
+      MELODL_EXE, data, dir, log,
+      {"--time-budget", "120s", "--samples-per-epoch", "1", "--sample-length", "60"});
   ASSERT_GT(train, 0);
   const std::string line = wait_for_line(log, "melodl viz: serving on ", 90, train);
   ASSERT_FALSE(line.empty()) << "no URL printed; log:\n" << slurp(log);

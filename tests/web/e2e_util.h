@@ -1,5 +1,6 @@
 // tests/web/e2e_util.h: running the melodl program and headless Chromium for the web
-// end-to-end tests (viz_e2e_test.cpp, serve_e2e_test.cpp). Test-only.
+// end-to-end tests (viz_e2e_test.cpp, serve_e2e_test.cpp, compose_now_e2e_test.cpp).
+// Test-only.
 #pragma once
 
 #include <fcntl.h>
@@ -42,6 +43,38 @@ inline pid_t spawn(const std::vector<std::string>& args, const fs::path& log) {
   const int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
   return rc == 0 ? pid : -1;
+}
+
+// `exe train` of a tiny network (1 x 24, batch 8, window 80, TBPTT 40, 1 thread) on
+// `data`, run dir dir/run, live view on a free port (--viz 0), quiet, output in `log`;
+// `extra` (time budget, samples, ...) is appended.
+inline pid_t spawn_tiny_viz_training(const std::string& exe, const fs::path& data,
+                                     const fs::path& dir, const fs::path& log,
+                                     const std::vector<std::string>& extra) {
+  std::vector<std::string> args = {exe,
+                                   "train",
+                                   data.string(),
+                                   "--layers",
+                                   "1",
+                                   "--hidden",
+                                   "24",
+                                   "--batch",
+                                   "8",
+                                   "--window",
+                                   "80",
+                                   "--tbptt",
+                                   "40",
+                                   "--threads",
+                                   "1",
+                                   "--checkpoint-every",
+                                   "10m",
+                                   "--run-dir",
+                                   (dir / "run").string(),
+                                   "--viz",
+                                   "0",
+                                   "--quiet"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return spawn(args, log);
 }
 
 inline std::string slurp(const fs::path& p) {

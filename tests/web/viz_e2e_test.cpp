@@ -36,37 +36,9 @@ TEST(VizE2e, ChromiumWatchesTrainingPausesAndResumes) {
   fs::create_directories(dir);
 
   const fs::path train_log = dir / "train.log";
-  const pid_t train = spawn({MELODL_EXE,
-                             "train",
-                             data.string(),
-                             "--layers",
-                             "1",
-                             "--hidden",
-                             "24",
-                             "--batch",
-                             "8",
-                             "--window",
-                             "80",
-                             "--tbptt",
-                             "40",
-                             "--threads",
-                             "1",
-                             "--time-budget",
-                             "150s",
-                             "--samples-per-epoch",
-                             "2",
-                             "--sample-length",
-                             "120",
-                             "--checkpoint-every",
-                             "10m",
-                             "--run-dir",
-                             (dir / "run").string(),
-                             "--viz",
-                             "0",
-                             "--viz-rate",
-                             "20",
-                             "--quiet"},
-                            train_log);
+  const pid_t train = spawn_tiny_viz_training(MELODL_EXE, data, dir, train_log,
+                                              {"--time-budget", "150s", "--samples-per-epoch", "2",
+                                               "--sample-length", "120", "--viz-rate", "20"});
   ASSERT_GT(train, 0);
   const std::string url = wait_for_line(train_log, "melodl viz: serving on ", 90, train);
   ASSERT_FALSE(url.empty()) << "no URL printed; log:\n" << slurp(train_log);
