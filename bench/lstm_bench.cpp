@@ -10,24 +10,13 @@
 #include <thread>
 #include <vector>
 
+#include "lstm/cost.h"
 #include "lstm/sampler.h"
 #include "lstm/trainer.h"
 
 namespace {
 
 using namespace melodl::lstm;
-
-// Training FLOPs per (t,b): sum over layers of 24*H^2 (+ 24*H*I for layers fed by a dense
-// input; layer 0's one-hot input is a gather) + 6*H*V for the output layer.
-double train_flops_per_symbol(int L, int H, int V) {
-  const double h = H;
-  return L * 24.0 * h * h + (L - 1) * 24.0 * h * h + 6.0 * h * V;
-}
-// Inference FLOPs per symbol: a third of the LSTM training work plus 2*H*V.
-double infer_flops_per_symbol(int L, int H, int V) {
-  const double h = H;
-  return L * 8.0 * h * h + (L - 1) * 8.0 * h * h + 2.0 * h * V;
-}
 
 void BM_TrainStep(benchmark::State& st) {
   const int L = static_cast<int>(st.range(0)), H = static_cast<int>(st.range(1)),

@@ -39,6 +39,7 @@
 #include "kernels/cuda_check.cuh"
 #include "kernels/lstm_layer.h"
 #include "kernels/runtime.h"
+#include "lstm/cost.h"
 #include "lstm/network.h"
 #include "lstm/sampler.h"
 #include "lstm/trainer.h"
@@ -61,16 +62,8 @@ void matrix(benchmark::internal::Benchmark* b) {
   b->ArgNames({"L", "H", "B", "T"});
 }
 
-double train_flops_per_symbol(int L, int H, int V) {
-  double f = 6.0 * H * V;
-  for (int l = 0; l < L; ++l) f += 24.0 * H * H + (l > 0 ? 24.0 * H * H : 0.0);
-  return f;
-}
-double sample_flops_per_symbol(int L, int H, int V) {
-  double f = 2.0 * H * V;
-  for (int l = 0; l < L; ++l) f += 8.0 * H * H + (l > 0 ? 8.0 * H * H : 0.0);
-  return f;
-}
+using lstm::infer_flops_per_symbol;  // lstm/cost.h
+using lstm::train_flops_per_symbol;
 
 struct Data {
   std::vector<std::int32_t> in, tg;
@@ -144,9 +137,9 @@ void sample(benchmark::State& state, const std::string& device) {
   for (auto _ : state) benchmark::DoNotOptimize(sampler.sample(B, kSampleLength, prime));
   const double symbols = static_cast<double>(B) * kSampleLength;
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(symbols));
-  state.counters["GFLOP/s"] = benchmark::Counter(
-      symbols * sample_flops_per_symbol(L, H, kVocab) * 1e-9 * state.iterations(),
-      benchmark::Counter::kIsRate);
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(symbols * infer_flops_per_symbol(L, H, kVocab) * 1e-9 * state.iterations(),
+                         benchmark::Counter::kIsRate);
 }
 
 #ifdef MELODL_BENCH_HAS_CUDNN
@@ -220,7 +213,7 @@ void BM_CudnnSampleStep(benchmark::State& state) {
   const double symbols = static_cast<double>(B) * kSampleLength;
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(symbols));
   state.counters["GFLOP/s"] =
-      benchmark::Counter(symbols * (sample_flops_per_symbol(L, H, kVocab) - 2.0 * H * kVocab) *
+      benchmark::Counter(symbols * (infer_flops_per_symbol(L, H, kVocab) - 2.0 * H * kVocab) *
                              1e-9 * state.iterations(),
                          benchmark::Counter::kIsRate);
 }

@@ -16,6 +16,7 @@
 #include "base/files.h"
 #include "lstm/checkpoint.h"
 #include "lstm/checkpoint_file.h"
+#include "lstm/cost.h"
 #include "lstm/memory.h"
 #include "pipeline/data_parallel.h"
 #include "pipeline/run_best.h"
@@ -204,6 +205,24 @@ struct TrainingRun::Impl {
             std::to_string(net.layers) + ", --batch " + std::to_string(settings.batch) + ")");
   }
 
+  // Refuses, before any update, a CPU run whose single batch takes longer than the time
+  // budget left (`budget_s`); without a budget, a note when one batch takes over a minute.
+  std::string check_batch_time(double budget_s) const {
+    if (lstm::resolve_device(settings.execution.device) != lstm::Device::cpu) return "";
+    std::size_t steps = 0;  // the longest window: batches are padded to it
+    for (const auto& w : windows) steps = std::max(steps, w.symbols.size() - 1);
+    const int B = std::min<int>(settings.batch, static_cast<int>(windows.size()));
+    const double flops = lstm::train_flops_per_symbol(settings.network.layers,
+                                                      settings.network.hidden, vocab.size()) *
+                         static_cast<double>(steps) * B;
+    if (flops < 1e10) return "";  // under 0.1 s on any CPU this backend runs on
+    return detail::check_batch_time(
+        flops, lstm::measure_cpu_flops(settings.execution.resolved_threads()), budget_s,
+        "training (--hidden " + std::to_string(settings.network.hidden) + ", --layers " +
+            std::to_string(settings.network.layers) + ", --batch " +
+            std::to_string(settings.batch) + ", --window " + std::to_string(steps) + ")");
+  }
+
   // Throws when `good` cannot continue this run: RunMismatch when the data differ (no
   // checkpoint of the run can help), InvalidArgument for a checkpoint of its own fault.
   void check_belongs(const GoodCheckpoint& good) const {
@@ -387,6 +406,7 @@ TrainingRun::TrainingRun(fs::path run_dir, const TrainSettings& settings, Split 
   m.settings.network.vocab = m.vocab.size();
   m.init_data();
   m.check_memory();
+  std::string slow_note = m.check_batch_time(m.settings.time_budget_s);
   if (writes_run_files(settings.reducer))  // of a first checkpoint write killed
     remove_stale_temp_files(m.run_dir / "checkpoints");
   if (!list_checkpoints(m.run_dir / "checkpoints").empty())
@@ -397,6 +417,7 @@ TrainingRun::TrainingRun(fs::path run_dir, const TrainSettings& settings, Split 
       lstm::Network(m.settings.network, m.settings.execution), m.settings.train);
   m.trainer->set_reducer(m.settings.reducer);
   m.st.lr = m.settings.train.optimizer.lr;
+  if (!slow_note.empty()) resume_notes_.push_back(std::move(slow_note));
 }
 
 TrainingRun TrainingRun::resume(fs::path run_dir, const TrainSettings& settings, Split data,
@@ -433,6 +454,10 @@ TrainingRun TrainingRun::resume(fs::path run_dir, const TrainSettings& settings,
   m.check_memory();
   const fs::path loaded = good.path;
   m.adopt(std::move(good), 0.0);
+  // Against the budget left (a run with none left ends at its first check: nothing to refuse).
+  const double budget_left = m.settings.time_budget_s - m.st.elapsed_s;
+  std::string slow_note =
+      m.check_batch_time(m.settings.time_budget_s > 0 && budget_left <= 0 ? 0.0 : budget_left);
   const std::string best_note = writes_run_files(settings.reducer) ? m.reconcile_best() : "";
   // Checkpoints written after the one we continue from belong to the lost future.
   for (const auto& p : list_checkpoints(m.run_dir / "checkpoints"))
@@ -445,6 +470,7 @@ TrainingRun TrainingRun::resume(fs::path run_dir, const TrainSettings& settings,
   run.resume_notes_ = std::move(removed);
   run.resume_notes_.insert(run.resume_notes_.end(), skipped.begin(), skipped.end());
   if (!best_note.empty()) run.resume_notes_.push_back(best_note);
+  if (!slow_note.empty()) run.resume_notes_.push_back(std::move(slow_note));
   return run;
 }
 
@@ -596,5 +622,27 @@ fs::path resolve_checkpoint(const fs::path& path, std::vector<std::string>* skip
   if (!fs::exists(path, ec)) throw IoError(path.string() + ": no such file or directory");
   return path;
 }
+
+namespace detail {
+
+std::string check_batch_time(double flops, double flops_per_s, double budget_s,
+                             const std::string& what) {
+  const double s = lstm::update_seconds(flops, flops_per_s);
+  char head[160];
+  std::snprintf(head, sizeof head,
+                "one batch (%.0f GFLOP) takes at least %s on this CPU (%.0f GFLOP/s at best)",
+                flops * 1e-9, lstm::format_seconds(s).c_str(), flops_per_s * 1e-9);
+  if (budget_s > 0 && s > budget_s)
+    throw InvalidArgument(what + ": " + head + ", longer than the time budget of " +
+                          lstm::format_seconds(budget_s) +
+                          ", which is checked only between batches: give a longer --time-budget, "
+                          "or a smaller --hidden, --layers, --batch or --window");
+  if (budget_s <= 0 && s >= 60)
+    return std::string(head) +
+           ": progress, checkpoints and signals are handled only between batches";
+  return "";
+}
+
+}  // namespace detail
 
 }  // namespace melodl::pipeline

@@ -708,6 +708,22 @@ TEST(TrainCommand, BadInputsGiveClearErrors) {
   EXPECT_NE(r.output.find("--hidden 65536"), std::string::npos) << r.output;
   EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 20.0);
   EXPECT_FALSE(fs::exists(dir / "h" / "checkpoints")) << r.output;
+  // A time budget shorter than one update is refused up front: the budget is checked only
+  // between batches (issue 14: --hidden 8000 --time-budget 5s overran by minutes). One batch
+  // here is ~62 GFLOP: 100 ms would need over 600 GFLOP/s on one thread.
+  std::string slow = kTinyFlags;
+  slow.replace(slow.find("--hidden 24"), 11, "--hidden 2000");
+  slow.replace(slow.find("--batch 4"), 9, "--batch 32");
+  slow.replace(slow.find("--epochs 4"), 10, "--time-budget 100ms");
+  const auto t1 = std::chrono::steady_clock::now();
+  r = run_command(kExe + " train " + data.string() + slow + " --run-dir " + (dir / "s").string());
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("one batch ("), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("GFLOP) takes at least"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--hidden 2000"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("time budget of 0.1 s"), std::string::npos) << r.output;
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count(), 20.0);
+  EXPECT_FALSE(fs::exists(dir / "s" / "checkpoints")) << r.output;
   // --device cuda without a usable GPU (or in a CPU-only build) fails before any work,
   // naming the reason; with one it trains.
   r = run_command(kExe + " train " + data.string() + kTinyFlags + " --device cuda --run-dir " +
@@ -752,3 +768,28 @@ TEST(TrainCommand, BadInputsGiveClearErrors) {
   EXPECT_NE(r.output.find("--device"), std::string::npos) << r.output;
 }
 #endif
+
+// The time check before a run starts (issue 14): a budget shorter than one batch is refused,
+// naming the network, the work and the rate; without a budget a batch of a minute or more
+// gets a note; anything shorter passes silently.
+TEST(BatchTime, RefusesABudgetShorterThanOneBatch) {
+  using melodl::pipeline::detail::check_batch_time;
+  const double flops = 7.4e12;  // one batch of 2 x 8000, batch 32, window 50
+  EXPECT_EQ(check_batch_time(flops, 1e11, 600.0, "training"), "");  // 74 s fits 10 min
+  EXPECT_EQ(check_batch_time(1e12, 1e11, 0.0, "training"), "");     // 10 s, no budget
+  const std::string note = check_batch_time(flops, 1e11, 0.0, "training");
+  EXPECT_NE(note.find("one batch (7400 GFLOP) takes at least 74 s on this CPU (100 GFLOP/s at "
+                      "best): progress, checkpoints and signals are handled only between batches"),
+            std::string::npos)
+      << note;
+  try {
+    check_batch_time(flops, 1e11, 5.0, "training (--hidden 8000)");
+    FAIL() << "a 5 s budget for a 74 s batch was accepted";
+  } catch (const melodl::InvalidArgument& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("training (--hidden 8000): one batch (7400 GFLOP) takes at least 74 s"),
+              std::string::npos)
+        << m;
+    EXPECT_NE(m.find("longer than the time budget of 5 s"), std::string::npos) << m;
+  }
+}
