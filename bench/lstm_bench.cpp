@@ -86,6 +86,7 @@ BENCHMARK(BM_Sample)
     ->ArgNames({"L", "H", "V", "streams"})
     ->Args({2, 200, 60, 1})
     ->Args({2, 200, 60, 10})
+    ->Args({2, 200, 60, 32})
     ->Args({2, 512, 60, 1})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();

@@ -29,6 +29,7 @@ double training_update_flops(const NetworkConfig& net, const TrainConfig& train,
 }
 
 double measure_cpu_flops(int threads) {
+  check_cpu_support();  // the probe runs the backend's instructions
   constexpr int n = 384;
   using Mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   const Mat a = Mat::Constant(n, n, 0.5f), b = Mat::Constant(n, n, 0.25f);

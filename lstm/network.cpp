@@ -137,6 +137,15 @@ void check_cpu_support() {
         "[melodl::lstm] this CPU lacks AVX2/FMA; the CPU backend was built for x86-64-v3");
   }
 #endif
+#if defined(__x86_64__) && defined(__AVX512F__)
+  // (__builtin_cpu_supports takes string literals only)
+  if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
+      !__builtin_cpu_supports("avx512cd") || !__builtin_cpu_supports("avx512dq") ||
+      !__builtin_cpu_supports("avx512vl"))
+    throw InvalidArgument(
+        "[melodl::lstm] this CPU lacks AVX-512 (F/BW/CD/DQ/VL); the CPU backend was built for "
+        "x86-64-v4 (the build machine has it): rebuild with -DMELODL_LSTM_ARCH=x86-64-v3");
+#endif
 }
 
 Network::Network(const NetworkConfig& config, const ExecutionOptions& execution)

@@ -13,6 +13,7 @@
 #include <cmath>
 #include <limits>
 
+#include "lstm/cpu/stepper.h"
 #include "lstm/cuda/backend.h"
 
 namespace melodl::lstm {
@@ -24,6 +25,10 @@ Sampler::Sampler(const Network& net, const SampleConfig& config)
   MELODL_CHECK(config.top_k >= 0,
                "[Sampler] top_k must be >= 0, got " + std::to_string(config.top_k));
 }
+
+Sampler::~Sampler() = default;
+Sampler::Sampler(Sampler&&) noexcept = default;
+Sampler& Sampler::operator=(Sampler&&) noexcept = default;
 
 void Sampler::draw(std::span<float> logits, int n, int step, std::span<std::int32_t> out,
                    const MaskHook& hook) {
@@ -64,7 +69,8 @@ void Sampler::draw(std::span<float> logits, int n, int step, std::span<std::int3
     // softmax(z / temperature) in double, inverse CDF
     const double inv_t = 1.0 / config_.temperature;
     double sum = 0;
-    std::vector<double> pr(V);
+    auto& pr = pr_;
+    pr.resize(V);
     for (int v = 0; v < V; ++v) {
       pr[v] = z[v] == kNegInf ? 0.0 : std::exp((static_cast<double>(z[v]) - z[best]) * inv_t);
       sum += pr[v];
@@ -107,6 +113,12 @@ std::vector<std::vector<std::int32_t>> Sampler::sample(
   }
   cudabk::DeviceNet* dev = net_->device_net();
   State state = dev ? State{} : net_->zero_state(n);
+  if (!dev) {
+    if (!stepper_)
+      stepper_ =
+          std::make_unique<cpu::Stepper>(net_->config(), net_->execution().resolved_threads());
+    stepper_->load(*net_);  // the weights may have changed since the last call
+  }
   if (dev) dev->session_begin(n);
   // draws on the GPU (see the file comment): the logits never need to come down
   const bool device_draw = dev && !hook && config_.top_k == 0 && config_.temperature > 0;
@@ -114,7 +126,7 @@ std::vector<std::vector<std::int32_t>> Sampler::sample(
     if (dev)
       dev->session_step(symbols, device_draw ? std::span<float>{} : out);
     else
-      net_->step(symbols, state, out);
+      stepper_->step(symbols, state, out);
   };
   AlignedFloats logits(static_cast<std::size_t>(n) * V);
   std::vector<std::int32_t> cur(n);

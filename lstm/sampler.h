@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -17,6 +18,10 @@
 #include "lstm/rng.h"
 
 namespace melodl::lstm {
+
+namespace cpu {
+class Stepper;  // lstm/cpu/stepper.h (internal)
+}
 
 struct SampleConfig {
   float temperature = 1.0f;  // logits / temperature; 0 = argmax (greedy)
@@ -33,8 +38,12 @@ using MaskHook = std::function<void(int sample_index, int step, std::span<float>
 
 class Sampler {
  public:
-  // net must outlive the sampler.
+  // net must outlive the sampler. On the CPU the sampler steps the network on up to
+  // net.execution() threads (lstm/cpu/stepper.h: the same symbols for any thread count).
   Sampler(const Network& net, const SampleConfig& config);
+  ~Sampler();
+  Sampler(Sampler&&) noexcept;
+  Sampler& operator=(Sampler&&) noexcept;
 
   // Generates n streams of `length` symbols, each primed with `prime` (non-empty; all its
   // symbols are fed, the prediction after the last one is the first generated symbol).
@@ -57,6 +66,8 @@ class Sampler {
   Rng rng_;
   std::vector<std::uint8_t> allowed_;
   std::vector<int> order_;
+  std::vector<double> pr_;
+  std::unique_ptr<cpu::Stepper> stepper_;  // created on the first CPU sample()
 };
 
 }  // namespace melodl::lstm
