@@ -39,10 +39,10 @@ void BM_FmaPeak(benchmark::State& st) {
   benchmark::DoNotOptimize(sink);
   // Iterations are counted over all threads and each thread sets the counter: averaged over
   // the threads, times the iterations of all, per wall second = the team's rate.
-  st.counters["GFLOP/s"] = benchmark::Counter(
-      2.0 * kLanes * kChains * kIters * 1e-9,
-      benchmark::Counter::Flags(benchmark::Counter::kIsIterationInvariantRate |
-                                benchmark::Counter::kAvgThreads));
+  st.counters["GFLOP/s"] =
+      benchmark::Counter(2.0 * kLanes * kChains * kIters * 1e-9,
+                         benchmark::Counter::Flags(benchmark::Counter::kIsIterationInvariantRate |
+                                                   benchmark::Counter::kAvgThreads));
   st.counters["lanes"] = benchmark::Counter(kLanes, benchmark::Counter::kAvgThreads);
 }
 

@@ -1,7 +1,7 @@
 // lstm/cpu/stepper.cpp: see stepper.h. The kernel keeps a block of rows x columns of the
 // result in vector registers while it streams the packed weight rows: 4 rows x 64 columns
 // (16 zmm) with AVX-512, 2 rows x 32 columns (8 ymm) with AVX2, scalar otherwise. Narrower
-// column tails use one vector, then scalar std::fma, so every column sees the same sequence
+// column tails use one vector, the last one masked, so every column sees the same sequence
 // of fused multiply-adds.
 #include "lstm/cpu/stepper.h"
 
@@ -27,6 +27,13 @@ inline Vec vload(const float* p) { return _mm512_loadu_ps(p); }
 inline void vstore(float* p, Vec v) { _mm512_storeu_ps(p, v); }
 inline Vec vset1(float x) { return _mm512_set1_ps(x); }
 inline Vec vfma(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
+// The first `width` (< kLanes) lanes; the others read as 0 and are not written.
+struct Tail {
+  __mmask16 m;
+  explicit Tail(int width) : m(static_cast<__mmask16>((1u << width) - 1)) {}
+  Vec load(const float* p) const { return _mm512_maskz_loadu_ps(m, p); }
+  void store(float* p, Vec v) const { _mm512_mask_storeu_ps(p, m, v); }
+};
 #elif defined(__AVX2__) && defined(__FMA__)
 using Vec = __m256;
 constexpr int kLanes = 8;
@@ -35,6 +42,14 @@ inline Vec vload(const float* p) { return _mm256_loadu_ps(p); }
 inline void vstore(float* p, Vec v) { _mm256_storeu_ps(p, v); }
 inline Vec vset1(float x) { return _mm256_set1_ps(x); }
 inline Vec vfma(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
+struct Tail {
+  __m256i m;
+  explicit Tail(int width)
+      : m(_mm256_cmpgt_epi32(_mm256_set1_epi32(width), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))) {
+  }
+  Vec load(const float* p) const { return _mm256_maskload_ps(p, m); }
+  void store(float* p, Vec v) const { _mm256_maskstore_ps(p, m, v); }
+};
 #else
 using Vec = float;
 constexpr int kLanes = 1;
@@ -43,6 +58,11 @@ inline Vec vload(const float* p) { return *p; }
 inline void vstore(float* p, Vec v) { *p = v; }
 inline Vec vset1(float x) { return x; }
 inline Vec vfma(Vec a, Vec b, Vec c) { return std::fma(a, b, c); }
+struct Tail {  // never used: kLanes == 1 leaves no tail
+  explicit Tail(int) {}
+  Vec load(const float* p) const { return *p; }
+  void store(float* p, Vec v) const { *p = v; }
+};
 #endif
 constexpr int kVecs = 4;  // vectors per row in a full column block
 
@@ -56,19 +76,23 @@ struct Operand {
 };
 
 // z[r, c..c+NV*kLanes) = init[r, ...] + sum over operands and k (in order) of x[r,k] * M[k, ...]
-// for RB rows starting at r; init rows are ldi apart (0: one row for all).
-template <int NV, int RB>
+// for RB rows starting at r; init rows are ldi apart (0: one row for all). With a Tail (NV 1),
+// only its lanes: the same fused multiply-adds per lane, so a column's value does not depend
+// on whether it falls in a full block or a tail.
+template <int NV, int RB, bool kTail = false>
 inline void block(const Operand* ops, int nops, const float* init, int ldi, float* z, int ldz,
-                  int c) {
+                  int c, Tail tail = Tail(0)) {
+  static_assert(!kTail || NV == 1);
+  auto load = [&](const float* p) { return kTail ? tail.load(p) : vload(p); };
   Vec acc[RB][NV];
   for (int r = 0; r < RB; ++r)
-    for (int v = 0; v < NV; ++v) acc[r][v] = vload(init + r * ldi + c + v * kLanes);
+    for (int v = 0; v < NV; ++v) acc[r][v] = load(init + r * ldi + c + v * kLanes);
   for (int o = 0; o < nops; ++o) {
     const Operand& op = ops[o];
     const float* m = op.M + c;
     for (int k = 0; k < op.K; ++k, m += op.ldm) {
       Vec w[NV];
-      for (int v = 0; v < NV; ++v) w[v] = vload(m + v * kLanes);
+      for (int v = 0; v < NV; ++v) w[v] = load(m + v * kLanes);
       for (int r = 0; r < RB; ++r) {
         const Vec x = vset1(op.x[r * op.ldx + k]);
         for (int v = 0; v < NV; ++v) acc[r][v] = vfma(x, w[v], acc[r][v]);
@@ -76,48 +100,49 @@ inline void block(const Operand* ops, int nops, const float* init, int ldi, floa
     }
   }
   for (int r = 0; r < RB; ++r)
-    for (int v = 0; v < NV; ++v) vstore(z + r * ldz + c + v * kLanes, acc[r][v]);
+    for (int v = 0; v < NV; ++v) {
+      if constexpr (kTail)
+        tail.store(z + r * ldz + c, acc[r][v]);
+      else
+        vstore(z + r * ldz + c + v * kLanes, acc[r][v]);
+    }
 }
 
-// One scalar column (the tail narrower than a vector).
-inline void column(const Operand* ops, int nops, const float* init, int ldi, float* z, int ldz,
-                   int rows, int c) {
-  for (int r = 0; r < rows; ++r) {
-    float acc = init[r * ldi + c];
-    for (int o = 0; o < nops; ++o)
-      for (int k = 0; k < ops[o].K; ++k)
-        acc = std::fma(ops[o].x[r * ops[o].ldx + k], ops[o].M[k * ops[o].ldm + c], acc);
-    z[r * ldz + c] = acc;
-  }
+// All rows for columns [c, c + NV*kLanes): register blocks of kRows rows, then single rows.
+// The column block's weights (K x NV*kLanes floats per operand) stay in L1/L2 while every
+// row block streams them.
+// All rows for columns [c, c + NV*kLanes) (a tail: the tail's lanes): register blocks of kRows
+// rows, then single rows. The column block's weights (K x NV*kLanes floats per operand) stay
+// in L1/L2 while every row block streams them.
+template <int NV, bool kTail = false>
+void column_block(const Operand* ops, int nops, const float* init, int ldi, float* z, int ldz,
+                  int B, int c, Tail tail = Tail(0)) {
+  Operand shifted[2];
+  auto at = [&](int row) {
+    for (int o = 0; o < nops; ++o) {
+      shifted[o] = ops[o];
+      shifted[o].x += static_cast<std::size_t>(row) * ops[o].ldx;
+    }
+    return shifted;
+  };
+  int r = 0;
+  for (; r + kRows <= B; r += kRows)
+    block<NV, kRows, kTail>(at(r), nops, init + static_cast<std::size_t>(r) * ldi, ldi,
+                            z + static_cast<std::size_t>(r) * ldz, ldz, c, tail);
+  for (; r < B; ++r)
+    block<NV, 1, kTail>(at(r), nops, init + static_cast<std::size_t>(r) * ldi, ldi,
+                        z + static_cast<std::size_t>(r) * ldz, ldz, c, tail);
 }
 
-template <int RB>
-void rows_block(const Operand* ops, int nops, const float* init, int ldi, float* z, int ldz,
-                int N) {
+// z [B,N] (row stride ldz) = init + the operands' products (at most 2 operands), column block
+// by column block, the last narrower than a vector masked.
+void product(const Operand* ops, int nops, const float* init, int ldi, float* z, int ldz, int B,
+             int N) {
   int c = 0;
   for (; c + kVecs * kLanes <= N; c += kVecs * kLanes)
-    block<kVecs, RB>(ops, nops, init, ldi, z, ldz, c);
-  for (; c + kLanes <= N; c += kLanes) block<1, RB>(ops, nops, init, ldi, z, ldz, c);
-  for (; c < N; ++c) column(ops, nops, init, ldi, z, ldz, RB, c);
-}
-
-// z [B,N] (row stride ldz) = init + the operands' products, rows in register blocks.
-void product(Operand* ops, int nops, const float* init, int ldi, float* z, int ldz, int B, int N) {
-  int r = 0;
-  auto advance = [&](int rows) {
-    for (int o = 0; o < nops; ++o) ops[o].x += rows * ops[o].ldx;
-    init += rows * ldi;
-    z += rows * ldz;
-    r += rows;
-  };
-  for (; r + kRows <= B;) {
-    rows_block<kRows>(ops, nops, init, ldi, z, ldz, N);
-    advance(kRows);
-  }
-  while (r < B) {
-    rows_block<1>(ops, nops, init, ldi, z, ldz, N);
-    advance(1);
-  }
+    column_block<kVecs>(ops, nops, init, ldi, z, ldz, B, c);
+  for (; c + kLanes <= N; c += kLanes) column_block<1>(ops, nops, init, ldi, z, ldz, B, c);
+  if (c < N) column_block<1, true>(ops, nops, init, ldi, z, ldz, B, c, Tail(N - c));
 }
 
 }  // namespace
