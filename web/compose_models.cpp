@@ -17,7 +17,7 @@ namespace melodl::web {
 namespace fs = std::filesystem;
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ModelCard, name, kind, corpus, checkpoint, trained, layers,
-                                   hidden, vocab, parameters, epochs, valid_bits_per_note)
+                                   hidden, vocab, parameters, epochs, valid_bits_per_note, styles)
 
 namespace {
 
@@ -105,6 +105,7 @@ ModelCard make_card(const std::string& name, const fs::path& where,
   c.layers = nc.layers;
   c.hidden = nc.hidden;
   c.vocab = nc.vocab;
+  c.styles = model.vocab.styles();
   c.parameters = static_cast<std::int64_t>(model.checkpoint.params.size());
   c.checkpoint = model.path.filename().string();
   c.trained = utc_date(model.path);

@@ -33,6 +33,7 @@ struct ModelCard {
   std::int64_t parameters = 0;
   int epochs = 0;                    // epochs finished, from the run state (0 = unknown)
   double valid_bits_per_note = 0.0;  // of the last validated epoch; 0 = unknown (JSON null)
+  std::vector<std::string> styles;   // a style-conditioned model's styles (compose needs one)
 };
 
 struct ServedModel {

@@ -19,6 +19,17 @@ Composed compose_pieces(const lstm::Network& net, const pipeline::Vocabulary& vo
   o.temperature = static_cast<float>(r.temperature);
   o.top_k = r.top_k;
   o.seed = r.seed;
+  o.style = r.style;
+  if (vocab.styles().empty() && !r.style.empty())
+    throw RequestError(400, "style: this model is not style-conditioned (leave style out)");
+  if (!vocab.styles().empty()) {
+    if (r.style.empty())
+      throw RequestError(400, "style: missing: this model composes in one of its styles (" +
+                                  vocab.style_list() + ")");
+    if (vocab.style_id(r.style) < 0)
+      throw RequestError(400, "style: '" + r.style.substr(0, 64) + "' is not one of this model's styles (" +
+                                  vocab.style_list() + ")");
+  }
   int start_pitch = 60;
   std::size_t primer_notes = 0;
   if (!r.primer.empty() && !harmony) {

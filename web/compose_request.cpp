@@ -109,7 +109,8 @@ ComposeRequest parse_compose_request(const std::string& body, const RequestLimit
   if (!j.is_object()) refuse("body", "must be a JSON object, got " + shown(j));
   static const std::set<std::string> known{"model",  "primer",        "temperature", "top_k",
                                            "length", "count",         "seed",        "program",
-                                           "tempo",  "upper_program", "primer_midi"};
+                                           "tempo",  "upper_program", "primer_midi",
+                                           "style"};
   for (const auto& [k, v] : j.items())
     if (!known.contains(k)) refuse(k.substr(0, 40), "unknown field");
   ComposeRequest r;
@@ -135,6 +136,11 @@ ComposeRequest parse_compose_request(const std::string& body, const RequestLimit
   integer(j, "program", r.program, 0, 127);
   integer(j, "upper_program", r.upper_program, 0, 127);
   number(j, "tempo", r.tempo, 20.0, 400.0);
+  if (const auto s = j.find("style"); s != j.end() && !s->is_null()) {
+    if (!s->is_string() || s->get<std::string>().empty() || s->get<std::string>().size() > 64)
+      refuse("style", "must be a style name (a string from GET /api/models), got " + shown(*s));
+    r.style = s->get<std::string>();
+  }
   return r;
 }
 

@@ -59,6 +59,7 @@ struct ComposeRequest {
   int program = 0;         // General MIDI program (harmony: the lower voice)
   int upper_program = 24;  // harmony: the upper voice
   double tempo = 100.0;    // melody models: beats per minute (8 duration units a beat)
+  std::string style;       // a style-conditioned model: one of its styles (GET /api/models)
 };
 
 // Parses and checks a POST /api/compose body (JSON object; absent fields keep their

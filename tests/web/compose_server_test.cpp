@@ -353,6 +353,50 @@ TEST_F(ComposeServerTest, FileRoutesCannotLeaveTheFilesFolder) {
   EXPECT_EQ(client().get("/api/file?id=" + id + "&name=piece-01.mid").status, 200);
 }
 
+// A style-conditioned model (issue 15): its card lists the styles, a request picks one, and
+// a request without one, with one it lacks, or with one for an unstyled model is refused
+// naming the field and the choices.
+TEST(ComposeServerStyles, AStyledModelComposesInTheChosenStyle) {
+  const fs::path dir = test_dir("styled");
+  save_model(dir, "composers", melodl::pipeline::LineKind::melody, 24, {"bach", "folk"});
+  save_model(dir, "plain", melodl::pipeline::LineKind::melody, 24);
+  web::ComposeServer server(web::load_served_models({dir.string()}), "127.0.0.1", 0);
+  const Client c{server.port()};
+  const json models = c.get("/api/models").j().at("models");
+  ASSERT_EQ(models.size(), 2u);
+  EXPECT_EQ(models[0].at("name"), "composers");
+  EXPECT_EQ(models[0].at("styles"), json({"bach", "folk"}));
+  EXPECT_EQ(models[1].at("styles"), json::array()) << "an unstyled model lists none";
+  for (const char* style : {"bach", "folk"}) {
+    const Answer a = c.compose({{"model", "composers"}, {"style", style}, {"length", 60},
+                                {"count", 2}, {"seed", 5}});
+    ASSERT_EQ(a.status, 200) << style << ": " << a.body;
+    ASSERT_EQ(a.j().at("pieces").size(), 2u);
+    for (const json& p : a.j().at("pieces")) {
+      const std::string text = p.at("symbols").get<std::string>();
+      EXPECT_EQ(text.front(), '<');
+      EXPECT_GT(p.at("notes").size(), 0u) << style;
+    }
+  }
+  const struct {
+    json body;
+    std::string says;
+  } refused[] = {
+      {{{"model", "composers"}}, "style: missing: this model composes in one of its styles (bach, folk)"},
+      {{{"model", "composers"}, {"style", "mozart"}},
+       "style: 'mozart' is not one of this model's styles (bach, folk)"},
+      {{{"model", "plain"}, {"style", "bach"}}, "style: this model is not style-conditioned"},
+      {{{"model", "composers"}, {"style", 5}}, "style: must be a style name"},
+      {{{"model", "composers"}, {"style", ""}}, "style: must be a style name"},
+  };
+  for (const auto& r : refused) {
+    const Answer a = c.compose(r.body);
+    EXPECT_EQ(a.status, 400) << r.body.dump() << ": " << a.body;
+    EXPECT_NE(a.body.find(r.says), std::string::npos) << r.body.dump() << ": " << a.body;
+  }
+  EXPECT_EQ(c.compose({{"model", "plain"}, {"length", 40}}).status, 200) << "the server goes on";
+}
+
 TEST(ComposeServerLoad, OverCapacityIsAnswered429WithRetryAfterAtOnce) {
   const fs::path dir = test_dir("load");
   save_model(dir, "big", melodl::pipeline::LineKind::melody, 256);

@@ -1,9 +1,10 @@
-// tests/web/serve_e2e_test.cpp: end to end, `melodl serve` with a melody and a harmony model
-// (random networks) and headless Chromium loading compose.html?selftest=1. The page's
+// tests/web/serve_e2e_test.cpp: end to end, `melodl serve` with a melody, a harmony and a
+// style-conditioned melody model (random networks) and headless Chromium loading compose.html?selftest=1. The page's
 // self-test (web/static/compose.js) picks the melody model, plays five notes on the virtual
 // keyboard, composes, checks that the piano roll shows the primer and new notes, plays the
 // result (the audio clock runs, notes sound), downloads the MIDI, runs one round of call and
-// response, composes two voices with the harmony model, and plays keys from the computer
+// response, composes two voices with the harmony model, composes in a style picked from the
+// styled model's menu (hidden for the others), and plays keys from the computer
 // keyboard (one Tab stop, arrows reach the black keys, Enter and Space play them, every key
 // labelled for screen readers), then POSTs its results, which
 // melodl prints and this test reads. The test then reads the page's MIDI back with our
@@ -45,6 +46,8 @@ TEST(ServeE2e, ChromiumPlaysAPrimerComposesListensAndDownloads) {
   fs::create_directories(dir / "models");
   save_model(dir / "models", "bach-melodies", melodl::pipeline::LineKind::melody, 32);
   save_model(dir / "models", "bach-harmonies", melodl::pipeline::LineKind::harmony, 32);
+  save_model(dir / "models", "composers", melodl::pipeline::LineKind::melody, 32,
+             {"bach", "folk", "mozart"});
 
   const fs::path log = dir / "serve.log";
   const pid_t serve = spawn({MELODL_EXE, "serve", (dir / "models").string(), "--port", "0"}, log);
@@ -64,7 +67,7 @@ TEST(ServeE2e, ChromiumPlaysAPrimerComposesListensAndDownloads) {
   const auto j = nlohmann::json::parse(report);
   for (const auto& c : j.at("checks"))
     EXPECT_TRUE(c.at("ok").get<bool>()) << c.at("name") << ": " << c.at("detail");
-  EXPECT_GE(j.at("checks").size(), 14u);  // with the keyboard-access check
+  EXPECT_GE(j.at("checks").size(), 16u);  // with the keyboard-access and style-menu checks
   EXPECT_TRUE(j.at("ok").get<bool>()) << report;
 
   // 2. The MIDI the page downloaded reads back and starts with the five notes played.

@@ -4,16 +4,20 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "lstm/checkpoint.h"
 #include "pipeline/corpus.h"
 
 namespace melodl::web::testing {
 
-// A random one-layer network over the kind's full vocabulary, saved as DIR/NAME.safetensors.
+// A random one-layer network over the kind's full vocabulary (with style symbols when `styles`
+// are given), saved as DIR/NAME.safetensors.
 inline void save_model(const std::filesystem::path& dir, const std::string& name,
-                       pipeline::LineKind kind, int hidden) {
-  const auto vocab = pipeline::Vocabulary::full(kind);
+                       pipeline::LineKind kind, int hidden,
+                       const std::vector<std::string>& styles = {}) {
+  const auto vocab = styles.empty() ? pipeline::Vocabulary::full(kind)
+                                    : pipeline::Vocabulary::full(kind).with_styles(styles);
   lstm::NetworkConfig c;
   c.vocab = vocab.size();
   c.layers = 1;

@@ -37,7 +37,20 @@
     showCard();
   }
   function model() { return state.models.find((m) => m.name === $('model').value); }
+  // A style-conditioned model composes "in the style of" one of its corpora: offer them.
+  function showStyles() {
+    const styles = (model() && model().styles) || [];
+    $('style-label').hidden = styles.length === 0;
+    $('style').innerHTML = '';
+    for (const s of styles) {
+      const o = document.createElement('option');
+      o.value = s;
+      o.textContent = s;
+      $('style').appendChild(o);
+    }
+  }
   function showCard() {
+    showStyles();
     const m = model();
     if (!m) { $('card').textContent = 'no model'; return; }
     const bits = m.valid_bits_per_note == null ? 'unknown' : m.valid_bits_per_note.toFixed(2);
@@ -225,6 +238,7 @@
       count: +$('count').value, seed: +$('seed').value, top_k: +$('topk').value,
       tempo: +$('tempo').value, program: +$('program').value,
     };
+    if (!$('style-label').hidden && $('style').value) body.style = $('style').value;
     if (state.primer.length) body.primer = state.primer;
     else if (state.primerMidi) body.primer_midi = state.primerMidi;
     return body;
@@ -337,6 +351,7 @@
       $('model').value = melody.name;
       $('model').dispatchEvent(new Event('change'));
       check('card', $('card').textContent.includes('bits/note'), $('card').textContent);
+      check('no style menu', $('style-label').hidden && !('style' in request()), melody.name);
       $('length').value = 200;
       for (const p of [60, 62, 64, 65, 67]) await press(p, 150);
       check('primer recorded', state.primer.length === 5 &&
@@ -381,6 +396,20 @@
         check('harmony two voices', voices.has(0) && voices.has(1) &&
           countColor(kColors[1]) > 20 && countColor(kColors[0]) > 20, [...voices].join());
         report.harmony_midi = h && h.pieces[0].midi;
+      }
+      // A style-conditioned model: its styles in a menu, the chosen one in the request.
+      const styled = state.models.find((m) => m.styles && m.styles.length > 1);
+      if (styled) {
+        $('model').value = styled.name;
+        $('model').dispatchEvent(new Event('change'));
+        const options = [...$('style').options].map((o) => o.value);
+        $('style').value = styled.styles[1];
+        state.primer = [];
+        $('length').value = 120;
+        const s = await compose();
+        check('style menu', !$('style-label').hidden && options.join() === styled.styles.join() &&
+          request().style === styled.styles[1] && s && s.pieces[0].notes.length > 0,
+        `options ${options}, request style ${request().style}, ${$('status').textContent}`);
       }
       // Keyboard access: one Tab stop, arrows reach the black keys, Enter and Space play.
       const keys = [...keyEls.values()];
