@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# scripts/style_experiment.sh: issue 15 point 4, the style-conditioning experiment. For each
+# corpus of ../shared/corpora (bach, beethoven, carulli, mendelssohn, mozart, nottingham; the
+# Beatles are left out: in copyright) every 10th MIDI file (sorted by path) is held out as
+# the test set; the rest trains. It trains one model per corpus and one style-conditioned model
+# on all of them (same network, same flags, early stopping on each run's own validation
+# split), then scores every model on every corpus's held-out files (`melodl eval`, bits/note;
+# the styled model with `--style` of that corpus) and composes samples from the styled model
+# in each style for `melodl classify` (an n-gram classifier trained on the corpora's training
+# files). Results: docs/results.md "Style conditioning".
+# Usage: scripts/style_experiment.sh [--melodl PATH] [--work DIR] [--epochs N] [--samples N]
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+MELODL=$ROOT/build/examples/melodl
+WORK=${TMPDIR:-/tmp}/melodl-styles
+EPOCHS=30
+SAMPLES=24
+CORPORA=${CORPORA:-"bach beethoven carulli mendelssohn mozart nottingham"}
+SHARED=${SHARED:-$ROOT/../shared/corpora}
+while [ $# -gt 0 ]; do
+  case $1 in
+    --melodl) MELODL=$2; shift 2 ;;
+    --work) WORK=$2; shift 2 ;;
+    --epochs) EPOCHS=$2; shift 2 ;;
+    --samples) SAMPLES=$2; shift 2 ;;
+    *) echo "usage: $0 [--melodl PATH] [--work DIR] [--epochs N] [--samples N]" >&2; exit 2 ;;
+  esac
+done
+[ -x "$MELODL" ] || { echo "no melodl at $MELODL" >&2; exit 2; }
+mkdir -p "$WORK"; cd "$WORK"
+FLAGS=(--epochs "$EPOCHS" --patience 3 --seed 1 --samples-per-epoch 0 -q)
+log() { echo "[$(date -u +%H:%M:%S)] $*"; }
+
+# 1. Held-out files: every 10th MIDI file of each corpus, by sorted path.
+for c in $CORPORA; do
+  [ -d "data/$c/train" ] && continue
+  mkdir -p "data/$c/train" "data/$c/test"
+  i=0
+  while IFS= read -r f; do
+    dest=data/$c/train; [ $((i % 10)) -eq 0 ] && dest=data/$c/test
+    ln -s "$f" "$dest/$(printf '%05d' "$i")-$(basename "$f")"
+    i=$((i + 1))
+  done < <(find "$SHARED/$c" -type f \( -iname '*.mid' -o -iname '*.midi' \) | LC_ALL=C sort)
+  "$MELODL" extract "data/$c/train" -o "data/$c-train.txt" -q
+  "$MELODL" extract "data/$c/test" -o "data/$c-test.txt" -q
+  log "$c: $(ls "data/$c/train" | wc -l) training files, $(ls "data/$c/test" | wc -l) held out"
+done
+
+# 2. One model per corpus, and the style-conditioned model on all of them.
+STYLES=()
+for c in $CORPORA; do
+  STYLES+=(--style "$c=data/$c-train.txt")
+  [ -f "runs/single-$c/best.safetensors" ] && continue
+  rm -rf "runs/single-$c"
+  log "training single-$c"
+  "$MELODL" train "data/$c-train.txt" --run-dir "runs/single-$c" "${FLAGS[@]}"
+done
+if [ ! -f runs/styled/best.safetensors ]; then
+  rm -rf runs/styled
+  log "training styled"
+  "$MELODL" train "${STYLES[@]}" --run-dir runs/styled "${FLAGS[@]}"
+fi
+
+# 3. Held-out bits/note, and samples of the styled model in each style.
+: > results.tsv
+score() {  # bits/note of the model, and of the best n-gram on the same split
+  python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["model"]["bits_per_note"], d["ngram"][d["best_ngram"]-1]["bits_per_note"])'
+}
+for c in $CORPORA; do
+  read -r single ngram < <("$MELODL" eval "runs/single-$c" --data "data/$c-test.txt" \
+                            --train "data/$c-train.txt" --samples 1 --json | score)
+  read -r styled _ < <("$MELODL" eval runs/styled --style "$c" --data "data/$c-test.txt" \
+                        --train "data/$c-train.txt" --samples 1 --json | score)
+  printf '%s\t%s\t%s\t%s\n' "$c" "$single" "$styled" "$ngram" >> results.tsv
+  rm -rf "samples/$c"
+  "$MELODL" compose runs/styled --style "$c" --count "$SAMPLES" --seed 7 -o "samples/$c" -q
+  log "$c: single $single, styled $styled, best n-gram $ngram bits/note"
+done
+CLASS=()
+for c in $CORPORA; do CLASS+=(--corpus "$c=data/$c-train.txt" --samples "$c=samples/$c/compositions.txt"); done
+"$MELODL" classify "${CLASS[@]}" | tee confusion.md
