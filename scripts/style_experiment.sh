@@ -79,3 +79,7 @@ done
 CLASS=()
 for c in $CORPORA; do CLASS+=(--corpus "$c=data/$c-train.txt" --samples "$c=samples/$c/compositions.txt"); done
 "$MELODL" classify "${CLASS[@]}" | tee confusion.md
+# The human baseline: the corpora's own held-out files, classified the same way.
+HUMAN=()
+for c in $CORPORA; do HUMAN+=(--corpus "$c=data/$c-train.txt" --samples "$c=data/$c-test.txt"); done
+"$MELODL" classify "${HUMAN[@]}" | tee confusion-heldout.md
