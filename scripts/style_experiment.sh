@@ -8,12 +8,15 @@
 # the styled model with `--style` of that corpus) and composes samples from the styled model
 # in each style for `melodl classify` (an n-gram classifier trained on the corpora's training
 # files). Results: docs/results.md "Style conditioning".
+# Every run: --epochs 30, --time-budget 10m, --patience 3, seed 1, the default network.
 # Usage: scripts/style_experiment.sh [--melodl PATH] [--work DIR] [--epochs N] [--samples N]
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 MELODL=$ROOT/build/examples/melodl
 WORK=${TMPDIR:-/tmp}/melodl-styles
 EPOCHS=30
+BUDGET=10m   # per run, on top of --epochs and early stopping
+MAX_FILES=500
 SAMPLES=24
 CORPORA=${CORPORA:-"bach beethoven carulli mendelssohn mozart nottingham"}
 SHARED=${SHARED:-$ROOT/../shared/corpora}
@@ -28,19 +31,24 @@ while [ $# -gt 0 ]; do
 done
 [ -x "$MELODL" ] || { echo "no melodl at $MELODL" >&2; exit 2; }
 mkdir -p "$WORK"; cd "$WORK"
-FLAGS=(--epochs "$EPOCHS" --patience 3 --seed 1 --samples-per-epoch 0 -q)
+FLAGS=(--epochs "$EPOCHS" --time-budget "$BUDGET" --patience 3 --seed 1 --samples-per-epoch 0 -q)
 log() { echo "[$(date -u +%H:%M:%S)] $*"; }
 
-# 1. Held-out files: every 10th MIDI file of each corpus, by sorted path.
+# 1. Held-out files: every 10th MIDI file of each corpus, by sorted path. A corpus of more
+# than MAX_FILES files (Nottingham: 3,089) is thinned to every k-th file first, so that no
+# corpus outweighs the others (and a run stays within minutes on 2 cores).
 for c in $CORPORA; do
   [ -d "data/$c/train" ] && continue
   mkdir -p "data/$c/train" "data/$c/test"
+  mapfile -t files < <(find "$SHARED/$c" -type f \( -iname '*.mid' -o -iname '*.midi' \) | LC_ALL=C sort)
+  stride=$(( (${#files[@]} + MAX_FILES - 1) / MAX_FILES ))
   i=0
-  while IFS= read -r f; do
+  for ((k = 0; k < ${#files[@]}; k += stride)); do
+    f=${files[$k]}
     dest=data/$c/train; [ $((i % 10)) -eq 0 ] && dest=data/$c/test
     ln -s "$f" "$dest/$(printf '%05d' "$i")-$(basename "$f")"
     i=$((i + 1))
-  done < <(find "$SHARED/$c" -type f \( -iname '*.mid' -o -iname '*.midi' \) | LC_ALL=C sort)
+  done
   "$MELODL" extract "data/$c/train" -o "data/$c-train.txt" -q
   "$MELODL" extract "data/$c/test" -o "data/$c-test.txt" -q
   log "$c: $(ls "data/$c/train" | wc -l) training files, $(ls "data/$c/test" | wc -l) held out"
@@ -50,15 +58,17 @@ done
 STYLES=()
 for c in $CORPORA; do
   STYLES+=(--style "$c=data/$c-train.txt")
-  [ -f "runs/single-$c/best.safetensors" ] && continue
+  [ -f "runs/single-$c.done" ] && continue
   rm -rf "runs/single-$c"
   log "training single-$c"
   "$MELODL" train "data/$c-train.txt" --run-dir "runs/single-$c" "${FLAGS[@]}"
+  touch "runs/single-$c.done"
 done
-if [ ! -f runs/styled/best.safetensors ]; then
+if [ ! -f runs/styled.done ]; then
   rm -rf runs/styled
   log "training styled"
   "$MELODL" train "${STYLES[@]}" --run-dir runs/styled "${FLAGS[@]}"
+  touch runs/styled.done
 fi
 
 # 3. Held-out bits/note, and samples of the styled model in each style.
