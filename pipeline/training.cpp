@@ -8,7 +8,6 @@
 #include <fstream>
 #include <functional>
 #include <limits>
-#include <nlohmann/json.hpp>
 #include <numeric>
 #include <stdexcept>
 
@@ -16,11 +15,11 @@
 #include "base/files.h"
 #include "lstm/checkpoint.h"
 #include "lstm/checkpoint_file.h"
-#include "lstm/cost.h"
 #include "lstm/memory.h"
 #include "pipeline/data_parallel.h"
 #include "pipeline/run_best.h"
 #include "pipeline/run_checkpoints.h"
+#include "pipeline/run_time.h"
 
 namespace melodl::pipeline {
 
@@ -44,55 +43,6 @@ std::string ckpt_name(std::int64_t serial) {
 }
 
 }  // namespace
-
-// The JSON forms of the run's records (the manifest, metrics.jsonl, the checkpoint's
-// "run_state"): one object per struct, every field required when read. nlohmann's json keeps
-// keys sorted, so the text does not depend on the order below.
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(EpochMetrics, epoch, partial, train_bits_per_symbol,
-                                   valid_bits_per_symbol, valid_bits_per_note, seconds, steps,
-                                   symbols, lr)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ComposedSample, epoch, text)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RunState, epoch, next_batch, epoch_loss_nats, epoch_count,
-                                   symbols, elapsed_s, attempts, skipped_steps, reloads, lr,
-                                   finished, best_epoch, best_bits_per_note, validations_since_best,
-                                   stopped_early, history, samples)
-
-std::string EpochMetrics::to_json() const { return nlohmann::json(*this).dump(); }
-
-void TrainSettings::validate() const {
-  auto bad = [](const std::string& what) { throw InvalidArgument(what); };
-  if (batch < 1) bad("--batch must be >= 1");
-  if (window < 2) bad("--window must be >= 2");
-  if (epochs < 0) bad("--epochs must be >= 0");
-  if (!(time_budget_s >= 0)) bad("--time-budget must be >= 0");
-  if (epochs == 0 && time_budget_s <= 0) bad("give --epochs or --time-budget");
-  if (!(checkpoint_every_s >= 0)) bad("--checkpoint-every must be >= 0");
-  if (keep_checkpoints < 2) bad("--keep-checkpoints must be >= 2");
-  if (max_bad_steps < 1) bad("max bad steps must be >= 1");
-  if (patience < 0) bad("--patience must be >= 0");
-  if (samples_per_epoch < 0) bad("--samples-per-epoch must be >= 0");
-  if (sample_length < 4) bad("--sample-length must be >= 4");
-  lstm::NetworkConfig net = network;
-  if (net.vocab == 0) net.vocab = 2;  // set from the data later
-  net.validate();
-  execution.validate();
-  train.validate();
-}
-
-std::string RunState::to_json() const { return nlohmann::json(*this).dump(); }
-
-RunState RunState::from_json(const std::string& text) {
-  try {
-    nlohmann::json j = nlohmann::json::parse(text);
-    if (j.is_object())  // checkpoints from before the best checkpoint: none yet
-      for (const char* key : {"best_epoch", "best_bits_per_note", "validations_since_best"})
-        j.emplace(key, 0);
-    if (j.is_object()) j.emplace("stopped_early", false);
-    return j.get<RunState>();
-  } catch (const nlohmann::json::exception& e) {
-    throw InvalidArgument(std::string("run state: ") + e.what());
-  }
-}
 
 struct TrainingRun::Impl {
   fs::path run_dir;
@@ -208,19 +158,9 @@ struct TrainingRun::Impl {
   // Refuses, before any update, a CPU run whose single batch takes longer than the time
   // budget left (`budget_s`); without a budget, a note when one batch takes over a minute.
   std::string check_batch_time(double budget_s) const {
-    if (lstm::resolve_device(settings.execution.device) != lstm::Device::cpu) return "";
     std::size_t steps = 0;  // the longest window: batches are padded to it
     for (const auto& w : windows) steps = std::max(steps, w.symbols.size() - 1);
-    const int B = std::min<int>(settings.batch, static_cast<int>(windows.size()));
-    const double flops = lstm::train_flops_per_symbol(settings.network.layers,
-                                                      settings.network.hidden, vocab.size()) *
-                         static_cast<double>(steps) * B;
-    if (flops < 1e10) return "";  // under 0.1 s on any CPU this backend runs on
-    return detail::check_batch_time(
-        flops, lstm::measure_cpu_flops(settings.execution.resolved_threads()), budget_s,
-        "training (--hidden " + std::to_string(settings.network.hidden) + ", --layers " +
-            std::to_string(settings.network.layers) + ", --batch " +
-            std::to_string(settings.batch) + ", --window " + std::to_string(steps) + ")");
+    return detail::check_run_time(settings, vocab.size(), steps, windows.size(), budget_s);
   }
 
   // Throws when `good` cannot continue this run: RunMismatch when the data differ (no
@@ -622,27 +562,5 @@ fs::path resolve_checkpoint(const fs::path& path, std::vector<std::string>* skip
   if (!fs::exists(path, ec)) throw IoError(path.string() + ": no such file or directory");
   return path;
 }
-
-namespace detail {
-
-std::string check_batch_time(double flops, double flops_per_s, double budget_s,
-                             const std::string& what) {
-  const double s = lstm::update_seconds(flops, flops_per_s);
-  char head[160];
-  std::snprintf(head, sizeof head,
-                "one batch (%.0f GFLOP) takes at least %s on this CPU (%.0f GFLOP/s at best)",
-                flops * 1e-9, lstm::format_seconds(s).c_str(), flops_per_s * 1e-9);
-  if (budget_s > 0 && s > budget_s)
-    throw InvalidArgument(what + ": " + head + ", longer than the time budget of " +
-                          lstm::format_seconds(budget_s) +
-                          ", which is checked only between batches: give a longer --time-budget, "
-                          "or a smaller --hidden, --layers, --batch or --window");
-  if (budget_s <= 0 && s >= 60)
-    return std::string(head) +
-           ": progress, checkpoints and signals are handled only between batches";
-  return "";
-}
-
-}  // namespace detail
 
 }  // namespace melodl::pipeline

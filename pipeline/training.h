@@ -205,14 +205,4 @@ std::filesystem::path resolve_checkpoint(const std::filesystem::path& path,
                                          std::vector<std::string>* skipped = nullptr,
                                          CheckpointChoice choice = CheckpointChoice::best);
 
-namespace detail {
-// The time check of a training run before it starts (lstm/cost.h): `flops` of one batch (the
-// unit between which a run checks its time budget), `flops_per_s` an optimistic rate, so the
-// time is a lower bound. Throws InvalidArgument "<what>: one batch (...) takes at least X s
-// ..." when that exceeds `budget_s` (> 0); without a budget returns a note when one batch
-// takes over a minute, else "".
-std::string check_batch_time(double flops, double flops_per_s, double budget_s,
-                             const std::string& what);
-}  // namespace detail
-
 }  // namespace melodl::pipeline

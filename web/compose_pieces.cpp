@@ -27,8 +27,9 @@ Composed compose_pieces(const lstm::Network& net, const pipeline::Vocabulary& vo
       throw RequestError(400, "style: missing: this model composes in one of its styles (" +
                                   vocab.style_list() + ")");
     if (vocab.style_id(r.style) < 0)
-      throw RequestError(400, "style: '" + r.style.substr(0, 64) + "' is not one of this model's styles (" +
-                                  vocab.style_list() + ")");
+      throw RequestError(400, "style: '" + r.style.substr(0, 64) +
+                                  "' is not one of this model's styles (" + vocab.style_list() +
+                                  ")");
   }
   int start_pitch = 60;
   std::size_t primer_notes = 0;

@@ -109,8 +109,7 @@ ComposeRequest parse_compose_request(const std::string& body, const RequestLimit
   if (!j.is_object()) refuse("body", "must be a JSON object, got " + shown(j));
   static const std::set<std::string> known{"model",  "primer",        "temperature", "top_k",
                                            "length", "count",         "seed",        "program",
-                                           "tempo",  "upper_program", "primer_midi",
-                                           "style"};
+                                           "tempo",  "upper_program", "primer_midi", "style"};
   for (const auto& [k, v] : j.items())
     if (!known.contains(k)) refuse(k.substr(0, 40), "unknown field");
   ComposeRequest r;

@@ -24,6 +24,7 @@
 #include "lstm/checkpoint.h"
 #include "lstm/checkpoint_file.h"
 #include "lstm/network.h"
+#include "pipeline/run_time.h"
 #include "pipeline/training.h"
 #include "tests/pipeline/train_test_util.h"
 

@@ -368,8 +368,8 @@ TEST(ComposeServerStyles, AStyledModelComposesInTheChosenStyle) {
   EXPECT_EQ(models[0].at("styles"), json({"bach", "folk"}));
   EXPECT_EQ(models[1].at("styles"), json::array()) << "an unstyled model lists none";
   for (const char* style : {"bach", "folk"}) {
-    const Answer a = c.compose({{"model", "composers"}, {"style", style}, {"length", 60},
-                                {"count", 2}, {"seed", 5}});
+    const Answer a = c.compose(
+        {{"model", "composers"}, {"style", style}, {"length", 60}, {"count", 2}, {"seed", 5}});
     ASSERT_EQ(a.status, 200) << style << ": " << a.body;
     ASSERT_EQ(a.j().at("pieces").size(), 2u);
     for (const json& p : a.j().at("pieces")) {
@@ -382,7 +382,8 @@ TEST(ComposeServerStyles, AStyledModelComposesInTheChosenStyle) {
     json body;
     std::string says;
   } refused[] = {
-      {{{"model", "composers"}}, "style: missing: this model composes in one of its styles (bach, folk)"},
+      {{{"model", "composers"}},
+       "style: missing: this model composes in one of its styles (bach, folk)"},
       {{{"model", "composers"}, {"style", "mozart"}},
        "style: 'mozart' is not one of this model's styles (bach, folk)"},
       {{{"model", "plain"}, {"style", "bach"}}, "style: this model is not style-conditioned"},

@@ -1,10 +1,10 @@
 // tests/web/serve_e2e_test.cpp: end to end, `melodl serve` with a melody, a harmony and a
-// style-conditioned melody model (random networks) and headless Chromium loading compose.html?selftest=1. The page's
-// self-test (web/static/compose.js) picks the melody model, plays five notes on the virtual
-// keyboard, composes, checks that the piano roll shows the primer and new notes, plays the
-// result (the audio clock runs, notes sound), downloads the MIDI, runs one round of call and
-// response, composes two voices with the harmony model, composes in a style picked from the
-// styled model's menu (hidden for the others), and plays keys from the computer
+// style-conditioned melody model (random networks) and headless Chromium loading
+// compose.html?selftest=1. The page's self-test (web/static/compose.js) picks the melody model,
+// plays five notes on the virtual keyboard, composes, checks that the piano roll shows the primer
+// and new notes, plays the result (the audio clock runs, notes sound), downloads the MIDI, runs one
+// round of call and response, composes two voices with the harmony model, composes in a style
+// picked from the styled model's menu (hidden for the others), and plays keys from the computer
 // keyboard (one Tab stop, arrows reach the black keys, Enter and Space play them, every key
 // labelled for screen readers), then POSTs its results, which
 // melodl prints and this test reads. The test then reads the page's MIDI back with our
