@@ -24,6 +24,7 @@ namespace eval = melodl::eval;
 namespace {
 
 using melodl::cli::add_in_range;
+using melodl::cli::name_and_path;
 using melodl::cli::UsageError;
 
 struct ClassifyArgs {
@@ -33,14 +34,6 @@ struct ClassifyArgs {
   bool strict = false;
   unsigned jobs = 0;
 };
-
-// "NAME=PATH" -> {NAME, PATH}; UsageError naming the flag otherwise.
-std::pair<std::string, std::string> labelled(const std::string& flag, const std::string& v) {
-  const auto eq = v.find('=');
-  if (eq == std::string::npos || eq == 0 || eq + 1 == v.size())
-    throw UsageError(flag + ": expected NAME=PATH, got '" + v + "'");
-  return {v.substr(0, eq), v.substr(eq + 1)};
-}
 
 int run_classify(const ClassifyArgs& a) {
   const pl::Vocabulary vocab = pl::Vocabulary::full(pl::LineKind::melody);
@@ -52,7 +45,7 @@ int run_classify(const ClassifyArgs& a) {
   };
   eval::NgramClassifier classifier(static_cast<int>(vocab.chars().size()) - 2, {.order = a.order});
   for (const auto& v : a.corpora) {
-    const auto [name, path] = labelled("--corpus", v);
+    const auto [name, path] = name_and_path("--corpus", v);
     try {
       classifier.add(name, sequences(path));
     } catch (const melodl::InvalidArgument& e) {
@@ -61,7 +54,7 @@ int run_classify(const ClassifyArgs& a) {
   }
   std::vector<std::pair<std::string, std::vector<std::vector<int>>>> sets;
   for (const auto& v : a.samples) {
-    auto [name, path] = labelled("--samples", v);
+    auto [name, path] = name_and_path("--samples", v);
     if (classifier.index(name) < 0)
       throw UsageError("--samples " + v + ": no --corpus is labelled '" + name + "'");
     sets.emplace_back(name, sequences(path));
@@ -93,7 +86,7 @@ melodl::cli::Runner setup(CLI::App& sub) {
   add_in_range(sub, "--order", a->order, "n-gram order of the corpus models", 1, 6);
   sub.add_flag("--json", a->json, "Print JSON (labels, counts [true][verdict], accuracy)");
   sub.add_option("-j,--jobs", a->jobs, "Threads extracting MIDI inputs (0 = all cores)");
-  sub.add_flag("--strict", a->strict, "Refuse damaged MIDI files instead of recovering them");
+  melodl::cli::add_strict_flag(sub, a->strict);
   return [a] { return run_classify(*a); };
 }
 

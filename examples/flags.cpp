@@ -48,4 +48,11 @@ CLI::Option* add_strict_flag(CLI::App& sub, bool& strict) {
       "(docs/midi.md)");
 }
 
+std::pair<std::string, std::string> name_and_path(const std::string& flag, const std::string& v) {
+  const auto eq = v.find('=');
+  if (eq == std::string::npos || eq == 0 || eq + 1 == v.size())
+    throw UsageError(flag + ": expected NAME=PATH, got '" + v + "'");
+  return {v.substr(0, eq), v.substr(eq + 1)};
+}
+
 }  // namespace melodl::cli

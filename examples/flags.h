@@ -1,5 +1,6 @@
 // examples/flags.h: small helpers of the subcommands' flags (CLI11): whether a flag was given,
-// an option checked against a range, durations such as "10m" or "1h30m", and `--strict`
+// an option checked against a range, durations such as "10m" or "1h30m", NAME=PATH values,
+// and `--strict`
 // (how MIDI inputs are read).
 #pragma once
 
@@ -7,6 +8,7 @@
 #include <cmath>
 #include <string>
 #include <type_traits>
+#include <utility>
 
 #include "midi/reader.h"
 
@@ -39,6 +41,10 @@ CLI::Option* add_in_range(CLI::App& sub, const std::string& name, T& value, cons
 // "10m", "45s", "1h30m", "90" (seconds), "500ms" -> seconds; throws cli::UsageError naming
 // `flag`.
 double parse_duration(const std::string& text, const std::string& flag);
+
+// "NAME=PATH" (train's --style, classify's --corpus and --samples) -> {NAME, PATH}; throws
+// cli::UsageError naming `flag` when either side is empty or there is no '='.
+std::pair<std::string, std::string> name_and_path(const std::string& flag, const std::string& v);
 
 // --strict of the commands that read MIDI inputs (extract, train, eval): refuse damaged files
 // instead of recovering what is readable (docs/midi.md, "Recovery").

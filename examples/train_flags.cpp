@@ -84,10 +84,8 @@ void apply_style_flags(const TrainingFlags& f, pipeline::RunConfig& c) {
   if (!c.valid_file.empty())
     throw UsageError("--valid: not with --style (each style is split by source file)");
   for (const std::string& v : f.styles) {
-    const auto eq = v.find('=');
-    if (eq == std::string::npos || eq == 0 || eq + 1 == v.size())
-      throw UsageError("--style: expected NAME=PATH, got '" + v + "'");
-    c.styles.push_back({v.substr(0, eq), v.substr(eq + 1)});
+    auto [name, path] = name_and_path("--style", v);
+    c.styles.push_back({std::move(name), std::move(path)});
   }
   try {
     (void)pipeline::Vocabulary().with_styles(pipeline::style_names(c.styles));
