@@ -17,11 +17,13 @@ constexpr const char* kFormatKey = "lstm.format_version";
 constexpr const char* kFormatVersion = "1";
 
 CheckpointFile network_file(const Network& net, const std::string& vocabulary,
-                            const std::map<std::string, std::string>& extra) {
+                            const std::map<std::string, std::string>& extra,
+                            DType weights = DType::f32) {
   CheckpointFile f;
   const auto params = net.params();
-  for (const auto& t : net.layout().tensors)
-    f.tensors.push_back(make_tensor(t.name, params.subspan(t.offset, t.size()), t.shape));
+  for (const auto& t : net.layout().tensors) {
+    f.tensors.push_back(make_tensor(t.name, params.subspan(t.offset, t.size()), t.shape, weights));
+  }
   f.metadata.insert_or_assign(kFormatKey, std::string(kFormatVersion));
   f.metadata["lstm.network_config"] = net.config().to_json();
   f.metadata["lstm.vocabulary"] = vocabulary;
@@ -33,8 +35,8 @@ CheckpointFile network_file(const Network& net, const std::string& vocabulary,
 
 void save_checkpoint(const std::filesystem::path& path, const Network& network,
                      const std::string& vocabulary, const std::map<std::string, std::string>& extra,
-                     const CancelCheck& cancel) {
-  write_checkpoint_file(path, network_file(network, vocabulary, extra), cancel);
+                     const CancelCheck& cancel, DType weights) {
+  write_checkpoint_file(path, network_file(network, vocabulary, extra, weights), cancel);
 }
 
 void save_checkpoint(const std::filesystem::path& path, const Trainer& trainer,
@@ -117,8 +119,9 @@ LoadedCheckpoint load_checkpoint(const std::filesystem::path& path) {
     const auto it = by_name.find(name);
     MELODL_CHECK(it != by_name.end(), where + "tensor \"" + name + "\" missing");
     const NamedTensor& t = *it->second;
-    MELODL_CHECK(t.dtype == DType::f32, where + "tensor \"" + name + "\" is " +
-                                            std::string(dtype_name(t.dtype)) + ", not F32");
+    MELODL_CHECK(t.dtype == DType::f32 || t.dtype == DType::f16 || t.dtype == DType::bf16,
+                 where + "tensor \"" + name + "\" is " + std::string(dtype_name(t.dtype)) +
+                     ", not F32, F16 or BF16");
     MELODL_CHECK(t.shape == shape, where + "tensor \"" + name +
                                        "\" has a shape that does not match the config (vocab " +
                                        std::to_string(ck.network_config.vocab) + ", hidden " +

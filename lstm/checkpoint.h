@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "base/files.h"
+#include "lstm/checkpoint_file.h"
 #include "lstm/network.h"
 #include "lstm/trainer.h"
 
@@ -54,10 +55,13 @@ struct LoadedCheckpoint {
 
 // Network weights only. `cancel` (optional): see write_checkpoint_file; a cancelled save
 // throws WriteCancelled (base/files.h) and leaves an existing file at `path` as it was.
+// `weights`: the stored type of the weights, f32 (exact), or f16 / bf16 (half the size,
+// rounded to nearest; load_checkpoint widens them back to float). A weight beyond the
+// type's range throws CheckpointError naming the tensor.
 void save_checkpoint(const std::filesystem::path& path, const Network& network,
                      const std::string& vocabulary,
                      const std::map<std::string, std::string>& extra = {},
-                     const CancelCheck& cancel = {});
+                     const CancelCheck& cancel = {}, DType weights = DType::f32);
 // Weights plus optimiser state, step count, training config and the trainer's RNG.
 void save_checkpoint(const std::filesystem::path& path, const Trainer& trainer,
                      const std::string& vocabulary,

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <cmath>
 #include <cstring>
 #include <optional>
 #include <set>
@@ -15,6 +16,7 @@
 
 #include "base/files.h"
 #include "lstm/checkpoint_format.h"
+#include "lstm/half.h"
 
 namespace melodl::lstm {
 
@@ -246,6 +248,9 @@ std::size_t dtype_size(DType dtype) {
       return 8;
     case DType::u8:
       return 1;
+    case DType::f16:
+    case DType::bf16:
+      return 2;
   }
   throw CheckpointError("invalid DType value " + std::to_string(static_cast<int>(dtype)));
 }
@@ -262,6 +267,10 @@ std::string_view dtype_name(DType dtype) {
       return "I64";
     case DType::u8:
       return "U8";
+    case DType::f16:
+      return "F16";
+    case DType::bf16:
+      return "BF16";
   }
   throw CheckpointError("invalid DType value " + std::to_string(static_cast<int>(dtype)));
 }
@@ -287,7 +296,54 @@ NamedTensor make_tensor(std::string name, std::span<const std::uint8_t> data,
   return make_tensor_impl(std::move(name), DType::u8, data, std::move(shape));
 }
 
-std::vector<float> as_floats(const NamedTensor& t) { return as_values<float>(t, DType::f32); }
+NamedTensor make_tensor(std::string name, std::span<const float> data,
+                        std::vector<std::int64_t> shape, DType storage) {
+  if (storage == DType::f32) return make_tensor(std::move(name), data, std::move(shape));
+  if (storage != DType::f16 && storage != DType::bf16) {
+    throw CheckpointError("tensor '" + name + "': float values cannot be stored as " +
+                          std::string(dtype_name(storage)));
+  }
+  std::vector<std::uint16_t> bits(data.size());
+  for (std::size_t i = 0; i < data.size(); ++i) {
+    bits[i] = storage == DType::f16 ? float_to_f16(data[i]) : float_to_bf16(data[i]);
+    const bool overflow = std::isfinite(data[i]) &&
+                          (bits[i] & 0x7FFFu) == (storage == DType::f16 ? 0x7C00u : 0x7F80u);
+    if (overflow) {
+      throw CheckpointError("tensor '" + name + "': value " + std::to_string(data[i]) +
+                            " at element " + std::to_string(i) + " is out of the range of " +
+                            std::string(dtype_name(storage)));
+    }
+  }
+  const std::uint64_t n = checked_elements(shape, 2, "tensor '" + name + "'");
+  if (n != data.size()) {
+    throw CheckpointError("tensor '" + name + "': shape " + shape_string(shape) + " has " +
+                          std::to_string(n) + " elements but " + std::to_string(data.size()) +
+                          " values were given");
+  }
+  NamedTensor t{std::move(name), storage, std::move(shape), {}};
+  t.bytes.resize(bits.size() * 2);
+  for (std::size_t i = 0; i < bits.size(); ++i) {  // little-endian on any host
+    t.bytes[2 * i] = static_cast<std::uint8_t>(bits[i] & 0xFF);
+    t.bytes[2 * i + 1] = static_cast<std::uint8_t>(bits[i] >> 8);
+  }
+  return t;
+}
+
+std::vector<float> as_floats(const NamedTensor& t) {
+  if (t.dtype != DType::f16 && t.dtype != DType::bf16) return as_values<float>(t, DType::f32);
+  const std::uint64_t n = checked_elements(t.shape, 2, "tensor '" + t.name + "'");
+  if (n * 2 != t.bytes.size()) {
+    throw CheckpointError("tensor '" + t.name + "': shape " + shape_string(t.shape) + " needs " +
+                          std::to_string(n * 2) + " bytes but it holds " +
+                          std::to_string(t.bytes.size()));
+  }
+  std::vector<float> out(n);
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    const auto bits = static_cast<std::uint16_t>(t.bytes[2 * i] | t.bytes[2 * i + 1] << 8);
+    out[i] = t.dtype == DType::f16 ? f16_to_float(bits) : bf16_to_float(bits);
+  }
+  return out;
+}
 std::vector<double> as_doubles(const NamedTensor& t) { return as_values<double>(t, DType::f64); }
 std::vector<std::int32_t> as_int32s(const NamedTensor& t) {
   return as_values<std::int32_t>(t, DType::i32);

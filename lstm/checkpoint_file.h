@@ -35,10 +35,11 @@
 
 namespace melodl::lstm {
 
-// Element types; the file spells them F32, F64, I32, I64, U8.
-enum class DType { f32, f64, i32, i64, u8 };
+// Element types; the file spells them F32, F64, I32, I64, U8, F16, BF16 (f16: IEEE binary16,
+// bf16: bfloat16; lstm/half.h), the safetensors names.
+enum class DType { f32, f64, i32, i64, u8, f16, bf16 };
 
-// Bytes per element of `dtype` (4, 8, 4, 8, 1).
+// Bytes per element of `dtype` (4, 8, 4, 8, 1, 2, 2).
 std::size_t dtype_size(DType dtype);
 // The safetensors spelling of `dtype` ("F32", ...).
 std::string_view dtype_name(DType dtype);
@@ -101,9 +102,15 @@ NamedTensor make_tensor(std::string name, std::span<const std::int64_t> data,
                         std::vector<std::int64_t> shape);
 NamedTensor make_tensor(std::string name, std::span<const std::uint8_t> data,
                         std::vector<std::int64_t> shape);
+// Float values stored as `storage` (f32, f16 or bf16; 16-bit types round to nearest even).
+// Throws CheckpointError naming the tensor for another dtype, or for a finite value that
+// `storage` cannot hold (beyond +-65504 in f16, +-3.4e38 in bf16).
+NamedTensor make_tensor(std::string name, std::span<const float> data,
+                        std::vector<std::int64_t> shape, DType storage);
 
 // The tensor's values. Each throws CheckpointError (naming the tensor) when the dtype is not
-// the one asked for or the byte count does not match the shape.
+// the one asked for or the byte count does not match the shape. as_floats also reads F16 and
+// BF16 tensors, widened exactly to float.
 std::vector<float> as_floats(const NamedTensor& tensor);
 std::vector<double> as_doubles(const NamedTensor& tensor);
 std::vector<std::int32_t> as_int32s(const NamedTensor& tensor);

@@ -171,7 +171,8 @@ bool get_u64(const Json& j, std::uint64_t& out) {
 bool parse_dtype(const Json& j, DType& out) {
   if (!j.is_string()) return false;
   const auto& s = j.get_ref<const std::string&>();
-  for (DType d : {DType::f32, DType::f64, DType::i32, DType::i64, DType::u8}) {
+  for (DType d : {DType::f32, DType::f64, DType::i32, DType::i64, DType::u8, DType::f16,
+                  DType::bf16}) {
     if (s == dtype_name(d)) {
       out = d;
       return true;
@@ -205,7 +206,7 @@ Entry parse_entry(const std::string& name, const Json& j, std::size_t index,
   Entry e{name, DType::f32, {}, 0, 0, index};
   if (!parse_dtype(j["dtype"], e.dtype)) {
     throw CheckpointError(what + ": unsupported dtype " + j["dtype"].dump() +
-                          " (melodl reads F32, F64, I32, I64, U8)");
+                          " (melodl reads F32, F64, I32, I64, U8, F16, BF16)");
   }
   const Json& shape = j["shape"];
   if (!shape.is_array()) throw CheckpointError(what + ": shape is not an array");

@@ -7,8 +7,13 @@
 // intact after a failed write, no temporary file left behind); and a seeded random-mutation
 // loop that must never crash and must reject every changed file.
 #include "lstm/checkpoint_file.h"
+#include "lstm/half.h"
 
 #include <gtest/gtest.h>
+
+#include <span>
+
+#include <cmath>
 
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -845,6 +850,100 @@ TEST(CheckpointFileRobustness, RandomGarbageIsRejected) {
     }
     EXPECT_THROW(parse_checkpoint(b, "garbage"), CheckpointError);
   }
+}
+
+// ---- 16-bit storage (lstm/half.h) ------------------------------------------------------------
+
+TEST(HalfFloat, F16ConversionsAreExactOrRoundToNearestEven) {
+  // Exactly representable values go and come back unchanged.
+  for (float v : {0.0f, -0.0f, 1.0f, -2.5f, 0.099975586f, 65504.0f, -65504.0f, 6.1035156e-05f,
+                  5.9604645e-08f /* 2^-24, the smallest subnormal */, 3.0517578e-05f}) {
+    EXPECT_EQ(f16_to_float(float_to_f16(v)), v) << v;
+  }
+  EXPECT_EQ(float_to_f16(1.0f), 0x3C00);
+  EXPECT_EQ(float_to_f16(0.1f), 0x2E66);
+  EXPECT_EQ(float_to_f16(-2.0f), 0xC000);
+  // 1 + 2^-11 is halfway between 1 and 1 + 2^-10: ties go to the even neighbour (1).
+  EXPECT_EQ(float_to_f16(1.0f + 0x1p-11f), 0x3C00);
+  EXPECT_EQ(float_to_f16(1.0f + 3 * 0x1p-11f), 0x3C02);         // halfway to odd 0x3C01: up, even
+  EXPECT_EQ(float_to_f16(1.0f + 0x1p-11f + 0x1p-20f), 0x3C01);  // above halfway: up
+  // Range: 65519 rounds to 65504, 65520 to infinity; 2^-25 (a tie) to 0, above it to 2^-24.
+  EXPECT_EQ(float_to_f16(65519.0f), 0x7BFF);
+  EXPECT_EQ(float_to_f16(65520.0f), 0x7C00);
+  EXPECT_EQ(float_to_f16(0x1p-25f), 0x0000);
+  EXPECT_EQ(float_to_f16(0x1.8p-25f), 0x0001);
+  EXPECT_EQ(float_to_f16(-1e-30f), 0x8000);
+  EXPECT_TRUE(std::isinf(f16_to_float(float_to_f16(INFINITY))));
+  EXPECT_TRUE(std::isnan(f16_to_float(float_to_f16(NAN))));
+  // Every one of the 65536 patterns widens and narrows back to itself (NaNs stay NaN).
+  for (std::uint32_t h = 0; h < 0x10000; ++h) {
+    const float f = f16_to_float(static_cast<std::uint16_t>(h));
+    if (std::isnan(f)) continue;
+    ASSERT_EQ(float_to_f16(f), h) << h;
+  }
+}
+
+TEST(HalfFloat, Bf16KeepsTheUpperBitsRoundingToNearestEven) {
+  EXPECT_EQ(float_to_bf16(1.0f), 0x3F80);
+  EXPECT_EQ(bf16_to_float(0x3F80), 1.0f);
+  EXPECT_EQ(float_to_bf16(1.0f + 0x1p-8f), 0x3F80);             // tie: to even
+  EXPECT_EQ(float_to_bf16(1.0f + 0x1p-7f + 0x1p-8f), 0x3F82);   // tie: to even (up)
+  EXPECT_EQ(float_to_bf16(1.0f + 0x1p-8f + 0x1p-12f), 0x3F81);  // above halfway
+  EXPECT_TRUE(std::isnan(bf16_to_float(float_to_bf16(NAN))));
+  for (std::uint32_t b = 0; b < 0x10000; ++b) {
+    const float f = bf16_to_float(static_cast<std::uint16_t>(b));
+    if (std::isnan(f)) continue;
+    ASSERT_EQ(float_to_bf16(f), b) << b;
+  }
+}
+
+TEST(HalfFloat, CheckpointTensorsInF16AndBf16RoundTrip) {
+  const std::vector<float> v = {0.5f, -1.25f, 0.1f, 1000.0f, -3e-6f, 0.0f};
+  for (DType d : {DType::f16, DType::bf16}) {
+    CheckpointFile f;
+    f.tensors.push_back(make_tensor("w", std::span<const float>(v), {2, 3}, d));
+    EXPECT_EQ(f.tensors.back().bytes.size(), 12u);
+    const CheckpointFile g = parse_checkpoint(serialize_checkpoint(f));
+    ASSERT_EQ(g.tensors.size(), 1u);
+    EXPECT_EQ(g.tensors[0].dtype, d);
+    const std::vector<float> back = as_floats(g.tensors[0]);
+    ASSERT_EQ(back.size(), v.size());
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      // f16: 11 significant bits, bf16: 8 (relative error <= 2^-11, 2^-8); tiny values of
+      // f16 are subnormal (absolute error <= 2^-25).
+      const float tol =
+          d == DType::f16 ? std::abs(v[i]) * 0x1p-11f + 0x1p-25f : std::abs(v[i]) * 0x1p-8f;
+      EXPECT_NEAR(back[i], v[i], tol) << dtype_name(d) << " " << i;
+      const float again =
+          d == DType::f16 ? f16_to_float(float_to_f16(v[i])) : bf16_to_float(float_to_bf16(v[i]));
+      EXPECT_EQ(back[i], again);
+    }
+  }
+  // The header spells them as safetensors does.
+  CheckpointFile f;
+  f.tensors.push_back(make_tensor("w", std::span<const float>(v), {6}, DType::bf16));
+  const auto bytes = serialize_checkpoint(f);
+  EXPECT_NE(std::string(bytes.begin(), bytes.end()).find("\"BF16\""), std::string::npos);
+}
+
+TEST(HalfFloat, ValuesOutOfRangeAndWrongTypesAreRefused) {
+  const std::vector<float> big = {1.0f, 70000.0f};
+  try {
+    make_tensor("layer0.W", std::span<const float>(big), {2}, DType::f16);
+    FAIL() << "70000 stored in F16";
+  } catch (const CheckpointError& e) {
+    EXPECT_NE(std::string(e.what()).find("layer0.W"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("element 1"), std::string::npos) << e.what();
+  }
+  EXPECT_NO_THROW(make_tensor("w", std::span<const float>(big), {2}, DType::bf16));
+  EXPECT_THROW(make_tensor("w", std::span<const float>(big), {2}, DType::i32), CheckpointError);
+  EXPECT_THROW(make_tensor("w", std::span<const float>(big), {3}, DType::f16), CheckpointError);
+  // A half tensor whose byte count does not match its shape is refused when read.
+  NamedTensor t = make_tensor("w", std::span<const float>(big), {2}, DType::bf16);
+  t.bytes.pop_back();
+  EXPECT_THROW(as_floats(t), CheckpointError);
+  EXPECT_THROW(as_int32s(make_tensor("w", std::span<const float>(big), {2}, DType::f16)),
+               CheckpointError);
 }
 
 }  // namespace

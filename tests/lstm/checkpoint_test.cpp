@@ -198,5 +198,32 @@ TEST(Checkpoint, PreIssue13CheckpointLoads) {
   EXPECT_EQ(load_checkpoint(q).step, 53);
 }
 
+TEST(Checkpoint, WeightsInF16AndBf16LoadWidenedAndCloseToFloat) {
+  Network net(test::small_config(7, 2, 6, true), test::on_cpu());
+  const fs::path p32 = temp_path("w32.safetensors");
+  save_checkpoint(p32, net, "v");
+  for (DType d : {DType::f16, DType::bf16}) {
+    const fs::path p = temp_path(std::string("w_") + std::string(dtype_name(d)) + ".safetensors");
+    save_checkpoint(p, net, "v", {{"card", "x"}}, {}, d);
+    // Half the bytes of the weights (the header is the same size give or take).
+    EXPECT_LT(fs::file_size(p), fs::file_size(p32));
+    const CheckpointFile f = read_checkpoint_file(p);
+    EXPECT_EQ(find_tensor(f, "layer1.R").dtype, d);
+    const LoadedCheckpoint ck = load_checkpoint(p);
+    EXPECT_EQ(ck.extra.at("card"), "x");
+    const Network back = ck.make_network();
+    const std::vector<float> a(net.params().begin(), net.params().end());
+    const std::vector<float> b(back.params().begin(), back.params().end());
+    ASSERT_EQ(a.size(), b.size());
+    const float rel = d == DType::f16 ? 0x1p-11f : 0x1p-8f;
+    std::size_t changed = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      ASSERT_NEAR(b[i], a[i], std::abs(a[i]) * rel + 0x1p-25f) << i;
+      changed += a[i] != b[i];
+    }
+    EXPECT_GT(changed, 0u);  // it was rounded, not stored as float
+  }
+}
+
 }  // namespace
 }  // namespace melodl::lstm
