@@ -7,6 +7,7 @@
 // that file, step by step. Sampling lives in pipeline/composing.h.
 // Docs: docs/training.md, docs/cli.md.
 // Usage: melodl compose runs/bach --count 8 --temperature 0.9 -o out --wav
+//        melodl compose --model bach -o out --wav     (a shipped model, pipeline/models.h)
 //        melodl compose runs/bach-harmonies --accompany tune.mid -o duet --wav
 #include <cstdio>
 #include <memory>
@@ -37,6 +38,7 @@ using melodl::cli::UsageError;
 
 struct ComposeArgs {
   std::string checkpoint;
+  std::string model;           // --model NAME: a shipped model
   std::string which = "best";  // --checkpoint best|latest
   int count = 8;
   int length = 500;
@@ -210,7 +212,7 @@ int run_compose(const ComposeArgs& a) {
   if (!a.prime.empty() && !a.prime_midi.empty())
     throw UsageError("give --prime or --prime-midi, not both");
   const pl::LoadedModel model = pl::load_model(
-      a.checkpoint,
+      melodl::cli::model_location(a.checkpoint, a.model),
       [&](const std::string& s) {
         if (!a.quiet)
           std::fprintf(stderr, "melodl: warning: passing over checkpoint %s\n", s.c_str());
@@ -242,9 +244,7 @@ int run_compose(const ComposeArgs& a) {
 
 melodl::cli::Runner setup(CLI::App& sub) {
   auto a = std::make_shared<ComposeArgs>();
-  sub.add_option("checkpoint", a->checkpoint,
-                 "Checkpoint file or run directory (its best checkpoint, see --checkpoint)")
-      ->required();
+  melodl::cli::add_model_source(sub, a->checkpoint, a->model);
   melodl::cli::add_checkpoint_choice(sub, a->which);
   melodl::cli::add_style_choice(sub, a->style);
   add_in_range(sub, "--count", a->count, "Melodies to compose", 1, 100000);

@@ -35,6 +35,7 @@ using melodl::cli::Error;
 
 struct EvalArgs {
   std::string checkpoint;
+  std::string model;           // --model NAME: a shipped model
   std::string which = "best";  // --checkpoint best|latest
   std::string style;           // --style: of a style-conditioned model (tags --data's lines)
   std::string data;
@@ -61,7 +62,7 @@ void check_covered(const pl::Vocabulary& vocab, const std::vector<pl::CorpusMelo
 
 int run_eval(const EvalArgs& a) {
   const pl::LoadedModel model = pl::load_model(
-      a.checkpoint,
+      melodl::cli::model_location(a.checkpoint, a.model),
       [&](const std::string& s) {
         if (!a.json)
           std::fprintf(stderr, "melodl: warning: passing over checkpoint %s\n", s.c_str());
@@ -208,7 +209,7 @@ int run_eval(const EvalArgs& a) {
 
 melodl::cli::Runner setup(CLI::App& sub) {
   auto a = std::make_shared<EvalArgs>();
-  sub.add_option("checkpoint", a->checkpoint, "Checkpoint file or run directory")->required();
+  melodl::cli::add_model_source(sub, a->checkpoint, a->model);
   melodl::cli::add_checkpoint_choice(sub, a->which);
   melodl::cli::add_style_choice(sub, a->style);
   sub.add_option("--data", a->data, "Melodies file (or MIDI folder) to evaluate on")->required();

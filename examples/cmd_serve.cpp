@@ -1,8 +1,10 @@
 // examples/cmd_serve.cpp: `melodl serve MODELS...`: compose in the browser. Serves the
 // composer page (web/static/compose.*) and its API for every model given (run directories,
-// checkpoint files, or folders of them) until Ctrl-C or SIGTERM. The server lives in
+// checkpoint files, or folders of them; shipped models by --model NAME; with none given,
+// every shipped model) until Ctrl-C or SIGTERM. The server lives in
 // web/compose_server.h; docs/serve.md describes the page, the API and the limits.
 // Usage: melodl serve runs/bach runs/bach-harmonies --port 8766
+//        melodl serve                 (every shipped model: bach, folk, composers, bach-duets)
 //        (from another machine: ssh -L 8766:localhost:8766 HOST, then open the URL)
 #include <signal.h>
 
@@ -16,6 +18,7 @@
 #include "examples/command.h"
 #include "examples/flags.h"
 #include "examples/train_flags.h"
+#include "pipeline/models.h"
 #include "web/compose_server.h"
 
 namespace {
@@ -27,6 +30,7 @@ namespace web = melodl::web;
 
 struct ServeArgs {
   std::vector<std::string> models;
+  std::vector<std::string> shipped;  // --model NAME
   int port = 8766;
   std::string bind = "127.0.0.1";
   int workers = std::max(1, std::min(4, static_cast<int>(std::thread::hardware_concurrency())));
@@ -57,10 +61,21 @@ int run_serve(const ServeArgs& a) {
   o.file_ttl_s = a.file_minutes * 60;
   o.files_dir = a.files_dir;
   o.soundfont = a.soundfont;
+  // What to serve: the paths given, the --model names, or (neither) every shipped model.
+  std::vector<std::string> paths = a.models;
+  for (const auto& name : a.shipped)
+    paths.push_back(melodl::cli::model_location("", name).string());
+  if (a.models.empty() && a.shipped.empty()) {
+    for (const auto& m : melodl::pipeline::list_models()) paths.push_back(m.file.string());
+    if (paths.empty())
+      throw UsageError(
+          "give run directories or checkpoint files to serve (no shipped models were found: "
+          "`melodl models` says where it looked)");
+  }
   web::ServedModels models;
   try {
     models = web::load_served_models(
-        a.models,
+        paths,
         [&](const std::string& s) {
           if (!a.quiet) std::fprintf(stderr, "melodl serve: warning: %s\n", s.c_str());
         },
@@ -104,8 +119,9 @@ melodl::cli::Runner setup(CLI::App& sub) {
   auto a = std::make_shared<ServeArgs>();
   sub.add_option("models", a->models,
                  "Run directories (their best checkpoint, see --checkpoint), checkpoint files, or "
-                 "folders of them")
-      ->required();
+                 "folders of them (none and no --model: every shipped model)");
+  sub.add_option("--model", a->shipped,
+                 "A shipped pretrained model to serve, by name (repeatable; `melodl models`)");
   add_in_range(sub, "--port", a->port, "Port to listen on (0 = any free port)", 0, 65535);
   sub.add_option("--bind", a->bind,
                  "Address to listen on (other than 127.0.0.1: reachable from the network)")

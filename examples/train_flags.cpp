@@ -2,9 +2,11 @@
 #include "examples/train_flags.h"
 
 #include <cstdio>
+#include <system_error>
 
 #include "examples/cli_error.h"
 #include "examples/flags.h"
+#include "pipeline/models.h"
 
 namespace melodl::cli {
 
@@ -169,6 +171,36 @@ void add_checkpoint_choice(CLI::App& sub, std::string& which) {
 
 pipeline::CheckpointChoice checkpoint_choice(const std::string& which) {
   return which == "latest" ? pipeline::CheckpointChoice::latest : pipeline::CheckpointChoice::best;
+}
+
+void add_model_source(CLI::App& sub, std::string& checkpoint, std::string& model) {
+  sub.add_option("checkpoint", checkpoint,
+                 "Checkpoint file or run directory (its best checkpoint, see --checkpoint)");
+  sub.add_option("--model", model,
+                 "A shipped pretrained model instead (bach, folk, composers, bach-duets: `melodl "
+                 "models` lists them)");
+}
+
+std::filesystem::path model_location(const std::string& checkpoint, const std::string& model) {
+  if (!checkpoint.empty() && !model.empty())
+    throw UsageError("give a checkpoint (or run directory) or --model, not both");
+  if (!model.empty()) {
+    try {
+      return pipeline::find_model(model);
+    } catch (const InvalidArgument& e) {
+      throw UsageError(std::string("--model: ") + e.what());
+    }
+  }
+  if (checkpoint.empty())
+    throw UsageError("give a checkpoint file or run directory, or --model NAME (shipped models: " +
+                     pipeline::model_names() + ")");
+  std::error_code ec;
+  if (!std::filesystem::exists(checkpoint, ec) && pipeline::lookup_model(checkpoint))
+    throw UsageError(checkpoint +
+                     ": no such file or run directory (for the shipped model, give "
+                     "--model " +
+                     checkpoint + ")");
+  return checkpoint;
 }
 
 }  // namespace melodl::cli

@@ -10,6 +10,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -61,5 +62,12 @@ void add_style_choice(CLI::App& sub, std::string& style);
 // checkpoint of a run directory (pipeline::CheckpointChoice); a file is taken as it is.
 void add_checkpoint_choice(CLI::App& sub, std::string& which);
 pipeline::CheckpointChoice checkpoint_choice(const std::string& which);
+
+// The model a command loads (compose, eval, export): the positional `checkpoint` (a checkpoint
+// file or run directory) or `--model NAME`, a shipped pretrained model (pipeline/models.h).
+// model_location gives its path; UsageError for both or neither, an unknown name, or a
+// positional path that does not exist (naming the shipped model of that name, if any).
+void add_model_source(CLI::App& sub, std::string& checkpoint, std::string& model);
+std::filesystem::path model_location(const std::string& checkpoint, const std::string& model);
 
 }  // namespace melodl::cli

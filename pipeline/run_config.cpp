@@ -62,6 +62,7 @@ void to_json(nlohmann::json& j, const RunConfig& c) {
   to_json(j, c.settings);
   flat_fields::to_json(j, c);
   if (!c.styles.empty()) j["styles"] = c.styles;  // written only for a styled run
+  if (!c.init_from.empty()) j["init_from"] = c.init_from;
 }
 
 void from_json(const nlohmann::json& j, RunConfig& c) {
@@ -72,6 +73,7 @@ void from_json(const nlohmann::json& j, RunConfig& c) {
   with_defaults.emplace("strict_midi", true);
   flat_fields::from_json(with_defaults, c);
   c.styles = j.value("styles", std::vector<StyleInput>{});
+  c.init_from = j.value("init_from", std::string());
 }
 
 std::string apply_preset(std::string preset, LineKind kind, TrainSettings& s,
@@ -131,6 +133,8 @@ RunConfig with_absolute_paths(RunConfig config) {
   for (auto& i : config.styles) i.path = fs::absolute(i.path).lexically_normal().string();
   if (!config.valid_file.empty())
     config.valid_file = fs::absolute(config.valid_file).lexically_normal().string();
+  if (!config.init_from.empty())
+    config.init_from = fs::absolute(config.init_from).lexically_normal().string();
   return config;
 }
 

@@ -44,6 +44,10 @@ struct RunConfig {
   bool strict_midi = false;  // MIDI inputs read strictly (`--strict`), else recovered
   // Styled inputs (instead of `inputs`); config.json has "styles" only when there are some.
   std::vector<StyleInput> styles;
+  // A trained model's checkpoint file the run starts from (`--init-from`: fine-tuning; its
+  // shape and vocabulary replace the run's own); "" = random weights. In config.json only
+  // when set.
+  std::string init_from;
 };
 
 // Every input path of a run: its untagged inputs, then its styled ones.

@@ -18,6 +18,34 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// `--init-from`: the model must be of the run's kind, know every symbol of its lines and
+// have the run's styles (a styled model needs styled inputs among its styles, an unstyled
+// one none). Throws InvalidArgument naming the model and what differs.
+void check_init_model(const LoadedModel& model, const RunConfig& config,
+                      const std::vector<CorpusMelody>& lines) {
+  const std::string who = "--init-from " + model.path.string() + ": ";
+  if (model.vocab.kind() != config.kind)
+    throw InvalidArgument(who + "the model composes " + to_string(model.vocab.kind()) +
+                          "s, the run's inputs are " + to_string(config.kind) + "s");
+  for (const auto& mel : lines) {
+    if (model.vocab.covers(mel)) continue;
+    for (char c : mel.text)
+      if (model.vocab.id(c) < 0)
+        throw InvalidArgument(who + "the model's vocabulary \"" + model.vocab.chars() +
+                              "\" lacks symbol '" + std::string(1, c) + "' of " + mel.source);
+  }
+  const auto& have = model.vocab.styles();
+  if (have.empty() && !config.styles.empty())
+    throw InvalidArgument(who + "the model has no styles: give its inputs without --style");
+  if (!have.empty() && config.styles.empty())
+    throw InvalidArgument(who + "the model is style-conditioned (" + model.vocab.style_list() +
+                          "): tag the inputs with --style NAME=PATH, NAME one of those");
+  for (const std::string& name : style_names(config.styles))
+    if (model.vocab.style_id(name) < 0)
+      throw InvalidArgument(who + "style " + name + " is not one of the model's (" +
+                            model.vocab.style_list() + ")");
+}
+
 void add_stats(CorpusStats& sum, const CorpusStats& s) {
   sum.lines += s.lines;
   sum.melodies += s.melodies;
@@ -238,9 +266,18 @@ TrainSession TrainSession::start(const fs::path& run_dir, const RunConfig& confi
   both.insert(both.end(), m->split.valid.begin(), m->split.valid.end());
   Vocabulary vocab = Vocabulary::from_melodies(both);
   if (!config.styles.empty()) vocab = vocab.with_styles(style_names(config.styles));
+  std::vector<float> initial;
+  if (!config.init_from.empty()) {  // fine-tuning: the model's shape, vocabulary and weights
+    LoadedModel model = load_model(config.init_from);
+    check_init_model(model, config, both);
+    m->config.init_from = model.path.string();
+    m->config.settings.network = model.checkpoint.network_config;
+    vocab = model.vocab;
+    initial = std::move(model.checkpoint.params);
+  }
   check_writable(run_dir / "config.json");
-  m->training.emplace(run_dir, config.settings, m->split, vocab);
-  m->stored_config = with_absolute_paths(config);
+  m->training.emplace(run_dir, m->config.settings, m->split, vocab, std::move(initial));
+  m->stored_config = with_absolute_paths(m->config);
   if (writes_run_files(config.settings.reducer))  // rank 0 of a data-parallel job
     write_file_atomic(run_dir / "config.json", m->stored_config.dump(2) + "\n");
   m->make_renderer();

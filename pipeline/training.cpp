@@ -335,7 +335,7 @@ TrainingRun::~TrainingRun() = default;
 TrainingRun::TrainingRun(TrainingRun&&) noexcept = default;
 
 TrainingRun::TrainingRun(fs::path run_dir, const TrainSettings& settings, Split data,
-                         Vocabulary vocab)
+                         Vocabulary vocab, std::vector<float> initial)
     : impl_(std::make_unique<Impl>()) {
   settings.validate();
   auto& m = *impl_;
@@ -354,7 +354,9 @@ TrainingRun::TrainingRun(fs::path run_dir, const TrainSettings& settings, Split 
                           " already holds checkpoints: use --resume or another --run-dir");
   detail::check_new_run(m.run_dir, settings, !m.data.valid.empty());
   m.trainer = std::make_unique<lstm::Trainer>(
-      lstm::Network(m.settings.network, m.settings.execution), m.settings.train);
+      initial.empty() ? lstm::Network(m.settings.network, m.settings.execution)
+                      : lstm::Network(m.settings.network, std::move(initial), m.settings.execution),
+      m.settings.train);
   m.trainer->set_reducer(m.settings.reducer);
   m.st.lr = m.settings.train.optimizer.lr;
   if (!slow_note.empty()) resume_notes_.push_back(std::move(slow_note));

@@ -151,8 +151,10 @@ class TrainingRun {
   // A fresh run in run_dir (created; its checkpoints/ must be empty or absent, and there must
   // be no best.safetensors). Throws InvalidArgument when settings.patience > 0 or the
   // plateau schedule is on but data.valid is empty.
+  // `initial` (optional): the weights to start from (fine-tuning a trained model,
+  // `train --init-from`), layout().total of settings.network; else random initialisation.
   TrainingRun(std::filesystem::path run_dir, const TrainSettings& settings, Split data,
-              Vocabulary vocab);
+              Vocabulary vocab, std::vector<float> initial = {});
   // Continues run_dir from its last good checkpoint; the data must hash as recorded
   // there (InvalidArgument otherwise). threads > 0 overrides settings.execution.threads;
   // the checkpoint's device and thread count are not used (checkpoints hold the model only).

@@ -110,6 +110,9 @@ ModelCard make_card(const std::string& name, const fs::path& where,
   c.checkpoint = model.path.filename().string();
   c.trained = utc_date(model.path);
   c.corpus = corpus_of(is_run_dir(where) ? where : run_of(model.path));
+  if (const auto it = model.checkpoint.extra.find("corpus");  // an exported model's own note
+      c.corpus.empty() && it != model.checkpoint.extra.end())
+    c.corpus = it->second;
   if (const auto it = model.checkpoint.extra.find("run_state");
       it != model.checkpoint.extra.end()) {
     try {

@@ -24,6 +24,7 @@
 namespace pl = melodl::pipeline;
 namespace fs = std::filesystem;
 using melodl::train_test::make_entries;
+using melodl::train_test::melodies_file;
 using melodl::train_test::run_command;
 using melodl::train_test::temp_dir;
 
@@ -226,15 +227,6 @@ TEST(StyleRunConfig, ConfigJsonKeepsStyledInputsAndOmitsThemOtherwise) {
 namespace {
 
 const std::string kMelodl = MELODL_EXE;
-
-fs::path melodies_file(const fs::path& dir, const std::string& name, unsigned seed) {
-  std::vector<pl::GeneratedLine> lines;
-  for (const auto& e : make_entries(4, 4, seed))
-    lines.push_back({e.text, name + "-" + e.source, 0, 60});
-  const fs::path p = dir / (name + ".txt");
-  std::ofstream(p) << pl::generated_lines_file(pl::LineKind::melody, lines);
-  return p;
-}
 
 const char* kTinyFlags =
     " --layers 1 --hidden 16 --window 40 --tbptt 20 --batch 2 --threads 1 --seed 3"

@@ -9,12 +9,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "encode/codec.h"
 #include "pipeline/corpus.h"
+#include "pipeline/playback.h"
 
 namespace melodl::train_test {
 
@@ -37,6 +39,17 @@ inline std::vector<pipeline::CorpusEntry> make_entries(int sources, int per_sour
       out.push_back({"src-" + std::to_string(s) + ".mid", encode::native_codec().encode(m), 0, 60});
     }
   return out;
+}
+
+// A melodies file DIR/NAME.txt of make_entries(4, 4, seed), sources named NAME-src-<k>.mid.
+inline std::filesystem::path melodies_file(const std::filesystem::path& dir,
+                                           const std::string& name, unsigned seed) {
+  std::vector<pipeline::GeneratedLine> lines;
+  for (const auto& e : make_entries(4, 4, seed))
+    lines.push_back({e.text, name + "-" + e.source, 0, 60});
+  const std::filesystem::path p = dir / (name + ".txt");
+  std::ofstream(p) << pipeline::generated_lines_file(pipeline::LineKind::melody, lines);
+  return p;
 }
 
 // A fresh directory under the system temp dir, removed when the test program exits.
