@@ -33,25 +33,17 @@ done
 mkdir -p "$WORK"; cd "$WORK"
 FLAGS=(--epochs "$EPOCHS" --time-budget "$BUDGET" --patience 3 --seed 1 --samples-per-epoch 0 -q)
 log() { echo "[$(date -u +%H:%M:%S)] $*"; }
+# shellcheck source=lib/heldout.sh
+. "$ROOT/scripts/lib/heldout.sh"
 
-# 1. Held-out files: every 10th MIDI file of each corpus, by sorted path. A corpus of more
-# than MAX_FILES files (Nottingham: 3,089) is thinned to every k-th file first, so that no
-# corpus outweighs the others (and a run stays within minutes on 2 cores).
+# 1. Held-out files: every 10th MIDI file of each corpus, by sorted path (scripts/lib/heldout.sh).
+# A corpus of more than MAX_FILES files (Nottingham: 3,089) is thinned to every k-th file
+# first, so that no corpus outweighs the others (and a run stays within minutes on 2 cores).
+# Note: Nottingham's folder holds each tune three times (MIDI/, MIDI/melody/, MIDI/chords/), so
+# a held-out file may be another rendering of a training tune; scripts/train_models.sh uses
+# MIDI/melody/ alone (docs/results.md says what this means for the numbers).
 for c in $CORPORA; do
-  [ -d "data/$c/train" ] && continue
-  mkdir -p "data/$c/train" "data/$c/test"
-  mapfile -t files < <(find "$SHARED/$c" -type f \( -iname '*.mid' -o -iname '*.midi' \) | LC_ALL=C sort)
-  stride=$(( (${#files[@]} + MAX_FILES - 1) / MAX_FILES ))
-  i=0
-  for ((k = 0; k < ${#files[@]}; k += stride)); do
-    f=${files[$k]}
-    dest=data/$c/train; [ $((i % 10)) -eq 0 ] && dest=data/$c/test
-    ln -s "$f" "$dest/$(printf '%05d' "$i")-$(basename "$f")"
-    i=$((i + 1))
-  done
-  "$MELODL" extract "data/$c/train" -o "data/$c-train.txt" -q
-  "$MELODL" extract "data/$c/test" -o "data/$c-test.txt" -q
-  log "$c: $(ls "data/$c/train" | wc -l) training files, $(ls "data/$c/test" | wc -l) held out"
+  split_heldout "$MELODL" "$SHARED/$c" "$c" "$MAX_FILES" | while read -r line; do log "$line"; done
 done
 
 # 2. One model per corpus, and the style-conditioned model on all of them.

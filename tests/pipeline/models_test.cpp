@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -206,6 +207,8 @@ TEST(ModelCli, InitFromFineTunesAModelOfItsOwnShapeAndVocabulary) {
     EXPECT_EQ(cfg.at("init_from"), (models / "tiny.safetensors").string());
     EXPECT_EQ(cfg.at("network").at("hidden"), 16);
   }
+  std::printf("first epoch on beta: fine-tuned %.3f, from scratch %.3f bits/note\n",
+              first_epoch_bits(tuned), first_epoch_bits(fresh));
   EXPECT_LT(first_epoch_bits(tuned), first_epoch_bits(fresh) - 0.3)
       << first_epoch_bits(tuned) << " vs " << first_epoch_bits(fresh);
 
