@@ -210,35 +210,68 @@ BACH_LIC="Bach's music is in the public domain. The encodings: music21's chorale
 FOLK_LIC="GNU GPL v3 (the Nottingham Music Database and jukedeck/nottingham-dataset): the weights are derived from GPL data and are offered under the GPL v3."
 COMP_LIC="The union of the six corpora's terms: Bach as for the bach model; Mozart, Beethoven, Mendelssohn and Carulli from Mutopia (public domain, CC BY 3.0/4.0 and CC BY-SA 3.0/4.0 per piece: credit the maintainers, share alike); Nottingham under the GPL v3, so the weights are offered under the GPL v3. Details in ../shared/corpora/PROVENANCE.md."
 
-if want bach; then
-  read -r dt delta < <(export_one bach "Melodies in the style of J. S. Bach (chorales, inventions, Well-Tempered Clavier, Orgelbüchlein)" \
-    "../shared/corpora/bach: 407 of 453 MIDI files (music21 chorales, Mutopia keyboard works and Orgelbüchlein, piano-midi.de), top voice" "" data/bach-test.txt | tail -1)
-  h=$(heldout_json bach melody "" data/bach-test.txt data/bach-train.txt)
-  card bach melody "Melodies in the style of J. S. Bach (chorales, inventions, Well-Tempered Clavier, Orgelbüchlein)" \
-    "../shared/corpora/bach: 407 of 453 MIDI files (music21 chorales, Mutopia keyboard works and Orgelbüchlein, piano-midi.de), top voice" "$BACH_LIC" "$dt" "$delta" "$h"
-fi
-if want folk; then
-  read -r dt delta < <(export_one folk "Folk tunes: jigs, reels, hornpipes, waltzes (the Nottingham Music Database)" \
-    "../shared/corpora/nottingham/MIDI/melody: 930 of 1,034 tunes (melody tracks)" "" data/folk-test.txt | tail -1)
-  h=$(heldout_json folk melody "" data/folk-test.txt data/folk-train.txt)
-  card folk melody "Folk tunes: jigs, reels, hornpipes, waltzes (the Nottingham Music Database)" \
-    "../shared/corpora/nottingham/MIDI/melody: 930 of 1,034 tunes (melody tracks)" "$FOLK_LIC" "$dt" "$delta" "$h"
-fi
-if want composers; then
-  read -r dt delta < <(export_one composers "Melodies in six styles from one model: bach, beethoven, carulli, mendelssohn, mozart, nottingham (folk)" \
-    "six corpora of ../shared/corpora, one style each (Nottingham's melody files thinned to every 3rd)" bach data/style-bach-test.txt | tail -1)
-  h=""
-  for c in $STYLES; do
-    h+=${h:+,}$(heldout_json composers melody "$c" "data/style-$c-test.txt" "data/style-$c-train.txt")
+# ship NAME KIND DESCRIPTION CORPUS LICENCE HELDOUT...: export, score and write the cards of one
+# model; each HELDOUT is "STYLE|TEST|TRAIN" (STYLE "" for an unstyled model; the first one's
+# test set checks the export).
+ship() {
+  local name=$1 kind=$2 desc=$3 corpus=$4 lic=$5; shift 5
+  want "$name" || return 0
+  local first=$1 dt delta h="" spec style test train
+  IFS='|' read -r style test train <<< "$first"
+  read -r dt delta < <(export_one "$name" "$desc" "$corpus" "$style" "$test" | tail -1)
+  for spec in "$@"; do
+    IFS='|' read -r style test train <<< "$spec"
+    h+=${h:+,}$(heldout_json "$name" "$kind" "$style" "$test" "$train")
   done
-  card composers melody "Melodies in six styles from one model: bach, beethoven, carulli, mendelssohn, mozart, nottingham (folk)" \
-    "six corpora of ../shared/corpora, one style each (Nottingham's melody files thinned to every 3rd)" "$COMP_LIC" "$dt" "$delta" "$h"
-fi
-if want bach-duets; then
-  read -r dt delta < <(export_one bach-duets "Two-part harmonies (a lower and an upper voice) in the style of Bach" \
-    "../shared/corpora/bach: pairs of voices of 407 of 453 MIDI files on a 1/16 s grid (melodl extract --harmonies)" "" data/duets-test.txt | tail -1)
-  h=$(heldout_json bach-duets harmony "" data/duets-test.txt data/duets-train.txt)
-  card bach-duets harmony "Two-part harmonies (a lower and an upper voice) in the style of Bach" \
-    "../shared/corpora/bach: pairs of voices of 407 of 453 MIDI files on a 1/16 s grid (melodl extract --harmonies)" "$BACH_LIC" "$dt" "$delta" "$h"
-fi
+  card "$name" "$kind" "$desc" "$corpus" "$lic" "$dt" "$delta" "$h"
+}
+
+BACH_DESC="Melodies in the style of J. S. Bach (chorales, inventions, Well-Tempered Clavier, Orgelbüchlein)"
+BACH_DATA="../shared/corpora/bach: 407 of 453 MIDI files (music21 chorales, Mutopia keyboard works and Orgelbüchlein, piano-midi.de)"
+ship bach melody "$BACH_DESC" "$BACH_DATA, top voice" "$BACH_LIC" "|data/bach-test.txt|data/bach-train.txt"
+ship folk melody "Folk tunes: jigs, reels, hornpipes, waltzes (the Nottingham Music Database)" \
+  "../shared/corpora/nottingham/MIDI/melody: 930 of 1,034 tunes (melody tracks)" "$FOLK_LIC" \
+  "|data/folk-test.txt|data/folk-train.txt"
+COMP=()
+for c in $STYLES; do COMP+=("$c|data/style-$c-test.txt|data/style-$c-train.txt"); done
+ship composers melody "Melodies in six styles from one model: bach, beethoven, carulli, mendelssohn, mozart, nottingham (folk)" \
+  "six corpora of ../shared/corpora, one style each (Nottingham's melody files thinned to every 3rd)" \
+  "$COMP_LIC" "${COMP[@]}"
+ship bach-duets harmony "Two-part harmonies (a lower and an upper voice) in the style of Bach" \
+  "$BACH_DATA: pairs of voices on a 1/16 s grid (melodl extract --harmonies)" "$BACH_LIC" \
+  "|data/duets-test.txt|data/duets-train.txt"
+
+# models/README.md: the index of every card in models/.
+python3 - "$OUT" <<'PY'
+import json, glob, os, sys
+out = sys.argv[1]
+rows = []
+for p in sorted(glob.glob(os.path.join(out, "*.json"))):
+    c = json.load(open(p))
+    held = c["heldout"]
+    bits = ", ".join(("%s %.2f" % (h["style"], h["bits_per_note"])) if h["style"] else "%.3f" % h["bits_per_note"] for h in held)
+    ngram = ", ".join(("%.2f" % h["best_ngram_bits_per_note"]) for h in held)
+    rows.append("| [`%s`](%s.md) | %s | %s | %.2f MiB %s | %s | %s |" % (
+        c["name"], c["name"], c["description"], "melodies" if c["kind"] == "melody" else "two-part harmonies",
+        c["mib"], c["weights_dtype"].upper(), bits, ngram))
+text = """# Shipped models
+
+Pretrained models that `melodl compose --model NAME`, `melodl serve`, `melodl eval --model NAME`
+and `melodl train --init-from NAME` find by name (docs/models.md). Made by
+`scripts/train_models.sh` from ../shared/corpora; each has a card for people (`NAME.md`: data
+and its licence, command, held-out bits/note, date) and one for programs (`NAME.json`).
+
+| model | composes | kind | file | held-out bits/note | best n-gram |
+|---|---|---|---|---|---|
+""" + "\n".join(rows) + """
+
+`heldout/`: the symbols of the files held out of each model's training (every 10th MIDI file
+of its corpus, extracted with `melodl extract`), so the cards' numbers can be checked
+(`tests/pipeline/models_test.cpp`). They are derived from ../shared/corpora and carry the
+licences of their sources, given in each card (Bach: public domain music in music21, Mutopia
+and piano-midi.de encodings; Nottingham: GPL v3; the Mutopia composers: public domain and
+CC BY / CC BY-SA per piece; provenance in ../shared/corpora/PROVENANCE.md).
+"""
+open(os.path.join(out, "README.md"), "w").write(text)
+PY
 ls -la "$OUT"
