@@ -166,6 +166,9 @@ void print_run_header(const pipeline::TrainSession& session) {
       run.network().execution().resolved_threads());
   if (const auto& vocab = run.vocabulary(); !vocab.styles().empty())
     std::printf("  styles: %s (compose --style NAME)\n", vocab.style_list().c_str());
+  if (!session.resuming() && !session.config().init_from.empty())
+    std::printf("  initialised from %s (fine-tuning: its network and vocabulary)\n",
+                session.config().init_from.c_str());
   if (const std::string reg = regularisation_summary(settings); !reg.empty())
     std::printf("  regularisation: %s\n", reg.c_str());
   if (session.resuming())

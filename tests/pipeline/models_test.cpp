@@ -213,9 +213,12 @@ TEST(ModelCli, InitFromFineTunesAModelOfItsOwnShapeAndVocabulary) {
       << first_epoch_bits(tuned) << " vs " << first_epoch_bits(fresh);
 
   // A run directory or checkpoint works as well as a name.
-  const auto by_dir = run_command(kMelodl + " train -q " + beta.string() + flags + " --init-from " +
+  const auto by_dir = run_command(kMelodl + " train " + beta.string() + flags + " --init-from " +
                                   base.string() + " --run-dir " + (dir / "by-dir").string());
   EXPECT_EQ(by_dir.code, 0) << by_dir.output;
+  EXPECT_NE(by_dir.output.find("initialised from " + (base / "best.safetensors").string()),
+            std::string::npos)
+      << by_dir.output;
 
   // What cannot work is refused, naming the problem.
   struct Bad {
