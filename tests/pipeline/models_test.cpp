@@ -153,6 +153,13 @@ TEST(ModelCli, ExportListComposeAndEvalByName) {
       run_command(env + kMelodl + " eval --model tiny --samples 1 --data " + data.string());
   EXPECT_EQ(ev.code, 0) << ev.output;
 
+  // serve without arguments serves every model found (killed by timeout after it started).
+  const auto serve = run_command(env + "timeout 4 " + kMelodl + " serve --port 0");
+  EXPECT_NE(serve.output.find("model tiny (melody, 1 x 16"), std::string::npos) << serve.output;
+  EXPECT_NE(serve.output.find("serving on http://127.0.0.1:"), std::string::npos) << serve.output;
+  const auto serve_bad = run_command(env + kMelodl + " serve --port 0 --model nope");
+  EXPECT_EQ(serve_bad.code, 2) << serve_bad.output;
+
   // Errors: an unknown name lists the models; a name given as a path says --model; both or
   // neither of a path and --model.
   const auto unknown = run_command(env + kMelodl + " compose --model nope -o " + dir.string());
