@@ -171,8 +171,8 @@ bool get_u64(const Json& j, std::uint64_t& out) {
 bool parse_dtype(const Json& j, DType& out) {
   if (!j.is_string()) return false;
   const auto& s = j.get_ref<const std::string&>();
-  for (DType d : {DType::f32, DType::f64, DType::i32, DType::i64, DType::u8, DType::f16,
-                  DType::bf16}) {
+  for (DType d :
+       {DType::f32, DType::f64, DType::i32, DType::i64, DType::u8, DType::f16, DType::bf16}) {
     if (s == dtype_name(d)) {
       out = d;
       return true;
