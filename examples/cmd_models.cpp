@@ -45,12 +45,17 @@ int run_models(const ModelsArgs& a) {
                       {"kind", kind},
                       {"styles", styles},
                       {"mib", mib},
-                      {"description", m.description}});
+                      {"description", m.description},
+                      {"heldout_bits_per_note", m.heldout_bits_per_note}});
       continue;
     }
     std::printf("%-12s %-20s %5.2f MiB  %s%s\n", m.name.c_str(), kind.c_str(), mib,
                 m.description.c_str(), styles.empty() ? "" : (" (styles: " + styles + ")").c_str());
-    std::printf("%-12s %s\n", "", m.file.c_str());
+    std::printf("%-12s %s", "", m.file.c_str());
+    if (m.heldout_bits_per_note > 0)
+      std::printf("  (held-out %.3f bits/note, card %s)", m.heldout_bits_per_note,
+                  m.card.filename().replace_extension(".md").c_str());
+    std::printf("\n");
   }
   if (a.json) {
     std::printf("%s\n", list.dump(2).c_str());

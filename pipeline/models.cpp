@@ -29,14 +29,20 @@ fs::path program_dir() {
   return ec ? fs::path() : exe.parent_path();
 }
 
-// The card's "description", or "" (a missing or unreadable card is not an error here:
-// listing must work whatever the folder holds).
-std::string card_description(const fs::path& card) {
+// The card's "description" and first held-out bits/note into `m` (a missing or unreadable
+// card is not an error here: listing must work whatever the folder holds).
+void read_card(const fs::path& card, ShippedModel& m) {
   std::ifstream in(card);
-  if (!in) return "";
+  if (!in) return;
   const nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object() || !j.contains("description") || !j["description"].is_string()) return "";
-  return j["description"].get<std::string>();
+  if (!j.is_object()) return;
+  if (j.contains("description") && j["description"].is_string())
+    m.description = j["description"].get<std::string>();
+  if (j.contains("heldout") && j["heldout"].is_array() && !j["heldout"].empty()) {
+    const auto& h = j["heldout"][0];
+    if (h.is_object() && h.contains("bits_per_note") && h["bits_per_note"].is_number())
+      m.heldout_bits_per_note = h["bits_per_note"].get<double>();
+  }
 }
 
 }  // namespace
@@ -70,11 +76,11 @@ std::vector<ShippedModel> list_models() {
       if (p.extension() != ".safetensors" || !entry.is_regular_file(ec)) continue;
       const std::string name = p.stem().string();
       if (!valid_name(name) || found.count(name)) continue;
-      ShippedModel m{name, p, {}, {}};
+      ShippedModel m{name, p, {}, {}, 0.0};
       const fs::path card = dir / (name + ".json");
       if (fs::is_regular_file(card, ec)) {
         m.card = card;
-        m.description = card_description(card);
+        read_card(card, m);
       }
       found.emplace(name, std::move(m));
     }

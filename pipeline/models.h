@@ -21,10 +21,11 @@
 namespace melodl::pipeline {
 
 struct ShippedModel {
-  std::string name;            // the file name without .safetensors
-  std::filesystem::path file;  // NAME.safetensors
-  std::filesystem::path card;  // NAME.json ("" when the folder has none)
-  std::string description;     // from the card ("" without one)
+  std::string name;                    // the file name without .safetensors
+  std::filesystem::path file;          // NAME.safetensors
+  std::filesystem::path card;          // NAME.json ("" when the folder has none)
+  std::string description;             // from the card ("" without one)
+  double heldout_bits_per_note = 0.0;  // the card's first held-out score (0: none given)
 };
 
 // The folders searched, in order (those that do not exist included).

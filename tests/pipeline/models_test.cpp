@@ -53,7 +53,8 @@ struct ModelsEnv {
 
 TEST(ModelSearch, FindsModelsByNameFirstFolderFirst) {
   const fs::path dir = temp_dir("models-search");
-  write_model(dir / "a", "tiny", R"({"description": "a tiny one"})");
+  write_model(dir / "a", "tiny",
+              R"({"description": "a tiny one", "heldout": [{"bits_per_note": 4.5}]})");
   write_model(dir / "a", "Bad Name", "");
   write_model(dir / "b", "tiny", R"({"description": "shadowed"})");
   write_model(dir / "b", "other", "not json");
@@ -68,6 +69,7 @@ TEST(ModelSearch, FindsModelsByNameFirstFolderFirst) {
   ASSERT_TRUE(tiny.has_value());
   EXPECT_EQ(tiny->file, dir / "a" / "tiny.safetensors");
   EXPECT_EQ(tiny->description, "a tiny one");
+  EXPECT_EQ(tiny->heldout_bits_per_note, 4.5);
   const auto other = pl::lookup_model("other");
   ASSERT_TRUE(other.has_value());
   EXPECT_EQ(other->description, "");  // an unreadable card does not hide the model
