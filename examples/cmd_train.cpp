@@ -5,10 +5,8 @@
 // (train_output.h) and serves --viz (live_view.h). Docs: docs/training.md.
 // Usage: melodl train melodies.txt --time-budget 10m --run-dir runs/bach
 #include <cstdio>
-#include <filesystem>
 #include <memory>
 #include <string>
-#include <system_error>
 #include <vector>
 
 #include "examples/cli_error.h"
@@ -19,7 +17,6 @@
 #include "examples/ranks.h"
 #include "examples/train_flags.h"
 #include "examples/train_output.h"
-#include "pipeline/models.h"
 #include "pipeline/run_config.h"
 #include "pipeline/train_session.h"
 
@@ -69,28 +66,6 @@ struct TrainArgs {
 bool given(const TrainArgs& a, const char* name) { return melodl::cli::given(*a.sub, name); }
 
 using melodl::cli::time_budget;
-
-// --init-from's checkpoint: a checkpoint file or run directory (its best checkpoint), else a
-// shipped model's name. The network's shape is the model's: --layers and --hidden are refused.
-std::string init_model(const TrainArgs& a) {
-  for (const char* flag : {"--layers", "--hidden"})
-    if (given(a, flag))
-      throw UsageError(std::string(flag) +
-                       ": --init-from trains the model's own network (its layers and units)");
-  std::error_code ec;
-  if (std::filesystem::exists(a.init_from, ec)) {
-    try {
-      return pl::load_model(a.init_from).path.string();  // a run directory: its best
-    } catch (const melodl::Error& e) {
-      throw UsageError(std::string("--init-from: ") + e.what());
-    }
-  }
-  if (pl::lookup_model(a.init_from)) return pl::find_model(a.init_from).string();
-  throw UsageError("--init-from " + a.init_from +
-                   ": no such checkpoint file or run directory, and no shipped model of that "
-                   "name (models: " +
-                   pl::model_names() + ")");
-}
 
 // The configuration of a new run from the flags (a preset fills what was not given).
 pl::RunConfig config_from_args(const TrainArgs& a) {
@@ -147,7 +122,7 @@ pl::RunConfig config_from_args(const TrainArgs& a) {
   melodl::cli::apply_training_flags(*a.sub, a.reg, s);
   melodl::cli::apply_style_flags(a.reg, c);  // --style NAME=PATH
   if (s.epochs == 0 && s.time_budget_s <= 0) s.epochs = 10;
-  if (!a.init_from.empty()) c.init_from = init_model(a);
+  if (!a.init_from.empty()) c.init_from = melodl::cli::init_from_checkpoint(*a.sub, a.init_from);
   return c;
 }
 
@@ -270,11 +245,7 @@ melodl::cli::Runner setup(CLI::App& sub) {
   sub.add_flag("--harmonies", a->harmonies,
                "Train on two-part harmonies (harmonies files of `melodl extract --harmonies`, or "
                "MIDI); samples are two-track MIDI");
-  sub.add_option("--init-from", a->init_from,
-                 "Start from a trained model's weights (fine-tuning): a shipped model's name "
-                 "(`melodl models`), a checkpoint file or a run directory (its best). Its shape "
-                 "and vocabulary are used; the inputs must be of its kind and use only its "
-                 "symbols (and its styles). A lower --lr (e.g. 5e-4) keeps more of it");
+  melodl::cli::add_init_from_flag(sub, a->init_from);
   sub.add_option("--layers", a->layers, "LSTM layers")->capture_default_str();
   sub.add_option("--hidden", a->hidden, "Units per layer")->capture_default_str();
   sub.add_option("--tbptt", a->tbptt, "Truncated BPTT length: N or FWD/BWD")->capture_default_str();

@@ -181,6 +181,34 @@ void add_model_source(CLI::App& sub, std::string& checkpoint, std::string& model
                  "models` lists them)");
 }
 
+void add_init_from_flag(CLI::App& sub, std::string& init_from) {
+  sub.add_option("--init-from", init_from,
+                 "Start from a trained model's weights (fine-tuning): a shipped model's name "
+                 "(`melodl models`), a checkpoint file or a run directory (its best). Its shape "
+                 "and vocabulary are used; the inputs must be of its kind and use only its "
+                 "symbols (and its styles). A lower --lr (e.g. 5e-4) keeps more of it");
+}
+
+std::string init_from_checkpoint(const CLI::App& sub, const std::string& init_from) {
+  for (const char* flag : {"--layers", "--hidden"})
+    if (given(sub, flag))
+      throw UsageError(std::string(flag) +
+                       ": --init-from trains the model's own network (its layers and units)");
+  std::error_code ec;
+  if (std::filesystem::exists(init_from, ec)) {
+    try {
+      return pipeline::load_model(init_from).path.string();  // a run directory: its best
+    } catch (const ::melodl::Error& e) {
+      throw UsageError(std::string("--init-from: ") + e.what());
+    }
+  }
+  if (pipeline::lookup_model(init_from)) return pipeline::find_model(init_from).string();
+  throw UsageError("--init-from " + init_from +
+                   ": no such checkpoint file or run directory, and no shipped model of that "
+                   "name (models: " +
+                   pipeline::model_names() + ")");
+}
+
 std::filesystem::path model_location(const std::string& checkpoint, const std::string& model) {
   if (!checkpoint.empty() && !model.empty())
     throw UsageError("give a checkpoint (or run directory) or --model, not both");

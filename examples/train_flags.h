@@ -68,6 +68,13 @@ pipeline::CheckpointChoice checkpoint_choice(const std::string& which);
 // model_location gives its path; UsageError for both or neither, an unknown name, or a
 // positional path that does not exist (naming the shipped model of that name, if any).
 void add_model_source(CLI::App& sub, std::string& checkpoint, std::string& model);
+
+// train's `--init-from NAME|RUN|FILE` (fine-tuning, docs/training.md), and the checkpoint file
+// it names: a checkpoint file or run directory (its best checkpoint), else a shipped model's
+// name. UsageError for --layers / --hidden beside it (the model's network is trained) or a
+// value that is neither.
+void add_init_from_flag(CLI::App& sub, std::string& init_from);
+std::string init_from_checkpoint(const CLI::App& sub, const std::string& init_from);
 std::filesystem::path model_location(const std::string& checkpoint, const std::string& model);
 
 }  // namespace melodl::cli
