@@ -122,7 +122,10 @@ heldout_json() {  # name kind style test train
   "$MELODL" match "$dir/compositions.txt" --corpus "$train" --json "$dir/match.json" -q
   copy=$(python3 -c 'import json,sys
 d = json.load(open(sys.argv[1]))
-print(max(r.get("longest_copy", {}).get("notes", 0) for r in d["results"]))' "$dir/match.json")
+# melodies: notes of the longest verbatim run; harmonies: note onsets (both voices) inside one
+# verbatim run of steps (held notes make step copies cheap, eval/harmony_match.h)
+copy = lambda r: r["onset_copy"]["onsets"] if "onset_copy" in r else r["longest_copy"]["notes"]
+print(max(copy(r) for r in d["results"]))' "$dir/match.json")
   printf '{"style": "%s", "data": "%s", "bits_per_note": %s, "best_ngram_order": %s, "best_ngram_bits_per_note": %s, "longest_copy_notes_of_32": %s}' \
     "$style" "$file" "$m" "$o" "$n" "$copy"
 }
@@ -181,8 +184,8 @@ n-gram is the best interpolated Kneser-Ney order (1-6) trained on the same train
 |---|---|---|---|---|---|
 {rows}
 
-*Longest copy*: of 32 pieces composed with `--seed 1`{' in that style' if len(card['heldout']) > 1 else ''}, the longest run of
-notes found verbatim in a training line (`melodl match`, docs/evaluation.md).
+*Longest copy*: of 32 pieces composed with `--seed 1`{' in that style' if len(card['heldout']) > 1 else ''}, {'the longest run of notes found verbatim in a training line' if kind == 'melody' else 'the most note onsets (both voices) inside one run of steps found verbatim in a training harmony'}
+(`melodl match`, docs/evaluation.md).
 
 `tests/pipeline/models_test.cpp` checks that the shipped file reproduces these numbers
 within 0.02 and composes 8 pieces{' per style' if len(card['heldout']) > 1 else ''} that all decode.
