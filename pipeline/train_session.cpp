@@ -18,34 +18,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// `--init-from`: the model must be of the run's kind, know every symbol of its lines and
-// have the run's styles (a styled model needs styled inputs among its styles, an unstyled
-// one none). Throws InvalidArgument naming the model and what differs.
-void check_init_model(const LoadedModel& model, const RunConfig& config,
-                      const std::vector<CorpusMelody>& lines) {
-  const std::string who = "--init-from " + model.path.string() + ": ";
-  if (model.vocab.kind() != config.kind)
-    throw InvalidArgument(who + "the model composes " + to_string(model.vocab.kind()) +
-                          "s, the run's inputs are " + to_string(config.kind) + "s");
-  for (const auto& mel : lines) {
-    if (model.vocab.covers(mel)) continue;
-    for (char c : mel.text)
-      if (model.vocab.id(c) < 0)
-        throw InvalidArgument(who + "the model's vocabulary \"" + model.vocab.chars() +
-                              "\" lacks symbol '" + std::string(1, c) + "' of " + mel.source);
-  }
-  const auto& have = model.vocab.styles();
-  if (have.empty() && !config.styles.empty())
-    throw InvalidArgument(who + "the model has no styles: give its inputs without --style");
-  if (!have.empty() && config.styles.empty())
-    throw InvalidArgument(who + "the model is style-conditioned (" + model.vocab.style_list() +
-                          "): tag the inputs with --style NAME=PATH, NAME one of those");
-  for (const std::string& name : style_names(config.styles))
-    if (model.vocab.style_id(name) < 0)
-      throw InvalidArgument(who + "style " + name + " is not one of the model's (" +
-                            model.vocab.style_list() + ")");
-}
-
 void add_stats(CorpusStats& sum, const CorpusStats& s) {
   sum.lines += s.lines;
   sum.melodies += s.melodies;
@@ -102,6 +74,34 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Manifest, tool, config, seed, data_hash, voca
 
 const char* lines_word(LineKind kind) {
   return kind == LineKind::harmony ? "harmonies" : "melodies";
+}
+
+// `--init-from`: the model must be of the run's kind, know every symbol of its lines and
+// have the run's styles (a styled model needs styled inputs among its styles, an unstyled
+// one none). Throws InvalidArgument naming the model and what differs.
+void check_init_model(const LoadedModel& model, const RunConfig& config,
+                      const std::vector<CorpusMelody>& lines) {
+  const std::string who = "--init-from " + model.path.string() + ": ";
+  if (model.vocab.kind() != config.kind)
+    throw InvalidArgument(who + "the model composes " + lines_word(model.vocab.kind()) +
+                          ", the run's inputs are " + lines_word(config.kind));
+  for (const auto& mel : lines) {
+    if (model.vocab.covers(mel)) continue;
+    for (char c : mel.text)
+      if (model.vocab.id(c) < 0)
+        throw InvalidArgument(who + "the model's vocabulary \"" + model.vocab.chars() +
+                              "\" lacks symbol '" + std::string(1, c) + "' of " + mel.source);
+  }
+  const auto& have = model.vocab.styles();
+  if (have.empty() && !config.styles.empty())
+    throw InvalidArgument(who + "the model has no styles: give its inputs without --style");
+  if (!have.empty() && config.styles.empty())
+    throw InvalidArgument(who + "the model is style-conditioned (" + model.vocab.style_list() +
+                          "): tag the inputs with --style NAME=PATH, NAME one of those");
+  for (const std::string& name : style_names(config.styles))
+    if (model.vocab.style_id(name) < 0)
+      throw InvalidArgument(who + "style " + name + " is not one of the model's (" +
+                            model.vocab.style_list() + ")");
 }
 
 }  // namespace
