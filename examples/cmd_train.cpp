@@ -119,8 +119,8 @@ pl::RunConfig config_from_args(const TrainArgs& a) {
   s.samples_per_epoch = a.samples_per_epoch;
   s.sample_temperature = a.temperature;
   s.seed = a.seed;
-  melodl::cli::apply_training_flags(*a.sub, a.reg, s);
-  melodl::cli::apply_style_flags(a.reg, c);  // --style NAME=PATH
+  melodl::cli::apply_training_flags(*a.sub, a.reg, c);  // after the preset: needs c.preset
+  melodl::cli::apply_style_flags(a.reg, c);             // --style NAME=PATH
   if (s.epochs == 0 && s.time_budget_s <= 0) s.epochs = 10;
   if (!a.init_from.empty()) c.init_from = melodl::cli::init_from_checkpoint(*a.sub, a.init_from);
   return c;

@@ -36,17 +36,21 @@ double time_budget(const std::string& text) {
 
 void add_training_flags(CLI::App& sub, TrainingFlags& f) {
   add_in_range(sub, "--dropout", f.dropout,
-               "Dropout on each LSTM layer's output as fed upwards (not the recurrence)", 0.0, 0.9);
+               "Dropout on each LSTM layer's output as fed upwards (not the recurrence); 0 with "
+               "--preset or --harmonies",
+               0.0, 0.9);
   sub.add_flag("--variational-dropout", f.variational,
                "With --dropout: one mask per stream and TBPTT segment instead of per step");
   add_in_range(sub, "--recurrent-dropout", f.recurrent_dropout,
                "Dropout on h(t-1) in the recurrence, one mask per segment (CPU only)", 0.0, 0.9);
   add_in_range(sub, "--weight-decay", f.weight_decay,
-               "Decoupled weight decay (AdamW): weights *= 1 - lr x this before each update", 0.0,
-               1.0);
+               "Decoupled weight decay (AdamW): weights *= 1 - lr x this before each update; 0 "
+               "with --preset or --harmonies",
+               0.0, 1.0);
   sub.add_option("--lr-schedule", f.lr_schedule,
                  "constant, cosine (down to --min-lr over --decay-steps updates) or plateau "
-                 "(x --lr-factor after --lr-patience validations without improvement)")
+                 "(x --lr-factor after --lr-patience validations without improvement); constant "
+                 "with --preset, --harmonies or no validation data")
       ->capture_default_str()
       ->check(CLI::IsMember({"constant", "cosine", "plateau"}));
   add_in_range(sub, "--warmup", f.warmup, "Updates of linear learning-rate warm-up",
@@ -66,7 +70,8 @@ void add_training_flags(CLI::App& sub, TrainingFlags& f) {
                1000);
   add_in_range(sub, "--patience", f.patience,
                "Stop after this many validations without a new best (0 = never); a run keeps "
-               "best.safetensors (lowest validation bits/note) either way",
+               "best.safetensors (lowest validation bits/note) either way. 0 with --preset, "
+               "--harmonies or no validation data",
                0, 1000000);
   sub.add_option("--style", f.styles,
                  "Style conditioning: NAME=PATH tags every melody of PATH (a melodies file, MIDI "
@@ -103,8 +108,22 @@ void add_style_choice(CLI::App& sub, std::string& style) {
       ->type_name("NAME");
 }
 
-void apply_training_flags(const CLI::App& sub, const TrainingFlags& f, pipeline::TrainSettings& s) {
+void apply_training_flags(const CLI::App& sub, const TrainingFlags& flags, pipeline::RunConfig& c) {
   const auto set = [&](const char* name) { return given(sub, name); };
+  pipeline::TrainSettings& s = c.settings;
+  const bool preset = !c.preset.empty();
+  const bool validation = c.valid_fraction > 0 || !c.valid_file.empty();
+  TrainingFlags f = flags;
+  if (preset) {
+    if (!set("--dropout")) f.dropout = 0.0f;
+    if (!set("--weight-decay")) f.weight_decay = 0.0f;
+  }
+  if (preset || !validation) {
+    if (!set("--lr-schedule")) f.lr_schedule = "constant";
+    if (!set("--patience")) f.patience = 0;
+  }
+  c.default_plateau = !set("--lr-schedule") && f.lr_schedule == "plateau";
+  c.default_patience = !set("--patience") && f.patience > 0;
   lstm::TrainConfig& t = s.train;
   const float lr = t.optimizer.lr;
   t.dropout.output = f.dropout;

@@ -19,18 +19,21 @@
 
 namespace melodl::cli {
 
+// The defaults are those of a melody run without --preset, chosen by the 15-minute sweep on
+// the shared Bach corpus (docs/results.md "Fifteen-minute runs"); apply_training_flags says
+// which runs keep them off.
 struct TrainingFlags {
-  float dropout = 0.0f;
+  float dropout = 0.5f;
   bool variational = false;
   float recurrent_dropout = 0.0f;
-  float weight_decay = 0.0f;
-  std::string lr_schedule = "constant";
+  float weight_decay = 0.01f;
+  std::string lr_schedule = "plateau";
   std::int64_t warmup = 0;
   std::int64_t decay_steps = 0;
   float min_lr = 0.0f;  // 0: --lr / 100 for cosine and plateau
   float lr_factor = 0.5f;
   int lr_patience = 2;
-  int patience = 0;
+  int patience = 10;
   std::vector<std::string> styles;  // --style NAME=PATH (style conditioning)
 };
 
@@ -40,11 +43,15 @@ double time_budget(const std::string& text);
 // Registers the flags on `sub` (`melodl train`).
 void add_training_flags(CLI::App& sub, TrainingFlags& flags);
 
-// A new run: the flags into `s` (after any --preset: --min-lr's default follows the rate in
-// s.train.optimizer.lr). Throws UsageError naming the flag for a combination that cannot
-// work (e.g. --lr-factor without --lr-schedule plateau, --min-lr above --lr).
-void apply_training_flags(const CLI::App& sub, const TrainingFlags& flags,
-                          pipeline::TrainSettings& s);
+// A new run: the flags into c.settings (after any --preset: --min-lr's default follows the
+// rate in c.settings.train.optimizer.lr). Flags not given take TrainingFlags' defaults, except
+// that a --preset (the original's networks; --harmonies implies one) keeps dropout, weight
+// decay, the schedule and early stopping off as the original trained, and a run without
+// validation data (--valid-fraction 0) has no plateau schedule and no early stopping (both
+// need validations); c.default_plateau / c.default_patience say when those two are defaults.
+// Throws UsageError naming the flag for a combination that cannot work (e.g. --lr-factor
+// without --lr-schedule plateau, --min-lr above --lr).
+void apply_training_flags(const CLI::App& sub, const TrainingFlags& flags, pipeline::RunConfig& c);
 
 // --resume: --patience may change (a stopping rule, like --epochs); the others are fixed
 // when a run starts (its checkpoints hold them): UsageError when one is given.

@@ -48,6 +48,12 @@ struct RunConfig {
   // shape and vocabulary replace the run's own); "" = random weights. In config.json only
   // when set.
   std::string init_from;
+  // Set by `melodl train` when the plateau schedule / early stopping (settings.patience) are
+  // its defaults rather than asked for: when the split leaves no validation data (a single
+  // source file), the run trains without them instead of being refused. Not in config.json,
+  // which stores what ran.
+  bool default_plateau = false;
+  bool default_patience = false;
 };
 
 // Every input path of a run: its untagged inputs, then its styled ones.

@@ -261,6 +261,15 @@ TrainSession TrainSession::start(const fs::path& run_dir, const RunConfig& confi
   m->run_dir = run_dir;
   m->config = config;
   m->load_data(jobs, events);
+  if (m->split.valid.empty()) {  // nothing to validate on: drop what needs validations
+    TrainSettings& st = m->config.settings;
+    if (config.default_plateau) {  // constant, with any --warmup kept
+      lstm::LrScheduleConfig constant;
+      constant.warmup_steps = st.train.schedule.warmup_steps;
+      st.train.schedule = constant;
+    }
+    if (config.default_patience) st.patience = 0;
+  }
   // Validation symbols the training data never showed still need an input/output unit.
   std::vector<CorpusMelody> both = m->split.train;
   both.insert(both.end(), m->split.valid.begin(), m->split.valid.end());

@@ -289,8 +289,11 @@ const char* kOverfitFlags =
 TEST(BestCheckpoint, ComposeAndEvalUseTheBestUnlessToldOtherwise) {
   const auto dir = temp_dir("best-cli");
   const fs::path data = toy_melodies_file(dir), run = dir / "run";
+  // Without the default regularisation, so that it over-fits.
   const auto t = run_command(kMelodl + " train " + data.string() + kOverfitFlags +
-                             " --epochs 10 --run-dir " + run.string());
+                             " --dropout 0 --weight-decay 0 --lr-schedule constant --patience 0"
+                             " --epochs 10 --run-dir " +
+                             run.string());
   ASSERT_EQ(t.code, 0) << t.output;
   std::ifstream in(run / "manifest.json");
   const auto m = nlohmann::json::parse(in);
@@ -365,15 +368,44 @@ TEST(TrainFlags, ReachTheTrainerAndSurviveResume) {
   check(*melodl::lstm::load_checkpoint(last).train_config, last.string());
   EXPECT_EQ(state_of(last).history.size(), 3u);
   EXPECT_EQ(pl::read_run_config(run).settings.patience, 4) << "config.json is the start's";
-  // Without the new flags config.json has none of their keys.
-  const auto plain = run_command(kMelodl + " train -q " + data.string() + kOverfitFlags +
-                                 " --epochs 1 --run-dir " + (dir / "plain").string());
-  ASSERT_EQ(plain.code, 0) << plain.output;
-  std::ifstream in(dir / "plain" / "config.json");
-  const auto j = nlohmann::json::parse(in);
-  for (const char* key : {"patience"}) EXPECT_FALSE(j.contains(key)) << key;
+  // Without the flags a melody run takes the defaults of the 15-minute sweep; a --preset
+  // trains as the original did (none of the keys in config.json); without validation data
+  // the defaults that need validations are off (and the run is not refused for them).
+  const auto config_of = [&](const std::string& name, const std::string& flags) {
+    std::string base = kOverfitFlags;
+    if (flags.find("--valid-fraction") != std::string::npos)  // replaces the 0.2
+      base.replace(base.find(" --valid-fraction 0.2"), 21, "");
+    const auto r = run_command(kMelodl + " train -q " + data.string() + base + " --epochs 1" +
+                               flags + " --run-dir " + (dir / name).string());
+    EXPECT_EQ(r.code, 0) << flags << "\n" << r.output;
+    std::ifstream in(dir / name / "config.json");
+    return nlohmann::json::parse(in);
+  };
+  const auto plain = config_of("plain", "");
+  EXPECT_EQ(plain["patience"], 10);
+  EXPECT_FLOAT_EQ(plain["train"]["dropout"]["output"].get<float>(), 0.5f);
+  EXPECT_FLOAT_EQ(plain["train"]["weight_decay"].get<float>(), 0.01f);
+  EXPECT_EQ(plain["train"]["schedule"]["kind"], "plateau");
+  const auto preset = config_of("preset", " --preset melodl4j");
+  EXPECT_FALSE(preset.contains("patience"));
   for (const char* key : {"dropout", "weight_decay", "schedule"})
-    EXPECT_FALSE(j["train"].contains(key)) << key;
+    EXPECT_FALSE(preset["train"].contains(key)) << key;
+  const auto unsplit = config_of("unsplit", " --valid-fraction 0");
+  EXPECT_FALSE(unsplit.contains("patience"));
+  EXPECT_FALSE(unsplit["train"].contains("schedule"));
+  EXPECT_FLOAT_EQ(unsplit["train"]["dropout"]["output"].get<float>(), 0.5f);
+  // One source file: the split leaves no validation data, so the same holds.
+  std::vector<pl::GeneratedLine> lines;
+  for (const auto& e : make_entries(1, 6, 11)) lines.push_back({e.text, e.source, 0, 60});
+  const fs::path one = dir / "one.txt";
+  std::ofstream(one) << pl::generated_lines_file(pl::LineKind::melody, lines);
+  const auto o = run_command(kMelodl + " train -q " + one.string() + kOverfitFlags +
+                             " --epochs 1 --run-dir " + (dir / "one").string());
+  ASSERT_EQ(o.code, 0) << o.output;
+  std::ifstream in(dir / "one" / "config.json");
+  const auto single = nlohmann::json::parse(in);
+  EXPECT_FALSE(single.contains("patience"));
+  EXPECT_FALSE(single["train"].contains("schedule"));
 }
 
 TEST(TrainFlags, BadValuesAreRefusedNamingTheFlag) {
@@ -391,11 +423,11 @@ TEST(TrainFlags, BadValuesAreRefusedNamingTheFlag) {
       {" --decay-steps 100", "--decay-steps"},
       {" --lr-schedule cosine --decay-steps 0", "--decay-steps"},
       {" --lr-schedule cosine --decay-steps 10 --min-lr 0.5", "--min-lr"},
-      {" --min-lr 0.001", "--min-lr"},
-      {" --lr-factor 0.3", "--lr-factor"},
+      {" --lr-schedule constant --min-lr 0.001", "--min-lr"},
+      {" --lr-schedule constant --lr-factor 0.3", "--lr-factor"},
       {" --lr-schedule plateau --lr-factor 1", "--lr-factor"},
       {" --lr-patience 0", "--lr-patience"},
-      {" --variational-dropout", "--variational-dropout"},
+      {" --dropout 0 --variational-dropout", "--variational-dropout"},
       {" --warmup -1", "--warmup"},
       {" --patience -2", "--patience"},
   };
