@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "lstm/error.h"
@@ -71,6 +72,12 @@ float LrSchedule::lr_at(float base_lr, std::int64_t step) const {
   if (step < c.warmup_steps)
     lr = std::min(lr, base * static_cast<double>(step + 1) / static_cast<double>(c.warmup_steps));
   return static_cast<float>(lr);
+}
+
+float LrSchedule::base_for(float lr) const {
+  if (config_.kind != LrScheduleKind::plateau) return lr;
+  const double base = static_cast<double>(lr) / std::pow(config_.factor, reductions_);
+  return static_cast<float>(std::min(base, static_cast<double>(std::numeric_limits<float>::max())));
 }
 
 bool LrSchedule::report(double score) {

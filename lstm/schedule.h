@@ -49,6 +49,10 @@ class LrSchedule {
   // this report reduced the rate (patience reports in a row without improvement); other
   // kinds: does nothing and returns false. A non-finite score counts as no improvement.
   bool report(double score);
+  // The base rate for which lr_at gives `lr` now: plateau, lr / factor^reductions (the
+  // reductions so far stay applied to it; lr_at still keeps min_lr); other kinds, `lr` (their
+  // rate follows from the step).
+  float base_for(float lr) const;
 
   int reductions() const { return reductions_; }
   int bad_reports() const { return bad_; }

@@ -142,6 +142,10 @@ class Trainer {
   void set_learning_rate(float lr);
   // The schedule's base rate (config().optimizer.lr, or the last set_learning_rate).
   float base_learning_rate() const { return base_lr_; }
+  // Sets the rate of the next updates to `lr` (the live view's request): with a plateau
+  // schedule the base becomes lr / factor^reductions, so the reductions go on from `lr`
+  // (LrSchedule::base_for); otherwise set_learning_rate(lr).
+  void set_current_learning_rate(float lr) { set_learning_rate(schedule_.base_for(lr)); }
   // The rate the next update uses (the schedule's value at step_count(), or the optimiser's).
   float learning_rate() const;
   // Reduce-on-plateau: the caller reports each validation score (lower is better, e.g.

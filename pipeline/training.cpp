@@ -255,8 +255,8 @@ struct TrainingRun::Impl {
       }
       if (cb.take_lr || settings.reducer)
         if (const auto v = from_rank0(settings.reducer, cb.take_lr ? cb.take_lr() : std::nullopt)) {
-          trainer->set_learning_rate(static_cast<float>(*v));
-          st.lr = *v;
+          trainer->set_current_learning_rate(static_cast<float>(*v));
+          st.lr = trainer->base_learning_rate();
           char buf[64];
           std::snprintf(buf, sizeof buf, "%g", *v);
           log(cb, "learning rate set to " + std::string(buf) +

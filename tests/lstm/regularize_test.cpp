@@ -257,6 +257,33 @@ TEST(Schedule, PlateauReducesAfterPatienceBadReports) {
   EXPECT_FALSE(none.report(2.0));
 }
 
+TEST(Schedule, BaseForGivesTheRequestedRateNowAndKeepsReducingFromIt) {
+  LrScheduleConfig c;
+  c.kind = LrScheduleKind::plateau;
+  c.patience = 1;
+  c.factor = 0.5f;
+  c.min_lr = 1e-5f;
+  LrSchedule s(c);
+  s.report(5.0);
+  EXPECT_TRUE(s.report(6.0));
+  EXPECT_TRUE(s.report(6.0));  // two reductions: x 0.25
+  const float base = s.base_for(3e-4f);
+  EXPECT_FLOAT_EQ(base, 1.2e-3f);
+  EXPECT_FLOAT_EQ(s.lr_at(base, 50), 3e-4f) << "the requested rate, now";
+  EXPECT_TRUE(s.report(6.0));
+  EXPECT_FLOAT_EQ(s.lr_at(base, 60), 1.5e-4f) << "reduced from it";
+  EXPECT_FLOAT_EQ(s.lr_at(s.base_for(1e-6f), 60), 1e-5f) << "still never below min_lr";
+  for (int k = 0; k < 300; ++k) s.report(6.0);  // 0.5^301: the base stays finite
+  EXPECT_TRUE(std::isfinite(s.base_for(10.0f)));
+  // Other kinds: the rate follows from the step; the request is the base.
+  LrScheduleConfig cos;
+  cos.kind = LrScheduleKind::cosine;
+  cos.decay_steps = 100;
+  cos.min_lr = 1e-4f;
+  EXPECT_FLOAT_EQ(LrSchedule(cos).base_for(3e-3f), 3e-3f);
+  EXPECT_FLOAT_EQ(LrSchedule().base_for(3e-3f), 3e-3f);
+}
+
 TEST(Schedule, TrainerUpdatesUseTheScheduledRate) {
   // warm-up + cosine through train_segment equals setting the same rates by hand
   TrainConfig tc;

@@ -72,6 +72,8 @@ inline pid_t spawn_tiny_viz_training(const std::string& exe, const fs::path& dat
                                    (dir / "run").string(),
                                    "--viz",
                                    "0",
+                                   "--patience",  // no early stop: the tests stop the run
+                                   "0",
                                    "--quiet"};
   args.insert(args.end(), extra.begin(), extra.end());
   return spawn(args, log);
