@@ -203,9 +203,18 @@ void Trainer::schedule_update() {
 
 DropoutMasks Trainer::draw_dropout(int T, int B) {
   if (!config_.dropout.active()) return {};
-  const std::size_t n_out =
-      draw_dropout_masks(config_.dropout, network_.config().layers, network_.config().hidden, T, B,
-                         rng_, dropout_masks_);
+  const int layers = network_.config().layers, hidden = network_.config().hidden;
+  std::size_t n_out = 0;
+  if (reducer_ && reducer_->ranks() > 1) {
+    // Data-parallel: every rank takes one number of the shared generator (so the generators
+    // stay equal on all ranks, whatever their share of the minibatch, and a checkpoint's is
+    // every rank's) and draws its masks from a stream of its own keyed by it and the rank.
+    const std::uint64_t key = rng_.next_u64();
+    Rng own(key ^ (0x9E3779B97F4A7C15ull * static_cast<std::uint64_t>(reducer_->rank() + 1)));
+    n_out = draw_dropout_masks(config_.dropout, layers, hidden, T, B, own, dropout_masks_);
+  } else {
+    n_out = draw_dropout_masks(config_.dropout, layers, hidden, T, B, rng_, dropout_masks_);
+  }
   const std::span<const float> all(dropout_masks_);
   return {all.first(n_out), all.subspan(n_out)};
 }

@@ -29,8 +29,9 @@
 namespace melodl::lstm {
 
 // Dropout at training (docs/training.md "Regularisation and schedule"): inverted (kept values
-// scaled by 1/(1-p)), masks drawn from Trainer::rng() per segment, never at
-// evaluate/inference/sampling.
+// scaled by 1/(1-p)), masks drawn from Trainer::rng() per segment (with a reducer of several
+// ranks: from a per-rank stream keyed by one number of rng(), so ranks drop different units
+// and their rng() stay equal), never at evaluate/inference/sampling.
 struct DropoutConfig {
   // p on every LSTM layer's output h as fed upwards: into the next layer's input and, for the
   // top layer, into the output layer (not on the recurrence). 0 = off.

@@ -426,6 +426,43 @@ Trainer resume_trainer(LrScheduleKind kind) {
   return Trainer(Network(test::small_config(9, 2, 12, true), test::on_cpu(1)), tc);
 }
 
+// A reducer that only claims a rank of a job (its sums leave the values as they are).
+class ClaimRank final : public GradientReducer {
+ public:
+  ClaimRank(int rank, int ranks) : rank_(rank), ranks_(ranks) {}
+  int rank() const override { return rank_; }
+  int ranks() const override { return ranks_; }
+  void sum(std::span<float>) override {}
+  void sum(std::span<double>) override {}
+  void broadcast(std::span<float>, int) override {}
+
+ private:
+  int rank_, ranks_;
+};
+
+// Data-parallel dropout: the ranks of a job drop different units (their gradients on the same
+// segment differ) while their generators stay equal; one rank of one is one process.
+TEST(Regularize, RanksDrawTheirOwnDropoutMasksAndKeepEqualGenerators) {
+  const auto b = test::random_batch(10, 4, 9, 77);
+  std::vector<std::vector<float>> grads;
+  std::vector<std::string> rngs;
+  ClaimRank r0(0, 2), r1(1, 2), alone(0, 1);
+  for (GradientReducer* red :
+       {static_cast<GradientReducer*>(nullptr), static_cast<GradientReducer*>(&alone),
+        static_cast<GradientReducer*>(&r0), static_cast<GradientReducer*>(&r1)}) {
+    Trainer t = resume_trainer(LrScheduleKind::constant);
+    t.set_reducer(red);
+    State st = t.network().zero_state(b.B);
+    t.compute_gradients(b.view(), st);
+    grads.emplace_back(t.gradients().begin(), t.gradients().end());
+    rngs.push_back(t.rng().state());
+  }
+  EXPECT_EQ(grads[0], grads[1]) << "one rank of one draws as one process";
+  EXPECT_NE(grads[2], grads[3]) << "two ranks draw different masks";
+  EXPECT_NE(grads[0], grads[2]);
+  EXPECT_EQ(rngs[2], rngs[3]) << "the ranks' generators stay equal";
+}
+
 // Mid-run resume with dropout, weight decay and a schedule (warm-up + cosine, and plateau with
 // validation reports before and after the save) continues bitwise identically.
 TEST(Regularize, ResumeWithDropoutAndScheduleIsBitwiseIdentical) {

@@ -538,10 +538,11 @@ TEST(TrainCommand, SigtermWritesACheckpointAndExitsCleanly) {
   const pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
-    const std::string c = kExe + " train " + data.string() +
-                          " --layers 1 --hidden 24 --window 60 --tbptt 20 --batch 4 --epochs 1000"
-                          " --threads 1 --checkpoint-every 1h --samples-per-epoch 0 -q --run-dir " +
-                          run.string();
+    const std::string c =
+        kExe + " train " + data.string() +
+        " --layers 1 --hidden 24 --window 60 --tbptt 20 --batch 4 --epochs 1000"
+        " --patience 0 --threads 1 --checkpoint-every 1h --samples-per-epoch 0 -q --run-dir " +
+        run.string();
     ::execl("/bin/sh", "sh", "-c", ("exec " + c + " >/dev/null 2>&1").c_str(),
             static_cast<char*>(nullptr));
     ::_exit(127);
@@ -573,10 +574,11 @@ TEST(TrainCommand, SecondSigtermAbandonsALongCheckpointWrite) {
   const pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
-    const std::string c = kExe + " train " + data.string() +
-                          " --layers 4 --hidden 700 --window 10 --tbptt 10 --batch 1 --epochs 1000"
-                          " --threads 1 --checkpoint-every 0 --samples-per-epoch 0 --run-dir " +
-                          run.string();
+    const std::string c =
+        kExe + " train " + data.string() +
+        " --layers 4 --hidden 700 --window 10 --tbptt 10 --batch 1 --epochs 1000"
+        " --patience 0 --threads 1 --checkpoint-every 0 --samples-per-epoch 0 --run-dir " +
+        run.string();
     ::execl("/bin/sh", "sh", "-c", ("exec " + c + " >" + log.string() + " 2>&1").c_str(),
             static_cast<char*>(nullptr));
     ::_exit(127);

@@ -74,6 +74,8 @@ inline pid_t spawn_tiny_viz_training(const std::string& exe, const fs::path& dat
                                    "0",
                                    "--patience",  // no early stop: the tests stop the run
                                    "0",
+                                   "--lr-schedule",  // the rate changes only when the page asks
+                                   "constant",
                                    "--quiet"};
   args.insert(args.end(), extra.begin(), extra.end());
   return spawn(args, log);
