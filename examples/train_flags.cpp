@@ -6,6 +6,7 @@
 
 #include "examples/cli_error.h"
 #include "examples/flags.h"
+#include "lstm/execution.h"
 #include "pipeline/models.h"
 
 namespace melodl::cli {
@@ -42,7 +43,9 @@ void add_training_flags(CLI::App& sub, TrainingFlags& f) {
   sub.add_flag("--variational-dropout", f.variational,
                "With --dropout: one mask per stream and TBPTT segment instead of per step");
   add_in_range(sub, "--recurrent-dropout", f.recurrent_dropout,
-               "Dropout on h(t-1) in the recurrence, one mask per segment (CPU only)", 0.0, 0.9);
+               "Dropout on h(t-1) in the recurrence, one mask per stream and segment (CPU "
+               "backend only: 0 on CUDA, with --preset or --harmonies)",
+               0.0, 0.9);
   add_in_range(sub, "--weight-decay", f.weight_decay,
                "Decoupled weight decay (AdamW): weights *= 1 - lr x this before each update; 0 "
                "with --preset or --harmonies",
@@ -116,8 +119,14 @@ void apply_training_flags(const CLI::App& sub, const TrainingFlags& flags, pipel
   TrainingFlags f = flags;
   if (preset) {
     if (!set("--dropout")) f.dropout = 0.0f;
+    if (!set("--recurrent-dropout")) f.recurrent_dropout = 0.0f;
     if (!set("--weight-decay")) f.weight_decay = 0.0f;
   }
+  const bool cuda = s.execution.device == lstm::Device::cuda ||
+                    (s.execution.device == lstm::Device::automatic &&
+                     lstm::resolve_device(lstm::Device::automatic) == lstm::Device::cuda);
+  if (cuda && !set("--recurrent-dropout"))
+    f.recurrent_dropout = 0.0f;  // the CUDA backend has no recurrent dropout yet
   if (preset || !validation) {
     if (!set("--lr-schedule")) f.lr_schedule = "constant";
     if (!set("--patience")) f.patience = 0;
@@ -137,7 +146,7 @@ void apply_training_flags(const CLI::App& sub, const TrainingFlags& flags, pipel
   const bool plateau = t.schedule.kind == lstm::LrScheduleKind::plateau;
   if (f.variational && !(f.dropout > 0))
     throw UsageError("--variational-dropout: needs --dropout P > 0 (it shapes its masks)");
-  if (f.recurrent_dropout > 0 && s.execution.device == lstm::Device::cuda)
+  if (f.recurrent_dropout > 0 && cuda)
     throw UsageError("--recurrent-dropout: not supported by the CUDA backend yet (--device cpu)");
   if (!(static_cast<double>(lr) * f.weight_decay < 1.0))
     throw UsageError("--weight-decay " + number(f.weight_decay) + ": --lr x --weight-decay (" +

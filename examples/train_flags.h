@@ -25,7 +25,7 @@ namespace melodl::cli {
 struct TrainingFlags {
   float dropout = 0.5f;
   bool variational = false;
-  float recurrent_dropout = 0.0f;
+  float recurrent_dropout = 0.25f;  // the CPU backend only: 0 on CUDA (not implemented there)
   float weight_decay = 0.01f;
   std::string lr_schedule = "plateau";
   std::int64_t warmup = 0;
@@ -46,11 +46,12 @@ void add_training_flags(CLI::App& sub, TrainingFlags& flags);
 // A new run: the flags into c.settings (after any --preset: --min-lr's default follows the
 // rate in c.settings.train.optimizer.lr). Flags not given take TrainingFlags' defaults, except
 // that a --preset (the original's networks; --harmonies implies one) keeps dropout, weight
-// decay, the schedule and early stopping off as the original trained, and a run without
+// decay, the schedule and early stopping off as the original trained, a run on the CUDA
+// backend (--device cuda, or auto finding a GPU) has no recurrent dropout, and a run without
 // validation data (--valid-fraction 0) has no plateau schedule and no early stopping (both
 // need validations); c.default_plateau / c.default_patience say when those two are defaults.
 // Throws UsageError naming the flag for a combination that cannot work (e.g. --lr-factor
-// without --lr-schedule plateau, --min-lr above --lr).
+// without --lr-schedule plateau, --min-lr above --lr, --recurrent-dropout on CUDA).
 void apply_training_flags(const CLI::App& sub, const TrainingFlags& flags, pipeline::RunConfig& c);
 
 // --resume: --patience may change (a stopping rule, like --epochs); the others are fixed

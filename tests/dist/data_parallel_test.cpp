@@ -5,26 +5,11 @@
 #include <vector>
 
 #include "pipeline/data_parallel.h"
+#include "tests/lstm/lstm_test_util.h"
 
 namespace pl = melodl::pipeline;
 
-namespace {
-
-// A reducer that only claims a rank (sums are never called by rank_share).
-class Claim final : public melodl::lstm::GradientReducer {
- public:
-  Claim(int rank, int ranks) : rank_(rank), ranks_(ranks) {}
-  int rank() const override { return rank_; }
-  int ranks() const override { return ranks_; }
-  void sum(std::span<float>) override {}
-  void sum(std::span<double>) override {}
-  void broadcast(std::span<float>, int) override {}
-
- private:
-  int rank_, ranks_;
-};
-
-}  // namespace
+using melodl::lstm::test::ClaimRank;
 
 TEST(DataParallel, RankSharesTileTheMinibatchInRankOrder) {
   for (int N = 1; N <= 5; ++N)
@@ -32,7 +17,7 @@ TEST(DataParallel, RankSharesTileTheMinibatchInRankOrder) {
       for (std::size_t n = 0; n <= 11; ++n) {
         std::size_t next = first;
         for (int r = 0; r < N; ++r) {
-          const Claim c(r, N);
+          const ClaimRank c(r, N);
           const auto [b, e] = pl::rank_share(first, first + n, &c);
           EXPECT_EQ(b, next) << "N " << N << " rank " << r << " n " << n;
           EXPECT_LE(e - b, n / N + 1);
@@ -46,7 +31,7 @@ TEST(DataParallel, RankSharesTileTheMinibatchInRankOrder) {
 
 TEST(DataParallel, OneProcessDecidesAlone) {
   EXPECT_TRUE(pl::writes_run_files(nullptr));
-  const Claim rank1(1, 2), rank0(0, 2);
+  const ClaimRank rank1(1, 2), rank0(0, 2);
   EXPECT_FALSE(pl::writes_run_files(&rank1));
   EXPECT_TRUE(pl::writes_run_files(&rank0));
   EXPECT_FALSE(pl::on_all_ranks(nullptr, false));

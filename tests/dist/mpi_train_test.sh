@@ -17,7 +17,7 @@ cd "$dir"
 # Without dropout: each rank draws its own masks (docs/distributed.md), so 2 ranks and 1 process
 # would not compare to rounding; without early stopping: the kill tests need a run that goes on.
 train=(m.txt --hidden 16 --layers 1 --batch 8 --window 60 --threads 1 --samples-per-epoch 1 -q
-       --dropout 0 --patience 0)
+       --dropout 0 --recurrent-dropout 0 --patience 0)
 # (no python or jq: manifest.json is indented JSON, one key per line)
 epochs() { grep -c '"train_bits_per_symbol"' "$1"; }
 first() { sed -n '/"epochs"/,$p' "$1" | grep -m1 "\"$2\"" | sed 's/.*: *//; s/,$//'; }

@@ -1,6 +1,7 @@
 // tests/lstm/lstm_test_util.h: shared helpers of the melodl::lstm tests: the one
 // comparison function (expect_allclose, |a-e| <= atol + rtol*|e|, reporting the worst
-// element and the share of the error budget used), seeded random batches and small configs.
+// element and the share of the error budget used), seeded random batches and small configs,
+// and a reducer that only claims a rank of a data-parallel job.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "lstm/network.h"
+#include "lstm/reducer.h"
 #include "lstm/trainer.h"
 
 namespace melodl::lstm::test {
@@ -122,5 +124,20 @@ inline void randomize(Network& net, std::uint64_t seed, float scale = 0) {
   std::uniform_real_distribution<float> u(-scale, scale);
   for (auto& w : net.params()) w = u(g);
 }
+
+// A gradient reducer that only claims rank `rank` of a job of `ranks` (its sums and broadcasts
+// leave the values as they are): what code that shares work or draws by rank sees.
+class ClaimRank final : public GradientReducer {
+ public:
+  ClaimRank(int rank, int ranks) : rank_(rank), ranks_(ranks) {}
+  int rank() const override { return rank_; }
+  int ranks() const override { return ranks_; }
+  void sum(std::span<float>) override {}
+  void sum(std::span<double>) override {}
+  void broadcast(std::span<float>, int) override {}
+
+ private:
+  int rank_, ranks_;
+};
 
 }  // namespace melodl::lstm::test

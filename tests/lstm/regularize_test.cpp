@@ -426,27 +426,13 @@ Trainer resume_trainer(LrScheduleKind kind) {
   return Trainer(Network(test::small_config(9, 2, 12, true), test::on_cpu(1)), tc);
 }
 
-// A reducer that only claims a rank of a job (its sums leave the values as they are).
-class ClaimRank final : public GradientReducer {
- public:
-  ClaimRank(int rank, int ranks) : rank_(rank), ranks_(ranks) {}
-  int rank() const override { return rank_; }
-  int ranks() const override { return ranks_; }
-  void sum(std::span<float>) override {}
-  void sum(std::span<double>) override {}
-  void broadcast(std::span<float>, int) override {}
-
- private:
-  int rank_, ranks_;
-};
-
 // Data-parallel dropout: the ranks of a job drop different units (their gradients on the same
 // segment differ) while their generators stay equal; one rank of one is one process.
 TEST(Regularize, RanksDrawTheirOwnDropoutMasksAndKeepEqualGenerators) {
   const auto b = test::random_batch(10, 4, 9, 77);
   std::vector<std::vector<float>> grads;
   std::vector<std::string> rngs;
-  ClaimRank r0(0, 2), r1(1, 2), alone(0, 1);
+  test::ClaimRank r0(0, 2), r1(1, 2), alone(0, 1);
   for (GradientReducer* red :
        {static_cast<GradientReducer*>(nullptr), static_cast<GradientReducer*>(&alone),
         static_cast<GradientReducer*>(&r0), static_cast<GradientReducer*>(&r1)}) {

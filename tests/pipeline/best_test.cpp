@@ -291,8 +291,8 @@ TEST(BestCheckpoint, ComposeAndEvalUseTheBestUnlessToldOtherwise) {
   const fs::path data = toy_melodies_file(dir), run = dir / "run";
   // Without the default regularisation, so that it over-fits.
   const auto t = run_command(kMelodl + " train " + data.string() + kOverfitFlags +
-                             " --dropout 0 --weight-decay 0 --lr-schedule constant --patience 0"
-                             " --epochs 10 --run-dir " +
+                             " --dropout 0 --recurrent-dropout 0 --weight-decay 0"
+                             " --lr-schedule constant --patience 0 --epochs 10 --run-dir " +
                              run.string());
   ASSERT_EQ(t.code, 0) << t.output;
   std::ifstream in(run / "manifest.json");
@@ -384,6 +384,7 @@ TEST(TrainFlags, ReachTheTrainerAndSurviveResume) {
   const auto plain = config_of("plain", "");
   EXPECT_EQ(plain["patience"], 10);
   EXPECT_FLOAT_EQ(plain["train"]["dropout"]["output"].get<float>(), 0.5f);
+  EXPECT_FLOAT_EQ(plain["train"]["dropout"]["recurrent"].get<float>(), 0.25f);
   EXPECT_FLOAT_EQ(plain["train"]["weight_decay"].get<float>(), 0.01f);
   EXPECT_EQ(plain["train"]["schedule"]["kind"], "plateau");
   const auto preset = config_of("preset", " --preset melodl4j");
