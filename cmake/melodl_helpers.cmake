@@ -31,9 +31,11 @@ function(melodl_add_library)
   endif()
 endfunction()
 
-# melodl_add_test(NAME <name> SOURCES ... [LIBS ...] [LABELS cpu|cuda ...])
+# melodl_add_test(NAME <name> SOURCES ... [LIBS ...] [LABELS cpu|cuda ...] [RUN_SERIAL])
+# RUN_SERIAL: ctest runs each of its tests with no other test beside it (for end-to-end
+# tests whose timeouts assume the machine's cores, e.g. a training run watched by Chromium).
 function(melodl_add_test)
-  cmake_parse_arguments(A "" "NAME" "SOURCES;LIBS;LABELS" ${ARGN})
+  cmake_parse_arguments(A "RUN_SERIAL" "NAME" "SOURCES;LIBS;LABELS" ${ARGN})
   add_executable(${A_NAME} ${A_SOURCES})
   target_link_libraries(${A_NAME} PRIVATE ${A_LIBS} GTest::gtest_main)
   target_compile_definitions(${A_NAME} PRIVATE
@@ -43,6 +45,10 @@ function(melodl_add_test)
   if(NOT A_LABELS)
     set(A_LABELS cpu)
   endif()
+  set(serial FALSE)
+  if(A_RUN_SERIAL)
+    set(serial TRUE)
+  endif()
   gtest_discover_tests(${A_NAME} DISCOVERY_MODE PRE_TEST
-                       PROPERTIES LABELS "${A_LABELS}")
+                       PROPERTIES LABELS "${A_LABELS}" RUN_SERIAL ${serial})
 endfunction()
