@@ -76,51 +76,85 @@ VizListener::VizListener(const lstm::ParamLayout& layout, const ListenerOptions&
   prev_values_.resize(arrays_.size());
 }
 
+Snapshot VizListener::take_snapshot(std::span<const float> params, std::span<const float> grads,
+                                    std::int64_t step, double loss_nats, double lr,
+                                    std::chrono::steady_clock::time_point now) const {
+  Snapshot s;
+  s.step = step;
+  s.loss_bits = loss_nats / 0.6931471805599453;
+  s.lr = lr;
+  s.time_s = std::chrono::duration<double>(now - start_).count();
+  s.arrays.resize(arrays_.size());
+  for (std::size_t i = 0; i < arrays_.size(); ++i) {
+    const auto& a = arrays_[i];
+    auto& o = s.arrays[i];
+    o.values.resize(a.indices.size());
+    o.grads.resize(a.indices.size());
+    for (std::size_t j = 0; j < a.indices.size(); ++j) {
+      const std::size_t at = a.offset + a.indices[j];
+      o.values[j] = at < params.size() ? params[at] : 0.0f;
+      o.grads[j] = at < grads.size() ? grads[at] : 0.0f;
+    }
+    double g2 = 0;
+    if (a.offset + a.size <= grads.size())
+      for (std::size_t j = 0; j < a.size; ++j) {
+        const double g = grads[a.offset + j];
+        g2 += g * g;
+      }
+    o.grad_norm = std::sqrt(g2);
+    if (have_prev_) {
+      double d2 = 0, w2 = 0;
+      for (std::size_t j = 0; j < o.values.size(); ++j) {
+        const double d = static_cast<double>(o.values[j]) - prev_values_[i][j];
+        d2 += d * d;
+        w2 += static_cast<double>(o.values[j]) * o.values[j];
+      }
+      o.update_ratio = w2 > 0 ? std::sqrt(d2 / w2) : 0.0;
+    }
+  }
+  return s;
+}
+
+bool VizListener::held() const {
+  return paused_ && step_credits_ == 0 && !shut_down_ && !(stop_ && stop_->load());
+}
+
 void VizListener::on_step(std::span<const float> params, std::span<const float> grads,
                           std::int64_t step, double loss_nats, double lr) {
   const auto now = std::chrono::steady_clock::now();
-  const bool was_paused = paused();  // a single step is always shown
-  const bool due =
-      was_paused || taken_ == 0 ||
-      std::chrono::duration<double>(now - last_snapshot_).count() >= 1.0 / options_.rate_hz;
-  if (due) {
-    Snapshot s;
-    s.step = step;
-    s.loss_bits = loss_nats / 0.6931471805599453;
-    s.lr = lr;
-    s.time_s = std::chrono::duration<double>(now - start_).count();
-    s.arrays.resize(arrays_.size());
-    for (std::size_t i = 0; i < arrays_.size(); ++i) {
-      const auto& a = arrays_[i];
-      auto& o = s.arrays[i];
-      o.values.resize(a.indices.size());
-      o.grads.resize(a.indices.size());
-      for (std::size_t j = 0; j < a.indices.size(); ++j) {
-        const std::size_t at = a.offset + a.indices[j];
-        o.values[j] = at < params.size() ? params[at] : 0.0f;
-        o.grads[j] = at < grads.size() ? grads[at] : 0.0f;
-      }
-      double g2 = 0;
-      if (a.offset + a.size <= grads.size())
-        for (std::size_t j = 0; j < a.size; ++j) {
-          const double g = grads[a.offset + j];
-          g2 += g * g;
-        }
-      o.grad_norm = std::sqrt(g2);
-      if (have_prev_) {
-        double d2 = 0, w2 = 0;
-        for (std::size_t j = 0; j < o.values.size(); ++j) {
-          const double d = static_cast<double>(o.values[j]) - prev_values_[i][j];
-          d2 += d * d;
-          w2 += static_cast<double>(o.values[j]) * o.values[j];
-        }
-        o.update_ratio = w2 > 0 ? std::sqrt(d2 / w2) : 0.0;
-      }
-    }
+  // Shown: the first step, a step while paused (a single step), the first step after a
+  // hold, and otherwise at most rate_hz steps a second.
+  bool due = taken_ == 0 || last_shown_held_ ||
+             std::chrono::duration<double>(now - last_snapshot_).count() >= 1.0 / options_.rate_hz;
+  if (!due) due = paused();
+  std::optional<Snapshot> s;
+  if (due) s = take_snapshot(params, grads, step, loss_nats, lr, now);
+
+  std::unique_lock lock(mu_);
+  // The step a pause holds the training at is always shown, even when the pause came
+  // after the check above: the page then sees the step that "compose now" and a single
+  // step start from. (The snapshot is gathered without the lock, then the hold re-checked.)
+  while (!s && held()) {
+    lock.unlock();
+    s = take_snapshot(params, grads, step, loss_nats, lr, now);
+    lock.lock();
+  }
+  if (s) {
+    s->paused = held();  // the training waits at this step (published under the same lock)
+    last_shown_held_ = s->paused;
     last_snapshot_ = now;
     ++taken_;
-    publish(std::move(s));
+    publish_locked(std::move(*s));
+    news_cv_.notify_all();
   }
+  hand_over_weights(params, step);
+  while (held()) {
+    gate_cv_.wait_for(lock, std::chrono::milliseconds(100));
+    hand_over_weights(params, step);  // "compose now" while paused
+  }
+  if (paused_ && step_credits_ > 0) --step_credits_;
+  lock.unlock();
+
   // Keep this step's sampled values for the next update-to-weight ratio.
   for (std::size_t i = 0; i < arrays_.size(); ++i) {
     const auto& a = arrays_[i];
@@ -132,14 +166,6 @@ void VizListener::on_step(std::span<const float> params, std::span<const float> 
     }
   }
   have_prev_ = true;
-
-  std::unique_lock lock(mu_);
-  hand_over_weights(params, step);
-  while (paused_ && step_credits_ == 0 && !shut_down_ && !(stop_ && stop_->load())) {
-    gate_cv_.wait_for(lock, std::chrono::milliseconds(100));
-    hand_over_weights(params, step);  // "compose now" while paused
-  }
-  if (paused_ && step_credits_ > 0) --step_credits_;
 }
 
 void VizListener::hand_over_weights(std::span<const float> params, std::int64_t step) {
@@ -167,21 +193,15 @@ std::optional<VizListener::Weights> VizListener::request_weights(
   return weights_;
 }
 
-void VizListener::publish(Snapshot s) {
-  {
-    std::lock_guard lock(mu_);
-    s.seq = latest_.seq + 1;
-    s.paused = paused_;
-    if (loss_history_.size() >= 2048) {  // keep every other point
-      std::size_t k = 0;
-      for (std::size_t i = 0; i < loss_history_.size(); i += 2)
-        loss_history_[k++] = loss_history_[i];
-      loss_history_.resize(k);
-    }
-    loss_history_.emplace_back(s.step, s.loss_bits);
-    latest_ = std::move(s);
+void VizListener::publish_locked(Snapshot s) {
+  s.seq = latest_.seq + 1;
+  if (loss_history_.size() >= 2048) {  // keep every other point
+    std::size_t k = 0;
+    for (std::size_t i = 0; i < loss_history_.size(); i += 2) loss_history_[k++] = loss_history_[i];
+    loss_history_.resize(k);
   }
-  news_cv_.notify_all();
+  loss_history_.emplace_back(s.step, s.loss_bits);
+  latest_ = std::move(s);
 }
 
 void VizListener::on_epoch(int epoch, double valid_bits,
@@ -284,9 +304,7 @@ bool VizListener::is_shut_down() const {
 
 Snapshot VizListener::latest() const {
   std::lock_guard lock(mu_);
-  Snapshot s = latest_;
-  s.paused = paused_;
-  return s;
+  return latest_;
 }
 
 EpochSamples VizListener::latest_samples() const {

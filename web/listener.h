@@ -66,8 +66,8 @@ struct Snapshot {
   std::int64_t step = 0;  // optimiser updates so far
   double loss_bits = 0;   // the update's mean loss, bits per symbol
   double lr = 0;
-  double time_s = 0;  // since the listener was made
-  bool paused = false;
+  double time_s = 0;    // since the listener was made
+  bool paused = false;  // the training was held (paused) at this step when it was published
   std::vector<ArraySnapshot> arrays;  // parallel to VizListener::arrays()
 };
 
@@ -152,7 +152,11 @@ class VizListener {
   std::vector<std::pair<std::int64_t, double>> loss_history() const;
 
  private:
-  void publish(Snapshot s);
+  Snapshot take_snapshot(std::span<const float> params, std::span<const float> grads,
+                         std::int64_t step, double loss_nats, double lr,
+                         std::chrono::steady_clock::time_point now) const;
+  bool held() const;                // mu_ held: on_step must wait at its gate
+  void publish_locked(Snapshot s);  // mu_ held
   void hand_over_weights(std::span<const float> params, std::int64_t step);  // mu_ held
   ListenerOptions options_;
   std::vector<ArrayInfo> arrays_;
@@ -170,9 +174,10 @@ class VizListener {
   std::optional<double> requested_lr_;
   int step_credits_ = 0;
   std::uint64_t control_seq_ = 0;
-  std::int64_t taken_ = 0;
-  bool weights_wanted_ = false;  // the next on_step copies the weights
-  int weights_waiting_ = 0;      // request_weights callers waiting
+  std::int64_t taken_ = 0;        // training thread only
+  bool last_shown_held_ = false;  // training thread only
+  bool weights_wanted_ = false;   // the next on_step copies the weights
+  int weights_waiting_ = 0;       // request_weights callers waiting
   std::uint64_t weights_seq_ = 0;
   Weights weights_;  // the last copy handed over
 };

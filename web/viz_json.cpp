@@ -147,7 +147,7 @@ std::string samples_json(const EpochSamples& s) { return nlohmann::json(of(s)).d
 std::string status_json(const VizListener& l) {
   const Snapshot snap = l.latest();
   const std::optional<double> req = l.requested_lr();
-  const Status w{snap.paused, snap.step, {snap.seq ? snap.lr : kNone}, {req.value_or(kNone)}};
+  const Status w{l.paused(), snap.step, {snap.seq ? snap.lr : kNone}, {req.value_or(kNone)}};
   return nlohmann::json(w).dump();
 }
 

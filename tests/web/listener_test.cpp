@@ -208,6 +208,57 @@ TEST(VizListener, PauseBlocksStepReleasesOneResumeContinues) {
   trainer.join();
 }
 
+// A pause that lands between two shown steps (here: at most one snapshot a minute, so no
+// later step is due by the rate) still shows the step the training is held at, marked
+// paused; the step before it is never reported as paused (the CI failure of session 11:
+// the page read "paused at 6013" while the run was held at 6014).
+TEST(VizListener, PauseShowsTheStepTheTrainingIsHeldAt) {
+  const auto layout = small_layout();
+  web::VizListener l(layout, {.samples = 4, .rate_hz = 1.0 / 60, .seed = 1});
+  std::atomic<bool> stop{false};
+  l.set_stop_flag(&stop);
+  std::atomic<std::int64_t> steps{0};
+  std::thread trainer([&] {
+    std::vector<float> w(layout.total, 1.0f), g(layout.total, 0.5f);
+    for (std::int64_t i = 1; !stop.load(); ++i) {
+      w[0] = static_cast<float>(i);
+      l.on_step(w, g, i, 1.0, 0.1);
+      steps.store(i);  // updates done
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  });
+  while (steps.load() < 50) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_EQ(l.latest().step, 1) << "only the first step is due at this rate";
+  EXPECT_FALSE(l.latest().paused);
+  l.pause();
+  for (int i = 0; i < 200 && !l.latest().paused; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const web::Snapshot held = l.latest();
+  ASSERT_TRUE(held.paused) << "the held step was not shown within 1 s";
+  EXPECT_GT(held.step, 50);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(steps.load(), held.step - 1) << "on_step of the held step has not returned";
+  EXPECT_EQ(l.latest().seq, held.seq) << "nothing is published while held";
+  const auto w = l.request_weights(std::chrono::milliseconds(2000));
+  ASSERT_TRUE(w);
+  EXPECT_EQ(w->step, held.step);
+  EXPECT_EQ(w->params[0], static_cast<float>(held.step));
+  // A single step is shown held at the next step; the first step after resume is shown
+  // running.
+  l.single_step();
+  for (int i = 0; i < 200 && l.latest().step == held.step; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_EQ(l.latest().step, held.step + 1);
+  EXPECT_TRUE(l.latest().paused);
+  l.resume();
+  for (int i = 0; i < 200 && l.latest().paused; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_FALSE(l.latest().paused);
+  EXPECT_EQ(l.latest().step, held.step + 2);
+  stop.store(true);
+  trainer.join();
+}
+
 TEST(VizListener, ShutdownReleasesPausedTraining) {
   const auto layout = small_layout();
   web::VizListener l(layout, {.samples = 4, .rate_hz = 10, .seed = 1});
