@@ -14,11 +14,17 @@ namespace melodl::cli {
 namespace {
 
 // The flags fixed when a run starts (all but --patience); --style is fixed too, see below.
-constexpr const char* kRunFlags[] = {"--dropout",           "--variational-dropout",
-                                     "--recurrent-dropout", "--weight-decay",
-                                     "--lr-schedule",       "--warmup",
-                                     "--decay-steps",       "--min-lr",
-                                     "--lr-factor",         "--lr-patience"};
+constexpr const char* kRunFlags[] = {"--dropout",
+                                     "--variational-dropout",
+                                     "--recurrent-dropout",
+                                     "--weight-decay",
+                                     "--average",
+                                     "--lr-schedule",
+                                     "--warmup",
+                                     "--decay-steps",
+                                     "--min-lr",
+                                     "--lr-factor",
+                                     "--lr-patience"};
 
 std::string number(double v) {
   char buf[32];
@@ -50,6 +56,11 @@ void add_training_flags(CLI::App& sub, TrainingFlags& f) {
                "Decoupled weight decay (AdamW): weights *= 1 - lr x this before each update; 0 "
                "with --preset or --harmonies",
                0.0, 1.0);
+  add_in_range(sub, "--average", f.average,
+               "Weight averaging: validation, samples and best.safetensors use an exponential "
+               "moving average of the weights, decay this per update (e.g. 0.999; 0 = off; CPU "
+               "backend only)",
+               0.0, 0.9999);
   sub.add_option("--lr-schedule", f.lr_schedule,
                  "constant, cosine (down to --min-lr over --decay-steps updates) or plateau "
                  "(x --lr-factor after --lr-patience validations without improvement); constant "
@@ -139,6 +150,7 @@ void apply_training_flags(const CLI::App& sub, const TrainingFlags& flags, pipel
   t.dropout.variational = f.variational;
   t.dropout.recurrent = f.recurrent_dropout;
   t.optimizer.weight_decay = f.weight_decay;
+  t.optimizer.average = f.average;
   t.schedule.kind = lstm::lr_schedule_kind_from_string(f.lr_schedule);
   t.schedule.warmup_steps = f.warmup;
   s.patience = f.patience;
@@ -148,6 +160,8 @@ void apply_training_flags(const CLI::App& sub, const TrainingFlags& flags, pipel
     throw UsageError("--variational-dropout: needs --dropout P > 0 (it shapes its masks)");
   if (f.recurrent_dropout > 0 && cuda)
     throw UsageError("--recurrent-dropout: not supported by the CUDA backend yet (--device cpu)");
+  if (f.average > 0 && cuda)
+    throw UsageError("--average: not supported by the CUDA backend yet (--device cpu)");
   if (!(static_cast<double>(lr) * f.weight_decay < 1.0))
     throw UsageError("--weight-decay " + number(f.weight_decay) + ": --lr x --weight-decay (" +
                      number(lr) + " x " + number(f.weight_decay) + ") must be < 1");

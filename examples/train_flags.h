@@ -1,6 +1,6 @@
 // examples/train_flags.h: `melodl train`'s regularisation, learning-rate schedule and
 // early-stopping flags (docs/training.md "Regularisation, schedule and early stopping"):
-// --dropout, --variational-dropout, --recurrent-dropout, --weight-decay, --lr-schedule,
+// --dropout, --variational-dropout, --recurrent-dropout, --weight-decay, --average, --lr-schedule,
 // --warmup, --decay-steps, --min-lr, --lr-factor, --lr-patience (lstm::TrainConfig) and
 // --patience (pipeline::TrainSettings). Each is checked against its range when parsed (shown
 // in --help) and against the others when applied; errors name the flag. Also compose's and
@@ -27,6 +27,7 @@ struct TrainingFlags {
   bool variational = false;
   float recurrent_dropout = 0.25f;  // the CPU backend only: 0 on CUDA (not implemented there)
   float weight_decay = 0.01f;
+  float average = 0.0f;  // weight averaging (the CPU backend only)
   std::string lr_schedule = "plateau";
   std::int64_t warmup = 0;
   std::int64_t decay_steps = 0;

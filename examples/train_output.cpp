@@ -118,6 +118,10 @@ std::string regularisation_summary(const pipeline::TrainSettings& s) {
     std::snprintf(buf, sizeof buf, "weight decay %g", t.optimizer.weight_decay);
     add(buf);
   }
+  if (t.optimizer.average > 0) {
+    std::snprintf(buf, sizeof buf, "weight averaging %g", t.optimizer.average);
+    add(buf);
+  }
   if (t.schedule.active()) {
     const auto& c = t.schedule;
     std::snprintf(buf, sizeof buf, "lr schedule %s, warm-up %lld", lstm::to_string(c.kind).c_str(),

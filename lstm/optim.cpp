@@ -2,6 +2,7 @@
 // parameter buffer; L2; global-norm clipping. Rules: docs/design.md "Optimisers".
 #include "lstm/optim.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -50,6 +51,7 @@ void OptimizerConfig::validate() const {
   check(lr * weight_decay < 1, "weight_decay", "times lr must be < 1", weight_decay);
   check(clip_norm >= 0 && std::isfinite(clip_norm), "clip_norm", "must be >= 0 (0 = off)",
         clip_norm);
+  check(average >= 0 && average < 1, "average", "must be in [0, 1) (0 = off)", average);
 }
 
 Optimizer::Optimizer(const OptimizerConfig& config, std::size_t n) : config_(config) {
@@ -69,6 +71,7 @@ Optimizer::Optimizer(const OptimizerConfig& config, std::size_t n) : config_(con
       slots_.assign(1, std::vector<float>(n, config_.eps));
       break;
   }
+  if (config_.average > 0) slots_.emplace_back(n, 0.0f);  // the averaged weights
 }
 
 void Optimizer::set_lr(float lr) {
@@ -81,16 +84,26 @@ void Optimizer::set_lr(float lr) {
 }
 
 std::vector<std::string> Optimizer::slot_names() const {
+  std::vector<std::string> names;
   switch (config_.kind) {
     case OptimizerKind::sgd:
-      return {"velocity"};
+      names = {"velocity"};
+      break;
     case OptimizerKind::adam:
-      return {"m", "v"};
+      names = {"m", "v"};
+      break;
     case OptimizerKind::rmsprop:
     case OptimizerKind::dl4j_rmsprop:
-      return {"cache"};
+      names = {"cache"};
+      break;
   }
-  return {};
+  if (config_.average > 0) names.emplace_back("average");
+  return names;
+}
+
+std::span<const float> Optimizer::averaged() const {
+  if (config_.average <= 0) return {};
+  return slots_.back();
 }
 
 double Optimizer::apply(std::span<float> w, std::span<float> g,
@@ -165,6 +178,17 @@ double Optimizer::apply(std::span<float> w, std::span<float> g,
         w[k] -= u * inv_b;
       }
       break;
+    }
+  }
+  if (c.average > 0) {
+    auto& a = slots_.back();
+    if (steps_ == 1) {
+      std::copy(w.begin(), w.end(), a.begin());
+    } else {
+      const double t = static_cast<double>(steps_);
+      const float keep = std::min(c.average, static_cast<float>(t / (t + 9.0)));
+      const float take = 1.0f - keep;
+      for (std::size_t k = 0; k < n; ++k) a[k] += take * (w[k] - a[k]);
     }
   }
   return norm;

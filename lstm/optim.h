@@ -33,6 +33,11 @@ struct OptimizerConfig {
   // on weights (never biases). 0 = off.
   float weight_decay = 0.0f;
   float clip_norm = 0.0f;  // global gradient-norm clip; 0 = off
+  // Weight averaging (an exponential moving average of the weights, Polyak-style): after
+  // each update a = d*a + (1-d)*w with d = min(average, t/(t+9)) at update t (the first
+  // update copies w); the averaged weights are an extra optimiser slot ("average"), saved
+  // in checkpoints. 0 = off; else in (0, 1), e.g. 0.999.
+  float average = 0.0f;
 
   void validate() const;  // throws InvalidArgument naming the field
 };
@@ -58,6 +63,9 @@ class Optimizer {
   // Returns the global gradient norm before clipping (of the gradient the mode uses).
   double apply(std::span<float> params, std::span<float> grads,
                std::span<const std::uint8_t> weight_mask, double count, int sequences);
+
+  // The averaged weights (config().average > 0; empty when off): after steps() updates.
+  std::span<const float> averaged() const;
 
   // State slots (for checkpoints): names and buffers.
   std::vector<std::string> slot_names() const;

@@ -61,6 +61,7 @@ std::string TrainConfig::to_json() const {
   // writes the same JSON as before they existed (config.json and checkpoints stay as they
   // were); from_json reads a missing key as off.
   if (optimizer.weight_decay != 0.0f) j["weight_decay"] = optimizer.weight_decay;
+  if (optimizer.average != 0.0f) j["average"] = optimizer.average;
   if (nlohmann::json(dropout) != nlohmann::json(DropoutConfig{})) j["dropout"] = dropout;
   if (nlohmann::json(schedule) != nlohmann::json(LrScheduleConfig{})) j["schedule"] = schedule;
   j["tbptt_fwd"] = tbptt_fwd;
@@ -84,6 +85,7 @@ TrainConfig TrainConfig::from_json(const std::string& text) {
     c.optimizer.l2 = j.at("l2").get<float>();
     c.optimizer.clip_norm = j.at("clip_norm").get<float>();
     c.optimizer.weight_decay = j.value("weight_decay", 0.0f);
+    c.optimizer.average = j.value("average", 0.0f);
     c.dropout = j.value("dropout", DropoutConfig{});
     c.schedule = j.value("schedule", LrScheduleConfig{});
     c.tbptt_fwd = j.at("tbptt_fwd").get<int>();
@@ -159,6 +161,9 @@ Trainer::Trainer(Network network, const TrainConfig& config)
     if (t.is_weight) std::fill_n(mask.begin() + t.offset, t.size(), 1);
   MELODL_CHECK(network_.device() != Device::cuda || config_.dropout.recurrent == 0,
                "[Trainer] recurrent dropout (dropout.recurrent) is not supported by the CUDA "
+               "backend yet (device \"cuda\"): train on the CPU or set it to 0");
+  MELODL_CHECK(network_.device() != Device::cuda || config_.optimizer.average == 0,
+               "[Trainer] weight averaging (optimizer.average) is not supported by the CUDA "
                "backend yet (device \"cuda\"): train on the CPU or set it to 0");
   backend_ = network_.device() == Device::cuda
                  ? make_cuda_backend(network_, config_.optimizer, mask, optimizer_)

@@ -9,6 +9,7 @@
 #include <functional>
 #include <limits>
 #include <numeric>
+#include <optional>
 #include <stdexcept>
 
 #include "base/error.h"
@@ -96,6 +97,29 @@ struct TrainingRun::Impl {
                           cancel);
   }
 
+  // Weight averaging (--average): validation, the epoch's samples and best.safetensors use
+  // the averaged weights; the raw weights go on training and into the checkpoints, beside
+  // the average (an optimiser slot), so a resumed run averages on where it stopped.
+  bool averaging() const { return trainer->config().optimizer.average > 0; }
+  // The averaged weights as a network on the trainer's execution options (before the first
+  // update: the trainer's weights).
+  lstm::Network averaged_network() const {
+    const lstm::Network& net = trainer->network();
+    const auto a = trainer->optimizer().averaged();
+    std::vector<float> w(a.begin(), a.end());
+    if (trainer->step_count() == 0) w.assign(net.params().begin(), net.params().end());
+    return lstm::Network(net.config(), std::move(w), net.execution());
+  }
+  // best.safetensors from the weights the last validation scored: the trainer's, or with
+  // --average the averaged weights alone (a weights-only checkpoint with the run state).
+  void write_best(const CancelCheck& cancel = {}) const {
+    const fs::path path = best_checkpoint_path(run_dir);
+    if (!averaging()) return write_checkpoint(path, cancel);
+    lstm::save_checkpoint(path, averaged_network(), vocab.stored(),
+                          {{"run_state", st.to_json()}, {"data_hash", std::to_string(hash)}},
+                          cancel);
+  }
+
   // The learning rate of the next update (the schedule's, else the run's rate).
   double current_lr() const {
     return trainer->schedule().config().active() ? trainer->learning_rate() : st.lr;
@@ -130,7 +154,7 @@ struct TrainingRun::Impl {
       fs::remove(p, ec);
       --excess;
     }
-    if (best_pending) write_checkpoint(best_checkpoint_path(run_dir), cancel);
+    if (best_pending) write_best(cancel);
     best_pending = false;
     return true;
   }
@@ -139,8 +163,7 @@ struct TrainingRun::Impl {
   std::string reconcile_best() const {
     const bool weights_are_best = !st.history.empty() && st.history.back().epoch == st.best_epoch &&
                                   st.history.back().steps == trainer->step_count();
-    return detail::reconcile_best(run_dir, st, weights_are_best,
-                                  [&] { write_checkpoint(best_checkpoint_path(run_dir)); });
+    return detail::reconcile_best(run_dir, st, weights_are_best, [&] { write_best(); });
   }
 
   // Restores trainer and run state from a loaded checkpoint.
@@ -298,9 +321,11 @@ struct TrainingRun::Impl {
     m.epoch = st.epoch + 1;
     m.partial = partial;
     m.train_bits_per_symbol = st.epoch_count > 0 ? st.epoch_loss_nats / st.epoch_count / kLn2 : 0;
+    std::optional<lstm::Network> averaged;
+    if (averaging()) averaged.emplace(averaged_network());
+    const lstm::Network& model = averaged ? *averaged : trainer->network();
     if (!data.valid.empty()) {
-      const ModelScore v =
-          score_network_shared(trainer->network(), vocab, data.valid, settings.reducer);
+      const ModelScore v = score_network_shared(model, vocab, data.valid, settings.reducer);
       m.valid_bits_per_symbol = v.bits_per_symbol();
       m.valid_bits_per_note = v.bits_per_note();
     }
@@ -322,7 +347,7 @@ struct TrainingRun::Impl {
       o.seed = settings.seed * 1000003ull + static_cast<std::uint64_t>(m.epoch);
       if (!vocab.styles().empty())  // a styled run: the epochs take turns at the styles
         o.style = vocab.styles()[static_cast<std::size_t>(m.epoch - 1) % vocab.styles().size()];
-      samples = compose(trainer->network(), vocab, o);
+      samples = compose(model, vocab, o);
       for (const auto& c : samples) st.samples.push_back({m.epoch, c.text});
     }
     st.history.push_back(m);

@@ -1,13 +1,14 @@
 // tests/lstm/regularize_test.cpp: issue 15's regularisation and schedule in the library:
 // dropout (CPU backend against the double reference with the trainer's masks; off at
-// evaluation; masks' values and variational sharing), decoupled weight decay against
-// hand-computed steps, the learning-rate schedule's values at given steps, reduce-on-plateau
-// after `patience` bad reports, the schedule reaching the updates, the new TrainConfig
+// evaluation; masks' values and variational sharing), decoupled weight decay and weight
+// averaging against hand-computed steps, the learning-rate schedule's values at given
+// steps, reduce-on-plateau after `patience` bad reports, the schedule reaching the updates, the new TrainConfig
 // fields' JSON (old JSON reads with them off) and validation, and a bitwise resume with
-// dropout and a schedule on.
-// Run: ctest --test-dir build -R 'Dropout|WeightDecay|Schedule|Regularize'
+// dropout, weight averaging and a schedule on.
+// Run: ctest --test-dir build -R 'Dropout|WeightDecay|WeightAveraging|Schedule|Regularize'
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <limits>
@@ -185,6 +186,44 @@ TEST(WeightDecay, SgdAndOffEqualsPlain) {
   EXPECT_FLOAT_EQ(w2[0], 1.5f);
 }
 
+// ---- weight averaging ----------------------------------------------------------------------
+
+// a = d*a + (1-d)*w after each update, d = min(average, t/(t+9)), the first update copying w;
+// an extra optimiser slot "average" (none when off).
+TEST(WeightAveraging, FollowsTheUpdatesByHand) {
+  OptimizerConfig c;
+  c.kind = OptimizerKind::sgd;
+  c.momentum = 0;
+  c.lr = 1.0f;
+  c.average = 0.5f;
+  Optimizer opt(c, 1);
+  ASSERT_EQ(opt.slot_names(), (std::vector<std::string>{"velocity", "average"}));
+  ASSERT_EQ(opt.slots().size(), 2u);
+  const std::vector<std::uint8_t> mask = {1};
+  std::vector<float> w = {2.0f};
+  const auto step = [&] {
+    std::vector<float> g = {1.0f};
+    opt.apply(w, g, mask, 1.0, 1);
+    return opt.averaged()[0];
+  };
+  EXPECT_FLOAT_EQ(step(), 1.0f);  // w = 1: copied
+  double a = 1.0;
+  a += (1 - 2.0 / 11) * (0.0 - a);  // t = 2: d = 2/11, w = 0
+  EXPECT_NEAR(step(), a, 1e-6);
+  a += (1 - 3.0 / 12) * (-1.0 - a);  // t = 3: d = 0.25, w = -1
+  EXPECT_NEAR(step(), a, 1e-6);
+  for (int t = 4; t <= 12; ++t) {  // d = min(0.5, t/(t+9)): 0.5 from t = 9 on
+    const double d = std::min(0.5, t / (t + 9.0));
+    a += (1 - d) * ((2.0 - t) - a);
+    EXPECT_NEAR(step(), a, 1e-5) << "update " << t;
+  }
+  EXPECT_FLOAT_EQ(w[0], -10.0f) << "the weights themselves are the optimiser's";
+  c.average = 0;
+  Optimizer off(c, 1);
+  EXPECT_EQ(off.slot_names(), std::vector<std::string>{"velocity"});
+  EXPECT_TRUE(off.averaged().empty());
+}
+
 // ---- schedule ------------------------------------------------------------------------------
 
 TEST(Schedule, WarmupThenConstant) {
@@ -323,6 +362,7 @@ TEST(Schedule, TrainerUpdatesUseTheScheduledRate) {
 TEST(Regularize, ConfigJsonRoundTripsAndOldJsonReadsWithEverythingOff) {
   TrainConfig c;
   c.optimizer.weight_decay = 0.01f;
+  c.optimizer.average = 0.999f;
   c.dropout.output = 0.3f;
   c.dropout.recurrent = 0.1f;
   c.dropout.variational = true;
@@ -338,6 +378,7 @@ TEST(Regularize, ConfigJsonRoundTripsAndOldJsonReadsWithEverythingOff) {
   EXPECT_EQ(d.schedule.kind, LrScheduleKind::plateau);
   EXPECT_EQ(d.schedule.patience, 4);
   EXPECT_EQ(d.optimizer.weight_decay, 0.01f);
+  EXPECT_EQ(d.optimizer.average, 0.999f);
   // JSON written before issue 15: the new fields are off
   const std::string old =
       R"({"optimizer":"adam","lr":0.001,"momentum":0.9,"beta1":0.9,"beta2":0.999,)"
@@ -347,6 +388,7 @@ TEST(Regularize, ConfigJsonRoundTripsAndOldJsonReadsWithEverythingOff) {
   EXPECT_FALSE(o.dropout.active());
   EXPECT_FALSE(o.schedule.active());
   EXPECT_EQ(o.optimizer.weight_decay, 0.0f);
+  EXPECT_EQ(o.optimizer.average, 0.0f);
   EXPECT_THROW(TrainConfig::from_json(
                    R"({"optimizer":"adam","lr":0.001,"momentum":0.9,"beta1":0.9,"beta2":0.999,)"
                    R"("rms_decay":0.95,"eps":1e-8,"l2":0,"clip_norm":0,"tbptt_fwd":50,)"
@@ -376,6 +418,9 @@ TEST(Regularize, ValidationNamesTheField) {
   c = {};
   c.optimizer.weight_decay = -1;
   expect_invalid(c, "[OptimizerConfig::validate]", "weight_decay");
+  c = {};
+  c.optimizer.average = 1.0f;
+  expect_invalid(c, "[OptimizerConfig::validate]", "average");
   c = {};
   c.schedule.warmup_steps = -1;
   expect_invalid(c, "[LrScheduleConfig::validate]", "warmup_steps");
@@ -413,6 +458,7 @@ Trainer resume_trainer(LrScheduleKind kind) {
   TrainConfig tc;
   tc.optimizer.lr = 0.01f;
   tc.optimizer.weight_decay = 0.05f;
+  tc.optimizer.average = 0.9f;
   tc.tbptt_fwd = 5;
   tc.tbptt_bwd = 5;
   tc.reset_state_per_batch = false;
@@ -449,8 +495,8 @@ TEST(Regularize, RanksDrawTheirOwnDropoutMasksAndKeepEqualGenerators) {
   EXPECT_EQ(rngs[2], rngs[3]) << "the ranks' generators stay equal";
 }
 
-// Mid-run resume with dropout, weight decay and a schedule (warm-up + cosine, and plateau with
-// validation reports before and after the save) continues bitwise identically.
+// Mid-run resume with dropout, weight decay, weight averaging and a schedule (warm-up + cosine, and
+// plateau with validation reports before and after the save) continues bitwise identically.
 TEST(Regularize, ResumeWithDropoutAndScheduleIsBitwiseIdentical) {
   for (auto kind : {LrScheduleKind::cosine, LrScheduleKind::plateau}) {
     Trainer straight = resume_trainer(kind), first = resume_trainer(kind);
@@ -481,6 +527,10 @@ TEST(Regularize, ResumeWithDropoutAndScheduleIsBitwiseIdentical) {
     }
     EXPECT_EQ(params_of(resumed), params_of(straight)) << to_string(kind);
     EXPECT_EQ(resumed.optimizer().slots(), straight.optimizer().slots());
+    ASSERT_EQ(resumed.optimizer().slot_names().back(), "average");
+    EXPECT_NE(std::vector<float>(resumed.optimizer().averaged().begin(),
+                                 resumed.optimizer().averaged().end()),
+              params_of(resumed));
     EXPECT_EQ(resumed.schedule().state_json(), straight.schedule().state_json());
     EXPECT_EQ(resumed.learning_rate(), straight.learning_rate());
     if (kind == LrScheduleKind::plateau) {
