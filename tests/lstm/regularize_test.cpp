@@ -2,8 +2,8 @@
 // dropout (CPU backend against the double reference with the trainer's masks; off at
 // evaluation; masks' values and variational sharing), decoupled weight decay and weight
 // averaging against hand-computed steps, the learning-rate schedule's values at given
-// steps, reduce-on-plateau after `patience` bad reports, the schedule reaching the updates, the new TrainConfig
-// fields' JSON (old JSON reads with them off) and validation, and a bitwise resume with
+// steps, reduce-on-plateau after `patience` bad reports, the schedule reaching the updates, the new
+// TrainConfig fields' JSON (old JSON reads with them off) and validation, and a bitwise resume with
 // dropout, weight averaging and a schedule on.
 // Run: ctest --test-dir build -R 'Dropout|WeightDecay|WeightAveraging|Schedule|Regularize'
 #include <gtest/gtest.h>
